@@ -1,0 +1,135 @@
+#pragma once
+// The validated, immutable configuration. Loaded from YAML (load.hpp), checked by
+// validate() which reports every error with its YAML path and line, then shared as
+// std::shared_ptr<const Config>; a reload builds a new snapshot and swaps it atomically.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/secret.hpp"
+
+namespace pgshift::config {
+
+using Millis = std::chrono::milliseconds;
+
+enum class ClientTlsMode { disable, allow, require };
+enum class UpstreamTlsMode { disable, require, verify_ca, verify_full };
+enum class ClientAuthMethod { scram_sha_256, md5, trust };
+enum class PoolMode { session, transaction };
+enum class SyncMode { none, logical, mirror };
+enum class Phase { source_only, sync, cutover, target_primary, target_only };
+
+struct ClientTls {
+  ClientTlsMode mode = ClientTlsMode::disable;
+  std::string cert_file, key_file;  // required unless mode == disable
+};
+
+struct Listen {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 6432;
+  ClientTls tls;
+  int backlog = 1024;
+};
+
+struct Admin {
+  bool enabled = true;
+  std::string host = "127.0.0.1";  // loopback by default
+  std::uint16_t port = 9187;
+  std::string token_file;  // required when enabled
+};
+
+struct ClientAuth {
+  ClientAuthMethod method = ClientAuthMethod::scram_sha_256;
+  std::string users_file;  // required unless method == trust
+};
+
+struct UpstreamTls {
+  UpstreamTlsMode mode = UpstreamTlsMode::disable;
+  std::string ca_file;     // required for verify-ca / verify-full
+  std::string server_name; // hostname to verify (default: host)
+};
+
+struct Upstream {
+  std::string host;
+  std::uint16_t port = 5432;
+  std::string database;      // default: the client's database name
+  bool passthrough = false;  // credentials: passthrough -> client's user + users-file password
+  std::string user;          // fixed credentials (service account)
+  Secret password;           // ${env:VAR}, ${file:/path} or literal
+  UpstreamTls tls;
+  Millis connect_timeout{5000};
+};
+
+struct Pool {
+  PoolMode mode = PoolMode::session;
+  int size = 20;
+  int min_idle = 0;
+  int reserve = 0;
+  int max_client_connections = 10000;
+  Millis query_wait_timeout{120000};
+  Millis server_idle_timeout{600000};
+  Millis server_lifetime{3600000};
+  int prepared_statement_cache_size = 256;  // per server connection, LRU
+};
+
+struct RoutingKey {
+  std::string comment_key = "user_id";                 // /* user_id='42' */
+  std::string setting = "pgshift.routing_key";         // SET pgshift.routing_key = '42'
+  std::string startup_parameter = "pgshift.routing_key";
+};
+
+struct ReadSplit {
+  Millis read_your_writes_window{2000};
+  std::vector<std::string> allowed_functions;  // extra read-only functions for the classifier
+  double initial_read_percent = 0.0;
+};
+
+struct Sync {
+  SyncMode mode = SyncMode::none;
+};
+
+struct Route {
+  std::string name;
+  std::string client_database;             // "*" = pass any database name through
+  std::optional<std::string> client_user;  // route only this user (optional)
+  Upstream source;
+  std::optional<Upstream> target;
+  Pool pool;
+  RoutingKey routing_key;
+  ReadSplit read_split;
+  Sync sync;
+};
+
+struct Limits {
+  std::uint32_t max_message_length = 1u << 30;  // 1 GiB, like the server
+};
+
+struct Config {
+  Listen listen;
+  Admin admin;
+  ClientAuth client_auth;
+  std::vector<Route> routes;
+  Limits limits;
+  int threads = 0;                 // 0 = number of cores
+  Millis shutdown_timeout{30000};  // SIGTERM: how long sessions may finish
+  std::string state_file = "pgshift-state.json";
+  std::string log_level = "info";  // debug, info, warn, error
+
+  const Route* find_route(std::string_view name) const;
+};
+
+using ConfigPtr = std::shared_ptr<const Config>;
+
+std::string_view to_string(ClientTlsMode m);
+std::string_view to_string(UpstreamTlsMode m);
+std::string_view to_string(ClientAuthMethod m);
+std::string_view to_string(PoolMode m);
+std::string_view to_string(SyncMode m);
+std::string_view to_string(Phase p);
+std::optional<Phase> phase_from_string(std::string_view s);
+
+}  // namespace pgshift::config

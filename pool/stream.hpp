@@ -1,0 +1,59 @@
+#pragma once
+// A byte stream that is plain TCP or TLS over TCP, with one interface for both, used for
+// client and server connections alike. Not thread-safe: one coroutine chain on one
+// io_context uses it; at most one reader and one writer at a time.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <variant>
+
+namespace pgshift::pool {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+class Stream {
+ public:
+  explicit Stream(tcp::socket socket);
+  Stream(Stream&&) noexcept;
+  Stream& operator=(Stream&&) noexcept;
+  ~Stream();
+
+  // Upgrades to TLS. role client: `sni_host` is sent as SNI (may be empty). The context
+  // decides verification. On failure the stream is unusable and should be closed.
+  asio::awaitable<error_code> handshake(asio::ssl::context& ctx,
+                                        asio::ssl::stream_base::handshake_type role,
+                                        const std::string& sni_host = {});
+
+  // Reads at least one byte (or fails). Never throws.
+  asio::awaitable<std::pair<error_code, std::size_t>> read_some(std::span<std::uint8_t> buf);
+  // Reads exactly buf.size() bytes.
+  asio::awaitable<error_code> read_exact(std::span<std::uint8_t> buf);
+  // Writes all bytes.
+  asio::awaitable<error_code> write_all(std::span<const std::uint8_t> data);
+  // Waits until the stream has bytes to read without holding a buffer (used by idle
+  // sessions so they hold no I/O memory). For TLS, returns at once if OpenSSL already holds
+  // decrypted bytes.
+  asio::awaitable<error_code> wait_readable();
+
+  bool is_tls() const noexcept { return tls_ != nullptr; }
+  tcp::socket& socket() noexcept;  // the underlying TCP socket
+  asio::any_io_executor get_executor();
+  // Idempotent; cancels pending operations. TLS is closed without a close_notify wait.
+  void close() noexcept;
+  bool is_open() const noexcept;
+
+ private:
+  tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket>> tls_;
+};
+
+}  // namespace pgshift::pool

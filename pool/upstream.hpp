@@ -1,0 +1,78 @@
+#pragma once
+// Opening an authenticated connection to an upstream PostgreSQL server: resolve (DNS on
+// every connect, so an RDS failover that moves the name is followed), TCP connect with a
+// timeout, optional TLS (disable | require | verify-ca | verify-full), StartupMessage,
+// authentication (SCRAM-SHA-256, MD5, cleartext), then ParameterStatus/BackendKeyData up to
+// the first ReadyForQuery. Also CancelRequest delivery to an upstream.
+#include <array>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/config.hpp"
+#include "pool/stream.hpp"
+#include "wire/startup.hpp"
+
+namespace pgshift::pool {
+
+// Builds the OpenSSL client context for an upstream TLS setting: require -> encrypt without
+// verification; verify-ca -> chain checked against ca_file; verify-full -> chain and host
+// name. Throws std::runtime_error with a clear message on a bad CA file (startup/reload only).
+std::shared_ptr<asio::ssl::context> make_upstream_tls_context(const config::UpstreamTls& tls);
+
+// How pgshift proves itself to the upstream.
+struct Credentials {
+  std::string user;
+  std::string password;  // plaintext, or an md5 stored hash "md5..." (works for md5 auth only)
+  // SCRAM passthrough: keys recovered from the client's own SCRAM exchange.
+  std::optional<std::array<std::uint8_t, 32>> scram_client_key, scram_server_key;
+};
+
+struct UpstreamParams {
+  std::string host;
+  std::uint16_t port = 5432;
+  std::string database;
+  Credentials credentials;
+  config::UpstreamTlsMode tls_mode = config::UpstreamTlsMode::disable;
+  std::string tls_server_name;                          // verify-full host name (default host)
+  std::shared_ptr<asio::ssl::context> tls_context;      // required unless tls_mode == disable
+  std::chrono::milliseconds connect_timeout{5000};      // covers resolve+connect+TLS+auth
+  // Extra startup parameters to forward (application_name, client_encoding, options,
+  // replication, DateStyle...). user/database are set from the fields above.
+  std::vector<std::pair<std::string, std::string>> startup_params;
+};
+
+// An authenticated server connection, ready for queries.
+struct ServerConnection {
+  explicit ServerConnection(Stream s) : stream(std::move(s)) {}
+  Stream stream;
+  wire::CancelKey backend_key;                                   // from BackendKeyData
+  std::vector<std::pair<std::string, std::string>> parameters;  // ParameterStatus at startup
+  char txn_status = 'I';                                         // last ReadyForQuery status
+  std::chrono::steady_clock::time_point created_at = std::chrono::steady_clock::now();
+};
+
+struct ConnectError {
+  error_code ec;            // network / TLS / protocol error, or wire::errc::auth_failed
+  std::string message;      // human readable, safe to log (never a password)
+  // If the server sent an ErrorResponse (bad password, unknown database, too many
+  // connections...): its fields, so the proxy can relay SQLSTATE and message to the client.
+  std::string sqlstate;
+  std::string server_message;
+  bool from_server() const { return !sqlstate.empty(); }
+};
+
+// Returns nullptr and fills `error` on failure. Never throws.
+asio::awaitable<std::unique_ptr<ServerConnection>> connect_upstream(const UpstreamParams& params,
+                                                                    ConnectError& error);
+
+// Sends a CancelRequest for `key` to the upstream (over TLS when the upstream uses TLS,
+// as PostgreSQL requires the same SSL negotiation for cancel connections).
+asio::awaitable<error_code> send_cancel(const UpstreamParams& params, wire::CancelKey key);
+
+}  // namespace pgshift::pool
