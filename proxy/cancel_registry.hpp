@@ -1,0 +1,51 @@
+#pragma once
+// Maps the BackendKeyData pgshift gave each client to whatever server that client is using
+// right now, so a CancelRequest (which arrives on a new connection, on any thread) reaches
+// the right upstream backend. Thread-safe.
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "pool/upstream.hpp"
+#include "wire/startup.hpp"
+
+namespace pgshift::proxy {
+
+// Owned by a client session; updated when it attaches or detaches a server connection.
+class CancelSlot {
+ public:
+  struct Target {
+    std::shared_ptr<const pool::UpstreamParams> upstream;
+    wire::CancelKey server_key;
+  };
+  void attach(std::shared_ptr<const pool::UpstreamParams> upstream, wire::CancelKey key);
+  void detach();
+  std::optional<Target> current() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::optional<Target> target_;
+};
+
+class CancelRegistry {
+ public:
+  // Allocates a unique client-facing key for the slot. Call unregister() when the session ends.
+  wire::CancelKey register_slot(std::shared_ptr<CancelSlot> slot);
+  void unregister(wire::CancelKey key);
+  // The target for a cancel request, if the key (pid and secret, compared in constant time)
+  // belongs to a live session with a server attached.
+  std::optional<CancelSlot::Target> lookup(wire::CancelKey key) const;
+  std::size_t size() const;
+
+ private:
+  struct Entry {
+    std::int32_t secret;
+    std::shared_ptr<CancelSlot> slot;
+  };
+  mutable std::mutex mu_;
+  std::unordered_map<std::int32_t, Entry> by_pid_;
+};
+
+}  // namespace pgshift::proxy

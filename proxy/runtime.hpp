@@ -1,0 +1,59 @@
+#pragma once
+// Process-wide state shared by every session: the current configuration snapshot (config,
+// users file, TLS contexts), swapped atomically on reload, the cancel registry and the
+// drain flag. Thread-safe.
+#include <atomic>
+#include <boost/asio/ssl/context.hpp>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "config/users.hpp"
+#include "proxy/cancel_registry.hpp"
+
+namespace pgshift::proxy {
+
+namespace asio = boost::asio;
+
+struct RouteRuntime {
+  const config::Route* route = nullptr;  // points into Snapshot::config
+  std::shared_ptr<asio::ssl::context> source_tls, target_tls;  // null when tls disabled
+};
+
+struct Snapshot {
+  config::ConfigPtr config;
+  std::shared_ptr<const config::UsersFile> users;  // null when client auth is trust
+  std::shared_ptr<asio::ssl::context> client_tls;  // null when listen.tls.mode == disable
+  std::vector<RouteRuntime> routes;                // parallel to config->routes
+  std::shared_ptr<const std::string> admin_token;
+};
+using SnapshotPtr = std::shared_ptr<const Snapshot>;
+
+// Loads everything a config refers to (users file, certificates, CA files, token). Returns
+// null and fills `errors` if anything is wrong; never logs secrets.
+SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& errors);
+
+class Runtime {
+ public:
+  explicit Runtime(SnapshotPtr initial) : snapshot_(std::move(initial)) {}
+  SnapshotPtr snapshot() const {
+    std::lock_guard lock(mu_);
+    return snapshot_;
+  }
+  void replace(SnapshotPtr next) {
+    std::lock_guard lock(mu_);
+    snapshot_ = std::move(next);
+  }
+
+  CancelRegistry cancels;
+  std::atomic<bool> draining{false};
+  std::atomic<long> active_sessions{0};
+
+ private:
+  mutable std::mutex mu_;
+  SnapshotPtr snapshot_;
+};
+
+}  // namespace pgshift::proxy

@@ -1,0 +1,223 @@
+// Login phase of a client session: TLS negotiation, startup packet, cancel requests,
+// authentication, route choice and the upstream connection.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <chrono>
+
+#include "proxy/client_auth.hpp"
+#include "proxy/log.hpp"
+#include "proxy/message_io.hpp"
+#include "proxy/session.hpp"
+#include "wire/builder.hpp"
+
+namespace pgshift::proxy {
+
+namespace {
+// How long a client may take from connect to ReadyForQuery (PgBouncer: client_login_timeout).
+constexpr std::chrono::seconds kLoginTimeout{60};
+
+// Startup parameters that describe the connection, not the session: never forwarded.
+bool forwardable(std::string_view key, const config::Route* route) {
+  if (key == "user" || key == "database") return false;
+  if (route && key == route->routing_key.startup_parameter) return false;
+  return !key.starts_with("_pq_.");
+}
+}  // namespace
+
+ClientSession::ClientSession(Runtime& runtime, pool::tcp::socket socket, std::uint64_t id)
+    : runtime_(runtime),
+      snap_(runtime.snapshot()),
+      id_(id),
+      client_(std::move(socket)),
+      login_timer_(client_.get_executor()) {
+  boost::system::error_code ec;
+  auto ep = client_.socket().remote_endpoint(ec);
+  if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  client_.socket().set_option(pool::tcp::no_delay(true), ec);
+  client_.socket().set_option(asio::socket_base::keep_alive(true), ec);
+  limits_.max_message_length = snap_->config->limits.max_message_length;
+  runtime_.active_sessions.fetch_add(1);
+}
+
+ClientSession::~ClientSession() {
+  if (registered_) runtime_.cancels.unregister(client_key_);
+  if (server_) server_->stream.close();
+  client_.close();
+  runtime_.active_sessions.fetch_sub(1);
+}
+
+void ClientSession::start_login_timer() {
+  login_timer_.expires_after(kLoginTimeout);
+  login_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) {
+      log_warn("client login timed out", {f("session", self->id_), f("peer", self->peer_)});
+      self->client_.close();
+      if (self->server_) self->server_->stream.close();
+    }
+  });
+}
+
+asio::awaitable<void> ClientSession::handle_cancel_request(wire::CancelKey key) {
+  auto target = runtime_.cancels.lookup(key);
+  if (!target) {
+    log_debug("cancel request for an unknown or idle session", {f("peer", peer_)});
+    co_return;
+  }
+  log_info("forwarding cancel request", {f("peer", peer_), f("upstream", target->upstream->host)});
+  auto ec = co_await pool::send_cancel(*target->upstream, target->server_key);
+  if (ec) log_warn("cancel request failed", {f("error", ec.message())});
+}
+
+asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& startup) {
+  const auto& tls_cfg = snap_->config->listen.tls;
+  for (;;) {
+    wire::StartupResult r;
+    if (auto ec = co_await read_startup_packet(client_, client_buf_, limits_, r)) {
+      log_debug("client left during startup", {f("peer", peer_), f("error", ec.message())});
+      co_return false;
+    }
+    switch (r.kind) {
+      case wire::StartupKind::ssl_request:
+      case wire::StartupKind::gssenc_request: {
+        // Anything sent after the request and before the handshake would be plaintext the
+        // client believes is encrypted: a protocol error (CVE-2021-23214).
+        if (!client_buf_.empty()) {
+          log_warn("client sent data after SSLRequest before the TLS handshake",
+                   {f("peer", peer_)});
+          co_return false;
+        }
+        bool tls = r.kind == wire::StartupKind::ssl_request && snap_->client_tls &&
+                   !client_.is_tls();
+        std::uint8_t answer = tls ? 'S' : 'N';
+        if (co_await client_.write_all(std::span<const std::uint8_t>(&answer, 1))) {
+          co_return false;
+        }
+        if (tls) {
+          if (auto ec = co_await client_.handshake(*snap_->client_tls,
+                                                   asio::ssl::stream_base::server)) {
+            log_warn("client TLS handshake failed", {f("peer", peer_), f("error", ec.message())});
+            co_return false;
+          }
+        }
+        continue;
+      }
+      case wire::StartupKind::cancel_request:
+        co_await handle_cancel_request(r.cancel);
+        co_return false;
+      case wire::StartupKind::startup:
+        if (tls_cfg.mode == config::ClientTlsMode::require && !client_.is_tls()) {
+          co_await send_error(client_, "28000", "pgshift requires TLS for client connections",
+                              "FATAL", "Connect with sslmode=require or stronger.");
+          co_return false;
+        }
+        startup = std::move(r.startup);
+        co_return true;
+      case wire::StartupKind::error:
+        log_warn("invalid startup packet", {f("peer", peer_), f("error", r.error.message())});
+        co_await send_error(client_, "08P01", "invalid startup packet: " + r.error.message());
+        co_return false;
+      case wire::StartupKind::need_more:
+        co_return false;  // unreachable: read_startup_packet never returns need_more
+    }
+  }
+}
+
+asio::awaitable<bool> ClientSession::login() {
+  start_login_timer();
+  wire::StartupPacket startup;
+  if (!co_await negotiate_startup(startup)) co_return false;
+
+  identity_.user = *startup.find("user");
+  const std::string* db = startup.find("database");
+  identity_.database = db && !db->empty() ? *db : identity_.user;
+
+  // Protocol 3.x with x > 0, or _pq_ options: answer as PostgreSQL 15 does.
+  std::vector<std::string> unrecognized;
+  for (auto& [k, v] : startup.params) {
+    if (k.starts_with("_pq_.")) unrecognized.push_back(k);
+  }
+  if ((startup.protocol & 0xffff) > 0 || !unrecognized.empty()) {
+    wire::Bytes out;
+    wire::negotiate_protocol_version(out, 0, unrecognized);
+    if (co_await client_.write_all(out)) co_return false;
+  }
+
+  const auto& cfg = *snap_->config;
+  auto auth = co_await authenticate_client(client_, client_buf_, limits_, cfg.client_auth.method,
+                                           snap_->users.get(), identity_.user);
+  if (!auth.ok) {
+    log_warn("client authentication failed",
+             {f("peer", peer_), f("user", identity_.user), f("reason", auth.failure)});
+    co_return false;
+  }
+  identity_.user_entry = auth.entry;
+  identity_.scram_client_key = auth.scram_client_key;
+
+  const RouteRuntime* route = select_route(*snap_, identity_.database, identity_.user);
+  if (!route) {
+    co_await send_error(client_, "3D000",
+                        "database \"" + identity_.database + "\" does not exist");
+    log_info("no route for database", {f("peer", peer_), f("database", identity_.database)});
+    co_return false;
+  }
+  route_name_ = route->route->name;
+  for (auto& [k, v] : startup.params) {
+    if (forwardable(k, route->route)) identity_.startup_params.emplace_back(k, v);
+  }
+
+  std::string error;
+  upstream_ = make_upstream_params(route->route->source, route->source_tls, identity_, error);
+  if (!upstream_) {
+    co_await send_error(client_, "28000", error);
+    co_return false;
+  }
+  pool::ConnectError cerr;
+  server_ = co_await pool::connect_upstream(*upstream_, cerr);
+  if (!server_) {
+    log_warn("upstream connection failed",
+             {f("route", route_name_), f("host", upstream_->host), f("error", cerr.message),
+              f("sqlstate", cerr.sqlstate)});
+    if (cerr.from_server()) {
+      co_await send_error(client_, cerr.sqlstate, cerr.server_message);
+    } else {
+      co_await send_error(client_, "08006", "pgshift could not connect to the upstream server",
+                          "FATAL", cerr.message);
+    }
+    co_return false;
+  }
+
+  cancel_slot_ = std::make_shared<CancelSlot>();
+  cancel_slot_->attach(upstream_, server_->backend_key);
+  client_key_ = runtime_.cancels.register_slot(cancel_slot_);
+  registered_ = true;
+
+  wire::Bytes out;
+  wire::auth_ok(out);
+  for (auto& [k, v] : server_->parameters) wire::parameter_status(out, k, v);
+  wire::backend_key_data(out, client_key_.pid, client_key_.secret);
+  wire::ready_for_query(out, server_->txn_status);
+  if (co_await client_.write_all(out)) co_return false;
+  login_timer_.cancel();
+  log_info("session started", {f("session", id_), f("peer", peer_), f("user", identity_.user),
+                               f("database", identity_.database), f("route", route_name_),
+                               f("tls", client_.is_tls() ? "on" : "off")});
+  co_return true;
+}
+
+asio::awaitable<void> ClientSession::run() {
+  if (runtime_.draining.load()) {
+    co_return;  // listener closing; the connection is dropped
+  }
+  bool ok = co_await login();
+  login_timer_.cancel();
+  if (!ok) co_return;
+  // The server-to-client direction runs as its own coroutine; the session object lives
+  // until both directions are done (each holds a shared_ptr).
+  auto self = shared_from_this();
+  asio::co_spawn(client_.get_executor(), [self]() { return self->server_to_client(); },
+                 asio::detached);
+  co_await client_to_server();
+}
+
+}  // namespace pgshift::proxy

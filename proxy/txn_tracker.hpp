@@ -1,0 +1,37 @@
+#pragma once
+// Tracks where a session stands in the protocol so it knows when it is at a transaction
+// boundary: nothing sent by the client is still unanswered and the server last said
+// ReadyForQuery 'I'. Pure bookkeeping, fed with message types from both directions.
+#include <cstdint>
+
+namespace pgshift::proxy {
+
+class TxnTracker {
+ public:
+  // A frontend message of this type is being forwarded to the server.
+  void on_frontend(std::uint8_t type) {
+    if (type == 'Q' || type == 'S' || type == 'F') {
+      ++outstanding_;
+      unsynced_ = false;
+    } else if (type != 'H') {
+      unsynced_ = true;  // Parse/Bind/Execute/... wait for a Sync before they are answered
+    }
+  }
+  // The server sent ReadyForQuery with this status.
+  void on_ready_for_query(char status) {
+    if (outstanding_ > 0) --outstanding_;
+    status_ = status;
+  }
+  char status() const { return status_; }
+  bool in_transaction() const { return status_ != 'I'; }
+  // At a transaction boundary: safe to hand the server to someone else or to close.
+  bool idle() const { return outstanding_ == 0 && !unsynced_ && status_ == 'I'; }
+  std::uint32_t outstanding() const { return outstanding_; }
+
+ private:
+  std::uint32_t outstanding_ = 0;
+  bool unsynced_ = false;
+  char status_ = 'I';
+};
+
+}  // namespace pgshift::proxy
