@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/secret.hpp"
@@ -49,8 +50,8 @@ struct ClientAuth {
 
 struct UpstreamTls {
   UpstreamTlsMode mode = UpstreamTlsMode::disable;
-  std::string ca_file;     // required for verify-ca / verify-full
-  std::string server_name; // hostname to verify (default: host)
+  std::string ca_file;      // required for verify-ca / verify-full
+  std::string server_name;  // hostname to verify (default: host)
 };
 
 struct Upstream {
@@ -77,8 +78,8 @@ struct Pool {
 };
 
 struct RoutingKey {
-  std::string comment_key = "user_id";                 // /* user_id='42' */
-  std::string setting = "pgshift.routing_key";         // SET pgshift.routing_key = '42'
+  std::string comment_key = "user_id";          // /* user_id='42' */
+  std::string setting = "pgshift.routing_key";  // SET pgshift.routing_key = '42'
   std::string startup_parameter = "pgshift.routing_key";
 };
 
@@ -131,5 +132,13 @@ std::string_view to_string(PoolMode m);
 std::string_view to_string(SyncMode m);
 std::string_view to_string(Phase p);
 std::optional<Phase> phase_from_string(std::string_view s);
+
+// Inverse of to_string for the configuration enums (the YAML spellings, e.g. "verify-full").
+// Returns false and leaves `out` unchanged for an unknown name.
+bool from_string(std::string_view s, ClientTlsMode& out);
+bool from_string(std::string_view s, UpstreamTlsMode& out);
+bool from_string(std::string_view s, ClientAuthMethod& out);
+bool from_string(std::string_view s, PoolMode& out);
+bool from_string(std::string_view s, SyncMode& out);
 
 }  // namespace pgshift::config

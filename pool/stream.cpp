@@ -1,1 +1,127 @@
-// placeholder: to be implemented
+#include "pool/stream.hpp"
+
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+namespace pgshift::pool {
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+bool is_ip_literal(const std::string& host) {
+  error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+// Asks OpenSSL to check the peer certificate against `host` during the handshake, so a
+// mismatch is reported as a verify result (X509_V_ERR_HOSTNAME_MISMATCH), as libpq does.
+bool set_expected_host(SSL* ssl, const std::string& host) {
+  if (is_ip_literal(host)) {
+    return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) == 1;
+  }
+  SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  return SSL_set1_host(ssl, host.c_str()) == 1;
+}
+
+bool has_buffered_input(SSL* ssl) {
+  return SSL_pending(ssl) > 0 || SSL_has_pending(ssl) == 1 ||
+         BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
+}
+
+}  // namespace
+
+Stream::Stream(tcp::socket socket) : socket_(std::move(socket)) {}
+Stream::Stream(Stream&&) noexcept = default;
+Stream& Stream::operator=(Stream&&) noexcept = default;
+Stream::~Stream() = default;
+
+asio::awaitable<error_code> Stream::handshake(asio::ssl::context& ctx,
+                                              asio::ssl::stream_base::handshake_type role,
+                                              const std::string& sni_host,
+                                              const std::string& verify_host) {
+  if (tls_) co_return asio::error::already_connected;
+  // The TCP socket moves into the TLS stream; socket_ keeps only its executor.
+  tls_ = std::make_unique<asio::ssl::stream<tcp::socket>>(std::move(socket_), ctx);
+  SSL* ssl = tls_->native_handle();
+  if (role == asio::ssl::stream_base::client) {
+    if (!sni_host.empty() && !is_ip_literal(sni_host) &&
+        SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                 const_cast<char*>(sni_host.c_str())) != 1) {
+      co_return asio::error::invalid_argument;
+    }
+    if (!verify_host.empty() && !set_expected_host(ssl, verify_host)) {
+      co_return asio::error::invalid_argument;
+    }
+  }
+  auto [ec] = co_await tls_->async_handshake(role, use_tuple);
+  co_return ec;
+}
+
+asio::awaitable<std::pair<error_code, std::size_t>> Stream::read_some(std::span<std::uint8_t> buf) {
+  auto buffer = asio::buffer(buf.data(), buf.size());
+  if (tls_) {
+    auto [ec, n] = co_await tls_->async_read_some(buffer, use_tuple);
+    co_return std::pair{ec, n};
+  }
+  auto [ec, n] = co_await socket_.async_read_some(buffer, use_tuple);
+  co_return std::pair{ec, n};
+}
+
+asio::awaitable<error_code> Stream::read_exact(std::span<std::uint8_t> buf) {
+  auto buffer = asio::buffer(buf.data(), buf.size());
+  if (tls_) {
+    auto [ec, n] = co_await asio::async_read(*tls_, buffer, use_tuple);
+    co_return ec;
+  }
+  auto [ec, n] = co_await asio::async_read(socket_, buffer, use_tuple);
+  co_return ec;
+}
+
+asio::awaitable<error_code> Stream::write_all(std::span<const std::uint8_t> data) {
+  auto buffer = asio::buffer(data.data(), data.size());
+  if (tls_) {
+    auto [ec, n] = co_await asio::async_write(*tls_, buffer, use_tuple);
+    co_return ec;
+  }
+  auto [ec, n] = co_await asio::async_write(socket_, buffer, use_tuple);
+  co_return ec;
+}
+
+asio::awaitable<error_code> Stream::wait_readable() {
+  // Bytes already taken from the socket never make it readable again: decrypted ones
+  // (SSL_pending), and records Asio's engine read ahead into the BIO pair it feeds OpenSSL
+  // from (several records can arrive in one socket read). Asio only keeps bytes outside
+  // that BIO when the BIO is full, so checking the BIO covers them too.
+  if (tls_ && has_buffered_input(tls_->native_handle())) co_return error_code{};
+  auto [ec] = co_await socket().async_wait(tcp::socket::wait_read, use_tuple);
+  co_return ec;
+}
+
+tcp::socket& Stream::socket() noexcept {
+  return tls_ ? tls_->next_layer() : socket_;
+}
+
+asio::any_io_executor Stream::get_executor() {
+  return socket().get_executor();
+}
+
+void Stream::close() noexcept {
+  tcp::socket& s = socket();
+  if (!s.is_open()) return;
+  error_code ignored;
+  s.shutdown(tcp::socket::shutdown_both, ignored);
+  s.close(ignored);
+}
+
+bool Stream::is_open() const noexcept {
+  return tls_ ? tls_->next_layer().is_open() : socket_.is_open();
+}
+
+}  // namespace pgshift::pool

@@ -27,11 +27,16 @@ class Stream {
   Stream& operator=(Stream&&) noexcept;
   ~Stream();
 
-  // Upgrades to TLS. role client: `sni_host` is sent as SNI (may be empty). The context
-  // decides verification. On failure the stream is unusable and should be closed.
+  // Upgrades to TLS. role client: `sni_host` is sent as SNI (may be empty; IP literals are
+  // not sent, as RFC 6066 requires). The context decides chain verification; a non-empty
+  // `verify_host` (client role, verify-full) also requires the certificate to match that host
+  // name or IP address, and a mismatch fails with X509_V_ERR_HOSTNAME_MISMATCH /
+  // X509_V_ERR_IP_ADDRESS_MISMATCH as the verify result. On failure the stream is unusable
+  // and should be closed; tls_stream() stays available to read the verify result.
   asio::awaitable<error_code> handshake(asio::ssl::context& ctx,
                                         asio::ssl::stream_base::handshake_type role,
-                                        const std::string& sni_host = {});
+                                        const std::string& sni_host = {},
+                                        const std::string& verify_host = {});
 
   // Reads at least one byte (or fails). Never throws.
   asio::awaitable<std::pair<error_code, std::size_t>> read_some(std::span<std::uint8_t> buf);
@@ -40,11 +45,13 @@ class Stream {
   // Writes all bytes.
   asio::awaitable<error_code> write_all(std::span<const std::uint8_t> data);
   // Waits until the stream has bytes to read without holding a buffer (used by idle
-  // sessions so they hold no I/O memory). For TLS, returns at once if OpenSSL already holds
-  // decrypted bytes.
+  // sessions so they hold no I/O memory). For TLS, returns at once if bytes were already
+  // taken from the socket (decrypted in OpenSSL, or records read ahead but not decrypted).
   asio::awaitable<error_code> wait_readable();
 
   bool is_tls() const noexcept { return tls_ != nullptr; }
+  // The TLS stream after handshake() (nullptr before): SSL details, verify result...
+  asio::ssl::stream<tcp::socket>* tls_stream() noexcept { return tls_.get(); }
   tcp::socket& socket() noexcept;  // the underlying TCP socket
   asio::any_io_executor get_executor();
   // Idempotent; cancels pending operations. TLS is closed without a close_notify wait.

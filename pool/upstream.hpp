@@ -39,9 +39,9 @@ struct UpstreamParams {
   std::string database;
   Credentials credentials;
   config::UpstreamTlsMode tls_mode = config::UpstreamTlsMode::disable;
-  std::string tls_server_name;                          // verify-full host name (default host)
-  std::shared_ptr<asio::ssl::context> tls_context;      // required unless tls_mode == disable
-  std::chrono::milliseconds connect_timeout{5000};      // covers resolve+connect+TLS+auth
+  std::string tls_server_name;                      // verify-full host name (default host)
+  std::shared_ptr<asio::ssl::context> tls_context;  // required unless tls_mode == disable
+  std::chrono::milliseconds connect_timeout{5000};  // covers resolve+connect+TLS+auth
   // Extra startup parameters to forward (application_name, client_encoding, options,
   // replication, DateStyle...). user/database are set from the fields above.
   std::vector<std::pair<std::string, std::string>> startup_params;
@@ -51,15 +51,15 @@ struct UpstreamParams {
 struct ServerConnection {
   explicit ServerConnection(Stream s) : stream(std::move(s)) {}
   Stream stream;
-  wire::CancelKey backend_key;                                   // from BackendKeyData
+  wire::CancelKey backend_key;                                  // from BackendKeyData
   std::vector<std::pair<std::string, std::string>> parameters;  // ParameterStatus at startup
-  char txn_status = 'I';                                         // last ReadyForQuery status
+  char txn_status = 'I';                                        // last ReadyForQuery status
   std::chrono::steady_clock::time_point created_at = std::chrono::steady_clock::now();
 };
 
 struct ConnectError {
-  error_code ec;            // network / TLS / protocol error, or wire::errc::auth_failed
-  std::string message;      // human readable, safe to log (never a password)
+  error_code ec;        // network / TLS / protocol error, or wire::errc::auth_failed
+  std::string message;  // human readable, safe to log (never a password)
   // If the server sent an ErrorResponse (bad password, unknown database, too many
   // connections...): its fields, so the proxy can relay SQLSTATE and message to the client.
   std::string sqlstate;

@@ -1,9 +1,10 @@
-// pgshift entry point: `pgshift --config FILE`, `pgshift check-config FILE`.
+// pgshift entry point: `pgshift --config FILE`, `pgshift check-config FILE`, `pgshift ctl ...`.
 #include <cstring>
 #include <iostream>
 #include <string>
 
 #include "config/load.hpp"
+#include "proxy/ctl.hpp"
 #include "proxy/log.hpp"
 #include "proxy/runtime.hpp"
 #include "proxy/server.hpp"
@@ -13,6 +14,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: pgshift --config FILE          run the proxy\n"
     "       pgshift check-config FILE      validate a configuration file and exit\n"
+    "       pgshift ctl COMMAND ...        drive a running pgshift (pgshift ctl --help)\n"
     "       pgshift --version\n";
 
 int check_config(const std::string& path) {
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
     std::cout << "pgshift 0.1.0\n";
     return 0;
   }
+  if (cmd == "ctl") return pgshift::proxy::ctl_main(argc - 1, argv + 1);
   if (cmd == "check-config" && argc == 3) return check_config(argv[2]);
   if ((cmd == "--config" || cmd == "-c") && argc == 3) return run(argv[2]);
   std::cerr << kUsage;

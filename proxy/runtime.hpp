@@ -35,6 +35,10 @@ using SnapshotPtr = std::shared_ptr<const Snapshot>;
 // null and fills `errors` if anything is wrong; never logs secrets.
 SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& errors);
 
+class RouteStateStore;
+class PauseGate;
+class HealthChecker;
+
 class Runtime {
  public:
   explicit Runtime(SnapshotPtr initial) : snapshot_(std::move(initial)) {}
@@ -48,6 +52,12 @@ class Runtime {
   }
 
   CancelRegistry cancels;
+  // The operator surface (proxy/route_state_store.hpp, pause_gate.hpp, health_checker.hpp).
+  // Set by Server::run() before any session starts and never replaced, so sessions read the
+  // pointers without locking; null in unit tests that do not need them.
+  std::shared_ptr<RouteStateStore> states;
+  std::shared_ptr<PauseGate> pause;
+  std::shared_ptr<HealthChecker> health;
   std::atomic<bool> draining{false};
   std::atomic<long> active_sessions{0};
 

@@ -11,7 +11,9 @@
 #include <thread>
 
 #include "config/load.hpp"
+#include "proxy/admin_startup.hpp"
 #include "proxy/log.hpp"
+#include "proxy/route_state_store.hpp"
 #include "proxy/session.hpp"
 
 namespace pgshift::proxy {
@@ -86,6 +88,7 @@ void Server::reload() {
   }
   LogLevel level;
   if (parse_log_level(snap->config->log_level, level)) set_log_level(level);
+  if (runtime_->states) runtime_->states->reconcile(*snap->config);
   runtime_->replace(std::move(snap));
   log_info("configuration reloaded", {f("routes", loaded.config->routes.size())});
 }
@@ -144,6 +147,7 @@ int Server::run() {
   acceptor_->listen(listen.backlog);
   signals_ = std::make_unique<asio::signal_set>(main_ctx, SIGTERM, SIGINT, SIGHUP);
   std::signal(SIGPIPE, SIG_IGN);
+  admin_ = start_operator_surface(*runtime_, main_ctx.get_executor());
 
   log_info("pgshift listening",
            {f("host", listen.host), f("port", acceptor_->local_endpoint().port()),
@@ -161,6 +165,7 @@ int Server::run() {
   contexts_[0]->run();
   for (auto& ctx : contexts_) ctx->stop();
   for (auto& t : threads) t.join();
+  stop_operator_surface(*runtime_, admin_);
   log_info("pgshift stopped");
   return 0;
 }

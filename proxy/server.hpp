@@ -18,6 +18,7 @@
 namespace pgshift::proxy {
 
 class ClientSession;
+class AdminServer;
 
 class Server {
  public:
@@ -39,6 +40,7 @@ class Server {
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
   std::unique_ptr<asio::signal_set> signals_;
+  std::shared_ptr<AdminServer> admin_;  // null when admin.enabled is false
   std::mutex sessions_mu_;
   std::map<std::uint64_t, std::weak_ptr<ClientSession>> sessions_;
   std::uint64_t next_session_id_ = 1;

@@ -31,8 +31,13 @@ struct ScramSecret {
   // Present when built from a plaintext password (lets a client also prove with it).
   std::optional<std::array<std::uint8_t, 32>> client_key;
 };
+// nullopt unless well formed: iterations > 0, non-empty salt, 32-byte keys, strict base64.
 std::optional<ScramSecret> parse_scram_secret(std::string_view text);
 std::string format_scram_secret(const ScramSecret& s);
+// The password is used as raw bytes: SASLprep (RFC 4013) is not applied. PostgreSQL itself
+// falls back to the raw bytes when a password is not valid SASLprep input, so this differs
+// only for passwords with non-ASCII characters that SASLprep would normalize.
+// iterations below 1 are treated as 1.
 ScramSecret make_scram_secret(std::string_view password, std::string_view salt, int iterations);
 
 // Server side (pgshift authenticating a client).
@@ -49,8 +54,14 @@ class ScramServer {
   const std::optional<std::array<std::uint8_t, 32>>& client_key() const { return client_key_; }
 
  private:
+  // Messages must come in order, once each; any error is final.
+  enum class State { initial, first_sent, done, failed };
+  std::error_code fail(errc e);
+
   ScramSecret secret_;
   std::string server_nonce_, client_first_bare_, server_first_, combined_nonce_;
+  std::string gs2_header_;  // "n,," or "y,,": what the c= attribute must carry back
+  State state_ = State::initial;
   std::optional<std::array<std::uint8_t, 32>> client_key_;
 };
 
@@ -61,6 +72,9 @@ class ScramClient {
   ScramClient(std::string password, std::string client_nonce);
   ScramClient(std::array<std::uint8_t, 32> client_key, std::array<std::uint8_t, 32> server_key,
               std::string client_nonce);
+  // PostgreSQL ignores the SCRAM username (the startup packet's user counts), so it is empty
+  // by default, as libpq sends it. Set one (before client_first) to reproduce RFC vectors.
+  void set_username(std::string_view user);
   std::string client_first();  // "n,,n=,r=<nonce>"
   std::error_code handle_server_first(std::string_view server_first, std::string& client_final);
   // Verifies the server signature: auth_failed if it does not match.
@@ -68,12 +82,14 @@ class ScramClient {
 
  private:
   std::string password_, client_nonce_, client_first_bare_, auth_message_;
+  std::string username_;  // already escaped as a saslname
   std::optional<std::array<std::uint8_t, 32>> client_key_, server_key_;
   std::array<std::uint8_t, 32> expected_server_signature_{};
 };
 
 // 18 random bytes, base64: the nonce format PostgreSQL uses.
 std::string random_nonce();
+// RAND_bytes; throws std::runtime_error if the CSPRNG fails (never continue with weak nonces).
 void random_bytes(std::span<std::uint8_t> out);
 
 }  // namespace pgshift::wire

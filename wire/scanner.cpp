@@ -1,1 +1,160 @@
-// placeholder: to be implemented
+// Framing of typed messages: 1 type byte + Int32 length (counting itself, not the type byte).
+// https://www.postgresql.org/docs/15/protocol-overview.html#PROTOCOL-MESSAGE-CONCEPTS
+#include "wire/scanner.hpp"
+
+#include <algorithm>
+
+namespace pgshift::wire {
+namespace {
+
+constexpr std::size_t kHeaderSize = 5;
+
+std::uint32_t read_be32(const std::uint8_t* p) {
+  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
+         std::uint32_t{p[3]};
+}
+
+}  // namespace
+
+MessageScanner::MessageScanner(Direction dir, Limits limits, TypeSet wanted)
+    : dir_(dir), limits_(limits), wanted_(wanted) {}
+
+// Type lists: https://www.postgresql.org/docs/15/protocol-message-formats.html. The size classes
+// mirror the server (postgres.c SocketBackend: PQ_SMALL_MESSAGE_LIMIT for the small frontend
+// messages, PG_MAX_AUTH_TOKEN_LENGTH for 'p') and libpq (fe-protocol3.c VALID_LONG_MESSAGE_TYPE).
+std::uint32_t MessageScanner::max_length_for(Direction dir, const Limits& limits,
+                                             std::uint8_t type) {
+  if (dir == Direction::frontend) {
+    switch (type) {
+      case 'S':  // Sync
+      case 'H':  // Flush
+      case 'X':  // Terminate
+      case 'C':  // Close
+      case 'D':  // Describe
+      case 'E':  // Execute
+      case 'c':  // CopyDone
+        return limits.max_small_length;
+      case 'p':  // PasswordMessage / SASLInitialResponse / SASLResponse / GSSResponse
+        return limits.max_auth_length;
+      case 'Q':  // Query
+      case 'P':  // Parse
+      case 'B':  // Bind
+      case 'F':  // FunctionCall
+      case 'd':  // CopyData
+      case 'f':  // CopyFail
+        return limits.max_message_length;
+      default:
+        return 0;
+    }
+  }
+  switch (type) {
+    case 'T':  // RowDescription
+    case 'D':  // DataRow
+    case 'd':  // CopyData
+    case 'V':  // FunctionCallResponse
+    case 'E':  // ErrorResponse
+    case 'N':  // NoticeResponse
+    case 'A':  // NotificationResponse
+      return limits.max_message_length;
+    case 'R':  // Authentication*
+    case 'K':  // BackendKeyData
+    case 'S':  // ParameterStatus
+    case 'Z':  // ReadyForQuery
+    case 'C':  // CommandComplete
+    case 'I':  // EmptyQueryResponse
+    case '1':  // ParseComplete
+    case '2':  // BindComplete
+    case '3':  // CloseComplete
+    case 'n':  // NoData
+    case 's':  // PortalSuspended
+    case 't':  // ParameterDescription
+    case 'G':  // CopyInResponse
+    case 'H':  // CopyOutResponse
+    case 'W':  // CopyBothResponse
+    case 'c':  // CopyDone
+    case 'v':  // NegotiateProtocolVersion
+      return limits.max_small_backend_length;
+    default:
+      return 0;
+  }
+}
+
+ScanResult MessageScanner::feed(std::span<const std::uint8_t> data) {
+  ScanResult r;
+  auto fail = [&](errc e) {
+    failed_ = true;
+    error_ = e;
+    needed_ = 0;
+    r.kind = ScanKind::error;
+    r.error = e;
+    return r;
+  };
+  if (failed_) {
+    r.kind = ScanKind::error;
+    r.error = error_;
+    return r;
+  }
+
+  // Inside a skipped message: hand out whatever part of the body is here.
+  if (skip_remaining_ > 0) {
+    if (data.empty()) return r;  // need_more
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(data.size(), skip_remaining_));
+    skip_remaining_ -= n;
+    r.kind = ScanKind::skip;
+    r.consumed = n;
+    r.type = skip_type_;
+    r.length = skip_length_;
+    r.last_piece = skip_remaining_ == 0;
+    return r;
+  }
+
+  // The type byte alone already tells whether framing is lost; do not wait for more.
+  if (!data.empty() && max_length_for(dir_, limits_, data[0]) == 0) {
+    return fail(errc::unknown_message_type);
+  }
+  if (data.size() < kHeaderSize) {
+    needed_ = kHeaderSize;
+    return r;
+  }
+
+  // Validate the header before trusting it: a length field is peer input.
+  const std::uint8_t type = data[0];
+  const std::uint32_t length = read_be32(data.data() + 1);
+  if (length < 4) return fail(errc::length_too_small);
+  if (length > max_length_for(dir_, limits_, type)) return fail(errc::message_too_large);
+
+  r.type = type;
+  r.length = length;
+  const std::size_t total = std::size_t{length} + 1;
+  if (wanted_[type]) {
+    if (data.size() < total) {
+      needed_ = total;
+      return r;  // need_more
+    }
+    needed_ = 0;
+    r.kind = ScanKind::message;
+    r.consumed = total;
+    r.body = data.subspan(kHeaderSize, length - 4);
+    return r;
+  }
+
+  // Not wanted: relay the header plus whatever of the body is already here.
+  needed_ = 0;
+  const std::size_t body_here = std::min<std::size_t>(data.size() - kHeaderSize, length - 4);
+  skip_remaining_ = (length - 4) - body_here;
+  skip_type_ = type;
+  skip_length_ = length;
+  r.kind = ScanKind::skip;
+  r.consumed = kHeaderSize + body_here;
+  r.first_piece = true;
+  r.last_piece = skip_remaining_ == 0;
+  return r;
+}
+
+MessageScanner::TypeSet type_set(std::initializer_list<char> types) {
+  MessageScanner::TypeSet set;
+  for (char t : types) set.set(static_cast<unsigned char>(t));
+  return set;
+}
+
+}  // namespace pgshift::wire

@@ -13,6 +13,7 @@
 #include <bitset>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <span>
 
 #include "wire/errc.hpp"
@@ -69,6 +70,7 @@ class MessageScanner {
   std::uint32_t skip_length_ = 0;
   std::size_t needed_ = 0;
   bool failed_ = false;
+  errc error_ = errc::ok;  // why the scanner failed; reported again on every later feed()
 };
 
 // Convenience: a TypeSet from a list of type bytes.

@@ -1,0 +1,758 @@
+#include "routing/classifier.hpp"
+
+#include <algorithm>
+#include <array>
+#include <vector>
+
+namespace pgshift::routing {
+namespace {
+
+// EXPLAIN and COPY classify an inner statement; nesting deeper than this is not SQL.
+constexpr int kMaxDepth = 8;
+
+std::string lower_copy(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// Names that may stand directly before '(' without being a function call.
+constexpr std::string_view kSyntaxBeforeParen[] = {
+    "all",          "and",        "any",       "array",    "as",        "asc",       "between",
+    "by",           "case",       "cube",      "default",  "desc",      "distinct",  "else",
+    "end",          "escape",     "except",    "exists",   "fetch",     "filter",    "first",
+    "following",    "from",       "group",     "groups",   "having",    "ilike",     "in",
+    "intersect",    "into",       "is",        "join",     "lateral",   "like",      "limit",
+    "materialized", "next",       "not",       "nulls",    "offset",    "on",        "only",
+    "operator",     "or",         "over",      "overlaps", "partition", "preceding", "range",
+    "recursive",    "repeatable", "returning", "rollup",   "row",       "rows",      "select",
+    "set",          "sets",       "similar",   "some",     "table",     "then",      "to",
+    "union",        "using",      "values",    "when",     "where",     "window",    "with",
+    "within",       "zone",
+};
+
+bool is_syntax_before_paren(std::string_view lower_name) {
+  return std::find(std::begin(kSyntaxBeforeParen), std::end(kSyntaxBeforeParen), lower_name) !=
+         std::end(kSyntaxBeforeParen);
+}
+
+bool is_comment(const Token& t) {
+  return t.kind == TokenKind::line_comment || t.kind == TokenKind::block_comment;
+}
+
+bool is_punct(const Token& t, char c) {
+  return t.kind == TokenKind::punct && t.text.size() == 1 && t.text[0] == c;
+}
+
+bool is_name_token(const Token& t) {
+  return t.kind == TokenKind::identifier || t.kind == TokenKind::quoted_identifier;
+}
+
+// The name a token denotes: unquoted -> lower case; "quoted" -> unescaped, case kept;
+// U&"..." -> empty (escapes not decoded here, so it never matches a listed name).
+std::string name_of(const Token& t) {
+  if (t.kind == TokenKind::identifier) return lower_copy(t.text);
+  if (t.kind != TokenKind::quoted_identifier || !t.terminated || t.text.size() < 2 ||
+      t.text[0] != '"') {
+    return {};
+  }
+  std::string out;
+  const std::string_view inner = t.text.substr(1, t.text.size() - 2);
+  for (std::size_t i = 0; i < inner.size(); ++i) {
+    out.push_back(inner[i]);
+    if (inner[i] == '"' && i + 1 < inner.size() && inner[i + 1] == '"') ++i;
+  }
+  return out;
+}
+
+// The value of a string literal token, for SET values. Good enough for routing keys:
+// '' and \-escapes are undone, dollar quotes stripped.
+std::string unquote_string(const Token& t) {
+  std::string_view s = t.text;
+  if (t.style == StringStyle::dollar) {
+    const std::size_t open = s.find('$', 1);
+    if (open == std::string_view::npos || s.size() < 2 * (open + 1)) return {};
+    return std::string(s.substr(open + 1, s.size() - 2 * (open + 1)));
+  }
+  const std::size_t q = s.find('\'');
+  if (q == std::string_view::npos || s.size() < q + 2) return {};
+  const bool backslash = t.style == StringStyle::escape;
+  s = s.substr(q + 1, s.size() - q - 2);
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (backslash && s[i] == '\\' && i + 1 < s.size()) {
+      out.push_back(s[++i]);
+    } else if (s[i] == '\'' && i + 1 < s.size() && s[i + 1] == '\'') {
+      out.push_back(s[++i]);
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+struct StatementResult {
+  StatementClass kind = StatementClass::empty;
+  bool locking = false;
+  bool unknown_fn = false;
+  std::string unknown_function;
+  bool data_mod = false;
+  bool not_understood = false;
+  bool prepare_transaction = false;  // PREPARE TRANSACTION (a transaction_end)
+  PinReason pin = PinReason::none;
+  std::optional<RoutingKeyChange> key_change;
+  bool routing_key_only = false;
+};
+
+int priority(StatementClass c) {
+  switch (c) {
+    case StatementClass::empty:
+      return 0;
+    case StatementClass::read_only:
+      return 1;
+    case StatementClass::transaction_begin_read_only:
+      return 2;
+    case StatementClass::other:
+      return 3;
+    case StatementClass::savepoint:
+      return 4;
+    case StatementClass::set_local:
+      return 5;
+    case StatementClass::transaction_end:
+      return 6;
+    case StatementClass::transaction_begin:
+      return 7;
+    case StatementClass::session_state:
+      return 8;
+    case StatementClass::write:
+      return 9;
+    case StatementClass::ddl:
+      return 10;
+  }
+  return 9;
+}
+
+class StatementAnalyzer {
+ public:
+  StatementAnalyzer(std::span<const Token> toks, const FunctionPolicy& functions,
+                    std::string_view setting_lower, int depth)
+      : t_(toks), functions_(functions), setting_(setting_lower), depth_(depth) {
+    match_parens();
+  }
+
+  StatementResult run() {
+    if (t_.empty()) return r_;
+    if (depth_ > kMaxDepth) return write();
+    for (const Token& t : t_) {
+      if (t.kind == TokenKind::unknown || !t.terminated) {
+        r_.not_understood = true;
+        return write();
+      }
+    }
+    if (unbalanced_) return write();
+    if (is_punct(t_[0], '(')) return query();
+    if (t_[0].kind != TokenKind::identifier) return write();
+    const std::string kw = lower_copy(t_[0].text);
+
+    if (kw == "select" || kw == "values" || kw == "table" || kw == "with") return query();
+    if (kw == "show") return with(StatementClass::read_only);
+    if (kw == "explain") return explain();
+    if (kw == "copy") return copy();
+    if (kw == "insert" || kw == "update" || kw == "delete" || kw == "merge") return dml();
+    if (kw == "truncate" || kw == "call" || kw == "do" || kw == "lock" || kw == "notify" ||
+        kw == "refresh" || kw == "execute") {
+      return write();
+    }
+    if (kw == "begin") return begin(1);
+    if (kw == "start") return kw_at(1, "transaction") ? begin(2) : write();
+    if (kw == "commit" || kw == "end" || kw == "abort") {
+      return kw_at(1, "prepared") ? write() : with(StatementClass::transaction_end);
+    }
+    if (kw == "rollback") return rollback();
+    if (kw == "savepoint" || kw == "release") return with(StatementClass::savepoint);
+    if (kw == "prepare") {
+      if (kw_at(1, "transaction")) {
+        r_.prepare_transaction = true;
+        return with(StatementClass::transaction_end);
+      }
+      return pinned(PinReason::prepare);
+    }
+    if (kw == "deallocate" || kw == "unlisten") return with(StatementClass::session_state);
+    if (kw == "listen") return pinned(PinReason::listen);
+    if (kw == "load") return pinned(PinReason::load);
+    if (kw == "discard") {
+      if (kw_at(1, "all")) r_.key_change = RoutingKeyChange{RoutingKeyChange::Kind::reset, {}};
+      return with(StatementClass::session_state);
+    }
+    if (kw == "set") return set();
+    if (kw == "reset") return reset();
+    if (kw == "declare") return declare();
+    if (kw == "fetch" || kw == "move" || kw == "close" || kw == "vacuum" || kw == "analyze" ||
+        kw == "analyse" || kw == "checkpoint" || kw == "cluster" || kw == "reindex") {
+      return with(StatementClass::other);
+    }
+    if (kw == "create") return create();
+    if (kw == "alter" || kw == "drop" || kw == "comment" || kw == "grant" || kw == "revoke" ||
+        kw == "security" || kw == "reassign" || kw == "import") {
+      return with(StatementClass::ddl);
+    }
+    return write();  // not a statement we know: the authoritative side decides
+  }
+
+ private:
+  bool kw_at(std::size_t i, std::string_view word) const {
+    return i < t_.size() && t_[i].kind == TokenKind::identifier && iequals(t_[i].text, word);
+  }
+  bool punct_at(std::size_t i, char c) const { return i < t_.size() && is_punct(t_[i], c); }
+
+  StatementResult with(StatementClass c) {
+    r_.kind = c;
+    return r_;
+  }
+  StatementResult write() { return with(StatementClass::write); }
+  StatementResult pinned(PinReason why) {
+    if (r_.pin == PinReason::none) r_.pin = why;
+    return with(StatementClass::session_state);
+  }
+
+  // match_[i] = index of the matching bracket for '(' / ')', computed once so that every
+  // later look-up is O(1) and the whole analysis stays linear.
+  void match_parens() {
+    match_.assign(t_.size(), t_.size());
+    std::vector<std::size_t> stack;
+    for (std::size_t i = 0; i < t_.size(); ++i) {
+      if (is_punct(t_[i], '(')) {
+        stack.push_back(i);
+      } else if (is_punct(t_[i], ')')) {
+        if (stack.empty()) {
+          unbalanced_ = true;
+          continue;
+        }
+        match_[i] = stack.back();
+        match_[stack.back()] = i;
+        stack.pop_back();
+      }
+    }
+    if (!stack.empty()) unbalanced_ = true;
+  }
+
+  StatementResult sub(std::size_t from, std::size_t to) const {
+    if (from >= to || to > t_.size()) return StatementResult{};
+    return StatementAnalyzer(t_.subspan(from, to - from), functions_, setting_, depth_ + 1).run();
+  }
+
+  // Merges the flags (not the class) of an inner statement.
+  void absorb(const StatementResult& in) {
+    r_.locking |= in.locking;
+    r_.data_mod |= in.data_mod;
+    r_.not_understood |= in.not_understood;
+    if (in.unknown_fn && !r_.unknown_fn) {
+      r_.unknown_fn = true;
+      r_.unknown_function = in.unknown_function;
+    }
+    if (r_.pin == PinReason::none) r_.pin = in.pin;
+  }
+
+  // SELECT / VALUES / TABLE / WITH / parenthesized query, and the body scan of DML.
+  StatementResult query() {
+    bool write_fn = false;
+    bool session_fn = false;
+    bool temp_into = false;
+    const std::size_t n = t_.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      const Token& t = t_[i];
+      if (t.kind == TokenKind::identifier) {
+        const bool qualified = (i > 0 && punct_at(i - 1, '.')) || punct_at(i + 1, '.');
+        if (!qualified) {
+          const std::string w = lower_copy(t.text);
+          if (w == "for") {
+            if (kw_at(i + 1, "update") || kw_at(i + 1, "share") ||
+                (kw_at(i + 1, "no") && kw_at(i + 2, "key")) ||
+                (kw_at(i + 1, "key") && kw_at(i + 2, "share"))) {
+              r_.locking = true;
+              i += kw_at(i + 1, "no") ? 3 : (kw_at(i + 1, "key") ? 2 : 1);
+              continue;
+            }
+          } else if (w == "insert" || w == "update" || w == "delete" || w == "merge") {
+            r_.data_mod = true;
+          } else if (w == "into") {
+            if (kw_at(i + 1, "temp") || kw_at(i + 1, "temporary")) {
+              temp_into = true;
+              if (r_.pin == PinReason::none) r_.pin = PinReason::temp_table;
+            } else {
+              r_.data_mod = true;  // SELECT ... INTO creates a table
+            }
+          }
+        }
+      }
+      if (is_name_token(t) && punct_at(i + 1, '(')) {
+        switch (call_at(i)) {
+          case FunctionKind::write:
+            write_fn = true;
+            break;
+          case FunctionKind::advisory_lock:
+          case FunctionKind::advisory_unlock:
+          case FunctionKind::set_config:
+            session_fn = true;
+            break;
+          default:
+            break;
+        }
+      }
+    }
+    if (r_.data_mod || r_.locking || write_fn || r_.unknown_fn) return write();
+    if (session_fn || temp_into) return with(StatementClass::session_state);
+    return with(StatementClass::read_only);
+  }
+
+  // Classifies the call whose name is at t_[i] (t_[i + 1] is '('); records flags.
+  FunctionKind call_at(std::size_t i) {
+    const Token& t = t_[i];
+    const bool qualified = i >= 2 && punct_at(i - 1, '.') && is_name_token(t_[i - 2]);
+    if (!qualified) {
+      if (t.kind == TokenKind::identifier && is_syntax_before_paren(lower_copy(t.text))) {
+        return FunctionKind::read_only;
+      }
+      // AS alias(a, b) and CAST(x AS numeric(10, 2)); ") alias(a, b)" after a FROM item.
+      if (i >= 1 && (kw_at(i - 1, "as") || punct_at(i - 1, ')'))) return FunctionKind::read_only;
+      // WITH name(a, b) AS (...): a CTE column list.
+      const std::size_t close = match_[i + 1];
+      if (close < t_.size() && kw_at(close + 1, "as") &&
+          (punct_at(close + 2, '(') || kw_at(close + 2, "materialized") ||
+           kw_at(close + 2, "not"))) {
+        return FunctionKind::read_only;
+      }
+    }
+    std::string schema;
+    if (qualified) {
+      schema = name_of(t_[i - 2]);
+      // db.schema.func: never a builtin; keep the whole prefix so the look-up fails.
+      if (i >= 4 && punct_at(i - 3, '.')) schema = name_of(t_[i - 4]) + "." + schema;
+      if (schema.empty()) schema = "?";
+    }
+    std::string name = name_of(t);
+    if (name.empty()) name = "?";
+    FunctionKind kind = functions_.classify(schema, name);
+    switch (kind) {
+      case FunctionKind::read_only:
+      case FunctionKind::write:
+      case FunctionKind::advisory_unlock:
+        break;
+      case FunctionKind::unknown:
+        if (!r_.unknown_fn) {
+          r_.unknown_fn = true;
+          r_.unknown_function = schema.empty() ? name : schema + "." + name;
+        }
+        break;
+      case FunctionKind::advisory_lock:
+        if (r_.pin == PinReason::none) r_.pin = PinReason::advisory_lock;
+        break;
+      case FunctionKind::set_config: {
+        // set_config(name, value, is_local): only a literal true keeps it transaction-local.
+        const std::size_t close = match_[i + 1];
+        const bool local = close < t_.size() && close >= 1 &&
+                           (kw_at(close - 1, "true") || (t_[close - 1].kind == TokenKind::string &&
+                                                         (unquote_string(t_[close - 1]) == "t" ||
+                                                          unquote_string(t_[close - 1]) == "true" ||
+                                                          unquote_string(t_[close - 1]) == "on")));
+        if (local) {
+          kind = FunctionKind::write;
+        } else if (r_.pin == PinReason::none) {
+          r_.pin = PinReason::set_config;
+        }
+        break;
+      }
+    }
+    return kind;
+  }
+
+  StatementResult dml() {
+    query();  // for pins (INSERT ... SELECT pg_advisory_lock(1)) and flags
+    r_.data_mod = true;
+    r_.unknown_fn = false;  // INSERT INTO t(a, b) looks like a call; the class says enough
+    r_.unknown_function.clear();
+    return write();
+  }
+
+  // EXPLAIN [ANALYZE] [VERBOSE] stmt | EXPLAIN (option, ...) stmt: as read as stmt.
+  StatementResult explain() {
+    std::size_t i = 1;
+    if (punct_at(1, '(')) {
+      i = match_[1] + 1;
+    } else {
+      while (kw_at(i, "analyze") || kw_at(i, "analyse") || kw_at(i, "verbose")) ++i;
+    }
+    const StatementResult inner = sub(i, t_.size());
+    absorb(inner);
+    return inner.kind == StatementClass::read_only ? with(StatementClass::read_only) : write();
+  }
+
+  // COPY table [(cols)] TO STDOUT and COPY (query) TO STDOUT read; everything else writes
+  // (FROM, or TO a server file or program).
+  StatementResult copy() {
+    std::size_t i = 1;
+    if (kw_at(i, "binary")) ++i;
+    bool inner_read = true;
+    if (punct_at(i, '(')) {
+      const std::size_t close = match_[i];
+      const StatementResult inner = sub(i + 1, close);
+      absorb(inner);
+      inner_read = inner.kind == StatementClass::read_only;
+      i = close + 1;
+    } else {
+      if (i >= t_.size() || !is_name_token(t_[i])) return write();
+      ++i;
+      while (punct_at(i, '.') && i + 1 < t_.size() && is_name_token(t_[i + 1])) i += 2;
+      if (punct_at(i, '(')) i = match_[i] + 1;
+    }
+    if (kw_at(i, "to") && kw_at(i + 1, "stdout") && inner_read) {
+      return with(StatementClass::read_only);
+    }
+    r_.data_mod = kw_at(i, "from") || r_.data_mod;
+    return write();
+  }
+
+  // BEGIN [WORK | TRANSACTION] [mode, ...] / START TRANSACTION [mode, ...]
+  StatementResult begin(std::size_t i) {
+    if (kw_at(i, "work") || kw_at(i, "transaction")) ++i;
+    bool read_only = false;
+    bool read_write = false;
+    for (; i < t_.size(); ++i) {
+      if (punct_at(i, ',')) continue;
+      if (t_[i].kind != TokenKind::identifier) return write();
+      if (kw_at(i, "read") && kw_at(i + 1, "only")) read_only = true;
+      if (kw_at(i, "read") && kw_at(i + 1, "write")) read_write = true;
+    }
+    if (read_only && !read_write) return with(StatementClass::transaction_begin_read_only);
+    return with(StatementClass::transaction_begin);
+  }
+
+  StatementResult rollback() {
+    if (kw_at(1, "prepared")) return write();
+    for (std::size_t i = 1; i < t_.size(); ++i) {
+      if (kw_at(i, "to")) return with(StatementClass::savepoint);
+    }
+    return with(StatementClass::transaction_end);
+  }
+
+  bool mentions_read_write() const {
+    for (std::size_t i = 0; i + 1 < t_.size(); ++i) {
+      if (kw_at(i, "read") && kw_at(i + 1, "write")) return true;
+    }
+    return false;
+  }
+
+  // Reads a dotted setting name at t_[i]; returns it lower-cased and moves i past it.
+  std::string setting_name(std::size_t& i) const {
+    std::string name;
+    if (i >= t_.size() || !is_name_token(t_[i])) return name;
+    name = lower_copy(name_of(t_[i++]));
+    while (punct_at(i, '.') && i + 1 < t_.size() && is_name_token(t_[i + 1])) {
+      name += "." + lower_copy(name_of(t_[i + 1]));
+      i += 2;
+    }
+    return name;
+  }
+
+  StatementResult set() {
+    std::size_t i = 1;
+    if (kw_at(1, "session") && kw_at(2, "characteristics")) {
+      r_.pin = PinReason::set;
+      return mentions_read_write() ? write() : with(StatementClass::session_state);
+    }
+    bool local = false;
+    if (kw_at(i, "local")) {
+      local = true;
+      ++i;
+    } else if (kw_at(i, "session") && !kw_at(i + 1, "authorization")) {
+      ++i;
+    }
+    if (kw_at(i, "transaction") || kw_at(i, "constraints")) {
+      return mentions_read_write() ? write() : with(StatementClass::set_local);
+    }
+    const std::string name = setting_name(i);
+    if (name.empty()) return write();
+    if (!setting_.empty() && name == setting_) return set_routing_key(i, local);
+    if (!local) r_.pin = PinReason::set;
+    if (name == "transaction_read_only" || name == "default_transaction_read_only") {
+      return write();  // could turn a read-only transaction into a read-write one
+    }
+    return with(local ? StatementClass::set_local : StatementClass::session_state);
+  }
+
+  StatementResult set_routing_key(std::size_t i, bool local) {
+    if (kw_at(i, "to") || (i < t_.size() && t_[i].kind == TokenKind::op && t_[i].text == "=")) {
+      ++i;
+    } else {
+      return write();  // SET x FROM CURRENT and other forms we do not model
+    }
+    RoutingKeyChange change;
+    change.local = local;
+    if (kw_at(i, "default") && i + 1 == t_.size()) {
+      change.kind = RoutingKeyChange::Kind::reset;
+    } else {
+      std::string value;
+      for (; i < t_.size(); ++i) {
+        const Token& v = t_[i];
+        if (punct_at(i, ',')) {
+          value += ", ";
+        } else if (v.kind == TokenKind::string) {
+          value += unquote_string(v);
+        } else if (v.kind == TokenKind::number || is_name_token(v)) {
+          value += v.kind == TokenKind::number ? std::string(v.text) : name_of(v);
+        } else if (v.kind == TokenKind::op && v.text == "-" && i + 1 < t_.size() &&
+                   t_[i + 1].kind == TokenKind::number) {
+          value += "-";
+        } else {
+          return write();
+        }
+      }
+      if (value.empty()) return write();
+      change.value = std::move(value);
+    }
+    r_.key_change = std::move(change);
+    r_.routing_key_only = true;
+    return with(local ? StatementClass::set_local : StatementClass::session_state);
+  }
+
+  StatementResult reset() {
+    std::size_t i = 1;
+    if (kw_at(1, "all") && t_.size() == 2) {
+      r_.key_change = RoutingKeyChange{RoutingKeyChange::Kind::reset, {}};
+      return with(StatementClass::session_state);
+    }
+    const std::string name = setting_name(i);
+    if (!setting_.empty() && name == setting_ && i == t_.size()) {
+      r_.key_change = RoutingKeyChange{RoutingKeyChange::Kind::reset, {}};
+      r_.routing_key_only = true;
+    }
+    return with(StatementClass::session_state);
+  }
+
+  // DECLARE name [BINARY] [ASENSITIVE | INSENSITIVE] [[NO] SCROLL] CURSOR
+  //   [{WITH | WITHOUT} HOLD] FOR query
+  StatementResult declare() {
+    std::size_t i = 2;
+    while (i < t_.size() && !kw_at(i, "cursor")) {
+      if (!(kw_at(i, "binary") || kw_at(i, "asensitive") || kw_at(i, "insensitive") ||
+            kw_at(i, "no") || kw_at(i, "scroll"))) {
+        return write();
+      }
+      ++i;
+    }
+    if (!kw_at(i, "cursor")) return write();
+    ++i;
+    bool hold = false;
+    if (kw_at(i, "with") && kw_at(i + 1, "hold")) {
+      hold = true;
+      i += 2;
+    } else if (kw_at(i, "without") && kw_at(i + 1, "hold")) {
+      i += 2;
+    }
+    if (!kw_at(i, "for")) return write();
+    const StatementResult inner = sub(i + 1, t_.size());
+    absorb(inner);
+    if (hold) return pinned(PinReason::with_hold_cursor);
+    return inner.kind == StatementClass::read_only ? with(StatementClass::read_only) : write();
+  }
+
+  // CREATE [OR REPLACE] [GLOBAL | LOCAL] {TEMP | TEMPORARY} ... or CREATE TABLE pg_temp.x
+  StatementResult create() {
+    std::size_t i = 1;
+    if (kw_at(i, "or") && kw_at(i + 1, "replace")) i += 2;
+    if (kw_at(i, "global") || kw_at(i, "local")) ++i;
+    bool temp = kw_at(i, "temp") || kw_at(i, "temporary");
+    if (!temp) {
+      for (std::size_t j = i; j + 1 < t_.size() && j < i + 8; ++j) {
+        if (kw_at(j, "pg_temp") && punct_at(j + 1, '.')) temp = true;
+      }
+    }
+    return temp ? pinned(PinReason::temp_table) : with(StatementClass::ddl);
+  }
+
+  std::span<const Token> t_;
+  const FunctionPolicy& functions_;
+  std::string_view setting_;
+  int depth_;
+  std::vector<std::size_t> match_;
+  bool unbalanced_ = false;
+  StatementResult r_;
+};
+
+bool read_safe(const StatementResult& r) {
+  switch (r.kind) {
+    case StatementClass::read_only:
+    case StatementClass::transaction_begin_read_only:
+    case StatementClass::savepoint:
+    case StatementClass::set_local:
+      return true;
+    case StatementClass::transaction_end:
+      return !r.prepare_transaction;
+    default:
+      return false;
+  }
+}
+
+// Several statements in one Query: read_only only if every one is read-safe; a sequence
+// that leaves a BEGIN READ ONLY open is transaction_begin_read_only; otherwise the class
+// with the highest priority (the one that most constrains routing).
+StatementClass combine(const std::vector<StatementResult>& all) {
+  std::vector<const StatementResult*> rs;
+  for (const auto& r : all) {
+    if (r.kind == StatementClass::empty) continue;
+    rs.push_back(&r);
+  }
+  // SET/RESET of the routing key is handled by the proxy: neutral next to other statements.
+  if (rs.size() > 1) {
+    std::vector<const StatementResult*> rest;
+    for (const auto* r : rs) {
+      if (!r->routing_key_only) rest.push_back(r);
+    }
+    if (!rest.empty()) rs = std::move(rest);
+  }
+  if (rs.empty()) return StatementClass::empty;
+  if (rs.size() == 1) return rs.front()->kind;
+  const bool all_safe = std::all_of(rs.begin(), rs.end(), [](auto* r) { return read_safe(*r); });
+  const bool any_read = std::any_of(rs.begin(), rs.end(), [](auto* r) {
+    return r->kind == StatementClass::read_only ||
+           r->kind == StatementClass::transaction_begin_read_only;
+  });
+  if (all_safe && any_read) {
+    bool open = false;
+    for (const auto* r : rs) {
+      if (r->kind == StatementClass::transaction_begin_read_only) open = true;
+      if (r->kind == StatementClass::transaction_end) open = false;
+    }
+    return open ? StatementClass::transaction_begin_read_only : StatementClass::read_only;
+  }
+  StatementClass best = StatementClass::empty;
+  for (const auto* r : rs) {
+    if (priority(r->kind) > priority(best)) best = r->kind;
+  }
+  return best;
+}
+
+}  // namespace
+
+std::string_view to_string(StatementClass c) {
+  switch (c) {
+    case StatementClass::empty:
+      return "empty";
+    case StatementClass::read_only:
+      return "read_only";
+    case StatementClass::write:
+      return "write";
+    case StatementClass::ddl:
+      return "ddl";
+    case StatementClass::transaction_begin:
+      return "transaction_begin";
+    case StatementClass::transaction_begin_read_only:
+      return "transaction_begin_read_only";
+    case StatementClass::transaction_end:
+      return "transaction_end";
+    case StatementClass::savepoint:
+      return "savepoint";
+    case StatementClass::session_state:
+      return "session_state";
+    case StatementClass::set_local:
+      return "set_local";
+    case StatementClass::other:
+      return "other";
+  }
+  return "invalid";
+}
+
+std::string_view to_string(PinReason r) {
+  switch (r) {
+    case PinReason::none:
+      return "none";
+    case PinReason::set:
+      return "SET";
+    case PinReason::listen:
+      return "LISTEN";
+    case PinReason::advisory_lock:
+      return "advisory lock";
+    case PinReason::temp_table:
+      return "temp table";
+    case PinReason::with_hold_cursor:
+      return "WITH HOLD cursor";
+    case PinReason::prepare:
+      return "PREPARE";
+    case PinReason::set_config:
+      return "set_config";
+    case PinReason::load:
+      return "LOAD";
+  }
+  return "invalid";
+}
+
+Classifier::Classifier(ClassifierOptions options)
+    : options_(std::move(options)),
+      functions_(options_.allowed_functions),
+      setting_lower_(lower_copy(options_.routing_key_setting)) {}
+
+Classifier Classifier::from_route(const config::Route& route, LexerOptions lexer) {
+  ClassifierOptions o;
+  o.routing_key_setting = route.routing_key.setting;
+  o.comment_key = route.routing_key.comment_key;
+  o.allowed_functions = route.read_split.allowed_functions;
+  o.lexer = lexer;
+  return Classifier(std::move(o));
+}
+
+Classification Classifier::classify(std::string_view sql) const {
+  Classification out;
+  const std::vector<Token> tokens = tokenize(sql, options_.lexer);
+
+  std::vector<StatementResult> results;
+  std::vector<Token> statement;  // without comments
+  bool statement_bad = false;    // an unterminated comment inside the statement
+  auto flush = [&] {
+    StatementResult r = StatementAnalyzer(statement, functions_, setting_lower_, 0).run();
+    if (statement_bad) {
+      r.not_understood = true;
+      r.kind = StatementClass::write;
+    }
+    results.push_back(std::move(r));
+    statement.clear();
+    statement_bad = false;
+  };
+  for (const Token& t : tokens) {
+    if (is_comment(t)) {
+      if (!t.terminated) statement_bad = true;
+      if (!out.comment_routing_key && !options_.comment_key.empty()) {
+        out.comment_routing_key = parse_sqlcommenter(t.text, options_.comment_key);
+      }
+      continue;
+    }
+    if (t.kind == TokenKind::semicolon) {
+      flush();
+      continue;
+    }
+    statement.push_back(t);
+  }
+  flush();
+
+  out.kind = combine(results);
+  bool all_key = true;
+  for (auto& r : results) {
+    if (r.kind == StatementClass::empty) continue;
+    ++out.statement_count;
+    out.has_locking_clause |= r.locking;
+    out.has_data_modification |= r.data_mod;
+    out.not_understood |= r.not_understood;
+    if (r.unknown_fn && !out.calls_unknown_function) {
+      out.calls_unknown_function = true;
+      out.unknown_function = std::move(r.unknown_function);
+    }
+    if (out.pin == PinReason::none) out.pin = r.pin;
+    if (r.key_change) out.routing_key_change = std::move(r.key_change);
+    all_key &= r.routing_key_only;
+  }
+  out.only_routing_key = out.statement_count > 0 && all_key;
+  return out;
+}
+
+}  // namespace pgshift::routing

@@ -1,0 +1,168 @@
+// Stream over loopback: plain and TLS, read/write, wait_readable with bytes held inside the
+// TLS layer, idempotent close.
+#include "pool/stream.hpp"
+
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <cstdlib>
+#include <filesystem>
+
+#include "pool/upstream.hpp"
+#include "pool/upstream_detail.hpp"
+#include "test_util.hpp"
+
+namespace pgshift::pool::test {
+namespace {
+
+using namespace std::chrono_literals;
+using detail::use_tuple;
+
+std::span<const std::uint8_t> bytes(std::string_view s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+std::string text(std::span<const std::uint8_t> b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+// A connected pair of plain Streams on loopback.
+asio::awaitable<std::pair<Stream, Stream>> connected_pair() {
+  auto ex = co_await asio::this_coro::executor;
+  tcp::acceptor acceptor(ex, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  tcp::socket client(ex);
+  co_await client.async_connect(acceptor.local_endpoint(), use_tuple);
+  auto [ec, server] = co_await acceptor.async_accept(use_tuple);
+  EXPECT_FALSE(ec);
+  co_return std::pair{Stream(std::move(client)), Stream(std::move(server))};
+}
+
+// Succeeds if wait_readable() returns within `timeout`.
+asio::awaitable<bool> readable_within(Stream& s, std::chrono::milliseconds timeout) {
+  error_code why;
+  auto r = co_await detail::with_timeout(s.wait_readable(), timeout, why);
+  co_return r.has_value() && !*r;
+}
+
+TEST(Stream, PlainReadWriteWaitAndIdempotentClose) {
+  run_io([]() -> asio::awaitable<void> {
+    auto [a, b] = co_await connected_pair();
+    EXPECT_FALSE(co_await readable_within(b, 50ms));
+    EXPECT_FALSE(co_await a.write_all(bytes("hello world")));
+    EXPECT_TRUE(co_await readable_within(b, 5s));
+    std::array<std::uint8_t, 5> five{};
+    EXPECT_FALSE(co_await b.read_exact(five));
+    EXPECT_EQ(text(five), "hello");
+    std::array<std::uint8_t, 64> buf{};
+    auto [ec, n] = co_await b.read_some(buf);
+    EXPECT_FALSE(ec);
+    EXPECT_EQ(text(std::span(buf).first(n)), " world");
+
+    a.close();
+    a.close();
+    EXPECT_FALSE(a.is_open());
+    std::tie(ec, n) = co_await b.read_some(buf);
+    EXPECT_EQ(ec, asio::error::eof);
+    auto [ec2, n2] = co_await a.read_some(buf);  // on a closed stream: an error, no throw
+    EXPECT_TRUE(ec2);
+    b.close();
+  });
+}
+
+class TlsStream : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::string pattern = "/tmp/pgshift-stream-XXXXXX";
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    const std::string cmd = "cd " + dir_ +
+                            " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1"
+                            " -nodes -keyout key.pem -out cert.pem -days 2 -subj /CN=localhost"
+                            " >/dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+  }
+  static void TearDownTestSuite() { std::filesystem::remove_all(dir_); }
+
+  static asio::ssl::context server_context() {
+    asio::ssl::context ctx(asio::ssl::context::tls_server);
+    ctx.use_certificate_chain_file(dir_ + "/cert.pem");
+    ctx.use_private_key_file(dir_ + "/key.pem", asio::ssl::context::pem);
+    SSL_CTX_set_num_tickets(ctx.native_handle(), 0);  // only our records after the handshake
+    return ctx;
+  }
+
+  // Handshakes both ends, then runs `body(client, server)`.
+  template <class F>
+  static void with_tls_pair(F body) {
+    run_io([&]() -> asio::awaitable<void> {
+      auto ex = co_await asio::this_coro::executor;
+      auto server_ctx = server_context();
+      auto client_ctx = make_upstream_tls_context({config::UpstreamTlsMode::require, "", ""});
+      auto [client, server] = co_await connected_pair();
+      error_code server_ec = asio::error::would_block;
+      asio::co_spawn(
+          ex,
+          [&]() -> asio::awaitable<void> {
+            server_ec = co_await server.handshake(server_ctx, asio::ssl::stream_base::server);
+          },
+          asio::detached);
+      EXPECT_FALSE(
+          co_await client.handshake(*client_ctx, asio::ssl::stream_base::client, "localhost"));
+      // The server side finishes its handshake once it has read our Finished.
+      while (server_ec == asio::error::would_block) {
+        asio::steady_timer tick(ex, 1ms);
+        co_await tick.async_wait(use_tuple);
+      }
+      EXPECT_FALSE(server_ec);
+      EXPECT_TRUE(client.is_tls());
+      co_await body(client, server);
+      client.close();
+      server.close();
+    });
+  }
+
+  static inline std::string dir_;
+};
+
+TEST_F(TlsStream, WaitReadableSeesDecryptedBytesHeldByOpenSsl) {
+  with_tls_pair([](Stream& client, Stream& server) -> asio::awaitable<void> {
+    EXPECT_FALSE(co_await readable_within(client, 50ms));
+    EXPECT_FALSE(co_await server.write_all(bytes("abcdef")));  // one record
+    std::array<std::uint8_t, 2> two{};
+    EXPECT_FALSE(co_await client.read_exact(two));
+    // The other 4 bytes are decrypted inside OpenSSL; the socket has nothing.
+    EXPECT_TRUE(co_await readable_within(client, 2s));
+    std::array<std::uint8_t, 4> four{};
+    EXPECT_FALSE(co_await client.read_exact(four));
+    EXPECT_EQ(text(four), "cdef");
+    EXPECT_FALSE(co_await readable_within(client, 50ms));
+  });
+}
+
+TEST_F(TlsStream, WaitReadableSeesRecordsReadAheadButNotDecrypted) {
+  with_tls_pair([](Stream& client, Stream& server) -> asio::awaitable<void> {
+    EXPECT_FALSE(co_await server.write_all(bytes("abc")));  // two records...
+    EXPECT_FALSE(co_await server.write_all(bytes("def")));
+    // ...both in the client's socket buffer before it reads (2 x (3 + 22) bytes in TLS 1.3),
+    // so one socket read takes both and OpenSSL decrypts only the first.
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (client.socket().available() < 50 && std::chrono::steady_clock::now() < deadline) {
+      co_await client.socket().async_wait(tcp::socket::wait_read, use_tuple);
+      asio::steady_timer tick(co_await asio::this_coro::executor, 1ms);
+      co_await tick.async_wait(use_tuple);
+    }
+    EXPECT_GE(client.socket().available(), 50u);
+    std::array<std::uint8_t, 3> three{};
+    EXPECT_FALSE(co_await client.read_exact(three));
+    EXPECT_EQ(text(three), "abc");
+    EXPECT_EQ(client.socket().available(), 0u);
+    EXPECT_TRUE(co_await readable_within(client, 2s));
+    EXPECT_FALSE(co_await client.read_exact(three));
+    EXPECT_EQ(text(three), "def");
+  });
+}
+
+}  // namespace
+}  // namespace pgshift::pool::test
