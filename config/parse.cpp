@@ -65,8 +65,8 @@ class Parser {
                const Scope& scope) {
     std::map<std::string, int, std::less<>> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& k = it->first;
-      const YAML::Node& v = it->second;
+      const YAML::Node k = it->first;  // copies: operator-> returns a temporary
+      const YAML::Node v = it->second;
       const int line = node_line(k);
       if (!k.IsScalar()) {
         error(path, line, "keys must be plain names, got " + node_kind(k));

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "pool/errc.hpp"
 #include "pool/stream.hpp"
 #include "wire/startup.hpp"
 
@@ -22,7 +23,9 @@ namespace pgshift::pool {
 
 // Builds the OpenSSL client context for an upstream TLS setting: require -> encrypt without
 // verification; verify-ca -> chain checked against ca_file; verify-full -> chain and host
-// name. Throws std::runtime_error with a clear message on a bad CA file (startup/reload only).
+// name (the name is per connection: UpstreamParams::tls_server_name, else host). TLS 1.2+.
+// Returns nullptr for disable. Throws std::runtime_error with a clear message on a missing or
+// bad CA file (startup/reload only).
 std::shared_ptr<asio::ssl::context> make_upstream_tls_context(const config::UpstreamTls& tls);
 
 // How pgshift proves itself to the upstream.
@@ -58,7 +61,11 @@ struct ServerConnection {
 };
 
 struct ConnectError {
-  error_code ec;        // network / TLS / protocol error, or wire::errc::auth_failed
+  // network / TLS (asio, asio::ssl) error, pool::errc (pool/errc.hpp: server_error when the
+  // server sent ErrorResponse, timed_out, tls_not_supported, protocol_violation,
+  // unsupported_auth_method...), a wire::errc framing error, or wire::errc::auth_failed when
+  // the server's SCRAM signature is wrong.
+  error_code ec;
   std::string message;  // human readable, safe to log (never a password)
   // If the server sent an ErrorResponse (bad password, unknown database, too many
   // connections...): its fields, so the proxy can relay SQLSTATE and message to the client.
@@ -72,7 +79,9 @@ asio::awaitable<std::unique_ptr<ServerConnection>> connect_upstream(const Upstre
                                                                     ConnectError& error);
 
 // Sends a CancelRequest for `key` to the upstream (over TLS when the upstream uses TLS,
-// as PostgreSQL requires the same SSL negotiation for cancel connections).
+// as PostgreSQL requires the same SSL negotiation for cancel connections), then waits for the
+// server to close (as libpq does), all within params.connect_timeout. Success once the request
+// was written, even if the close does not come in time. Never throws.
 asio::awaitable<error_code> send_cancel(const UpstreamParams& params, wire::CancelKey key);
 
 }  // namespace pgshift::pool

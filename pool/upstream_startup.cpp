@@ -43,7 +43,12 @@ std::string describe_negotiation(wire::Body body) {
            (std::uint32_t{body[i + 2]} << 8) | std::uint32_t{body[i + 3]};
   };
   if (body.size() < 8) return "malformed NegotiateProtocolVersion";
-  std::string text = "server supports protocol 3." + std::to_string(int32_at(0));
+  // The docs say "newest minor version"; servers send the whole version code (3 << 16 | minor).
+  const std::uint32_t newest = int32_at(0);
+  std::string text =
+      "server supports protocol " +
+      (newest >= 0x10000 ? std::to_string(newest >> 16) + "." + std::to_string(newest & 0xffff)
+                         : "3." + std::to_string(newest));
   std::string_view rest(reinterpret_cast<const char*>(body.data()) + 8, body.size() - 8);
   const std::uint32_t count = int32_at(4);
   for (std::uint32_t i = 0; i < count && !rest.empty(); ++i) {

@@ -101,6 +101,8 @@ struct StatementResult {
   bool data_mod = false;
   bool not_understood = false;
   bool prepare_transaction = false;  // PREPARE TRANSACTION (a transaction_end)
+  // A read that is write only because it calls functions not on the allow-list.
+  bool only_unknown_functions = false;
   PinReason pin = PinReason::none;
   std::optional<RoutingKeyChange> key_change;
   bool routing_key_only = false;
@@ -302,6 +304,9 @@ class StatementAnalyzer {
         }
       }
     }
+    if (r_.unknown_fn && !r_.data_mod && !r_.locking && !write_fn && !session_fn && !temp_into) {
+      r_.only_unknown_functions = true;
+    }
     if (r_.data_mod || r_.locking || write_fn || r_.unknown_fn) return write();
     if (session_fn || temp_into) return with(StatementClass::session_state);
     return with(StatementClass::read_only);
@@ -386,6 +391,7 @@ class StatementAnalyzer {
     }
     const StatementResult inner = sub(i, t_.size());
     absorb(inner);
+    r_.only_unknown_functions = inner.only_unknown_functions;
     return inner.kind == StatementClass::read_only ? with(StatementClass::read_only) : write();
   }
 
@@ -395,11 +401,13 @@ class StatementAnalyzer {
     std::size_t i = 1;
     if (kw_at(i, "binary")) ++i;
     bool inner_read = true;
+    bool inner_only_unknown = false;
     if (punct_at(i, '(')) {
       const std::size_t close = match_[i];
       const StatementResult inner = sub(i + 1, close);
       absorb(inner);
       inner_read = inner.kind == StatementClass::read_only;
+      inner_only_unknown = inner.only_unknown_functions;
       i = close + 1;
     } else {
       if (i >= t_.size() || !is_name_token(t_[i])) return write();
@@ -407,8 +415,9 @@ class StatementAnalyzer {
       while (punct_at(i, '.') && i + 1 < t_.size() && is_name_token(t_[i + 1])) i += 2;
       if (punct_at(i, '(')) i = match_[i] + 1;
     }
-    if (kw_at(i, "to") && kw_at(i + 1, "stdout") && inner_read) {
-      return with(StatementClass::read_only);
+    if (kw_at(i, "to") && kw_at(i + 1, "stdout")) {
+      if (inner_read) return with(StatementClass::read_only);
+      r_.only_unknown_functions = inner_only_unknown;
     }
     r_.data_mod = kw_at(i, "from") || r_.data_mod;
     return write();
@@ -555,6 +564,7 @@ class StatementAnalyzer {
     const StatementResult inner = sub(i + 1, t_.size());
     absorb(inner);
     if (hold) return pinned(PinReason::with_hold_cursor);
+    r_.only_unknown_functions = inner.only_unknown_functions;
     return inner.kind == StatementClass::read_only ? with(StatementClass::read_only) : write();
   }
 
@@ -752,6 +762,21 @@ Classification Classifier::classify(std::string_view sql) const {
     all_key &= r.routing_key_only;
   }
   out.only_routing_key = out.statement_count > 0 && all_key;
+  // Would the query be read-safe if its unknown functions were read-only? Then a READ ONLY
+  // transaction, where the server itself refuses writes, may run it (router.hpp, rule 1a).
+  if (out.kind == StatementClass::write) {
+    bool any_unknown = false;
+    bool rest_safe = true;
+    for (const auto& r : results) {
+      if (r.kind == StatementClass::empty || r.routing_key_only) continue;
+      if (r.kind == StatementClass::write && r.only_unknown_functions) {
+        any_unknown = true;
+      } else if (!read_safe(r)) {
+        rest_safe = false;
+      }
+    }
+    out.only_unknown_functions = any_unknown && rest_safe;
+  }
   return out;
 }
 

@@ -65,8 +65,12 @@ struct Classification {
   bool calls_unknown_function = false;
   std::string unknown_function;        // the first one (for logs), e.g. "public.audit"
   bool has_data_modification = false;  // INSERT/UPDATE/DELETE/MERGE/INTO anywhere
-  bool not_understood = false;         // unterminated literal/comment or a byte the lexer rejects
-  PinReason pin = PinReason::none;     // first statement that pins
+  // kind == write only because of calls to functions not on the allow-list: the query is
+  // otherwise read-safe. Such a query may run inside a READ ONLY transaction on the
+  // non-authoritative side, where the server refuses any write the functions attempt.
+  bool only_unknown_functions = false;
+  bool not_understood = false;      // unterminated literal/comment or a byte the lexer rejects
+  PinReason pin = PinReason::none;  // first statement that pins
   std::optional<RoutingKeyChange> routing_key_change;  // the last SET/RESET of the key
   // Every statement is a SET/RESET of the routing-key setting: the proxy can answer the
   // query itself instead of forwarding it.

@@ -368,11 +368,15 @@ constexpr std::string_view kWriteExact[] = {
     "currval",  // reads session state that only exists where nextval ran
     "lastval",
     "nextval",
+    "pg_backup_start",
+    "pg_backup_stop",
     "pg_cancel_backend",
     "pg_clear_attribute_stats",
     "pg_copy_logical_replication_slot",
     "pg_copy_physical_replication_slot",
+    "pg_create_restore_point",
     "pg_current_xact_id",
+    "pg_current_xact_id_if_assigned",
     "pg_export_snapshot",
     "pg_file_write",
     "pg_import_system_collations",
@@ -380,10 +384,13 @@ constexpr std::string_view kWriteExact[] = {
     "pg_notify",
     "pg_promote",
     "pg_reload_conf",
+    "pg_replication_origin_create",
     "pg_rotate_logfile",
     "pg_sleep",  // harmless, but ties up a connection: keep it where the app expects it
     "pg_sleep_for",
     "pg_sleep_until",
+    "pg_start_backup",
+    "pg_stop_backup",
     "pg_switch_wal",
     "pg_terminate_backend",
     "pg_wal_replay_pause",
@@ -391,13 +398,6 @@ constexpr std::string_view kWriteExact[] = {
     "setval",
     "txid_current",
     "txid_current_if_assigned",
-    "pg_create_restore_point",
-    "pg_backup_start",
-    "pg_backup_stop",
-    "pg_start_backup",
-    "pg_stop_backup",
-    "pg_current_xact_id_if_assigned",
-    "pg_replication_origin_create",
 };
 
 constexpr std::string_view kWritePrefixes[] = {

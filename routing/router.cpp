@@ -36,14 +36,19 @@ std::string_view to_string(Reason r) {
   return "invalid";
 }
 
-bool allowed_in_read_only_transaction(StatementClass c) {
+bool allowed_in_read_only_transaction(StatementClass c, bool only_unknown_functions) {
   switch (c) {
     case StatementClass::empty:
     case StatementClass::read_only:
+    case StatementClass::transaction_begin:
+    case StatementClass::transaction_begin_read_only:
     case StatementClass::transaction_end:
     case StatementClass::savepoint:
     case StatementClass::set_local:
+    case StatementClass::other:
       return true;
+    case StatementClass::write:
+      return only_unknown_functions;
     default:
       return false;
   }
@@ -55,7 +60,8 @@ RouteDecision decide(const RouterInput& in) {
 
   if (in.transaction_side) {
     const Side side = *in.transaction_side;
-    if (side != auth && !allowed_in_read_only_transaction(in.statement)) {
+    if (side != auth &&
+        !allowed_in_read_only_transaction(in.statement, in.only_unknown_functions)) {
       return {side, Reason::read_only_transaction_write, true};
     }
     return {side, Reason::in_transaction, false};

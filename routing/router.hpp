@@ -4,9 +4,10 @@
 //
 // Order of the rules (first match wins):
 //   1. inside an explicit transaction: stay on the transaction's side. If that side is not
-//      authoritative (a BEGIN READ ONLY block on the non-authoritative side), only reads,
-//      savepoints, SET LOCAL and the end of the transaction are allowed; anything else is
-//      rejected (the proxy answers SQLSTATE 25006) instead of writing to the wrong side.
+//      authoritative (a BEGIN READ ONLY block on the non-authoritative side), statements
+//      that could write or leave session state there are rejected (the proxy answers
+//      SQLSTATE 25006): see allowed_in_read_only_transaction(). Reads that call unknown
+//      functions are allowed: the server enforces READ ONLY for whatever they do.
 //   2. route without a target: source.
 //   3. target_only phase: target.
 //   4. not a read (anything but read_only / transaction_begin_read_only): authoritative.
@@ -61,6 +62,7 @@ struct RouterInput {
   bool target_healthy = true;
   bool source_healthy = true;
   StatementClass statement = StatementClass::write;
+  bool only_unknown_functions = false;   // Classification::only_unknown_functions
   std::optional<Side> transaction_side;  // set while inside an explicit transaction
   bool session_pinned = false;
   std::string_view key;           // the resolved routing key
@@ -70,7 +72,12 @@ struct RouterInput {
 
 RouteDecision decide(const RouterInput& in);
 
-// Statement classes allowed inside a transaction that runs on the non-authoritative side.
-bool allowed_in_read_only_transaction(StatementClass c);
+// Allowed inside a transaction that runs on the non-authoritative side: reads (also those
+// that are writes only by calling unknown functions), the end of the transaction,
+// savepoints, SET LOCAL, cursor operations (FETCH/MOVE/CLOSE are `other`) and a redundant
+// BEGIN (the server only warns). Not: writes, DDL, session state (SET, LISTEN, advisory
+// locks, temp tables, ... would live on the wrong server), or anything that can turn the
+// transaction read-write.
+bool allowed_in_read_only_transaction(StatementClass c, bool only_unknown_functions = false);
 
 }  // namespace pgshift::routing

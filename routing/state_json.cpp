@@ -195,14 +195,4 @@ Result<StateFile> parse_state_file(std::string_view text) {
   return state_file_from_json(v);
 }
 
-Result<ReadPercent> parse_read_percent_request(std::string_view body) {
-  boost::system::error_code ec;
-  const json::value v = json::parse(json::string_view(body.data(), body.size()), ec);
-  if (ec) return bad<ReadPercent>("body", "not valid JSON: " + ec.message());
-  if (!v.is_object()) return bad<ReadPercent>("body", "must be an object like {\"percent\": 12.5}");
-  const json::value* p = v.get_object().if_contains("percent");
-  if (p == nullptr) return bad<ReadPercent>("body", "missing \"percent\"");
-  return read_percent_from_json(*p, "percent");
-}
-
 }  // namespace pgshift::routing

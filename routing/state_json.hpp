@@ -1,6 +1,7 @@
 #pragma once
-// JSON for migration states: the local state file and the admin API (DESIGN.md §7, §8).
-// Parsing only; reading, writing (atomically, with fsync) and serving are the proxy's job.
+// JSON for migration states: the local state file (DESIGN.md §7). Serializing and parsing
+// only; reading and writing the file (atomically, with fsync) is the proxy's job, and so is
+// the admin API's request parsing and its own response formatting.
 //
 // One route's state:
 //   {"phase": "sync", "read_percent": 12.5, "read_percent_bp": 1250, "epoch": 7,
@@ -44,8 +45,5 @@ Result<StateFile> parse_state_file(std::string_view text);
 
 // A read percent given as a JSON number (12.5) or string ("12.5").
 Result<ReadPercent> read_percent_from_json(const boost::json::value& v, std::string_view where);
-
-// Body of PUT /v1/routes/{name}/read-percent: {"percent": 12.5}.
-Result<ReadPercent> parse_read_percent_request(std::string_view body);
 
 }  // namespace pgshift::routing

@@ -11,10 +11,14 @@ if [[ "${1:-}" != "--no-install" ]]; then
   bash scripts/install-deps.sh
 fi
 
-echo "== building pgshift (Release)"
-cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DPGSHIFT_TESTS=OFF >/dev/null
-ninja -C build-release -j2 pgshift
-PGSHIFT=$ROOT/build-release/proxy/pgshift
+if [[ -n "${PGSHIFT_BIN:-}" ]]; then
+  PGSHIFT=$PGSHIFT_BIN
+else
+  echo "== building pgshift (Release)"
+  cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DPGSHIFT_TESTS=OFF >/dev/null
+  ninja -C build-release -j2 pgshift
+  PGSHIFT=$ROOT/build-release/proxy/pgshift
+fi
 
 PGBIN=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 RUN=$(mktemp -d /tmp/pgshift-demo.XXXXXX)
@@ -65,17 +69,18 @@ start_cluster source "$SRC_PORT" off
 start_cluster target "$TGT_PORT" on
 
 export PGPASSWORD=$PASSWORD
-psql_src() { psql -X -q -h 127.0.0.1 -p "$SRC_PORT" -U postgres "$@"; }
-psql_tgt() { psql -X -q "host=127.0.0.1 port=$TGT_PORT user=postgres sslmode=verify-full sslrootcert=$RUN/certs/ca.crt" "$@"; }
+# psql_src DB ARGS... / psql_tgt DB ARGS...: superuser sessions straight to each cluster.
+psql_src() { local db=$1; shift; psql -X -q "host=127.0.0.1 port=$SRC_PORT user=postgres dbname=$db" "$@"; }
+psql_tgt() { local db=$1; shift; psql -X -q "host=localhost port=$TGT_PORT user=postgres dbname=$db sslmode=verify-full sslrootcert=$RUN/certs/ca.crt" "$@"; }
 for side in src tgt; do
-  "psql_$side" -d postgres -c "CREATE DATABASE shop"
+  "psql_$side" postgres -c "CREATE DATABASE shop"
 done
 SCHEMA="CREATE TABLE orders (id bigserial PRIMARY KEY, user_id int NOT NULL, amount numeric NOT NULL, created_at timestamptz DEFAULT now());"
-psql_src -d shop -c "$SCHEMA"
-psql_tgt -d shop -c "$SCHEMA"
+psql_src shop -c "$SCHEMA"
+psql_tgt shop -c "$SCHEMA"
 
 echo "== starting pgshift on 127.0.0.1:$PROXY_PORT"
-echo "app \"app-secret\"" >"$RUN/users.txt"
+echo '"app" "app-secret"' >"$RUN/users.txt"
 printf 'demo-admin-token\n' >"$RUN/admin-token"
 echo "$PASSWORD" >"$RUN/source-password"
 chmod 600 "$RUN/users.txt" "$RUN/admin-token" "$RUN/source-password"
@@ -124,8 +129,8 @@ SQL
 echo "== workload: pgbench, 8 clients x 5 s of reads through pgshift (extended protocol)"
 pgbench -n -M extended -c 8 -j 2 -T 5 -f "$RUN/read.sql" "$APP" 2>&1 | grep -E 'tps|failed|latency average'
 echo "== rows per side (the target is kept in sync in a later stage of the migration)"
-PGPASSWORD=$PASSWORD psql_src -d shop -Atc "SELECT 'source orders: ' || count(*) FROM orders"
-PGPASSWORD=$PASSWORD psql_tgt -d shop -Atc "SELECT 'target orders: ' || count(*) FROM orders"
+PGPASSWORD=$PASSWORD psql_src shop -Atc "SELECT 'source orders: ' || count(*) FROM orders"
+PGPASSWORD=$PASSWORD psql_tgt shop -Atc "SELECT 'target orders: ' || count(*) FROM orders"
 echo "== pgshift log (last lines)"
 tail -n 5 "$RUN/pgshift.log"
 echo "== shutting down (SIGTERM drains pgshift)"

@@ -1,13 +1,14 @@
 // MD5 password math, SCRAM secrets (pg_authid format) and random nonces.
 // https://www.postgresql.org/docs/15/protocol-flow.html#id-1.10.6.7.3
 // https://www.postgresql.org/docs/15/catalog-pg-authid.html
+#include "wire/auth.hpp"
+
 #include <openssl/rand.h>
 
 #include <algorithm>
 #include <charconv>
 #include <stdexcept>
 
-#include "wire/auth.hpp"
 #include "wire/base64.hpp"
 #include "wire/crypto.hpp"
 
@@ -42,14 +43,15 @@ std::string md5_password_response(std::string_view user, std::string_view passwo
 }
 
 // Returns "" when stored_hash is not "md5" + 32 hex digits, so a bad users file can only make
-// authentication fail.
+// authentication fail. Upper-case hex (hand-written files) is accepted and normalized.
 std::string md5_response_from_stored(std::string_view stored_hash,
                                      std::span<const std::uint8_t, 4> salt) {
   if (stored_hash.size() != kMd5Prefix.size() + 32 || !stored_hash.starts_with(kMd5Prefix)) {
     return {};
   }
-  const std::string_view hex = stored_hash.substr(kMd5Prefix.size());
-  for (char c : hex) {
+  std::string hex(stored_hash.substr(kMd5Prefix.size()));
+  for (char& c : hex) {
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return {};
   }
   return md5_salted(hex, salt);

@@ -33,7 +33,8 @@ MessageWriter& MessageWriter::i16(std::int16_t v) {
 
 MessageWriter& MessageWriter::i32(std::int32_t v) {
   const auto u = static_cast<std::uint32_t>(v);
-  for (int shift = 24; shift >= 0; shift -= 8) out_.push_back(static_cast<std::uint8_t>(u >> shift));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out_.push_back(static_cast<std::uint8_t>(u >> shift));
   return *this;
 }
 
@@ -92,12 +93,22 @@ std::span<const std::uint8_t> as_bytes(std::string_view s) {
 
 }  // namespace
 
-void error_response(Bytes& out, const ErrorSpec& e) { error_like(out, 'E', e); }
-void notice_response(Bytes& out, const ErrorSpec& e) { error_like(out, 'N', e); }
+void error_response(Bytes& out, const ErrorSpec& e) {
+  error_like(out, 'E', e);
+}
+void notice_response(Bytes& out, const ErrorSpec& e) {
+  error_like(out, 'N', e);
+}
 
-void auth_ok(Bytes& out) { auth_request(out, 0); }
-void auth_cleartext(Bytes& out) { auth_request(out, 3); }
-void auth_md5(Bytes& out, std::span<const std::uint8_t, 4> salt) { auth_request(out, 5, salt); }
+void auth_ok(Bytes& out) {
+  auth_request(out, 0);
+}
+void auth_cleartext(Bytes& out) {
+  auth_request(out, 3);
+}
+void auth_md5(Bytes& out, std::span<const std::uint8_t, 4> salt) {
+  auth_request(out, 5, salt);
+}
 
 void auth_sasl(Bytes& out, std::span<const std::string_view> mechanisms) {
   MessageWriter w(out);
@@ -110,7 +121,9 @@ void auth_sasl_continue(Bytes& out, std::string_view data) {
   auth_request(out, 11, as_bytes(data));
 }
 
-void auth_sasl_final(Bytes& out, std::string_view data) { auth_request(out, 12, as_bytes(data)); }
+void auth_sasl_final(Bytes& out, std::string_view data) {
+  auth_request(out, 12, as_bytes(data));
+}
 
 void parameter_status(Bytes& out, std::string_view name, std::string_view value) {
   MessageWriter(out).begin('S').str(name).str(value).end();
@@ -136,7 +149,9 @@ void command_complete(Bytes& out, std::string_view tag) {
   MessageWriter(out).begin('C').str(tag).end();
 }
 
-void empty_query_response(Bytes& out) { MessageWriter(out).begin('I').end(); }
+void empty_query_response(Bytes& out) {
+  MessageWriter(out).begin('I').end();
+}
 
 // ---- frontend ----
 
@@ -177,7 +192,9 @@ void sasl_response(Bytes& out, std::string_view data) {
   MessageWriter(out).begin('p').raw(data).end();
 }
 
-void query(Bytes& out, std::string_view sql) { MessageWriter(out).begin('Q').str(sql).end(); }
+void query(Bytes& out, std::string_view sql) {
+  MessageWriter(out).begin('Q').str(sql).end();
+}
 
 void parse(Bytes& out, std::string_view statement, std::string_view sql,
            std::span<const std::uint32_t> param_types) {
@@ -191,8 +208,14 @@ void close_statement(Bytes& out, std::string_view statement) {
   MessageWriter(out).begin('C').i8('S').str(statement).end();
 }
 
-void sync(Bytes& out) { MessageWriter(out).begin('S').end(); }
-void flush(Bytes& out) { MessageWriter(out).begin('H').end(); }
-void terminate(Bytes& out) { MessageWriter(out).begin('X').end(); }
+void sync(Bytes& out) {
+  MessageWriter(out).begin('S').end();
+}
+void flush(Bytes& out) {
+  MessageWriter(out).begin('H').end();
+}
+void terminate(Bytes& out) {
+  MessageWriter(out).begin('X').end();
+}
 
 }  // namespace pgshift::wire

@@ -17,8 +17,8 @@ using Bytes = std::vector<std::uint8_t>;
 class MessageWriter {
  public:
   explicit MessageWriter(Bytes& out) : out_(out) {}
-  MessageWriter& begin(char type);       // typed message
-  MessageWriter& begin_untyped();        // startup-phase packet (no type byte)
+  MessageWriter& begin(char type);  // typed message
+  MessageWriter& begin_untyped();   // startup-phase packet (no type byte)
   MessageWriter& i8(std::uint8_t v);
   MessageWriter& i16(std::int16_t v);
   MessageWriter& i32(std::int32_t v);

@@ -17,8 +17,15 @@ using Body = std::span<const std::uint8_t>;
 
 // ---- backend ----
 enum class AuthCode : std::int32_t {
-  ok = 0, cleartext = 3, md5 = 5, gss = 7, gss_continue = 8, sspi = 9,
-  sasl = 10, sasl_continue = 11, sasl_final = 12,
+  ok = 0,
+  cleartext = 3,
+  md5 = 5,
+  gss = 7,
+  gss_continue = 8,
+  sspi = 9,
+  sasl = 10,
+  sasl_continue = 11,
+  sasl_final = 12,
 };
 struct Authentication {
   AuthCode code{};
@@ -28,10 +35,15 @@ struct Authentication {
 };
 std::error_code parse_authentication(Body body, Authentication& out);
 
-struct BackendKeyData { std::int32_t pid = 0; std::int32_t secret = 0; };
+struct BackendKeyData {
+  std::int32_t pid = 0;
+  std::int32_t secret = 0;
+};
 std::error_code parse_backend_key_data(Body body, BackendKeyData& out);
 
-struct ParameterStatus { std::string_view name, value; };
+struct ParameterStatus {
+  std::string_view name, value;
+};
 std::error_code parse_parameter_status(Body body, ParameterStatus& out);
 
 // 'I' idle, 'T' in transaction, 'E' failed transaction.
@@ -60,20 +72,31 @@ struct Parse {
 std::error_code parse_parse(Body body, Parse& out);
 
 // Only the names are decoded; the parameter values stay in the body for relaying.
-struct BindNames { std::string_view portal, statement; };
+struct BindNames {
+  std::string_view portal, statement;
+};
 std::error_code parse_bind_names(Body body, BindNames& out);
 
-struct CloseOrDescribe { char kind = 0; /* 'S' statement or 'P' portal */ std::string_view name; };
+struct CloseOrDescribe {
+  char kind = 0; /* 'S' statement or 'P' portal */
+  std::string_view name;
+};
 std::error_code parse_close(Body body, CloseOrDescribe& out);
 std::error_code parse_describe(Body body, CloseOrDescribe& out);
 
-struct Execute { std::string_view portal; std::int32_t max_rows = 0; };
+struct Execute {
+  std::string_view portal;
+  std::int32_t max_rows = 0;
+};
 std::error_code parse_execute(Body body, Execute& out);
 
 // PasswordMessage / SASLInitialResponse / SASLResponse share type 'p'; the caller knows
 // which one it expects from the authentication state.
 std::error_code parse_password(Body body, std::string_view& password);
-struct SaslInitialResponse { std::string_view mechanism; std::span<const std::uint8_t> data; };
+struct SaslInitialResponse {
+  std::string_view mechanism;
+  std::span<const std::uint8_t> data;
+};
 std::error_code parse_sasl_initial_response(Body body, SaslInitialResponse& out);
 
 }  // namespace pgshift::wire

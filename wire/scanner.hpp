@@ -34,10 +34,10 @@ enum class ScanKind {
 struct ScanResult {
   ScanKind kind = ScanKind::need_more;
   std::size_t consumed = 0;
-  std::uint8_t type = 0;          // message type byte (message and skip)
-  std::uint32_t length = 0;       // length field (includes itself), message and skip
-  bool first_piece = false;       // skip: this piece starts with the 5-byte header
-  bool last_piece = false;        // skip: this piece ends the message
+  std::uint8_t type = 0;               // message type byte (message and skip)
+  std::uint32_t length = 0;            // length field (includes itself), message and skip
+  bool first_piece = false;            // skip: this piece starts with the 5-byte header
+  bool last_piece = false;             // skip: this piece ends the message
   std::span<const std::uint8_t> body;  // message: the body (length - 4 bytes)
   std::error_code error;
 };

@@ -37,8 +37,8 @@ class AttrReader {
       ++pos_;
       comma_pending_ = true;  // a ',' promises another attribute
     }
-    const bool alpha = !attr.empty() && ((attr[0] >= 'a' && attr[0] <= 'z') ||
-                                         (attr[0] >= 'A' && attr[0] <= 'Z'));
+    const bool alpha =
+        !attr.empty() && ((attr[0] >= 'a' && attr[0] <= 'z') || (attr[0] >= 'A' && attr[0] <= 'Z'));
     if (!alpha || attr.size() < 2 || attr[1] != '=') return false;
     name = attr[0];
     value = attr.substr(2);
@@ -167,15 +167,16 @@ std::error_code ScramServer::handle_client_final(std::string_view msg, std::stri
   if (!proof) return fail(errc::bad_scram_message);
 
   // AuthMessage = client-first-bare "," server-first "," client-final-without-proof
-  const std::string auth_message = client_first_bare_ + "," + server_first_ + "," +
-                                   std::string(msg.substr(0, proof_start - 1));
+  const std::string auth_message =
+      client_first_bare_ + "," + server_first_ + "," + std::string(msg.substr(0, proof_start - 1));
   const Key32 client_signature = detail::hmac_sha256(secret_.stored_key, auth_message);
   const Key32 client_key = xor_keys(*proof, client_signature);
   if (!equal_keys(detail::sha256(client_key), secret_.stored_key)) {
     return fail(errc::auth_failed);
   }
   client_key_ = client_key;
-  server_final = "v=" + detail::base64_encode(detail::hmac_sha256(secret_.server_key, auth_message));
+  server_final =
+      "v=" + detail::base64_encode(detail::hmac_sha256(secret_.server_key, auth_message));
   state_ = State::done;
   return {};
 }
@@ -213,8 +214,8 @@ std::error_code ScramClient::handle_server_first(std::string_view msg, std::stri
   if (client_first_bare_.empty() || !auth_message_.empty()) return errc::bad_scram_message;
   AttrReader attrs(msg);
   std::string_view nonce, salt_b64, iter_text;
-  if (!attrs.expect('r', nonce) || !attrs.expect('s', salt_b64) ||
-      !attrs.expect('i', iter_text) || !attrs.skip_extensions()) {
+  if (!attrs.expect('r', nonce) || !attrs.expect('s', salt_b64) || !attrs.expect('i', iter_text) ||
+      !attrs.skip_extensions()) {
     return errc::bad_scram_message;
   }
   // The server must extend our nonce, not replace it.

@@ -9,8 +9,8 @@
 namespace pgshift::wire {
 namespace {
 
-constexpr std::uint32_t kMinStartupLength = 8;    // length + code
-constexpr std::uint32_t kCancelLength = 16;       // length + code + pid + secret
+constexpr std::uint32_t kMinStartupLength = 8;  // length + code
+constexpr std::uint32_t kCancelLength = 16;     // length + code + pid + secret
 
 std::uint32_t read_be32(const std::uint8_t* p) {
   return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |

@@ -12,7 +12,7 @@
 
 namespace pgshift::wire {
 
-inline constexpr std::uint32_t kProtocol3 = 196608;         // 3.0
+inline constexpr std::uint32_t kProtocol3 = 196608;  // 3.0
 inline constexpr std::uint32_t kSslRequestCode = 80877103;
 inline constexpr std::uint32_t kGssEncRequestCode = 80877104;
 inline constexpr std::uint32_t kCancelRequestCode = 80877102;
@@ -35,9 +35,9 @@ struct CancelKey {
 struct StartupResult {
   StartupKind kind = StartupKind::need_more;
   std::size_t consumed = 0;
-  StartupPacket startup;     // kind == startup
-  CancelKey cancel;          // kind == cancel_request
-  std::error_code error;     // kind == error
+  StartupPacket startup;  // kind == startup
+  CancelKey cancel;       // kind == cancel_request
+  std::error_code error;  // kind == error
 };
 
 // Decodes one startup-phase packet from the front of `data`. Validates 8 <= length <=

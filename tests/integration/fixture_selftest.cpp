@@ -235,6 +235,47 @@ TEST(CertAuthorityTest, IssuesMoreCertificates) {
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
+TEST(ConfigSpecTest, YamlHasTheCommonShape) {
+  ConfigSpec spec;
+  spec.routes.push_back({.source = upstream_of(servers().pg, {}, "app")});
+  UpstreamSpec pass{
+      .port = 6543, .passthrough = true, .tls_mode = "verify-full", .ca_file = "/ca \"x\".crt"};
+  spec.routes.push_back({.name = "pass", .client_database = "db", .source = pass});
+  const std::string yaml = spec.to_yaml();
+  EXPECT_THAT(yaml, HasSubstr("  port: {{port}}\n"));
+  EXPECT_THAT(yaml, HasSubstr("      port: " + std::to_string(servers().pg.port()) + "\n"));
+  EXPECT_THAT(yaml, HasSubstr("      database: \"app\"\n"));
+  EXPECT_THAT(yaml, HasSubstr("      password: \"postgres-test-password\"\n"));
+  EXPECT_THAT(yaml, HasSubstr("      credentials: passthrough\n"));
+  EXPECT_THAT(yaml, HasSubstr("        ca_file: \"/ca \\\"x\\\".crt\"\n"));
+}
+
+// Keeps the builder honest against the real config loader (skipped until pgshift is built).
+TEST(ConfigSpecTest, RealPgshiftCheckConfigAcceptsTheYaml) {
+  if (!std::filesystem::exists(pgshift_binary())) {
+    GTEST_SKIP() << "no pgshift binary at " << pgshift_binary();
+  }
+  ConfigSpec spec;
+  RouteSpec fixed{.source = upstream_of(servers().pg)};
+  fixed.source.tls_mode = "verify-full";
+  fixed.source.ca_file = servers().ca.ca_cert().string();
+  spec.routes.push_back(fixed);
+  UpstreamSpec pass = upstream_of(servers().pg);
+  pass.user.clear();
+  pass.password.clear();
+  pass.passthrough = true;
+  spec.routes.push_back({.name = "pass", .client_database = "app", .source = pass});
+  PgshiftProcess check({.config_yaml = spec.to_yaml(),
+                        .users = users_file_text({{"alice", "pw"}}),
+                        .args = {"check-config", "{{config_file}}"},
+                        .wait_ready = false});
+  const auto status = check.process().wait_for(30s);
+  ASSERT_TRUE(status.has_value()) << "pgshift check-config did not finish";
+  EXPECT_TRUE(status->success()) << status->to_string() << "\n"
+                                 << read_file(check.config_file()) << "\n"
+                                 << check.log();
+}
+
 // A stand-in for the pgshift binary: reads "  port: N" from the config it is given, then
 // listens there until SIGTERM (exit 0).
 constexpr const char* kFakePgshift = R"sh(#!/bin/sh

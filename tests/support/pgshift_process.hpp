@@ -2,6 +2,7 @@
 // Runs the pgshift binary under test: writes the config (YAML given by the test), a users
 // file and an admin token file into a private temp dir, starts `pgshift --config FILE` there
 // and waits until the listen port accepts TCP connections (polled, 10 s deadline by default).
+// Other command lines (e.g. check-config) through PgshiftOptions::args.
 // The process is killed when this object is destroyed; terminate() is the graceful path.
 //
 // The YAML may use these placeholders, replaced before it is written:
@@ -30,13 +31,13 @@ struct PgshiftOptions {
   std::string admin_token = "pgshift-test-admin-token";
   std::map<std::string, std::string> files{};  // more files for the temp dir: name -> content
   std::string host = "127.0.0.1";
-  std::uint16_t port = 0;                    // 0: free_port()
-  std::uint16_t admin_port = 0;              // 0: free_port()
+  std::uint16_t port = 0;        // 0: free_port()
+  std::uint16_t admin_port = 0;  // 0: free_port()
   // Command-line arguments, placeholders substituted. Empty: {"--config", "{{config_file}}"}.
   // E.g. {"check-config", "{{config_file}}"} with wait_ready = false, then
   // process().wait_for(...) and log().
   std::vector<std::string> args{};
-  std::vector<std::string> extra_args{};  // appended to args
+  std::vector<std::string> extra_args{};     // appended to args
   std::map<std::string, std::string> env{};  // e.g. secrets for ${env:VAR}
   std::filesystem::path binary{};            // empty: pgshift_binary()
   bool wait_ready = true;                    // false: do not wait for the port

@@ -54,7 +54,8 @@ std::string run_psql(const std::string& conninfo, const std::string& sql,
                      std::chrono::milliseconds timeout) {
   CommandResult result = try_psql(conninfo, sql, timeout);
   if (!result.success()) {
-    throw std::runtime_error("psql failed: " + sql + "\n" + result.describe());
+    const std::string shown = sql.size() <= 500 ? sql : sql.substr(0, 500) + "...";
+    throw std::runtime_error("psql failed: " + shown + "\n" + result.describe());
   }
   std::string out = std::move(result.out);
   while (!out.empty() && out.back() == '\n') out.pop_back();

@@ -11,6 +11,9 @@
 
 namespace pgshift::test {
 
+// SQL travels as one argv string, so keep it under 128 KiB (Linux MAX_ARG_STRLEN); write
+// bigger scripts to a file and pass {"-f", path}.
+//
 // Runs psql and returns its result whatever the exit code. sql may be empty when
 // extra_args carry the work (e.g. {"-f", "script.sql"}).
 CommandResult try_psql(const std::string& conninfo, const std::string& sql,

@@ -13,20 +13,23 @@ TEST(Metrics, RouteChildrenAreCachedAndCount) {
   EXPECT_EQ(&a, &b);
   EXPECT_EQ(&a.query(Side::target, QueryClass::read),
             &m.queries("metrics-test-route", Side::target, QueryClass::read));
-  a.query(Side::target, QueryClass::read).Increment();
-  a.query(Side::target, QueryClass::read).Increment();
+  // The registry is process-wide (and tests may repeat): compare deltas, not totals.
+  auto& reads = a.query(Side::target, QueryClass::read);
+  const double reads_before = reads.Value();
+  reads.Increment();
+  reads.Increment();
+  EXPECT_EQ(reads.Value(), reads_before + 2);
   a.latency(Side::source).Observe(0.002);
   a.split(SplitDecision::fallback).Increment();
   a.servers(Side::source, ServerState::idle).Set(3);
   const auto text = m.serialize();
   EXPECT_NE(
-      text.find(
-          R"(pgshift_queries_total{class="read",route="metrics-test-route",side="target"} 2)"),
+      text.find(R"(pgshift_queries_total{class="read",route="metrics-test-route",side="target"} )"),
       std::string::npos)
       << text;
   EXPECT_NE(
       text.find(
-          R"(pgshift_split_decisions_total{decision="fallback",route="metrics-test-route"} 1)"),
+          R"(pgshift_split_decisions_total{decision="fallback",route="metrics-test-route"} )"),
       std::string::npos);
   EXPECT_NE(
       text.find(

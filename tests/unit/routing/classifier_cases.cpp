@@ -504,6 +504,8 @@ constexpr ClassifierCase kCases[] = {
 
 }  // namespace
 
-std::span<const ClassifierCase> classifier_cases() { return kCases; }
+std::span<const ClassifierCase> classifier_cases() {
+  return kCases;
+}
 
 }  // namespace pgshift::routing::testing

@@ -42,15 +42,16 @@ TEST(ClassifierTable, StableUnderCommentsAndWhitespace) {
   for (const auto& c : testing::classifier_cases()) {
     const std::string padded = "/* x */\n  " + std::string(c.sql) + "\n-- tail";
     const Classification got = classifier.classify(padded);
-    if (c.sql.find("--") != std::string_view::npos ||
-        c.sql.find("/*") != std::string_view::npos) {
+    if (c.sql.find("--") != std::string_view::npos || c.sql.find("/*") != std::string_view::npos) {
       continue;  // unterminated comments change meaning when more text follows
     }
     EXPECT_EQ(got.kind, c.expected) << padded;
   }
 }
 
-Classification classify(std::string_view sql) { return Classifier().classify(sql); }
+Classification classify(std::string_view sql) {
+  return Classifier().classify(sql);
+}
 
 TEST(ClassifierFlags, LockingClause) {
   EXPECT_TRUE(classify("SELECT * FROM t FOR NO KEY UPDATE").has_locking_clause);
@@ -70,9 +71,21 @@ TEST(ClassifierFlags, UnknownFunctionIsNamed) {
   EXPECT_FALSE(classify("INSERT INTO t(a) VALUES (1)").calls_unknown_function);
 }
 
+TEST(ClassifierFlags, OnlyUnknownFunctions) {
+  EXPECT_TRUE(classify("SELECT f(1)").only_unknown_functions);
+  EXPECT_TRUE(classify("SELECT f(1); SELECT 2; COMMIT").only_unknown_functions);
+  EXPECT_TRUE(classify("DECLARE c CURSOR FOR SELECT f()").only_unknown_functions);
+  EXPECT_FALSE(classify("SELECT 1").only_unknown_functions);  // read_only already
+  EXPECT_FALSE(classify("SELECT f(1), nextval('s')").only_unknown_functions);
+  EXPECT_FALSE(classify("SELECT f(1) FOR SHARE").only_unknown_functions);
+  EXPECT_FALSE(classify("SELECT f(1); SET a.b = 1").only_unknown_functions);
+  EXPECT_FALSE(classify("DECLARE c CURSOR WITH HOLD FOR SELECT f()").only_unknown_functions);
+  EXPECT_FALSE(classify("UPDATE t SET a = f(1)").only_unknown_functions);
+}
+
 TEST(ClassifierFlags, DataModification) {
-  EXPECT_TRUE(classify("WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x")
-                  .has_data_modification);
+  EXPECT_TRUE(
+      classify("WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x").has_data_modification);
   EXPECT_TRUE(classify("SELECT * INTO t2 FROM t").has_data_modification);
   EXPECT_TRUE(classify("COPY t FROM STDIN").has_data_modification);
   EXPECT_FALSE(classify("SELECT \"delete\" FROM t").has_data_modification);
@@ -87,8 +100,7 @@ TEST(ClassifierFlags, PinReasons) {
   EXPECT_EQ(classify("SELECT pg_advisory_xact_lock(1)").pin, PinReason::none);
   EXPECT_EQ(classify("CREATE TEMP TABLE x (a int)").pin, PinReason::temp_table);
   EXPECT_EQ(classify("SELECT 1 INTO TEMP x").pin, PinReason::temp_table);
-  EXPECT_EQ(classify("DECLARE c CURSOR WITH HOLD FOR SELECT 1").pin,
-            PinReason::with_hold_cursor);
+  EXPECT_EQ(classify("DECLARE c CURSOR WITH HOLD FOR SELECT 1").pin, PinReason::with_hold_cursor);
   EXPECT_EQ(classify("PREPARE p AS SELECT 1").pin, PinReason::prepare);
   EXPECT_EQ(classify("SELECT set_config('a.b', 'c', false)").pin, PinReason::set_config);
   EXPECT_EQ(classify("SELECT set_config('a.b', 'c', true)").pin, PinReason::none);

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 namespace pgshift::routing {
 namespace {
@@ -12,6 +15,20 @@ TEST(FunctionPolicy, BuiltinListIsSortedAndUnique) {
   EXPECT_GT(names.size(), 200u);
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
   EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
+}
+
+// docs/routing.md lists the built-in allow-list; keep it in step with the code.
+TEST(FunctionPolicy, DocsListEveryBuiltin) {
+  std::ifstream in(std::string(PGSHIFT_SOURCE_DIR) + "/docs/routing.md");
+  ASSERT_TRUE(in) << "docs/routing.md not found";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string doc = ss.str();
+  const auto names = FunctionPolicy::builtin_allowed();
+  for (auto name : names) {
+    EXPECT_NE(doc.find("`" + std::string(name) + "`"), std::string::npos) << name;
+  }
+  EXPECT_NE(doc.find("Built in (" + std::to_string(names.size()) + " names"), std::string::npos);
 }
 
 TEST(FunctionPolicy, EveryBuiltinIsAllowed) {

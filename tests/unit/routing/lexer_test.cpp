@@ -28,33 +28,33 @@ void expect_tokens(std::string_view sql, const std::vector<Expected>& want) {
 using K = TokenKind;
 
 TEST(Lexer, BasicStatement) {
-  expect_tokens("SELECT a, b FROM t WHERE x >= 10;",
-                {{K::identifier, "SELECT"},
-                 {K::identifier, "a"},
-                 {K::punct, ","},
-                 {K::identifier, "b"},
-                 {K::identifier, "FROM"},
-                 {K::identifier, "t"},
-                 {K::identifier, "WHERE"},
-                 {K::identifier, "x"},
-                 {K::op, ">="},
-                 {K::number, "10"},
-                 {K::semicolon, ";"}});
+  expect_tokens("SELECT a, b FROM t WHERE x >= 10;", {{K::identifier, "SELECT"},
+                                                      {K::identifier, "a"},
+                                                      {K::punct, ","},
+                                                      {K::identifier, "b"},
+                                                      {K::identifier, "FROM"},
+                                                      {K::identifier, "t"},
+                                                      {K::identifier, "WHERE"},
+                                                      {K::identifier, "x"},
+                                                      {K::op, ">="},
+                                                      {K::number, "10"},
+                                                      {K::semicolon, ";"}});
 }
 
 TEST(Lexer, Comments) {
-  expect_tokens("select/*c*/1", {{K::identifier, "select"}, {K::block_comment, "/*c*/"},
-                                 {K::number, "1"}});
-  expect_tokens("/* a /* nested */ b */x", {{K::block_comment, "/* a /* nested */ b */"},
-                                            {K::identifier, "x"}});
-  expect_tokens("a -- rest ; of line\nb", {{K::identifier, "a"},
-                                           {K::line_comment, "-- rest ; of line"},
-                                           {K::identifier, "b"}});
+  expect_tokens("select/*c*/1",
+                {{K::identifier, "select"}, {K::block_comment, "/*c*/"}, {K::number, "1"}});
+  expect_tokens("/* a /* nested */ b */x",
+                {{K::block_comment, "/* a /* nested */ b */"}, {K::identifier, "x"}});
+  expect_tokens(
+      "a -- rest ; of line\nb",
+      {{K::identifier, "a"}, {K::line_comment, "-- rest ; of line"}, {K::identifier, "b"}});
   // A comment start inside an operator run ends the operator.
-  expect_tokens("1+--x\n2", {{K::number, "1"}, {K::op, "+"}, {K::line_comment, "--x"},
-                             {K::number, "2"}});
-  expect_tokens("a*/*c*/b", {{K::identifier, "a"}, {K::op, "*"}, {K::block_comment, "/*c*/"},
-                             {K::identifier, "b"}});
+  expect_tokens("1+--x\n2",
+                {{K::number, "1"}, {K::op, "+"}, {K::line_comment, "--x"}, {K::number, "2"}});
+  expect_tokens(
+      "a*/*c*/b",
+      {{K::identifier, "a"}, {K::op, "*"}, {K::block_comment, "/*c*/"}, {K::identifier, "b"}});
 }
 
 TEST(Lexer, Strings) {
@@ -64,8 +64,8 @@ TEST(Lexer, Strings) {
   expect_tokens("e'\\\\' x", {{K::string, "e'\\\\'"}, {K::identifier, "x"}});
   expect_tokens("E'a''b'", {{K::string, "E'a''b'"}});
   expect_tokens("U&'d\\0061t'", {{K::string, "U&'d\\0061t'"}});
-  expect_tokens("B'101' X'ff' N'n'", {{K::string, "B'101'"}, {K::string, "X'ff'"},
-                                      {K::string, "N'n'"}});
+  expect_tokens("B'101' X'ff' N'n'",
+                {{K::string, "B'101'"}, {K::string, "X'ff'"}, {K::string, "N'n'"}});
   const auto t = tokenize("E'x' U&'y' $$z$$");
   ASSERT_EQ(t.size(), 3u);
   EXPECT_EQ(t[0].style, StringStyle::escape);
@@ -91,14 +91,30 @@ TEST(Lexer, QuotedIdentifiers) {
 }
 
 TEST(Lexer, Numbers) {
-  expect_tokens("1 1.5 .5 1e10 1.5E-3 0x1F 1_000",
-                {{K::number, "1"}, {K::number, "1.5"}, {K::number, ".5"}, {K::number, "1e10"},
-                 {K::number, "1.5E-3"}, {K::number, "0x1F"}, {K::number, "1_000"}});
+  expect_tokens("1 1.5 .5 1e10 1.5E-3 0x1F 1_000", {{K::number, "1"},
+                                                    {K::number, "1.5"},
+                                                    {K::number, ".5"},
+                                                    {K::number, "1e10"},
+                                                    {K::number, "1.5E-3"},
+                                                    {K::number, "0x1F"},
+                                                    {K::number, "1_000"}});
   expect_tokens("t.1", {{K::identifier, "t"}, {K::number, ".1"}});
-  expect_tokens("a[1:2]", {{K::identifier, "a"}, {K::punct, "["}, {K::number, "1"},
-                           {K::punct, ":"}, {K::number, "2"}, {K::punct, "]"}});
-  expect_tokens("x::int", {{K::identifier, "x"}, {K::punct, ":"}, {K::punct, ":"},
-                           {K::identifier, "int"}});
+  expect_tokens("a[1:2]", {{K::identifier, "a"},
+                           {K::punct, "["},
+                           {K::number, "1"},
+                           {K::punct, ":"},
+                           {K::number, "2"},
+                           {K::punct, "]"}});
+  expect_tokens("x::int",
+                {{K::identifier, "x"}, {K::punct, ":"}, {K::punct, ":"}, {K::identifier, "int"}});
+}
+
+TEST(Lexer, PrefixLettersOnlyCountBeforeAQuote) {
+  // b' starts a bit string even after a space, as in the server's scanner.
+  expect_tokens("a b'1'", {{K::identifier, "a"}, {K::string, "b'1'"}});
+  expect_tokens("ab'1'", {{K::identifier, "ab"}, {K::string, "'1'"}});
+  expect_tokens("e", {{K::identifier, "e"}});
+  expect_tokens("u&x", {{K::identifier, "u"}, {K::op, "&"}, {K::identifier, "x"}});
 }
 
 TEST(Lexer, Unknown) {
@@ -107,9 +123,9 @@ TEST(Lexer, Unknown) {
 }
 
 TEST(Lexer, StandardConformingStringsOff) {
-  const auto on = tokenize("'a\\' b'");
-  ASSERT_EQ(on.size(), 3u);  // 'a\'  b  '  (unterminated)
-  const auto off = tokenize("'a\\' b'", LexerOptions{false});
+  const auto on = tokenize("'a\\' c'");
+  ASSERT_EQ(on.size(), 3u);  // 'a\'  c  '  (unterminated)
+  const auto off = tokenize("'a\\' c'", LexerOptions{false});
   ASSERT_EQ(off.size(), 1u);
   EXPECT_TRUE(off[0].terminated);
 }
@@ -121,11 +137,20 @@ struct Unterminated {
 
 TEST(LexerAdversarial, UnterminatedConstructsRunToTheEnd) {
   const Unterminated cases[] = {
-      {"'abc", K::string},          {"E'abc\\'", K::string},    {"E'\\", K::string},
-      {"U&'x", K::string},          {"B'1", K::string},         {"$$abc", K::string},
-      {"$tag$abc$tag", K::string},  {"$a$ $b$ $b$", K::string}, {"\"abc", K::quoted_identifier},
-      {"U&\"x", K::quoted_identifier}, {"/* abc", K::block_comment},
-      {"/* /* */", K::block_comment}, {"/*", K::block_comment}, {"'", K::string},
+      {"'abc", K::string},
+      {"E'abc\\'", K::string},
+      {"E'\\", K::string},
+      {"U&'x", K::string},
+      {"B'1", K::string},
+      {"$$abc", K::string},
+      {"$tag$abc$tag", K::string},
+      {"$a$ $b$ $b$", K::string},
+      {"\"abc", K::quoted_identifier},
+      {"U&\"x", K::quoted_identifier},
+      {"/* abc", K::block_comment},
+      {"/* /* */", K::block_comment},
+      {"/*", K::block_comment},
+      {"'", K::string},
       {"\"", K::quoted_identifier},
   };
   for (const auto& c : cases) {

@@ -39,6 +39,7 @@ struct Case {
 TEST(Router, DecisionTable) {
   const auto sync50 = state(Phase::sync, 5000);
   const auto tp50 = state(Phase::target_primary, 5000, Phase::cutover);
+  // clang-format off
   const Case cases[] = {
       {"read, low bucket -> target", sync50, SC::read_only, kLowKey,
        {Side::target, Reason::split_target, false}},
@@ -80,7 +81,15 @@ TEST(Router, DecisionTable) {
        {Side::target, Reason::in_transaction, false}, true, Side::target},
       {"savepoint in read-only transaction on target", sync50, SC::savepoint, kHighKey,
        {Side::target, Reason::in_transaction, false}, true, Side::target},
+      {"FETCH in read-only transaction on target", sync50, SC::other, kLowKey,
+       {Side::target, Reason::in_transaction, false}, true, Side::target},
+      {"SET LOCAL in read-only transaction on target", sync50, SC::set_local, kLowKey,
+       {Side::target, Reason::in_transaction, false}, true, Side::target},
+      {"redundant BEGIN in read-only transaction on target", sync50, SC::transaction_begin,
+       kLowKey, {Side::target, Reason::in_transaction, false}, true, Side::target},
       {"write in read-only transaction on target: rejected", sync50, SC::write, kLowKey,
+       {Side::target, Reason::read_only_transaction_write, true}, true, Side::target},
+      {"DDL in read-only transaction on target: rejected", sync50, SC::ddl, kLowKey,
        {Side::target, Reason::read_only_transaction_write, true}, true, Side::target},
       {"SET in read-only transaction on target: rejected", sync50, SC::session_state, kLowKey,
        {Side::target, Reason::read_only_transaction_write, true}, true, Side::target},
@@ -109,6 +118,7 @@ TEST(Router, DecisionTable) {
       {"target_only: reads -> target", state(Phase::target_only, 0, Phase::target_primary),
        SC::read_only, kHighKey, {Side::target, Reason::target_only, false}},
   };
+  // clang-format on
   for (const auto& c : cases) {
     RouterInput in;
     in.state = &c.state;
@@ -122,6 +132,43 @@ TEST(Router, DecisionTable) {
     const RouteDecision got = decide(in);
     EXPECT_EQ(got, c.want) << c.name << ": got " << to_string(got.side) << "/"
                            << to_string(got.reason) << (got.reject ? " reject" : "");
+  }
+}
+
+TEST(Router, UnknownFunctionsInsideAReadOnlyTransaction) {
+  const auto s = state(Phase::sync, 5000);
+  const Classifier classifier;
+  RouterInput in;
+  in.state = &s;
+  in.key = kLowKey;
+  in.transaction_side = Side::target;
+  struct Row {
+    std::string_view sql;
+    bool reject;
+  };
+  const Row rows[] = {
+      {"SELECT my_report(42)", false},  // the server refuses any write it attempts
+      {"SELECT my_report(42); SELECT 1", false},
+      {"EXPLAIN ANALYZE SELECT my_report(42)", false},
+      {"SELECT my_report(42) FROM t FOR UPDATE", true},
+      {"SELECT my_report(42), nextval('s')", true},
+      {"SELECT pg_advisory_lock(1)", true},
+      {"INSERT INTO t SELECT my_report(1)", true},
+      {"SET transaction_read_only = off", true},
+      {"COPY (SELECT f()) TO STDOUT", false},
+      {"COPY (SELECT f()) TO '/tmp/x'", true},
+      {"SELECT f(); DELETE FROM t", true},
+      {"SELECT f() INTO TEMP x", true},
+  };
+  for (const auto& r : rows) {
+    const Classification c = classifier.classify(r.sql);
+    in.statement = c.kind;
+    in.only_unknown_functions = c.only_unknown_functions;
+    EXPECT_EQ(decide(in).reject, r.reject) << r.sql;
+    // outside a transaction none of them is a split candidate
+    RouterInput out = in;
+    out.transaction_side.reset();
+    EXPECT_EQ(decide(out).side, Side::source) << r.sql;
   }
 }
 

@@ -10,7 +10,7 @@ TEST(UrlDecode, Sequences) {
   EXPECT_EQ(url_decode("a%20b"), "a b");
   EXPECT_EQ(url_decode("a+b"), "a+b");
   EXPECT_EQ(url_decode("%e2%82%ac"), "\xE2\x82\xAC");
-  EXPECT_EQ(url_decode("100%"), "100%");    // malformed escapes stay literal
+  EXPECT_EQ(url_decode("100%"), "100%");  // malformed escapes stay literal
   EXPECT_EQ(url_decode("%zz%4"), "%zz%4");
   EXPECT_EQ(url_decode("%27"), "'");
   EXPECT_EQ(url_decode(""), "");
@@ -75,9 +75,9 @@ TEST(KeyFromOptions, Forms) {
             "7");
   EXPECT_EQ(key_from_options("-c PGSHIFT.ROUTING_KEY=7", "pgshift.routing_key"), "7");
   EXPECT_EQ(key_from_options("-c pgshift.routing_key=a\\ b", "pgshift.routing_key"), "a b");
-  EXPECT_EQ(key_from_options("-c pgshift.routing_key=1 -c pgshift.routing_key=2",
-                             "pgshift.routing_key"),
-            "2");
+  EXPECT_EQ(
+      key_from_options("-c pgshift.routing_key=1 -c pgshift.routing_key=2", "pgshift.routing_key"),
+      "2");
   EXPECT_EQ(key_from_options("  -c   pgshift.routing_key=x=y  ", "pgshift.routing_key"), "x=y");
   EXPECT_EQ(key_from_options("-c search_path=app", "pgshift.routing_key"), std::nullopt);
   EXPECT_EQ(key_from_options("-c", "pgshift.routing_key"), std::nullopt);
@@ -90,11 +90,9 @@ TEST(KeyFromOptions, Forms) {
 TEST(KeyFromStartup, ParameterThenOptions) {
   config::RoutingKey cfg;  // defaults: startup_parameter and setting pgshift.routing_key
   EXPECT_EQ(key_from_startup({{"user", "app"}, {"pgshift.routing_key", "42"}}, cfg), "42");
-  EXPECT_EQ(key_from_startup({{"user", "app"}, {"options", "-c pgshift.routing_key=9"}}, cfg),
-            "9");
-  EXPECT_EQ(key_from_startup({{"options", "-c pgshift.routing_key=9"},
-                              {"pgshift.routing_key", "42"}},
-                             cfg),
+  EXPECT_EQ(key_from_startup({{"user", "app"}, {"options", "-c pgshift.routing_key=9"}}, cfg), "9");
+  EXPECT_EQ(key_from_startup(
+                {{"options", "-c pgshift.routing_key=9"}, {"pgshift.routing_key", "42"}}, cfg),
             "42");
   EXPECT_EQ(key_from_startup({{"user", "app"}, {"database", "db"}}, cfg), std::nullopt);
   EXPECT_EQ(key_from_startup({{"pgshift.routing_key", ""}}, cfg), std::nullopt);

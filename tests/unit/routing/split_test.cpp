@@ -97,8 +97,8 @@ TEST(ReadPercentTest, Parse) {
   EXPECT_EQ(ReadPercent::parse("100")->basis_points(), 10000u);
   EXPECT_EQ(ReadPercent::parse("100.00")->basis_points(), 10000u);
   EXPECT_EQ(ReadPercent::parse("007")->basis_points(), 700u);
-  for (std::string_view bad : {"", ".", "-1", "-0", "100.01", "101", "12.345", "1e1", " 1",
-                               "1 ", "abc", "12,5", "1000000000000000000000", "+5"}) {
+  for (std::string_view bad : {"", ".", "-1", "-0", "100.01", "101", "12.345", "1e1", " 1", "1 ",
+                               "abc", "12,5", "1000000000000000000000", "+5"}) {
     EXPECT_FALSE(ReadPercent::parse(bad)) << bad;
   }
 }

@@ -42,21 +42,19 @@ TEST(BuilderTest, ErrorResponse) {
     error_response(o, {.severity = "FATAL", .sqlstate = "28P01", .message = "bad password"});
   });
   const Bytes fields = lit("SFATAL\0VFATAL\0C28P01\0Mbad password\0\0");
-  EXPECT_EQ(got, concat({Bytes{'E', 0, 0, 0, static_cast<std::uint8_t>(fields.size() + 4)},
-                         fields}));
+  EXPECT_EQ(got,
+            concat({Bytes{'E', 0, 0, 0, static_cast<std::uint8_t>(fields.size() + 4)}, fields}));
 }
 
 TEST(BuilderTest, NoticeWithDetailAndHint) {
   const Bytes got = build([](Bytes& o) {
-    notice_response(o, {.severity = "WARNING",
-                        .sqlstate = "01000",
-                        .message = "m",
-                        .detail = "d",
-                        .hint = "h"});
+    notice_response(
+        o,
+        {.severity = "WARNING", .sqlstate = "01000", .message = "m", .detail = "d", .hint = "h"});
   });
   const Bytes fields = lit("SWARNING\0VWARNING\0C01000\0Mm\0Dd\0Hh\0\0");
-  EXPECT_EQ(got, concat({Bytes{'N', 0, 0, 0, static_cast<std::uint8_t>(fields.size() + 4)},
-                         fields}));
+  EXPECT_EQ(got,
+            concat({Bytes{'N', 0, 0, 0, static_cast<std::uint8_t>(fields.size() + 4)}, fields}));
 }
 
 TEST(BuilderTest, SessionMessages) {
@@ -77,8 +75,7 @@ TEST(BuilderTest, StartupPhasePackets) {
   const std::array<std::pair<std::string, std::string>, 1> params{{{"user", "u"}}};
   EXPECT_EQ(build([&](Bytes& o) { startup_message(o, params); }),
             concat({Bytes{0, 0, 0, 16, 0, 3, 0, 0}, lit("user\0u\0\0")}));
-  EXPECT_EQ(build([](Bytes& o) { ssl_request(o); }),
-            (Bytes{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}));
+  EXPECT_EQ(build([](Bytes& o) { ssl_request(o); }), (Bytes{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}));
   EXPECT_EQ(build([](Bytes& o) { cancel_request(o, 1234, 5678); }),
             (Bytes{0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e, 0, 0, 0x04, 0xd2, 0, 0, 0x16, 0x2e}));
 }

@@ -33,7 +33,10 @@ TEST(Md5Test, ResponseFromStoredHash) {
   // Not an md5 hash: empty, so the comparison with the client's response fails.
   EXPECT_EQ(md5_response_from_stored("password", kSalt), "");
   EXPECT_EQ(md5_response_from_stored("md532e12f215ba27cb750c9e093ce4b512", kSalt), "");
-  EXPECT_EQ(md5_response_from_stored("md532E12F215BA27CB750C9E093CE4B5127", kSalt), "");
+  EXPECT_EQ(md5_response_from_stored("md532e12f215ba27cb750c9e093ce4b512g", kSalt), "");
+  // Upper-case hex is the same hash.
+  EXPECT_EQ(md5_response_from_stored("md532E12F215BA27CB750C9E093CE4B5127", kSalt),
+            "md598511ceaec347a656f032c7f2a16ef17");
   EXPECT_EQ(md5_response_from_stored("SCRAM-SHA-256$4096:...", kSalt), "");
 }
 

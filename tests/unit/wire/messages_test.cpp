@@ -190,8 +190,7 @@ TEST(MessagesTest, BindNames) {
   ASSERT_FALSE(parse_bind_names(b, n));
   EXPECT_EQ(n.portal, "portal");
   EXPECT_EQ(n.statement, "stmt");
-  EXPECT_EQ(parse_bind_names(lit("portal\0stm"), n),
-            errc::malformed_message);
+  EXPECT_EQ(parse_bind_names(lit("portal\0stm"), n), errc::malformed_message);
   EXPECT_EQ(parse_bind_names(Bytes{}, n), errc::malformed_message);
 }
 

@@ -19,8 +19,12 @@ void* operator new(std::size_t size) {
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace pgshift::wire::test {
 namespace {
@@ -73,10 +77,9 @@ TEST(ScannerTest, MaxLengthForBackendTypes) {
   for (char t : {'T', 'D', 'd', 'V', 'E', 'N', 'A'}) {
     EXPECT_EQ(MessageScanner::max_length_for(Direction::backend, l, t), l.max_message_length) << t;
   }
-  for (char t : {'R', 'K', 'S', 'Z', 'C', 'I', '1', '2', '3', 'n', 's', 't', 'G', 'H', 'W', 'c',
-                 'v'}) {
-    EXPECT_EQ(MessageScanner::max_length_for(Direction::backend, l, t),
-              l.max_small_backend_length)
+  for (char t :
+       {'R', 'K', 'S', 'Z', 'C', 'I', '1', '2', '3', 'n', 's', 't', 'G', 'H', 'W', 'c', 'v'}) {
+    EXPECT_EQ(MessageScanner::max_length_for(Direction::backend, l, t), l.max_small_backend_length)
         << t;
   }
   for (char t : {'Q', 'P', 'B', 'p', 'X', 'x', '\0'}) {

@@ -23,7 +23,9 @@ ScramSecret rfc_secret() {
   return make_scram_secret("pencil", *detail::base64_decode("W22ZaJ0SNY7soEsUEjb6gQ=="), 4096);
 }
 
-ScramServer rfc_server() { return ScramServer(rfc_secret(), std::string(kServerNonce)); }
+ScramServer rfc_server() {
+  return ScramServer(rfc_secret(), std::string(kServerNonce));
+}
 
 // ---- client ----
 
@@ -82,8 +84,8 @@ TEST(ScramClientTest, WrongPasswordGivesDifferentProof) {
 TEST(ScramClientTest, RejectsBadServerFirst) {
   const std::string tail = ",s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
   for (const std::string& bad : {
-           std::string("r=someoneelse") + tail,                 // nonce not extending ours
-           std::string("r=rOprNGfwEbeRWgbNEkqO") + tail,        // nothing added by the server
+           std::string("r=someoneelse") + tail,           // nonce not extending ours
+           std::string("r=rOprNGfwEbeRWgbNEkqO") + tail,  // nothing added by the server
            std::string("m=ext,r=rOprNGfwEbeRWgbNEkqOxyz") + tail,
            std::string("r=rOprNGfwEbeRWgbNEkqOxyz,s=!!!!,i=4096"),
            std::string("r=rOprNGfwEbeRWgbNEkqOxyz,s=,i=4096"),
@@ -137,8 +139,7 @@ TEST(ScramServerTest, RecoversClientKey) {
   ASSERT_FALSE(s.handle_client_final(kClientFinal, server_final));
   ASSERT_TRUE(s.client_key());
   EXPECT_EQ(*s.client_key(), *rfc_secret().client_key);
-  EXPECT_EQ(detail::base64_encode(*s.client_key()),
-            "pg/JI9Z+hkSpLRa5btpe9GVrDHJcSEN0viVTVXaZbos=");
+  EXPECT_EQ(detail::base64_encode(*s.client_key()), "pg/JI9Z+hkSpLRa5btpe9GVrDHJcSEN0viVTVXaZbos=");
 
   // PgBouncer-style passthrough: the recovered key authenticates to an upstream that has the
   // same secret, without ever knowing the password.
@@ -247,9 +248,10 @@ TEST(ScramServerTest, RejectsBadClientFirst) {
            "n,a=admin,n=,r=abc",  // authzid
            "n,,m=ext,n=,r=abc",   // mandatory extension
            "n,,n=,r=",            // empty nonce
-           "n,,n=,r=a\x01" "b",   // non-printable nonce
-           "n,,r=abc",            // no username attribute
-           "n,,n=,r=abc,",        // trailing comma
+           "n,,n=,r=a\x01"
+           "b",             // non-printable nonce
+           "n,,r=abc",      // no username attribute
+           "n,,n=,r=abc,",  // trailing comma
            "n,,n=",
        }) {
     ScramServer s = rfc_server();
@@ -267,15 +269,15 @@ TEST(ScramServerTest, RejectsBadClientFinal) {
   const std::string proof = "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
   for (const std::string& bad : {
            std::string(""),
-           "c=biws," + nonce,                                 // no proof
-           "c=biws," + proof + "," + nonce,                   // proof not last / wrong order
-           "c=biws," + nonce + "," + proof + ",x=1",          // proof not last
-           "c=biws," + nonce + ",p=AAAA",                     // proof not 32 bytes
-           "c=biws," + nonce + ",p=!!!",                      // not base64
-           "c=cCws," + nonce + "," + proof,                   // "p,," header
-           "c=," + nonce + "," + proof,                       // empty binding
-           nonce + ",c=biws," + proof,                        // wrong order
-           "c=biws," + nonce + "," + proof + ",",             // trailing comma
+           "c=biws," + nonce,                         // no proof
+           "c=biws," + proof + "," + nonce,           // proof not last / wrong order
+           "c=biws," + nonce + "," + proof + ",x=1",  // proof not last
+           "c=biws," + nonce + ",p=AAAA",             // proof not 32 bytes
+           "c=biws," + nonce + ",p=!!!",              // not base64
+           "c=cCws," + nonce + "," + proof,           // "p,," header
+           "c=," + nonce + "," + proof,               // empty binding
+           nonce + ",c=biws," + proof,                // wrong order
+           "c=biws," + nonce + "," + proof + ",",     // trailing comma
        }) {
     ScramServer s = rfc_server();
     std::string sf, sfin;

@@ -8,7 +8,9 @@
 namespace pgshift::wire::test {
 namespace {
 
-StartupResult decode(const Bytes& b) { return decode_startup(b, Limits{}); }
+StartupResult decode(const Bytes& b) {
+  return decode_startup(b, Limits{});
+}
 
 void expect_error(const Bytes& b, errc expected) {
   const StartupResult r = decode(b);

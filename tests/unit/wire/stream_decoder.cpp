@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <type_traits>
 
-
 #include "wire/messages.hpp"
 #include "wire/startup.hpp"
 
@@ -62,8 +61,7 @@ struct Text {
     return *this;
   }
   template <typename T>
-    requires std::is_integral_v<T>
-  Text& operator<<(T v) {
+  requires std::is_integral_v<T> Text& operator<<(T v) {
     s += std::to_string(v);
     return *this;
   }

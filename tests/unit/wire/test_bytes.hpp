@@ -10,7 +10,9 @@ namespace pgshift::wire::test {
 
 using Bytes = std::vector<std::uint8_t>;
 
-inline Bytes bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
+inline Bytes bytes(std::string_view s) {
+  return Bytes(s.begin(), s.end());
+}
 
 // All bytes of a string literal, embedded NULs included, without its implicit final NUL.
 template <std::size_t N>
@@ -32,7 +34,9 @@ inline void put_str(Bytes& b, std::string_view s) {
   b.push_back(0);
 }
 
-inline void append(Bytes& b, const Bytes& more) { b.insert(b.end(), more.begin(), more.end()); }
+inline void append(Bytes& b, const Bytes& more) {
+  b.insert(b.end(), more.begin(), more.end());
+}
 
 // A typed frame with a correct length field.
 inline Bytes frame(char type, const Bytes& body) {
@@ -55,6 +59,8 @@ inline Bytes concat(std::initializer_list<Bytes> parts) {
   return b;
 }
 
-inline std::string as_string(const Bytes& b) { return std::string(b.begin(), b.end()); }
+inline std::string as_string(const Bytes& b) {
+  return std::string(b.begin(), b.end());
+}
 
 }  // namespace pgshift::wire::test

@@ -89,7 +89,9 @@ Bytes key_data(std::uint32_t pid, std::uint32_t secret) {
   return frame('K', b);
 }
 
-Bytes ready(char status) { return frame('Z', Bytes{static_cast<std::uint8_t>(status)}); }
+Bytes ready(char status) {
+  return frame('Z', Bytes{static_cast<std::uint8_t>(status)});
+}
 
 Bytes row_description() {
   Bytes b;
@@ -159,11 +161,11 @@ std::vector<StreamVector> valid_streams() {
   std::vector<StreamVector> v;
   v.push_back({"simple_query", Direction::frontend, false,
                concat({frame('Q', str_body("SELECT 1;")), frame('X', {})})});
-  v.push_back({"extended_query", Direction::frontend, false,
-               concat({parse_msg("s1", "SELECT $1::int", {23}), bind_msg("", "s1", "42"),
-                       describe_msg('P', ""), execute_msg("", 0), frame('S', {}),
-                       close_msg('S', "s1"), frame('H', {}), frame('S', {}),
-                       frame('Q', str_body("")), frame('X', {})})});
+  v.push_back(
+      {"extended_query", Direction::frontend, false,
+       concat({parse_msg("s1", "SELECT $1::int", {23}), bind_msg("", "s1", "42"),
+               describe_msg('P', ""), execute_msg("", 0), frame('S', {}), close_msg('S', "s1"),
+               frame('H', {}), frame('S', {}), frame('Q', str_body("")), frame('X', {})})});
   v.push_back({"auth_and_copy", Direction::frontend, false,
                concat({sasl_initial("SCRAM-SHA-256", "n,,n=,r=abcdef"), frame('p', bytes("c=x")),
                        frame('p', str_body("md5abc")), copy_data(20'000, 3), copy_data(1, 9),
@@ -177,19 +179,34 @@ std::vector<StreamVector> valid_streams() {
                concat({ssl_request_packet(), startup_packet({{"user", "bob"}}, 196608 + 2),
                        frame('S', {})})});
   v.push_back({"cancel", Direction::frontend, true, cancel_request_packet(1234, -5678)});
-  v.push_back(
-      {"login_and_query", Direction::backend, false,
-       concat({auth(10, concat({str_body("SCRAM-SHA-256"), str_body("SCRAM-SHA-256-PLUS"),
-                                Bytes{0}})),
-               auth(11, bytes("r=abc,s=c2FsdA==,i=4096")), auth(12, bytes("v=xyz")), auth(0),
-               param_status("server_version", "15.4"), param_status("TimeZone", "UTC"),
-               key_data(4242, 0x7f00ff00), ready('I'), row_description(), data_row(1),
-               data_row(40'000), data_row(0), frame('C', str_body("SELECT 3")),
-               error_fields('N', {{'S', "WARNING"}, {'C', "01000"}, {'M', "careful"}}),
-               error_fields('E', {{'S', "ERROR"}, {'V', "ERROR"}, {'C', "42P01"},
-                                  {'M', "relation \"x\" does not exist"}, {'P', "15"}}),
-               ready('E'), frame('I', {}), frame('1', {}), frame('2', {}), frame('n', {}),
-               frame('3', {}), ready('T')})});
+  v.push_back({"login_and_query", Direction::backend, false,
+               concat({auth(10, concat({str_body("SCRAM-SHA-256"), str_body("SCRAM-SHA-256-PLUS"),
+                                        Bytes{0}})),
+                       auth(11, bytes("r=abc,s=c2FsdA==,i=4096")),
+                       auth(12, bytes("v=xyz")),
+                       auth(0),
+                       param_status("server_version", "15.4"),
+                       param_status("TimeZone", "UTC"),
+                       key_data(4242, 0x7f00ff00),
+                       ready('I'),
+                       row_description(),
+                       data_row(1),
+                       data_row(40'000),
+                       data_row(0),
+                       frame('C', str_body("SELECT 3")),
+                       error_fields('N', {{'S', "WARNING"}, {'C', "01000"}, {'M', "careful"}}),
+                       error_fields('E', {{'S', "ERROR"},
+                                          {'V', "ERROR"},
+                                          {'C', "42P01"},
+                                          {'M', "relation \"x\" does not exist"},
+                                          {'P', "15"}}),
+                       ready('E'),
+                       frame('I', {}),
+                       frame('1', {}),
+                       frame('2', {}),
+                       frame('n', {}),
+                       frame('3', {}),
+                       ready('T')})});
   v.push_back({"md5_login", Direction::backend, false,
                concat({auth(5, Bytes{0x93, 0xa5, 0x1e, 0x7c}), auth(0), ready('I')})});
   return v;
@@ -206,9 +223,9 @@ std::vector<BadStreamVector> bad_streams() {
   v.push_back({{"two_gib_length", Direction::frontend, false,
                 concat({q, header('Q', 0x80000000u), Bytes(64, 'x')})},
                errc::message_too_large});
-  v.push_back({{"unknown_frontend_type", Direction::frontend, false,
-                concat({q, frame('Z', Bytes{'I'})})},
-               errc::unknown_message_type});
+  v.push_back(
+      {{"unknown_frontend_type", Direction::frontend, false, concat({q, frame('Z', Bytes{'I'})})},
+       errc::unknown_message_type});
   v.push_back({{"unknown_backend_type", Direction::backend, false,
                 concat({ready('I'), frame('Q', str_body("x"))})},
                errc::unknown_message_type});
@@ -218,15 +235,15 @@ std::vector<BadStreamVector> bad_streams() {
   v.push_back({{"skipped_then_garbage", Direction::backend, false,
                 concat({data_row(5'000), Bytes{0, 0, 0, 0, 0}})},
                errc::unknown_message_type});
-  v.push_back({{"startup_without_user", Direction::frontend, true,
-                startup_packet({{"database", "db"}})},
-               errc::malformed_message});
+  v.push_back(
+      {{"startup_without_user", Direction::frontend, true, startup_packet({{"database", "db"}})},
+       errc::malformed_message});
   v.push_back({{"ssl_request_wrong_length", Direction::frontend, true,
                 Bytes{0, 0, 0, 12, 0x04, 0xd2, 0x16, 0x2f, 0, 0, 0, 0}},
                errc::malformed_message});
-  v.push_back({{"protocol_2", Direction::frontend, true,
-                startup_packet({{"user", "u"}}, 0x00020000)},
-               errc::unsupported_protocol});
+  v.push_back(
+      {{"protocol_2", Direction::frontend, true, startup_packet({{"user", "u"}}, 0x00020000)},
+       errc::unsupported_protocol});
   return v;
 }
 

@@ -1,0 +1,1 @@
+SET pgshift.routing_key = '42'; SELECT 1 /* user_id='7' */

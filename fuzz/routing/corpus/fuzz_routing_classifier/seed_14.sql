@@ -1,0 +1,1 @@
+DECLARE c CURSOR WITH HOLD FOR SELECT pg_advisory_lock(1)

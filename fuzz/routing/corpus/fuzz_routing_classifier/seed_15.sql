@@ -1,0 +1,1 @@
+SELECT nextval('s'), lower(x), public.f(1) FROM t g(i) INTO TEMP y

@@ -1,0 +1,1 @@
+SELECT * FROM generate_series(1, 2) g(i) WHERE x IN (SELECT 1) AND EXISTS (SELECT 2)

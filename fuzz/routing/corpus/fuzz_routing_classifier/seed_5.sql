@@ -1,0 +1,1 @@
+SELECT $$a;b$$, $tag$ ; DELETE $tag$; SELECT 2

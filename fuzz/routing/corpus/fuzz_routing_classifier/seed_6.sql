@@ -1,0 +1,1 @@
+SELECT E'it\'s', U&'d\0061t', B'101', X'ff', N'x'

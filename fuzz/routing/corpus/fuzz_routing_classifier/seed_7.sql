@@ -1,0 +1,1 @@
+SELECT /* a /* nested */ b */ "delete" FROM t
