@@ -57,7 +57,8 @@ asio::awaitable<void> check(std::shared_ptr<RouteHealth> entry, Side side,
       .Increment();
   m.upstream_healthy(entry->name, side).Set(ok ? 1 : 0);
   if (health.record(ok, address_of(*upstream), method, error, now_ms())) {
-    // Logged once per change, not once per probe.
+    // Logged and counted once per change, not once per probe.
+    m.health_changes(entry->name, side, ok).Increment();
     if (ok) {
       log_info("upstream healthy", {f("route", entry->name), f("side", routing::to_string(side)),
                                     f("address", address_of(*upstream)), f("check", method)});

@@ -208,6 +208,9 @@ Metrics::Metrics()
                                       "1 if the last health check of the upstream passed.")),
       health_checks_family_(family(prom::BuildCounter(), *registry_, "pgshift_health_checks_total",
                                    "Upstream health checks, by route, side and result.")),
+      health_changes_family_(family(prom::BuildCounter(), *registry_,
+                                    "pgshift_health_changes_total",
+                                    "Upstream health changes, by route, side and new state.")),
       route_read_ratio_family_(family(prom::BuildGauge(), *registry_, "pgshift_route_read_ratio",
                                       "Share of split reads sent to the target (0..1).")),
       route_epoch_family_(family(prom::BuildGauge(), *registry_, "pgshift_route_epoch",
@@ -351,6 +354,10 @@ prom::Counter& Metrics::health_checks(const std::string& route, Side side, Healt
   return health_checks_family_.Add({{"route", route},
                                     {"side", side_label(side)},
                                     {"result", r == HealthCheckResult::ok ? "ok" : "failed"}});
+}
+prom::Counter& Metrics::health_changes(const std::string& route, Side side, bool healthy) {
+  return health_changes_family_.Add(
+      {{"route", route}, {"side", side_label(side)}, {"to", healthy ? "healthy" : "unhealthy"}});
 }
 prom::Gauge& Metrics::route_read_ratio(const std::string& route) {
   return route_read_ratio_family_.Add({{"route", route}});

@@ -174,6 +174,8 @@ class Metrics {
   prometheus::Counter& admin_requests(std::string_view endpoint, unsigned code);
   prometheus::Gauge& upstream_healthy(const std::string& route, Side side);
   prometheus::Counter& health_checks(const std::string& route, Side side, HealthCheckResult r);
+  // Changes of an upstream's health (the first result counts as a change).
+  prometheus::Counter& health_changes(const std::string& route, Side side, bool healthy);
   prometheus::Gauge& route_read_ratio(const std::string& route);
   prometheus::Gauge& route_epoch(const std::string& route);
   // 1 for the route's current phase, 0 for the others (a Prometheus "state set").
@@ -207,6 +209,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& admin_requests_family_;
   prometheus::Family<prometheus::Gauge>& upstream_healthy_family_;
   prometheus::Family<prometheus::Counter>& health_checks_family_;
+  prometheus::Family<prometheus::Counter>& health_changes_family_;
   prometheus::Family<prometheus::Gauge>& route_read_ratio_family_;
   prometheus::Family<prometheus::Gauge>& route_epoch_family_;
   prometheus::Family<prometheus::Gauge>& route_phase_family_;

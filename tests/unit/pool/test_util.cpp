@@ -49,6 +49,17 @@ asio::awaitable<QueryResult> run_query(ServerConnection& conn, std::string sql, 
 
 }  // namespace
 
+std::string ConnInfo::parameter(const std::string& name) const {
+  for (const auto& [k, v] : parameters) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+ConnInfo info_of(const ServerConnection& conn) {
+  return {conn.stream.is_tls(), conn.txn_status, conn.backend_key, conn.parameters};
+}
+
 std::uint16_t free_port() {
   asio::io_context io;
   tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));

@@ -23,6 +23,17 @@ auto run_io(F make) {
   return future.get();
 }
 
+// What a test checks of a ServerConnection, copied out so that the connection (an I/O
+// object) can be destroyed before its io_context.
+struct ConnInfo {
+  bool tls = false;
+  char txn_status = 0;
+  wire::CancelKey backend_key;
+  std::vector<std::pair<std::string, std::string>> parameters;
+  std::string parameter(const std::string& name) const;
+};
+ConnInfo info_of(const ServerConnection& conn);
+
 // A loopback port that nothing listens on (bound to port 0, then released).
 std::uint16_t free_port();
 

@@ -55,7 +55,7 @@ asio::awaitable<void> serve(tcp::acceptor acceptor, Script script) {
 }
 
 struct Outcome {
-  std::unique_ptr<ServerConnection> conn;
+  std::optional<ConnInfo> conn;  // set if connected
   ConnectError error;
   wire::Bytes after_ready;  // the first 5 bytes readable after ReadyForQuery, if asked for
 };
@@ -76,12 +76,15 @@ Outcome connect_to(Script script, config::UpstreamTlsMode tls = config::Upstream
     p.tls_context = make_upstream_tls_context(config::UpstreamTls{tls, "", ""});
     asio::co_spawn(ex, serve(std::move(acceptor), std::move(script)), asio::detached);
     Outcome out;
-    out.conn = co_await connect_upstream(p, out.error);
-    if (out.conn && read_after_ready > 0) {
-      out.after_ready.resize(read_after_ready);
-      if (co_await out.conn->stream.read_exact(out.after_ready)) out.after_ready.clear();
+    auto conn = co_await connect_upstream(p, out.error);
+    if (conn) {
+      out.conn = info_of(*conn);
+      if (read_after_ready > 0) {
+        out.after_ready.resize(read_after_ready);
+        if (co_await conn->stream.read_exact(out.after_ready)) out.after_ready.clear();
+      }
+      conn->stream.close();
     }
-    if (out.conn) out.conn->stream.close();
     co_return out;
   });
 }

@@ -67,7 +67,7 @@ class UpstreamTest : public ::testing::Test {
   }
 
   struct Outcome {
-    std::unique_ptr<ServerConnection> conn;
+    std::optional<ConnInfo> conn;  // set if connected
     ConnectError error;
     std::string ssl;  // pg_stat_ssl.ssl of the session ("t"/"f"), if connected
     Clock::duration elapsed{};
@@ -77,14 +77,15 @@ class UpstreamTest : public ::testing::Test {
     return run_io([&]() -> asio::awaitable<Outcome> {
       Outcome out;
       const auto start = Clock::now();
-      out.conn = co_await connect_upstream(p, out.error);
+      auto conn = co_await connect_upstream(p, out.error);
       out.elapsed = Clock::now() - start;
-      if (!out.conn) std::fprintf(stderr, "  connect error: %s\n", out.error.message.c_str());
-      if (out.conn) {
+      if (!conn) std::fprintf(stderr, "  connect error: %s\n", out.error.message.c_str());
+      if (conn) {
+        out.conn = info_of(*conn);
         auto r = co_await simple_query(
-            *out.conn, "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()", 10s);
+            *conn, "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()", 10s);
         if (!r.first_column.empty()) out.ssl = r.first_column[0];
-        out.conn->stream.close();
+        conn->stream.close();
       }
       co_return out;
     });
@@ -93,22 +94,15 @@ class UpstreamTest : public ::testing::Test {
   static inline PgCluster* cluster_ = nullptr;
 };
 
-std::string find_param(const ServerConnection& c, const std::string& name) {
-  for (const auto& [k, v] : c.parameters) {
-    if (k == name) return v;
-  }
-  return {};
-}
-
 TEST_F(UpstreamTest, ScramOverPlainTcp) {
   auto out = connect(scram_params());
   ASSERT_TRUE(out.conn) << out.error.message;
-  EXPECT_FALSE(out.conn->stream.is_tls());
+  EXPECT_FALSE(out.conn->tls);
   EXPECT_EQ(out.ssl, "false");
   EXPECT_EQ(out.conn->txn_status, 'I');
   EXPECT_NE(out.conn->backend_key.pid, 0);
-  EXPECT_EQ(find_param(*out.conn, "server_version").substr(0, 3), "15.");
-  EXPECT_EQ(find_param(*out.conn, "application_name"), "pgshift-upstream-test");
+  EXPECT_EQ(out.conn->parameter("server_version").substr(0, 3), "15.");
+  EXPECT_EQ(out.conn->parameter("application_name"), "pgshift-upstream-test");
 }
 
 TEST_F(UpstreamTest, ScramPassthroughWithClientAndServerKeys) {
@@ -140,7 +134,7 @@ TEST_F(UpstreamTest, VerifyFullWithRightCaAndHostLocalhost) {
   use_tls(p, UpstreamTlsMode::verify_full, cluster_->ca_file());
   auto out = connect(p);
   ASSERT_TRUE(out.conn) << out.error.message;
-  EXPECT_TRUE(out.conn->stream.is_tls());
+  EXPECT_TRUE(out.conn->tls);
   EXPECT_EQ(out.ssl, "true");
 }
 

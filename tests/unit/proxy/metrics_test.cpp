@@ -46,6 +46,7 @@ TEST(Metrics, EveryFamilyIsExposed) {
   m.admin_requests("/healthz", 200).Increment();
   m.upstream_healthy("metrics-test-families", Side::target).Set(1);
   m.health_checks("metrics-test-families", Side::target, HealthCheckResult::ok).Increment();
+  m.health_changes("metrics-test-families", Side::target, true).Increment();
   m.route_read_ratio("metrics-test-families").Set(0.125);
   m.route_epoch("metrics-test-families").Set(4);
   m.set_route_phase("metrics-test-families", config::Phase::sync);
@@ -71,6 +72,7 @@ TEST(Metrics, EveryFamilyIsExposed) {
                            "pgshift_admin_requests_total",
                            "pgshift_upstream_healthy",
                            "pgshift_health_checks_total",
+                           "pgshift_health_changes_total",
                            "pgshift_route_read_ratio",
                            "pgshift_route_epoch",
                            "pgshift_route_phase",
