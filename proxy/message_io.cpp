@@ -15,7 +15,7 @@ asio::awaitable<error_code> read_message(pool::Stream& stream, IoBuffer& buf,
           buf.release_if_empty();
           co_return error_code{};
         case wire::ScanKind::error:
-          co_return error_code(r.error.value(), boost::system::generic_category());
+          co_return error_code(r.error);  // keeps the wire category and its message
         case wire::ScanKind::skip:
           // Every type is wanted during login; a skip cannot happen.
           co_return error_code(boost::system::errc::protocol_error,
