@@ -30,6 +30,12 @@ class PoolCategory final : public boost::system::error_category {
         return "no credentials usable for the requested authentication method";
       case errc::timed_out:
         return "timed out";
+      case errc::wait_timeout:
+        return "no server connection available within query_wait_timeout";
+      case errc::pool_closed:
+        return "server connection pool is closed";
+      case errc::check_failed:
+        return "server connection failed its health check or reset";
     }
     return "unknown pool error";
   }

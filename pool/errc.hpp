@@ -1,6 +1,7 @@
 #pragma once
-// Error codes of the pool (upstream connection setup). Network and TLS failures keep the
-// Asio / OpenSSL codes; these cover what the server said or did wrong.
+// Error codes of the pool (upstream connection setup and the server connection pools).
+// Network and TLS failures keep the Asio / OpenSSL codes; these cover what the server said or
+// did wrong, and why a pool could not hand out a connection.
 #include <boost/system/error_code.hpp>
 #include <type_traits>
 
@@ -15,6 +16,10 @@ enum class errc {
   unsupported_protocol_version,  // the server sent NegotiateProtocolVersion
   missing_credentials,           // the method needs a secret we do not have (e.g. plaintext)
   timed_out,                     // connect_timeout elapsed
+  // Server connection pools (pool/server_pool.hpp):
+  wait_timeout,  // no server connection became available within query_wait_timeout
+  pool_closed,   // the pool was shut down while (or before) the client waited
+  check_failed,  // a health check or reset (SELECT 1, DISCARD ALL) got an unexpected answer
 };
 
 const boost::system::error_category& pool_category() noexcept;

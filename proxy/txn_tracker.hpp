@@ -13,15 +13,19 @@ class TxnTracker {
     if (type == 'Q' || type == 'S' || type == 'F') {
       ++outstanding_;
       unsynced_ = false;
-    } else if (type != 'H') {
-      unsynced_ = true;  // Parse/Bind/Execute/... wait for a Sync before they are answered
+    } else if (type == 'P' || type == 'B' || type == 'D' || type == 'E' || type == 'C') {
+      unsynced_ = true;  // extended-protocol messages are answered only after a Sync
     }
+    // CopyData/CopyDone/CopyFail belong to the Query or Execute that started the COPY;
+    // Flush asks for output without ending anything.
   }
   // The server sent ReadyForQuery with this status.
   void on_ready_for_query(char status) {
     if (outstanding_ > 0) --outstanding_;
     status_ = status;
   }
+  // The server connection was lost: nothing is outstanding on the next one.
+  void reset() { *this = TxnTracker{}; }
   char status() const { return status_; }
   bool in_transaction() const { return status_ != 'I'; }
   // At a transaction boundary: safe to hand the server to someone else or to close.

@@ -18,24 +18,33 @@ std::string lower_copy(std::string_view s) {
   return out;
 }
 
-// Names that may stand directly before '(' without being a function call.
-constexpr std::string_view kSyntaxBeforeParen[] = {
-    "all",          "and",        "any",       "array",    "as",        "asc",       "between",
-    "by",           "case",       "cube",      "default",  "desc",      "distinct",  "else",
-    "end",          "escape",     "except",    "exists",   "fetch",     "filter",    "first",
-    "following",    "from",       "group",     "groups",   "having",    "ilike",     "in",
-    "intersect",    "into",       "is",        "join",     "lateral",   "like",      "limit",
-    "materialized", "next",       "not",       "nulls",    "offset",    "on",        "only",
-    "operator",     "or",         "over",      "overlaps", "partition", "preceding", "range",
-    "recursive",    "repeatable", "returning", "rollup",   "row",       "rows",      "select",
-    "set",          "sets",       "similar",   "some",     "table",     "then",      "to",
-    "union",        "using",      "values",    "when",     "where",     "window",    "with",
-    "within",       "zone",
+// Reserved (and col_name) keywords that may stand directly before '(' as syntax: IN (...),
+// EXISTS (...), FROM (subquery), ... PostgreSQL does not accept them as unquoted function
+// names, so treating them as syntax can never hide a call.
+constexpr std::string_view kReservedBeforeParen[] = {
+    "all",    "and",      "any",       "array", "as",      "asc",    "between", "case",   "default",
+    "desc",   "distinct", "else",      "end",   "except",  "exists", "fetch",   "from",   "group",
+    "having", "in",       "intersect", "into",  "lateral", "limit",  "not",     "offset", "on",
+    "only",   "or",       "returning", "row",   "select",  "some",   "table",   "then",   "to",
+    "union",  "using",    "values",    "when",  "where",   "window", "with",
 };
 
-bool is_syntax_before_paren(std::string_view lower_name) {
-  return std::find(std::begin(kSyntaxBeforeParen), std::end(kSyntaxBeforeParen), lower_name) !=
-         std::end(kSyntaxBeforeParen);
+// Reserved keywords: never an alias or a value, so a name after one of them is not the
+// right-hand side of LIKE & co. (PostgreSQL's reserved_keyword list, abridged to those that
+// can precede an expression.)
+constexpr std::string_view kReserved[] = {
+    "all",    "and",     "any",      "array",     "as",       "asc",      "both",      "case",
+    "cast",   "collate", "default",  "desc",      "distinct", "do",       "else",      "end",
+    "except", "fetch",   "for",      "from",      "group",    "having",   "in",        "intersect",
+    "into",   "lateral", "leading",  "limit",     "not",      "offset",   "on",        "only",
+    "or",     "order",   "placing",  "returning", "select",   "some",     "symmetric", "table",
+    "then",   "to",      "trailing", "union",     "using",    "variadic", "when",      "where",
+    "window", "with",
+};
+
+template <std::size_t N>
+bool one_of(std::string_view word, const std::string_view (&list)[N]) {
+  return std::find(std::begin(list), std::end(list), word) != std::end(list);
 }
 
 bool is_comment(const Token& t) {
@@ -312,21 +321,81 @@ class StatementAnalyzer {
     return with(StatementClass::read_only);
   }
 
+  // Does t_[i - 1] end a value (so that t_[i] continues an expression: a LIKE (b))?
+  bool after_value(std::size_t i) const {
+    if (i == 0) return false;
+    const Token& p = t_[i - 1];
+    switch (p.kind) {
+      case TokenKind::identifier:
+        return !one_of(lower_copy(p.text), kReserved);
+      case TokenKind::quoted_identifier:
+      case TokenKind::string:
+      case TokenKind::number:
+      case TokenKind::parameter:
+        return true;
+      case TokenKind::punct:
+        return p.text == ")" || p.text == "]";
+      default:
+        return false;
+    }
+  }
+
+  // Is `word(` at t_[i] syntax rather than a call? Reserved words always are. Unreserved
+  // keywords can also name functions, so they count as syntax only in their place:
+  //   x [NOT] LIKE (...), ILIKE, SIMILAR, IS, JOIN   after a value
+  //   FETCH FIRST (n) / NEXT (n)                     after FETCH
+  //   GROUPING SETS (...)                            after GROUPING
+  //   WITH x AS NOT MATERIALIZED (...)               after AS NOT
+  //   AT TIME ZONE (...)                             after TIME
+  //   ORDER / GROUP / PARTITION BY (...)             after those (and SEARCH ... FIRST BY)
+  //   a OPERATOR(schema.op) b                        parentheses hold only an operator name
+  // (FILTER/OVER/REPEATABLE/WITHIN GROUP follow ')' and MATERIALIZED follows AS: see call_at.)
+  bool is_syntax(std::size_t i, std::string_view w) const {
+    if (one_of(w, kReservedBeforeParen)) return true;
+    if (w == "like" || w == "ilike" || w == "similar" || w == "is" || w == "join") {
+      return after_value(i) || (kw_at(i - 1, "not") && after_value(i - 1));  // a NOT LIKE (b)
+    }
+    if (w == "first" || w == "next") return kw_at(i - 1, "fetch");
+    if (w == "sets") return kw_at(i - 1, "grouping");
+    if (w == "materialized") return kw_at(i - 1, "not") && kw_at(i - 2, "as");  // CTE
+    if (w == "zone") return kw_at(i - 1, "time");
+    if (w == "by") {
+      return kw_at(i - 1, "order") || kw_at(i - 1, "group") || kw_at(i - 1, "partition") ||
+             kw_at(i - 1, "first");
+    }
+    if (w == "operator") {
+      const std::size_t close = match_[i + 1];
+      bool has_op = false;
+      for (std::size_t j = i + 2; j < close && j < t_.size(); ++j) {
+        if (t_[j].kind == TokenKind::op) {
+          has_op = true;
+        } else if (!is_name_token(t_[j]) && !punct_at(j, '.')) {
+          return false;
+        }
+      }
+      return has_op;
+    }
+    return false;
+  }
+
   // Classifies the call whose name is at t_[i] (t_[i + 1] is '('); records flags.
   FunctionKind call_at(std::size_t i) {
     const Token& t = t_[i];
     const bool qualified = i >= 2 && punct_at(i - 1, '.') && is_name_token(t_[i - 2]);
     if (!qualified) {
-      if (t.kind == TokenKind::identifier && is_syntax_before_paren(lower_copy(t.text))) {
+      if (t.kind == TokenKind::identifier && is_syntax(i, lower_copy(t.text))) {
         return FunctionKind::read_only;
       }
       // AS alias(a, b) and CAST(x AS numeric(10, 2)); ") alias(a, b)" after a FROM item.
       if (i >= 1 && (kw_at(i - 1, "as") || punct_at(i - 1, ')'))) return FunctionKind::read_only;
-      // WITH name(a, b) AS (...): a CTE column list.
+      // WITH [RECURSIVE] name(a, b) AS [[NOT] MATERIALIZED] (...): a CTE column list.
       const std::size_t close = match_[i + 1];
-      if (close < t_.size() && kw_at(close + 1, "as") &&
-          (punct_at(close + 2, '(') || kw_at(close + 2, "materialized") ||
-           kw_at(close + 2, "not"))) {
+      if (i >= 1 && (kw_at(i - 1, "with") || kw_at(i - 1, "recursive") || punct_at(i - 1, ',')) &&
+          close < t_.size() && kw_at(close + 1, "as") &&
+          (punct_at(close + 2, '(') ||
+           (kw_at(close + 2, "materialized") && punct_at(close + 3, '(')) ||
+           (kw_at(close + 2, "not") && kw_at(close + 3, "materialized") &&
+            punct_at(close + 4, '(')))) {
         return FunctionKind::read_only;
       }
     }

@@ -7,8 +7,9 @@ namespace pgshift::routing {
 namespace {
 
 // Side-effect-free builtins. Keep sorted (binary search; checked by a unit test) and keep
-// docs/routing.md in step. Type names appear because typmods and function-style casts look like
-// calls: numeric(10,2), varchar(20), int4(x).
+// docs/routing.md in step (also checked). Type names appear because typmods and
+// function-style casts look like calls: numeric(10,2), varchar(20), int4(x); so do CUBE and
+// ROLLUP in GROUP BY.
 constexpr std::string_view kAllowed[] = {
     "abbrev",
     "abs",
@@ -74,6 +75,7 @@ constexpr std::string_view kAllowed[] = {
     "count",
     "covar_pop",
     "covar_samp",
+    "cube",
     "cume_dist",
     "current_database",
     "current_date",
@@ -276,6 +278,7 @@ constexpr std::string_view kAllowed[] = {
     "replace",
     "reverse",
     "right",
+    "rollup",
     "round",
     "row_number",
     "row_to_json",

@@ -1,0 +1,1 @@
+SELECT 1 OPERATOR(pg_catalog.+) 2 WHERE a NOT LIKE ('x') AND b IS DISTINCT FROM (c)

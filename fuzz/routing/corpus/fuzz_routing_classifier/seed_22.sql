@@ -1,0 +1,1 @@
+SELECT nextval('s') AS materialized; SELECT like(1), range(1,2)

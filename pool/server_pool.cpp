@@ -1,0 +1,727 @@
+#include "pool/server_pool.hpp"
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <optional>
+#include <utility>
+
+#include "pool/errc.hpp"
+#include "pool/server_pool_check.hpp"
+#include "pool/upstream_detail.hpp"
+#include "wire/builder.hpp"
+#include "wire/errc.hpp"
+
+namespace pgshift::pool {
+namespace {
+
+using detail::use_tuple;
+using std::chrono::milliseconds;
+
+bool same_settings(const config::Pool& a, const config::Pool& b) {
+  return a.mode == b.mode && a.size == b.size && a.min_idle == b.min_idle &&
+         a.reserve == b.reserve && a.max_client_connections == b.max_client_connections &&
+         a.query_wait_timeout == b.query_wait_timeout &&
+         a.server_idle_timeout == b.server_idle_timeout && a.server_lifetime == b.server_lifetime &&
+         a.prepared_statement_cache_size == b.prepared_statement_cache_size;
+}
+
+// Whether another attempt can succeed where this one failed. Network and TLS failures can
+// (an outage, a failover in progress); so can a server that is starting up, shutting down,
+// out of connections or recovering (classes 08, 53, 57P, 58). A server that refused our
+// credentials or database, or a configuration we cannot satisfy, will refuse again: the
+// client gets that error at once.
+bool is_retryable(const ConnectError& e) {
+  if (e.from_server()) {
+    const std::string_view s = e.sqlstate;
+    return s.starts_with("08") || s.starts_with("53") || s.starts_with("57P") ||
+           s.starts_with("58");
+  }
+  if (e.ec.category() == pool_category()) {
+    switch (static_cast<errc>(e.ec.value())) {
+      case errc::unsupported_auth_method:
+      case errc::unsupported_protocol_version:
+      case errc::missing_credentials:
+      case errc::pool_closed:
+        return false;
+      default:
+        return true;
+    }
+  }
+  if (e.ec == asio::error::invalid_argument || e.ec == asio::error::operation_aborted) {
+    return false;
+  }
+  if (std::error_code(e.ec) == wire::errc::auth_failed) return false;
+  return true;
+}
+
+// Terminate, then read until the server hangs up: PostgreSQL removes the backend from
+// pg_stat_activity and frees its connection slot before the socket closes, so a slot
+// freed after this can be reused without ever exceeding the server-side count.
+asio::awaitable<error_code> say_goodbye(ServerConnection& conn) {
+  wire::Bytes out;
+  wire::terminate(out);
+  if (auto ec = co_await conn.stream.write_all(out)) co_return ec;
+  std::array<std::uint8_t, 512> sink{};
+  for (;;) {
+    auto [ec, n] = co_await conn.stream.read_some(sink);
+    if (ec) co_return ec;
+  }
+}
+
+std::string describe_ms(milliseconds ms) {
+  return std::to_string(ms.count()) + " ms";
+}
+
+}  // namespace
+
+// ---- PooledConnection ----
+
+PooledConnection& PooledConnection::operator=(PooledConnection&& other) noexcept {
+  if (this != &other) {
+    if (conn_) release(ReleaseState::dirty);
+    pool_ = std::move(other.pool_);
+    conn_ = std::move(other.conn_);
+  }
+  return *this;
+}
+
+PooledConnection::~PooledConnection() {
+  if (conn_) release(ReleaseState::dirty);
+}
+
+void PooledConnection::release(ReleaseState state) noexcept {
+  if (!conn_ || !pool_) {
+    conn_.reset();
+    pool_.reset();
+    return;
+  }
+  auto pool = pool_;  // keeps the pool alive through its own release()
+  pool->release(*this, state);
+}
+
+// ---- waiting ----
+
+struct ServerPool::Waiter {
+  explicit Waiter(const asio::any_io_executor& executor) : timer(executor) {}
+  asio::steady_timer timer;
+  std::unique_ptr<ServerConnection> conn;  // handed over by place()
+  bool woken = false;                      // by place() (conn set), a freed slot, or close()
+  bool queued = false;                     // in waiters_
+};
+
+// Counts an acquire as waiting (here and in PoolShared) while it lives, and on the way out,
+// whichever way that is (return, exception, coroutine frame destroyed at shutdown), takes the
+// Waiter out of the queue and passes on whatever it was given but did not use.
+struct ServerPool::WaitRegistration {
+  WaitRegistration(ServerPool& p, Waiter& w) : pool(p), waiter(w) {
+    pool.waiting_.fetch_add(1);
+    pool.shared_->add_waiter();
+  }
+  ~WaitRegistration() {
+    if (waiter.queued) {
+      std::erase(pool.waiters_, &waiter);
+      waiter.queued = false;
+    }
+    pool.waiting_.fetch_sub(1);
+    pool.shared_->remove_waiter();
+    if (waiter.conn) {
+      pool.place(std::move(waiter.conn));
+    } else if (waiter.woken) {
+      // Woken for a freed slot it will not use: the next waiter may.
+      pool.after_slot_freed();
+    }
+  }
+  WaitRegistration(const WaitRegistration&) = delete;
+  WaitRegistration& operator=(const WaitRegistration&) = delete;
+
+  ServerPool& pool;
+  Waiter& waiter;
+};
+
+// ---- ServerPool ----
+
+std::shared_ptr<ServerPool> ServerPool::create(asio::any_io_executor executor,
+                                               std::shared_ptr<PoolShared> shared,
+                                               std::shared_ptr<const UpstreamParams> params,
+                                               const config::Pool& settings,
+                                               ServerPoolOptions options) {
+  auto pool = std::make_shared<ServerPool>(Private{}, executor, shared, std::move(params), settings,
+                                           options);
+  shared->attach(pool, std::move(executor));
+  return pool;
+}
+
+ServerPool::ServerPool(Private, asio::any_io_executor executor, std::shared_ptr<PoolShared> shared,
+                       std::shared_ptr<const UpstreamParams> params, const config::Pool& settings,
+                       ServerPoolOptions options)
+    : executor_(std::move(executor)),
+      shared_(std::move(shared)),
+      params_(std::move(params)),
+      settings_(settings),
+      options_(options),
+      rng_(static_cast<std::minstd_rand::result_type>(
+          std::chrono::steady_clock::now().time_since_epoch().count() ^
+          reinterpret_cast<std::uintptr_t>(this))) {
+  shared_->configure(settings_);
+}
+
+ServerPool::~ServerPool() {
+  // No waiter, active connection or pool coroutine can exist here: each holds a shared_ptr
+  // to the pool. Only idle connections remain; close them without a goodbye (no coroutine
+  // can outlive us) and hand their slots on.
+  const int freed = static_cast<int>(idle_.size());
+  for (auto& entry : idle_) {
+    entry.conn->stream.close();
+    counters_.closed.add(1);
+    shared_->return_slot();
+  }
+  gauges_.idle.add(-static_cast<std::int64_t>(idle_.size()));
+  idle_.clear();
+  shared_->detach(this, local_stats());
+  if (freed > 0 && shared_->waiters() > 0) shared_->wake_waiting_thread(this);
+}
+
+void ServerPool::configure(std::shared_ptr<const UpstreamParams> params,
+                           const config::Pool& settings) {
+  if (params && params != params_) params_ = std::move(params);
+  if (!same_settings(settings, settings_)) {
+    settings_ = settings;
+    shared_->configure(settings);
+  }
+}
+
+asio::awaitable<PooledConnection> ServerPool::acquire(AcquireError& error) {
+  auto self = shared_from_this();  // first local: destroyed last
+  error = AcquireError{};
+  counters_.acquires.add(1);
+  const auto start = Clock::now();
+  const milliseconds wait_limit = settings_.query_wait_timeout;
+  const auto deadline = wait_limit.count() > 0 ? start + wait_limit : Clock::time_point::max();
+  auto reserve_at = Clock::time_point::max();
+  if (settings_.reserve > 0) {
+    reserve_at =
+        start + (wait_limit.count() > 0 ? wait_limit / 2 : options_.reserve_after_unbounded);
+  }
+  auto rebalance_at = start + options_.rebalance_after;
+  milliseconds rebalance_step = std::max(options_.rebalance_after, milliseconds(1));
+
+  PooledConnection result;
+  bool at_once = true;  // served from the idle list without waiting or connecting
+  bool cancelled = false;
+  bool keep_place = false;  // woken for a slot that was gone: back to the head of the queue
+  std::optional<Waiter> waiter;
+  std::optional<WaitRegistration> registration;
+  try {
+    for (;;) {
+      if (closed_) {
+        fail_wait(error, errc::pool_closed);
+        break;
+      }
+      if (!idle_.empty()) {
+        result = co_await take_idle();
+        if (result) break;
+      }
+      const auto now = Clock::now();
+      const bool allow_reserve = now >= reserve_at;
+      if (!registration) {
+        at_once = false;
+        if (shared_->try_take_slot(allow_reserve)) {
+          result = co_await open_for_client(deadline, error);
+          break;
+        }
+        waiter.emplace(executor_);
+        registration.emplace(*this, *waiter);
+        counters_.waits.add(1);
+      }
+      // Counted as a waiter now: look again, so that a slot freed on another thread between
+      // the first look and the count is not missed (see PoolShared::add_waiter).
+      if (shared_->try_take_slot(allow_reserve)) {
+        registration.reset();
+        result = co_await open_for_client(deadline, error);
+        break;
+      }
+      if (now >= deadline) {
+        fail_wait(error, errc::wait_timeout);
+        break;
+      }
+      if (now >= rebalance_at) {
+        // An idle connection on another thread does us no good (sockets belong to their
+        // io_context): ask that thread to close one so the slot can be used here.
+        shared_->request_shed(this);
+        rebalance_step = std::min(rebalance_step * 2, milliseconds(1000));
+        rebalance_at = now + rebalance_step;
+      }
+      auto wake_at = std::min(deadline, rebalance_at);
+      if (!allow_reserve) wake_at = std::min(wake_at, reserve_at);
+
+      waiter->woken = false;
+      waiter->queued = true;
+      if (keep_place) {
+        waiters_.push_front(&*waiter);
+      } else {
+        waiters_.push_back(&*waiter);
+      }
+      keep_place = false;
+      waiter->timer.expires_at(wake_at);
+      auto [ec] = co_await waiter->timer.async_wait(use_tuple);
+      if (waiter->queued) {
+        std::erase(waiters_, &*waiter);
+        waiter->queued = false;
+      }
+      if (waiter->conn) {
+        gauges_.active.add(1);
+        result = PooledConnection(self, std::move(waiter->conn));
+        waiter->woken = false;
+        break;
+      }
+      if (waiter->woken) {
+        waiter->woken = false;  // the wake is ours to use: retry idle list and slot
+        keep_place = true;
+        continue;
+      }
+      if (ec == asio::error::operation_aborted) {
+        cancelled = true;  // the caller cancelled us (not a wake, which sets woken)
+        break;
+      }
+      // A wake point (reserve, rebalance, deadline): look again.
+    }
+  } catch (...) {
+    // Only cancellation throws here (an await after the caller's cancellation signal).
+    cancelled = true;
+  }
+  registration.reset();
+  if (cancelled) {
+    if (result) result.release(ReleaseState::clean);
+    error = AcquireError{};
+    error.ec = asio::error::operation_aborted;
+    error.message = "cancelled while waiting for a server connection";
+    error.sqlstate = "57014";
+    result = PooledConnection{};
+  }
+  if (!at_once) {
+    const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+    counters_.wait_us.add(waited.count());
+  }
+  if (error.ec == errc::wait_timeout) counters_.wait_timeouts.add(1);
+  co_return result;
+}
+
+asio::awaitable<PooledConnection> ServerPool::take_idle() {
+  while (!idle_.empty()) {
+    IdleEntry entry = std::move(idle_.back());
+    idle_.pop_back();
+    gauges_.idle.add(-1);
+    const auto now = Clock::now();
+    if (expired(*entry.conn, now)) {
+      retire(std::move(entry.conn), true);
+      continue;
+    }
+    if (!is_connection_alive(*entry.conn)) {
+      counters_.dead.add(1);
+      retire(std::move(entry.conn), false);
+      continue;
+    }
+    gauges_.active.add(1);
+    // From here the handle owns it: a cancelled health check releases it as dirty.
+    PooledConnection handle(shared_from_this(), std::move(entry.conn));
+    if (now - entry.since >= options_.health_check_after) {
+      counters_.health_checks.add(1);
+      auto check = co_await run_simple_command(*handle, "SELECT 1", options_.check_timeout);
+      if (!check.ok()) {
+        counters_.health_check_failures.add(1);
+        handle.release(ReleaseState::dirty);
+        continue;
+      }
+    }
+    co_return handle;
+  }
+  co_return PooledConnection{};
+}
+
+asio::awaitable<PooledConnection> ServerPool::open_for_client(Clock::time_point deadline,
+                                                              AcquireError& error) {
+  // The caller took a slot for us. Give it back however we leave without a connection,
+  // including by exception or by the frame being destroyed.
+  struct SlotGuard {
+    ServerPool& pool;
+    bool armed = true;
+    ~SlotGuard() {
+      pool.gauges_.connecting.add(-1);
+      if (armed) {
+        pool.shared_->return_slot();
+        pool.after_slot_freed();
+      }
+    }
+  };
+  gauges_.connecting.add(1);
+  ConnectError last;
+  int attempts = 0;
+  bool deadline_passed = false;
+  std::unique_ptr<ServerConnection> conn;
+  {
+    SlotGuard guard{*this};
+    conn = co_await connect_with_backoff(deadline, last, attempts, deadline_passed);
+    if (conn && !closed_) guard.armed = false;
+  }
+  if (conn && !closed_) {
+    gauges_.active.add(1);
+    co_return PooledConnection(shared_from_this(), std::move(conn));
+  }
+  if (conn) {  // the pool closed while we connected: the slot is already back
+    conn->stream.close();
+    counters_.closed.add(1);
+  }
+  if (closed_) {
+    fail_wait(error, errc::pool_closed);
+    co_return PooledConnection{};
+  }
+  const std::string where = "could not connect to upstream " + detail::describe_endpoint(*params_);
+  error.ec = last.ec;
+  if (last.from_server()) {
+    error.from_server = true;
+    error.sqlstate = last.sqlstate;
+    error.message =
+        where + ": " + (last.server_message.empty() ? last.message : last.server_message);
+  } else {
+    error.sqlstate = last.ec == asio::error::operation_aborted ? "57014" : "08006";
+    error.message = where + ": " + last.message;
+  }
+  if (deadline_passed) {
+    error.timed_out = true;
+    error.message += " (gave up after " + std::to_string(attempts) + " attempt" +
+                     (attempts == 1 ? "" : "s") + ": query_wait_timeout of " +
+                     describe_ms(settings_.query_wait_timeout) + " elapsed)";
+  }
+  co_return PooledConnection{};
+}
+
+asio::awaitable<std::unique_ptr<ServerConnection>> ServerPool::connect_with_backoff(
+    Clock::time_point deadline, ConnectError& last, int& attempts, bool& deadline_passed) {
+  // Keeps the backoff timer cancellable by close() for exactly as long as it exists.
+  struct TimerRegistration {
+    ServerPool& pool;
+    asio::steady_timer& timer;
+    TimerRegistration(ServerPool& p, asio::steady_timer& t) : pool(p), timer(t) {
+      pool.backoff_timers_.push_back(&timer);
+    }
+    ~TimerRegistration() { std::erase(pool.backoff_timers_, &timer); }
+  };
+  asio::steady_timer timer(executor_);
+  TimerRegistration registration(*this, timer);
+  milliseconds delay = options_.backoff_initial;
+  for (;;) {
+    const auto params = params_;  // configure() may swap params_ while we connect
+    const auto now = Clock::now();
+    ++attempts;
+    std::unique_ptr<ServerConnection> conn;
+    if (deadline != Clock::time_point::max() && deadline - now < params->connect_timeout) {
+      // Never let one attempt run past the client's deadline.
+      UpstreamParams shorter = *params;
+      shorter.connect_timeout =
+          std::max(milliseconds(1), std::chrono::ceil<milliseconds>(deadline - now));
+      conn = co_await connect_upstream(shorter, last);
+    } else {
+      conn = co_await connect_upstream(*params, last);
+    }
+    if (conn) {
+      counters_.connects.add(1);
+      last_connect_error_.clear();
+      co_return conn;
+    }
+    counters_.connect_failures.add(1);
+    last_connect_error_ = last.message;
+    if (closed_ || !is_retryable(last)) co_return nullptr;
+    auto after = Clock::now();
+    if (after >= deadline) {
+      deadline_passed = true;
+      co_return nullptr;
+    }
+    auto sleep = jittered(delay);
+    if (deadline - after < sleep) sleep = std::chrono::ceil<milliseconds>(deadline - after);
+    timer.expires_after(sleep);
+    auto [ec] = co_await timer.async_wait(use_tuple);
+    if (ec == asio::error::operation_aborted || closed_) co_return nullptr;  // keeps `last`
+    if (Clock::now() >= deadline) {
+      deadline_passed = true;
+      co_return nullptr;
+    }
+    delay = std::min(delay * 2, options_.backoff_max);
+  }
+}
+
+void ServerPool::fail_wait(AcquireError& error, error_code ec) const {
+  error = AcquireError{};
+  error.ec = ec;
+  const std::string name = to_string(key());
+  if (ec == errc::pool_closed) {
+    error.sqlstate = "57P01";
+    error.message = "server connection pool " + name + " is closed";
+    return;
+  }
+  error.sqlstate = "53300";
+  error.timed_out = true;
+  error.message = "no server connection available for pool " + name +
+                  " within query_wait_timeout (" + describe_ms(settings_.query_wait_timeout) +
+                  "): " + std::to_string(shared_->total()) + " connections in use (size " +
+                  std::to_string(shared_->size()) + ", reserve " +
+                  std::to_string(shared_->reserve()) + ")";
+  if (!last_connect_error_.empty()) {
+    error.message += "; last connect error: " + last_connect_error_;
+  }
+}
+
+void ServerPool::release(PooledConnection& conn, ReleaseState state) noexcept {
+  auto keep = std::move(conn.pool_);  // may be the last reference to this pool
+  std::unique_ptr<ServerConnection> c = std::move(conn.conn_);
+  if (!c) return;
+  if (keep && keep.get() != this) {  // released through the wrong pool: send it home
+    conn.pool_ = keep;
+    conn.conn_ = std::move(c);
+    keep->release(conn, state);
+    return;
+  }
+  gauges_.active.add(-1);
+  const bool clean = state == ReleaseState::clean;
+  if (clean && !closed_ && c->stream.is_open() && c->txn_status == 'I' &&
+      !expired(*c, Clock::now())) {
+    place(std::move(c));
+  } else {
+    // A clean connection gets a goodbye; a dirty one may be mid-message, so it is cut.
+    retire(std::move(c), clean);
+  }
+}
+
+asio::awaitable<error_code> ServerPool::reset_for_reuse(PooledConnection& conn) {
+  auto self = shared_from_this();
+  if (!conn) co_return make_error_code(errc::check_failed);
+  counters_.resets.add(1);
+  CommandResult result;
+  // DISCARD ALL cannot run inside a transaction block; a session that ended mid-transaction
+  // is rolled back first (the server would do the same when the client disconnects).
+  if (conn->txn_status == 'T' || conn->txn_status == 'E') {
+    result = co_await run_simple_command(*conn, "ROLLBACK", options_.check_timeout);
+  } else {
+    result.status = 'I';
+  }
+  if (result.ok()) {
+    result = co_await run_simple_command(*conn, "DISCARD ALL", options_.check_timeout);
+    if (result.ok()) co_return error_code{};
+  }
+  counters_.reset_failures.add(1);
+  conn.release(ReleaseState::dirty);
+  co_return result.ec ? result.ec : make_error_code(errc::check_failed);
+}
+
+void ServerPool::place(std::unique_ptr<ServerConnection> conn) {
+  if (closed_) {
+    retire(std::move(conn), true);
+    return;
+  }
+  if (!waiters_.empty()) {
+    Waiter* w = waiters_.front();
+    waiters_.pop_front();
+    w->queued = false;
+    w->conn = std::move(conn);
+    w->woken = true;
+    w->timer.cancel();
+    return;
+  }
+  // Over size: reserve connections (or a size lowered by a reload) are not kept.
+  // Another thread's clients wait while ours do not: free the slot for them.
+  if (shared_->total() > shared_->size() || shared_->waiters() > waiting_.load()) {
+    retire(std::move(conn), true);
+    return;
+  }
+  idle_.push_back({std::move(conn), Clock::now()});
+  gauges_.idle.add(1);
+}
+
+void ServerPool::retire(std::unique_ptr<ServerConnection> conn, bool graceful) {
+  if (graceful && conn->stream.is_open()) {
+    gauges_.closing.add(1);
+    asio::co_spawn(executor_, close_gracefully(shared_from_this(), std::move(conn)),
+                   asio::detached);
+    return;
+  }
+  conn->stream.close();
+  conn.reset();
+  counters_.closed.add(1);
+  shared_->return_slot();
+  after_slot_freed();
+}
+
+asio::awaitable<void> ServerPool::close_gracefully(std::shared_ptr<ServerPool> self,
+                                                   std::unique_ptr<ServerConnection> conn) {
+  try {
+    error_code why;
+    co_await detail::with_timeout(say_goodbye(*conn), self->options_.close_timeout, why);
+  } catch (...) {
+    // Cancelled: close right away.
+  }
+  conn->stream.close();
+  conn.reset();
+  self->gauges_.closing.add(-1);
+  self->counters_.closed.add(1);
+  self->shared_->return_slot();
+  self->after_slot_freed();
+}
+
+// Also used to pass on a wake-up for a free slot that its waiter did not use.
+void ServerPool::after_slot_freed() {
+  if (!waiters_.empty()) {
+    wake_first_waiter();
+    return;
+  }
+  // return_slot() came before this read (both sequentially consistent): see add_waiter().
+  if (shared_->waiters() > waiting_.load()) shared_->wake_waiting_thread(this);
+}
+
+void ServerPool::wake_first_waiter() {
+  if (waiters_.empty()) return;
+  Waiter* w = waiters_.front();
+  waiters_.pop_front();
+  w->queued = false;
+  w->woken = true;
+  w->timer.cancel();
+}
+
+void ServerPool::on_slot_available() {
+  if (closed_) return;
+  after_slot_freed();
+}
+
+void ServerPool::on_shed_request() {
+  if (closed_ || idle_.empty() || !waiters_.empty()) return;
+  // The oldest idle connection: the one least likely to be needed here soon.
+  auto conn = std::move(idle_.front().conn);
+  idle_.pop_front();
+  gauges_.idle.add(-1);
+  retire(std::move(conn), true);
+}
+
+void ServerPool::maintain() {
+  if (closed_) return;
+  const auto now = Clock::now();
+  const std::size_t share = min_idle_share();
+  int excess = shared_->total() - shared_->size();
+  const milliseconds idle_timeout = settings_.server_idle_timeout;
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    bool drop = false;
+    bool graceful = true;
+    if (expired(*it->conn, now)) {
+      drop = true;
+    } else if (!is_connection_alive(*it->conn)) {
+      counters_.dead.add(1);
+      drop = true;
+      graceful = false;
+    } else if (idle_timeout.count() > 0 && now - it->since >= idle_timeout &&
+               idle_.size() > share) {
+      drop = true;
+    } else if (excess > 0) {
+      drop = true;
+      --excess;
+    }
+    if (!drop) {
+      ++it;
+      continue;
+    }
+    auto conn = std::move(it->conn);
+    it = idle_.erase(it);
+    gauges_.idle.add(-1);
+    retire(std::move(conn), graceful);
+  }
+
+  // min_idle: clients waiting get connections their own way; after a failure, back off.
+  if (!waiters_.empty() || now < open_idle_not_before_) return;
+  while (idle_.size() + static_cast<std::size_t>(opening_idle_) < share) {
+    if (!shared_->try_take_slot(false)) break;
+    ++opening_idle_;
+    gauges_.connecting.add(1);
+    asio::co_spawn(executor_, open_idle(shared_from_this()), asio::detached);
+  }
+}
+
+asio::awaitable<void> ServerPool::open_idle(std::shared_ptr<ServerPool> self) {
+  ConnectError error;
+  std::unique_ptr<ServerConnection> conn;
+  try {
+    const auto params = self->params_;
+    conn = co_await connect_upstream(*params, error);
+  } catch (...) {
+    conn.reset();
+  }
+  --self->opening_idle_;
+  self->gauges_.connecting.add(-1);
+  if (!conn) {
+    self->counters_.connect_failures.add(1);
+    self->last_connect_error_ = error.message;
+    auto& backoff = self->open_idle_backoff_;
+    backoff = backoff.count() == 0 ? self->options_.backoff_initial
+                                   : std::min(backoff * 2, self->options_.backoff_max);
+    self->open_idle_not_before_ = Clock::now() + self->jittered(backoff);
+    self->shared_->return_slot();
+    self->after_slot_freed();
+    co_return;
+  }
+  self->counters_.connects.add(1);
+  self->last_connect_error_.clear();
+  self->open_idle_backoff_ = milliseconds(0);
+  self->place(std::move(conn));
+}
+
+void ServerPool::close() {
+  if (closed_) return;
+  closed_ = true;
+  for (auto* timer : backoff_timers_) timer->cancel();
+  while (!waiters_.empty()) wake_first_waiter();  // each sees closed_ and fails
+  while (!idle_.empty()) {
+    auto conn = std::move(idle_.front().conn);
+    idle_.pop_front();
+    gauges_.idle.add(-1);
+    retire(std::move(conn), true);
+  }
+}
+
+PoolStats ServerPool::local_stats() const {
+  PoolStats s;
+  s.idle = gauges_.idle.get();
+  s.active = gauges_.active.get();
+  s.waiting = waiting_.load();
+  s.connecting = gauges_.connecting.get();
+  s.closing = gauges_.closing.get();
+  s.acquires = counters_.acquires.get();
+  s.waits = counters_.waits.get();
+  s.connects = counters_.connects.get();
+  s.connect_failures = counters_.connect_failures.get();
+  s.wait_timeouts = counters_.wait_timeouts.get();
+  s.closed = counters_.closed.get();
+  s.dead = counters_.dead.get();
+  s.health_checks = counters_.health_checks.get();
+  s.health_check_failures = counters_.health_check_failures.get();
+  s.resets = counters_.resets.get();
+  s.reset_failures = counters_.reset_failures.get();
+  s.total_wait_time = std::chrono::microseconds(counters_.wait_us.get());
+  return s;
+}
+
+bool ServerPool::expired(const ServerConnection& conn, Clock::time_point now) const {
+  const milliseconds lifetime = settings_.server_lifetime;
+  return lifetime.count() > 0 && now - conn.created_at >= lifetime;
+}
+
+std::size_t ServerPool::min_idle_share() const {
+  if (settings_.min_idle <= 0) return 0;
+  const std::size_t threads = std::max<std::size_t>(1, shared_->attached());
+  const auto min_idle = static_cast<std::size_t>(settings_.min_idle);
+  return (min_idle + threads - 1) / threads;
+}
+
+milliseconds ServerPool::jittered(milliseconds delay) {
+  if (delay.count() <= 1) return delay;
+  std::uniform_int_distribution<milliseconds::rep> pick(delay.count() / 2, delay.count());
+  return milliseconds(pick(rng_));
+}
+
+}  // namespace pgshift::pool

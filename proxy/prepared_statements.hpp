@@ -1,0 +1,81 @@
+#pragma once
+// Protocol-level prepared statements under transaction pooling. A client's named statement S
+// is prepared on servers under a name unique to that client and that Parse
+// ("pgs_<client>_<n>"), so statements of different clients never collide on a shared
+// server and a re-Parse never meets a stale copy. When the client uses S (Bind, Describe)
+// on a server that lacks it, a Parse is injected first and its ParseComplete is dropped on
+// the way back (ResponseFilter). Close of S is forwarded as Close of its server name (closing
+// a name the server does not have is not an error in PostgreSQL). When a server's cache is
+// full the least recently used name is closed there, with its CloseComplete dropped.
+// Pure: no I/O. One StatementMapper per client session, used on the session's thread.
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <string>
+#include <unordered_map>
+
+#include "pool/prepared_set.hpp"
+#include "wire/builder.hpp"
+
+namespace pgshift::proxy {
+
+// Decides, per server message, whether the client sees it. ParseComplete ('1') and
+// CloseComplete ('3') come back in the order their Parse/Close were sent, and after an
+// ErrorResponse the server skips everything up to Sync, so a FIFO per type is exact.
+class ResponseFilter {
+ public:
+  void expect_parse(std::string server_name, bool injected) {
+    parses_.push_back({std::move(server_name), injected});
+  }
+  void expect_close(bool injected) { closes_.push_back(injected); }
+  // Returns false when the message must be dropped. On ErrorResponse or ReadyForQuery the
+  // Parses still unanswered were not executed: their names are removed from `server`.
+  bool should_forward(std::uint8_t type, pool::PreparedSet& server);
+  bool empty() const { return parses_.empty() && closes_.empty(); }
+  void clear() {
+    parses_.clear();
+    closes_.clear();
+  }
+
+ private:
+  struct PendingParse {
+    std::string server_name;
+    bool injected;
+  };
+  std::deque<PendingParse> parses_;
+  std::deque<bool> closes_;
+};
+
+class StatementMapper {
+ public:
+  explicit StatementMapper(std::uint64_t client_id) : prefix_("pgs_" + std::to_string(client_id) + "_") {}
+
+  // Rewrites one complete frontend message (type + body) for the server currently attached,
+  // appending the bytes to send to `out`. Messages that need no rewriting are appended as
+  // they are. Returns false if the body is malformed (the caller ends the session).
+  bool rewrite(std::uint8_t type, std::span<const std::uint8_t> body, pool::PreparedSet& server,
+               ResponseFilter& filter, wire::Bytes& out);
+
+  // Whether a message of this type may need rewriting (the relay asks for these whole).
+  static bool inspects(std::uint8_t type) {
+    return type == 'P' || type == 'B' || type == 'D' || type == 'C';
+  }
+  std::size_t size() const { return statements_.size(); }
+
+ private:
+  struct Statement {
+    std::string server_name;
+    std::string query;
+    std::vector<std::uint32_t> param_types;
+  };
+  // Makes sure `st` exists on `server`, injecting a Parse (and an eviction Close) if needed.
+  void ensure_prepared(const Statement& st, pool::PreparedSet& server, ResponseFilter& filter,
+                       wire::Bytes& out);
+  void append_raw(std::uint8_t type, std::span<const std::uint8_t> body, wire::Bytes& out);
+
+  std::string prefix_;
+  std::uint64_t next_ = 0;
+  std::unordered_map<std::string, Statement> statements_;  // by client name
+};
+
+}  // namespace pgshift::proxy
