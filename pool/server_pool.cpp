@@ -377,7 +377,8 @@ asio::awaitable<PooledConnection> ServerPool::open_for_client(Clock::time_point 
     fail_wait(error, errc::pool_closed);
     co_return PooledConnection{};
   }
-  const std::string where = "could not connect to upstream " + detail::describe_endpoint(*params_);
+  const std::string endpoint = detail::describe_endpoint(*params_);
+  const std::string where = "could not connect to upstream " + endpoint;
   error.ec = last.ec;
   if (last.from_server()) {
     error.from_server = true;
@@ -386,7 +387,14 @@ asio::awaitable<PooledConnection> ServerPool::open_for_client(Clock::time_point 
         where + ": " + (last.server_message.empty() ? last.message : last.server_message);
   } else {
     error.sqlstate = last.ec == asio::error::operation_aborted ? "57014" : "08006";
-    error.message = where + ": " + last.message;
+    // connect_upstream's "could not connect to host:port (address): reason" already names
+    // the endpoint: keep only what follows it.
+    const std::string prefix = "could not connect to " + endpoint;
+    if (last.message.starts_with(prefix)) {
+      error.message = where + last.message.substr(prefix.size());
+    } else {
+      error.message = where + ": " + last.message;
+    }
   }
   if (deadline_passed) {
     error.timed_out = true;

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -81,9 +82,10 @@ class IoThread {
   // Runs a plain function there and returns its result.
   template <class F>
   auto call(F f) {
-    std::packaged_task<decltype(f())()> task(std::move(f));
-    auto future = task.get_future();
-    asio::post(io_, std::move(task));
+    // Wrapped: Asio would treat a bare packaged_task as a completion token.
+    auto task = std::make_shared<std::packaged_task<decltype(f())()>>(std::move(f));
+    auto future = task->get_future();
+    asio::post(io_, [task] { (*task)(); });
     return future.get();
   }
 
