@@ -304,16 +304,18 @@ asio::awaitable<PooledConnection> ServerPool::acquire(AcquireError& error) {
     const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
     counters_.wait_us.add(waited.count());
   }
-  if (error.ec == errc::wait_timeout) counters_.wait_timeouts.add(1);
+  if (error.timed_out) counters_.wait_timeouts.add(1);
   co_return result;
 }
 
-asio::awaitable<PooledConnection> ServerPool::take_idle() {
+PooledConnection ServerPool::pop_idle(bool& needs_check, bool stop_at_check) {
+  needs_check = false;
   while (!idle_.empty()) {
+    const auto now = Clock::now();
+    if (stop_at_check && now - idle_.back().since >= options_.health_check_after) break;
     IdleEntry entry = std::move(idle_.back());
     idle_.pop_back();
     gauges_.idle.add(-1);
-    const auto now = Clock::now();
     if (expired(*entry.conn, now)) {
       retire(std::move(entry.conn), true);
       continue;
@@ -324,20 +326,32 @@ asio::awaitable<PooledConnection> ServerPool::take_idle() {
       continue;
     }
     gauges_.active.add(1);
-    // From here the handle owns it: a cancelled health check releases it as dirty.
-    PooledConnection handle(shared_from_this(), std::move(entry.conn));
-    if (now - entry.since >= options_.health_check_after) {
-      counters_.health_checks.add(1);
-      auto check = co_await run_simple_command(*handle, "SELECT 1", options_.check_timeout);
-      if (!check.ok()) {
-        counters_.health_check_failures.add(1);
-        handle.release(ReleaseState::dirty);
-        continue;
-      }
-    }
-    co_return handle;
+    needs_check = now - entry.since >= options_.health_check_after;
+    return PooledConnection(shared_from_this(), std::move(entry.conn));
   }
-  co_return PooledConnection{};
+  return PooledConnection{};
+}
+
+asio::awaitable<PooledConnection> ServerPool::take_idle() {
+  for (;;) {
+    bool needs_check = false;
+    // The handle owns the connection: a cancelled health check releases it as dirty.
+    PooledConnection handle = pop_idle(needs_check, false);
+    if (!handle || !needs_check) co_return handle;
+    counters_.health_checks.add(1);
+    auto check = co_await run_simple_command(*handle, "SELECT 1", options_.check_timeout);
+    if (check.ok()) co_return handle;
+    counters_.health_check_failures.add(1);
+    handle.release(ReleaseState::dirty);
+  }
+}
+
+PooledConnection ServerPool::try_acquire_now() {
+  if (closed_ || idle_.empty()) return PooledConnection{};
+  bool needs_check = false;
+  PooledConnection handle = pop_idle(needs_check, true);
+  if (handle) counters_.acquires.add(1);
+  return handle;
 }
 
 asio::awaitable<PooledConnection> ServerPool::open_for_client(Clock::time_point deadline,

@@ -133,6 +133,11 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   // client went away) gives operation_aborted and leaves the pool consistent.
   asio::awaitable<PooledConnection> acquire(AcquireError& error);
 
+  // The hot path without a coroutine frame: a connection from this thread's idle list if one
+  // is usable right now (alive, within lifetime, not due for a health check), else an empty
+  // handle, and the caller falls back to acquire().
+  PooledConnection try_acquire_now();
+
   // Takes the connection back from `conn` (which becomes empty). Kept for reuse only when
   // `state` is clean, txn_status is 'I', the stream is open and server_lifetime has not
   // passed; anything else is closed and its slot freed.
@@ -189,7 +194,11 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   };
 
   // Steps of acquire().
-  asio::awaitable<PooledConnection> take_idle();
+  // Pops idle connections (most recent first), closing expired and dead ones, until one is
+  // usable; returns it counted as active, and whether it needs a health check. With
+  // stop_at_check, one that needs a check is left in place and nothing is returned.
+  PooledConnection pop_idle(bool& needs_check, bool stop_at_check);
+  asio::awaitable<PooledConnection> take_idle();  // pop_idle + health check
   asio::awaitable<PooledConnection> open_for_client(Clock::time_point deadline,
                                                     AcquireError& error);
   asio::awaitable<std::unique_ptr<ServerConnection>> connect_with_backoff(
