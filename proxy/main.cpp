@@ -31,6 +31,9 @@ int check_config(const std::string& path) {
     std::cerr << errors.size() << " error(s) in " << path << "\n";
     return 1;
   }
+  for (const auto& w : pgshift::proxy::unsupported_setting_warnings(*loaded.config)) {
+    std::cout << path << ": warning: " << w << "\n";
+  }
   std::cout << path << ": OK (" << loaded.config->routes.size() << " route(s))\n";
   return 0;
 }
@@ -51,6 +54,9 @@ int run(const std::string& path) {
   if (!snap) {
     for (const auto& e : errors) proxy::log_error("startup error", {proxy::f("error", e)});
     return 2;
+  }
+  for (const auto& w : proxy::unsupported_setting_warnings(*loaded.config)) {
+    proxy::log_warn("setting not implemented yet", {proxy::f("warning", w)});
   }
   auto runtime = std::make_shared<proxy::Runtime>(std::move(snap));
   try {

@@ -77,4 +77,25 @@ SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& e
   return snap;
 }
 
+std::vector<std::string> unsupported_setting_warnings(const config::Config& config) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < config.routes.size(); ++i) {
+    const auto& r = config.routes[i];
+    std::string where = "routes[" + std::to_string(i) + "] (" + r.name + ")";
+    if (r.pool.mode == config::PoolMode::transaction) {
+      out.push_back(where + ": pool.mode transaction is not implemented yet; the route runs in "
+                    "session mode (one server connection per client, within pool.size)");
+    }
+    if (r.sync.mode != config::SyncMode::none) {
+      out.push_back(where + ": sync.mode " + std::string(config::to_string(r.sync.mode)) +
+                    " is not implemented yet; nothing keeps the target in sync");
+    }
+    if (r.target && r.read_split.initial_read_percent > 0) {
+      out.push_back(where + ": reads are not split to the target yet; every query goes to the "
+                    "source");
+    }
+  }
+  return out;
+}
+
 }  // namespace pgshift::proxy

@@ -39,6 +39,10 @@ class RouteStateStore;
 class PauseGate;
 class HealthChecker;
 
+// Settings this build accepts but does not honour yet, as sentences for the log and
+// check-config (e.g. transaction pooling, which runs as session pooling for now).
+std::vector<std::string> unsupported_setting_warnings(const config::Config& config);
+
 class Runtime {
  public:
   explicit Runtime(SnapshotPtr initial) : snapshot_(std::move(initial)) {}

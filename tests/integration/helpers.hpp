@@ -21,9 +21,8 @@ namespace pgshift::test {
 // Connects like connect_error() but with verbose error messages, so a failed login shows its
 // SQLSTATE ("FATAL:  28P01: password authentication failed ..."). libpq has no other way to
 // report the SQLSTATE of a connection failure. Returns "" on success.
-inline std::string connect_error_verbose(const std::string& conninfo,
-                                         std::chrono::milliseconds timeout = std::chrono::seconds(
-                                             15)) {
+inline std::string connect_error_verbose(
+    const std::string& conninfo, std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
   PGconn* conn = PQconnectStart(conninfo.c_str());
   if (conn == nullptr) return "PQconnectStart: out of memory";
   PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
@@ -102,7 +101,9 @@ inline std::string startup_packet(const std::vector<std::pair<std::string, std::
   return be32(static_cast<std::uint32_t>(body.size() + 4)) + body;
 }
 
-inline std::string ssl_request() { return be32(8) + be32(80877103); }
+inline std::string ssl_request() {
+  return be32(8) + be32(80877103);
+}
 
 // A typed frontend message: type byte, length, body.
 inline std::string frontend_message(char type, const std::string& body) {

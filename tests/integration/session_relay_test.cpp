@@ -23,11 +23,13 @@ constexpr const char* kUser = "app";
 constexpr const char* kPassword = "app-pw";
 
 struct Servers {
-  PgCluster source{{.name = "source",
-                    .settings = {{"wal_level", "logical"}, {"max_connections", "100"}}}};
+  PgCluster source{
+      {.name = "source", .settings = {{"wal_level", "logical"}, {"max_connections", "100"}}}};
 };
 const auto* const servers_env = SharedEnvironment<Servers>::install();
-Servers& servers() { return SharedEnvironment<Servers>::get(); }
+Servers& servers() {
+  return SharedEnvironment<Servers>::get();
+}
 
 // A fresh pgshift per test: route "*" to the source cluster as its superuser; clients log in
 // as app/app-pw (SCRAM against the users file).
@@ -62,14 +64,14 @@ TEST_F(SessionRelayTest, PsqlBasics) {
   write_file(in_file, "4,four\n5,\"fi,ve\"\n6,\n");
   run_psql(c, "\\copy basics FROM '" + in_file.string() + "' WITH (FORMAT csv)");
   const auto out_file = dir_ / "out.csv";
-  run_psql(c, "\\copy (SELECT * FROM basics WHERE id >= 4 ORDER BY id) TO '" +
-                  out_file.string() + "' WITH (FORMAT csv)");
+  run_psql(c, "\\copy (SELECT * FROM basics WHERE id >= 4 ORDER BY id) TO '" + out_file.string() +
+                  "' WITH (FORMAT csv)");
   EXPECT_EQ(read_file(out_file), read_file(in_file));
   EXPECT_EQ(source().exec("SELECT count(*) FROM basics").scalar(), "6");
 
   // Errors come back with their SQLSTATE; the session stays usable.
-  const CommandResult missing = try_psql(c, "SELECT * FROM no_such_table", 60s,
-                                         {"-v", "VERBOSITY=verbose"});
+  const CommandResult missing =
+      try_psql(c, "SELECT * FROM no_such_table", 60s, {"-v", "VERBOSITY=verbose"});
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_THAT(missing.err, HasSubstr("ERROR:  42P01: relation \"no_such_table\" does not exist"));
 
@@ -194,11 +196,12 @@ TEST_F(SessionRelayTest, SixtyFourMegabyteByteaRoundTrip) {
             std::to_string(kSize));
 
   // Read back in binary (a 64 MB DataRow).
-  PGresult* result = PQexecParams(conn.native(), "SELECT data FROM blobs WHERE id = 1", 0,
-                                  nullptr, nullptr, nullptr, nullptr, 1);
+  PGresult* result = PQexecParams(conn.native(), "SELECT data FROM blobs WHERE id = 1", 0, nullptr,
+                                  nullptr, nullptr, nullptr, 1);
   ASSERT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << PQresultErrorMessage(result);
   ASSERT_EQ(PQntuples(result), 1);
-  const std::string back(PQgetvalue(result, 0, 0), static_cast<std::size_t>(PQgetlength(result, 0, 0)));
+  const std::string back(PQgetvalue(result, 0, 0),
+                         static_cast<std::size_t>(PQgetlength(result, 0, 0)));
   PQclear(result);
   EXPECT_EQ(back.size(), kSize);
   EXPECT_TRUE(back == data) << "bytea differs after the round trip";
@@ -241,8 +244,9 @@ TEST_F(SessionRelayTest, CancelOfPgSleepReturnsWithinOneSecond) {
   ASSERT_TRUE(wait_until(
       [&] {
         return source()
-                   .exec("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = " +
-                         conn.quote_literal(query))
+                   .exec(
+                       "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = " +
+                       conn.quote_literal(query))
                    .scalar() == "1";
       },
       10s, "pg_sleep to run upstream"));
