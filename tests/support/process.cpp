@@ -38,7 +38,8 @@ std::string env_value(const std::map<std::string, std::string>& overrides, const
 // Resolves argv[0] the way execvp would, but in the parent (execvp is not async-signal-safe).
 std::string resolve_program(const std::string& program, const std::string& path_env) {
   if (program.find('/') != std::string::npos) return program;
-  std::string_view rest = path_env.empty() ? "/usr/local/bin:/usr/bin:/bin" : path_env;
+  std::string_view rest = path_env.empty() ? std::string_view("/usr/local/bin:/usr/bin:/bin")
+                                          : std::string_view(path_env);
   while (true) {
     const auto colon = rest.find(':');
     std::string dir(rest.substr(0, colon));
