@@ -16,7 +16,8 @@ std::size_t PoolKeyHash::operator()(const PoolKey& key) const noexcept {
   std::hash<std::string> h;
   std::size_t seed = h(key.route);
   // boost::hash_combine's mixing, so that swapped fields hash differently.
-  for (std::size_t v : {h(key.database), h(key.user), static_cast<std::size_t>(key.side)}) {
+  for (std::size_t v : {h(key.database), h(key.user), h(key.params),
+                        static_cast<std::size_t>(key.side)}) {
     seed ^= v + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
   }
   return seed;

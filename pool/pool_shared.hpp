@@ -37,6 +37,9 @@ struct PoolKey {
   UpstreamSide side = UpstreamSide::source;
   std::string database;
   std::string user;
+  // Canonical startup parameters (application_name, options, client_encoding...): they stay
+  // connection defaults after DISCARD ALL, so clients with different ones never share.
+  std::string params;
 
   bool operator==(const PoolKey&) const = default;
   auto operator<=>(const PoolKey&) const = default;

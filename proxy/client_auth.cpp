@@ -122,10 +122,11 @@ asio::awaitable<ClientAuthResult> authenticate_scram(pool::Stream& stream, IoBuf
                                 initial.data.size());
   if (auto ec = server.handle_client_first(client_first, server_first)) {
     r.failure = "bad SCRAM client-first-message: " + ec.message();
-    co_return co_await fail(stream, r, ec == wire::errc::channel_binding_refused ? "28000" : "08P01",
-                            ec == wire::errc::channel_binding_refused
-                                ? "channel binding is not supported by pgshift"
-                                : "malformed SCRAM message");
+    bool binding = ec == wire::errc::channel_binding_refused;
+    std::string_view sqlstate = binding ? "28000" : "08P01";
+    std::string message =
+        binding ? "channel binding is not supported by pgshift" : "malformed SCRAM message";
+    co_return co_await fail(stream, r, sqlstate, message);
   }
   out.clear();
   wire::auth_sasl_continue(out, server_first);

@@ -35,7 +35,8 @@ asio::awaitable<std::string> probe_login(const pool::UpstreamParams& params) {
   auto conn = co_await pool::connect_upstream(params, error);
   if (!conn) {
     if (error.from_server()) co_return error.server_message + " (SQLSTATE " + error.sqlstate + ")";
-    co_return error.message.empty() ? error.ec.message() : error.message;
+    std::string why = error.message.empty() ? error.ec.message() : error.message;
+    co_return why;
   }
   // Terminate ('X', length 4): a clean goodbye, so the server does not log an unexpected EOF.
   static constexpr std::array<std::uint8_t, 5> kTerminate = {'X', 0, 0, 0, 4};

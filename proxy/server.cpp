@@ -31,6 +31,10 @@ Server::Server(std::shared_ptr<Runtime> runtime, std::string config_path)
     // Each context is run by exactly one thread: tell Asio so it can skip locking.
     contexts_.push_back(std::make_unique<asio::io_context>(1));
   }
+  pool_registry_ = std::make_shared<pool::PoolRegistry>();
+  for (auto& ctx : contexts_) {
+    pool_sets_.push_back(pool::PoolSet::create(ctx->get_executor(), pool_registry_));
+  }
 }
 
 Server::~Server() = default;
@@ -45,7 +49,8 @@ void Server::track(const std::shared_ptr<ClientSession>& s) {
 
 asio::awaitable<void> Server::accept_loop() {
   for (;;) {
-    auto& ctx = *contexts_[next_context_++ % contexts_.size()];
+    std::size_t index = next_context_++ % contexts_.size();
+    auto& ctx = *contexts_[index];
     auto [ec, socket] = co_await acceptor_->async_accept(ctx, use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
@@ -61,7 +66,7 @@ asio::awaitable<void> Server::accept_loop() {
       std::lock_guard lock(sessions_mu_);
       id = next_session_id_++;
     }
-    auto session = std::make_shared<ClientSession>(*runtime_, std::move(socket), id);
+    auto session = std::make_shared<ClientSession>(*runtime_, pool_sets_[index], std::move(socket), id);
     track(session);
     asio::co_spawn(ctx.get_executor(), [session]() { return session->run(); }, asio::detached);
   }
@@ -117,6 +122,19 @@ asio::awaitable<void> Server::drain() {
   }
   long left = runtime_->active_sessions.load();
   if (left > 0) log_warn("shutdown timeout reached; closing remaining sessions", {f("sessions", left)});
+  // Each thread closes its own pools (idle servers get a Terminate), then everything stops.
+  auto pending = std::make_shared<std::atomic<std::size_t>>(pool_sets_.size());
+  for (std::size_t i = 0; i < pool_sets_.size(); ++i) {
+    asio::post(*contexts_[i], [set = pool_sets_[i], pending]() {
+      set->close();
+      pending->fetch_sub(1);
+    });
+  }
+  auto close_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (pending->load() > 0 && std::chrono::steady_clock::now() < close_deadline) {
+    timer.expires_after(std::chrono::milliseconds(5));
+    co_await timer.async_wait(use_tuple);
+  }
   for (auto& ctx : contexts_) ctx->stop();
 }
 
@@ -156,6 +174,9 @@ int Server::run() {
   asio::co_spawn(main_ctx, accept_loop(), asio::detached);
   asio::co_spawn(main_ctx, signal_loop(), asio::detached);
 
+  for (std::size_t i = 0; i < contexts_.size(); ++i) {
+    asio::post(*contexts_[i], [set = pool_sets_[i]]() { set->start(); });
+  }
   std::vector<std::thread> threads;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   for (auto& ctx : contexts_) guards.push_back(asio::make_work_guard(*ctx));

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "pool/pool_set.hpp"
 #include "proxy/runtime.hpp"
 
 namespace pgshift::proxy {
@@ -38,6 +39,8 @@ class Server {
   std::shared_ptr<Runtime> runtime_;
   std::string config_path_;
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::shared_ptr<pool::PoolRegistry> pool_registry_;
+  std::vector<std::shared_ptr<pool::PoolSet>> pool_sets_;  // one per context, same index
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
   std::unique_ptr<asio::signal_set> signals_;
   std::shared_ptr<AdminServer> admin_;  // null when admin.enabled is false

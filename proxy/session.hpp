@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include "pool/pool_set.hpp"
+#include "pool/server_pool.hpp"
 #include "pool/upstream.hpp"
 #include "proxy/cancel_registry.hpp"
 #include "proxy/io_buffer.hpp"
@@ -20,7 +22,8 @@ namespace pgshift::proxy {
 
 class ClientSession : public std::enable_shared_from_this<ClientSession> {
  public:
-  ClientSession(Runtime& runtime, pool::tcp::socket socket, std::uint64_t id);
+  ClientSession(Runtime& runtime, std::shared_ptr<pool::PoolSet> pools, pool::tcp::socket socket,
+                std::uint64_t id);
   ~ClientSession();
   ClientSession(const ClientSession&) = delete;
   ClientSession& operator=(const ClientSession&) = delete;
@@ -42,6 +45,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<void> handle_cancel_request(wire::CancelKey key);
   asio::awaitable<void> client_to_server();
   asio::awaitable<void> server_to_client();
+  asio::awaitable<bool> attach_server(const RouteRuntime& route);
+  asio::awaitable<void> release_server(bool server_ok);
   void end(EndReason reason, std::string detail = {});
   void start_login_timer();
 
@@ -51,7 +56,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string peer_;
   pool::Stream client_;
   IoBuffer client_buf_;
-  std::unique_ptr<pool::ServerConnection> server_;
+  std::shared_ptr<pool::PoolSet> pools_;
+  pool::PooledConnection pooled_;                   // pooled server (normal sessions)
+  std::unique_ptr<pool::ServerConnection> direct_;  // replication: never pooled
+  pool::ServerConnection* server_ = nullptr;        // whichever of the two is in use
   std::shared_ptr<const pool::UpstreamParams> upstream_;
   std::shared_ptr<CancelSlot> cancel_slot_;
   wire::CancelKey client_key_{};

@@ -24,11 +24,13 @@ bool forwardable(std::string_view key, const config::Route* route) {
 }
 }  // namespace
 
-ClientSession::ClientSession(Runtime& runtime, pool::tcp::socket socket, std::uint64_t id)
+ClientSession::ClientSession(Runtime& runtime, std::shared_ptr<pool::PoolSet> pools,
+                             pool::tcp::socket socket, std::uint64_t id)
     : runtime_(runtime),
       snap_(runtime.snapshot()),
       id_(id),
       client_(std::move(socket)),
+      pools_(std::move(pools)),
       login_timer_(client_.get_executor()) {
   boost::system::error_code ec;
   auto ep = client_.socket().remote_endpoint(ec);
@@ -41,7 +43,8 @@ ClientSession::ClientSession(Runtime& runtime, pool::tcp::socket socket, std::ui
 
 ClientSession::~ClientSession() {
   if (registered_) runtime_.cancels.unregister(client_key_);
-  if (server_) server_->stream.close();
+  if (pooled_) pooled_.release(pool::ReleaseState::dirty);
+  if (direct_) direct_->stream.close();
   client_.close();
   runtime_.active_sessions.fetch_sub(1);
 }
@@ -172,20 +175,7 @@ asio::awaitable<bool> ClientSession::login() {
     co_await send_error(client_, "28000", error);
     co_return false;
   }
-  pool::ConnectError cerr;
-  server_ = co_await pool::connect_upstream(*upstream_, cerr);
-  if (!server_) {
-    log_warn("upstream connection failed",
-             {f("route", route_name_), f("host", upstream_->host), f("error", cerr.message),
-              f("sqlstate", cerr.sqlstate)});
-    if (cerr.from_server()) {
-      co_await send_error(client_, cerr.sqlstate, cerr.server_message);
-    } else {
-      co_await send_error(client_, "08006", "pgshift could not connect to the upstream server",
-                          "FATAL", cerr.message);
-    }
-    co_return false;
-  }
+  if (!co_await attach_server(*route)) co_return false;
 
   cancel_slot_ = std::make_shared<CancelSlot>();
   cancel_slot_->attach(upstream_, server_->backend_key);
@@ -196,12 +186,68 @@ asio::awaitable<bool> ClientSession::login() {
   wire::auth_ok(out);
   for (auto& [k, v] : server_->parameters) wire::parameter_status(out, k, v);
   wire::backend_key_data(out, client_key_.pid, client_key_.secret);
-  wire::ready_for_query(out, server_->txn_status);
+  wire::ready_for_query(out, 'I');  // a fresh or reset server is idle
   if (co_await client_.write_all(out)) co_return false;
   login_timer_.cancel();
   log_info("session started", {f("session", id_), f("peer", peer_), f("user", identity_.user),
                                f("database", identity_.database), f("route", route_name_),
                                f("tls", client_.is_tls() ? "on" : "off")});
+  co_return true;
+}
+
+// Gets a server for this session: from the route's pool (size limit, waiting up to
+// query_wait_timeout), or a dedicated connection for replication, which is never pooled.
+asio::awaitable<bool> ClientSession::attach_server(const RouteRuntime& route) {
+  bool replication = false;
+  pool::PoolKey key{route.route->name, pool::UpstreamSide::source, upstream_->database,
+                    upstream_->credentials.user, {}};
+  for (auto& [k, v] : identity_.startup_params) {
+    if (k == "replication") replication = true;
+    key.params += k;
+    key.params += '=';
+    key.params += v;
+    key.params += '\0';
+  }
+  if (replication) {
+    pool::ConnectError cerr;
+    direct_ = co_await pool::connect_upstream(*upstream_, cerr);
+    if (!direct_) {
+      log_warn("upstream connection failed",
+               {f("route", route_name_), f("host", upstream_->host), f("error", cerr.message),
+                f("sqlstate", cerr.sqlstate)});
+      if (cerr.from_server()) {
+        co_await send_error(client_, cerr.sqlstate, cerr.server_message);
+      } else {
+        co_await send_error(client_, "08006", "pgshift could not connect to the upstream server",
+                            "FATAL", cerr.message);
+      }
+      co_return false;
+    }
+    server_ = direct_.get();
+    co_return true;
+  }
+  auto pool = pools_->get(key, upstream_, route.route->pool);
+  if (!pool) {
+    co_await send_error(client_, "57P01", "pgshift is shutting down");
+    co_return false;
+  }
+  pool::AcquireError aerr;
+  pooled_ = co_await pool->acquire(aerr);
+  if (!pooled_) {
+    log_warn("no server connection for client",
+             {f("route", route_name_), f("host", upstream_->host), f("error", aerr.message),
+              f("sqlstate", aerr.sqlstate)});
+    // The server's own refusal and the wait timeout speak for themselves; a connect failure
+    // gets a summary with the reason in DETAIL.
+    // (Named locals, not ?: temporaries inside co_await: GCC 12 destroys those twice.)
+    bool plain = aerr.from_server || aerr.timed_out;
+    std::string sqlstate = aerr.sqlstate.empty() ? std::string("08006") : aerr.sqlstate;
+    std::string message = plain ? aerr.message : "pgshift could not connect to the upstream server";
+    std::string detail = plain ? std::string() : aerr.message;
+    co_await send_error(client_, sqlstate, message, "FATAL", detail);
+    co_return false;
+  }
+  server_ = pooled_.get();
   co_return true;
 }
 

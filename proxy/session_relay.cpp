@@ -26,7 +26,30 @@ void ClientSession::end(EndReason reason, std::string detail) {
   if (end_reason_ != EndReason::none) return;
   end_reason_ = reason;
   end_detail_ = std::move(detail);
-  if (server_) server_->stream.close();  // wakes server_to_client, which tells the client
+  if (!server_) return;
+  if (reason == EndReason::client_closed && pooled_) {
+    // The server may be reusable: only wake server_to_client, which decides.
+    boost::system::error_code ignored;
+    server_->stream.socket().cancel(ignored);
+  } else {
+    server_->stream.close();  // wakes server_to_client, which tells the client
+  }
+}
+
+// Gives a pooled server back: reset with DISCARD ALL and reused if the session ended
+// cleanly at a transaction boundary, closed otherwise.
+asio::awaitable<void> ClientSession::release_server(bool server_ok) {
+  cancel_slot_->detach();
+  server_ = nullptr;
+  if (!pooled_) co_return;
+  if (server_ok && end_reason_ == EndReason::client_closed && tracker_.idle()) {
+    auto* pool = pooled_.pool();
+    if (!co_await pool->reset_for_reuse(pooled_)) {
+      pooled_.release(pool::ReleaseState::clean);
+      co_return;
+    }
+  }
+  if (pooled_) pooled_.release(pool::ReleaseState::dirty);
 }
 
 void ClientSession::request_drain() {
@@ -88,13 +111,20 @@ asio::awaitable<void> ClientSession::server_to_client() {
   wire::MessageScanner scanner(wire::Direction::backend, limits_, wire::type_set({'Z'}));
   IoBuffer buf;
   pool::Stream& server = server_->stream;
+  bool server_ok = true;  // false once the server connection failed or lost framing
   while (end_reason_ == EndReason::none) {
     if (buf.empty()) {
       buf.release_if_empty();
-      if (co_await server.wait_readable()) break;
+      if (auto ec = co_await server.wait_readable()) {
+        server_ok = ec == asio::error::operation_aborted && end_reason_ == EndReason::client_closed;
+        break;
+      }
     }
     auto [ec, n] = co_await server.read_some(buf.writable());
-    if (ec) break;
+    if (ec) {
+      server_ok = ec == asio::error::operation_aborted && end_reason_ == EndReason::client_closed;
+      break;
+    }
     buf.commit(n);
     auto data = buf.data();
     std::size_t forward = 0;
@@ -103,6 +133,7 @@ asio::awaitable<void> ClientSession::server_to_client() {
       auto r = scanner.feed(data.subspan(forward));
       if (r.kind == wire::ScanKind::need_more) break;
       if (r.kind == wire::ScanKind::error) {
+        server_ok = false;
         end(EndReason::server_protocol_error, "lost synchronization with server: " +
                                                   r.error.message());
         break;
@@ -110,6 +141,7 @@ asio::awaitable<void> ClientSession::server_to_client() {
       if (r.kind == wire::ScanKind::message && r.type == 'Z') {
         char status = 'I';
         if (wire::parse_ready_for_query(r.body, status)) {
+          server_ok = false;
           end(EndReason::server_protocol_error, "malformed ReadyForQuery");
           break;
         }
@@ -154,7 +186,9 @@ asio::awaitable<void> ClientSession::server_to_client() {
   log_info("session ended", {f("session", id_), f("reason", to_string(end_reason_)),
                              f("detail", end_detail_)});
   client_.close();
-  if (server_) server_->stream.close();
+  if (!buf.empty()) server_ok = false;  // unread server bytes: not at a clean boundary
+  if (direct_) direct_->stream.close();
+  co_await release_server(server_ok);
 }
 
 }  // namespace pgshift::proxy
