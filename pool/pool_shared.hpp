@@ -39,7 +39,7 @@ struct PoolKey {
   std::string user;
   // Canonical startup parameters (application_name, options, client_encoding...): they stay
   // connection defaults after DISCARD ALL, so clients with different ones never share.
-  std::string params;
+  std::string params{};
 
   bool operator==(const PoolKey&) const = default;
   auto operator<=>(const PoolKey&) const = default;

@@ -1,9 +1,13 @@
 #include "pool/server_pool.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <algorithm>
 #include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <optional>
 #include <utility>
 
@@ -27,11 +31,11 @@ bool same_settings(const config::Pool& a, const config::Pool& b) {
          a.prepared_statement_cache_size == b.prepared_statement_cache_size;
 }
 
-// Whether another attempt can succeed where this one failed. Network and TLS failures can
-// (an outage, a failover in progress); so can a server that is starting up, shutting down,
-// out of connections or recovering (classes 08, 53, 57P, 58). A server that refused our
-// credentials or database, or a configuration we cannot satisfy, will refuse again: the
-// client gets that error at once.
+// Whether another attempt can succeed where this one failed. Network and TLS failures other
+// than a failed certificate check can (an outage, a failover in progress); so can a server
+// that is starting up, shutting down, out of connections or recovering (classes 08, 53, 57P,
+// 58). A server that refused our credentials or database, or a configuration we cannot
+// satisfy, will refuse again: the client gets that error at once.
 bool is_retryable(const ConnectError& e) {
   if (e.from_server()) {
     const std::string_view s = e.sqlstate;
@@ -53,6 +57,13 @@ bool is_retryable(const ConnectError& e) {
     return false;
   }
   if (std::error_code(e.ec) == wire::errc::auth_failed) return false;
+  // A server certificate that ca_file does not vouch for, or that names another host, will
+  // be the same on the next attempt: a configuration error the client hears about at once
+  // instead of after query_wait_timeout.
+  if (e.ec.category() == asio::error::get_ssl_category() &&
+      ERR_GET_REASON(static_cast<unsigned long>(e.ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+    return false;
+  }
   return true;
 }
 

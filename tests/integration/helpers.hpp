@@ -6,11 +6,13 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -77,6 +79,54 @@ inline std::optional<Notification> wait_for_notification(PGconn* conn,
     pollfd p{PQsocket(conn), POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) return std::nullopt;
   }
+}
+
+struct CancelOutcome {
+  bool started = false;                  // the query was seen running upstream
+  std::chrono::milliseconds elapsed{0};  // PQcancel call until the query returned
+  std::string sqlstate;                  // of the cancelled query's error
+  std::string error;
+};
+
+// Runs "SELECT pg_sleep(30)" (tagged with a comment) on conn in a thread, waits until
+// `upstream` shows it running, cancels it with PQcancel (a CancelRequest to whatever conn is
+// connected to, i.e. pgshift) and measures how long the query takes to return.
+inline CancelOutcome cancel_pg_sleep(PgConnection& conn, const PgCluster& upstream,
+                                     const std::string& tag) {
+  using namespace std::chrono_literals;
+  CancelOutcome out;
+  PGcancel* cancel = PQgetCancel(conn.native());
+  if (cancel == nullptr) return out;
+  const std::string query = "SELECT pg_sleep(30) /* " + tag + " */";
+  std::atomic<bool> done{false};
+  std::thread worker([&] {
+    try {
+      conn.exec(query);
+    } catch (const PgError& e) {
+      out.sqlstate = e.sqlstate();
+      out.error = e.what();
+    }
+    done = true;
+  });
+  out.started = wait_until(
+      [&] {
+        return upstream
+                   .exec(
+                       "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
+                       "query = " +
+                       conn.quote_literal(query))
+                   .scalar() == "1";
+      },
+      10s, "pg_sleep to run upstream");
+  char buffer[256];
+  const auto start = std::chrono::steady_clock::now();
+  if (PQcancel(cancel, buffer, sizeof buffer) != 1) out.error = buffer;
+  wait_until([&] { return done.load(); }, 35s, "the cancelled query to return");
+  out.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  worker.join();
+  PQfreeCancel(cancel);
+  return out;
 }
 
 // ---- raw protocol bytes ----

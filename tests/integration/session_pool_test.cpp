@@ -23,22 +23,26 @@ struct Servers {
   }
 };
 const auto* const servers_env = SharedEnvironment<Servers>::install();
-Servers& servers() { return SharedEnvironment<Servers>::get(); }
+Servers& servers() {
+  return SharedEnvironment<Servers>::get();
+}
 
 // One route with a pool of `size` and the given query_wait_timeout.
 PgshiftProcess start_proxy(int size, int wait_ms) {
   ConfigSpec spec;
-  RouteSpec route{.source = upstream_of(servers().source, "app", "postgres"),
-                  .pool_size = size};
+  RouteSpec route{.source = upstream_of(servers().source, "app", "postgres"), .pool_size = size};
   // Continues the route's pool: block (RouteSpec emits mode and size there).
   route.extra_yaml = "  query_wait_timeout_ms: " + std::to_string(wait_ms) + "\n";
   spec.routes.push_back(route);
   // One I/O thread: pools are per thread, so "the same server again" is only promised there.
   spec.extra_yaml = "threads: 1\n";
-  return PgshiftProcess({.config_yaml = spec.to_yaml(), .users = users_file_text({{"app", "app-pw"}})});
+  return PgshiftProcess(
+      {.config_yaml = spec.to_yaml(), .users = users_file_text({{"app", "app-pw"}})});
 }
 
-std::string server_pid(PgConnection& c) { return c.scalar("SELECT pg_backend_pid()"); }
+std::string server_pid(PgConnection& c) {
+  return c.scalar("SELECT pg_backend_pid()");
+}
 
 TEST(SessionPoolTest, ServerIsReusedAfterDiscardAll) {
   auto proxy = start_proxy(1, 10000);
@@ -82,12 +86,12 @@ TEST(SessionPoolTest, PoolSizeCapsServersAndWaitTimesOut) {
     bool alive = proxy.process().running();
     ADD_FAILURE() << e.what() << "\nalive=" << alive << " signal="
                   << (proxy.process().exit_status() ? proxy.process().exit_status()->signal : -1)
-                  << "\npgshift log:\n" << proxy.log();
+                  << "\npgshift log:\n"
+                  << proxy.log();
   }
-  EXPECT_EQ(servers().source.exec(
-                    "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app'")
-                .scalar(),
-            "1");
+  EXPECT_EQ(
+      servers().source.exec("SELECT count(*) FROM pg_stat_activity WHERE usename = 'app'").scalar(),
+      "1");
 }
 
 TEST(SessionPoolTest, WaitingClientGetsTheReleasedServer) {

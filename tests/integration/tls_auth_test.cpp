@@ -80,6 +80,15 @@ TEST(UpstreamTlsTest, VerifyFullSucceedsAndFailsClearlyForWrongCaOrHostname) {
 
   EXPECT_EQ(run_psql(proxy.conninfo("app", "app-pw", "ca_only"), ssl_in_use), "t");
 
+  // Cancel reaches the upstream over its TLS settings.
+  {
+    PgConnection conn(proxy.conninfo("app", "app-pw", "good"));
+    const CancelOutcome cancel = cancel_pg_sleep(conn, servers().secure, "cancel-over-tls");
+    ASSERT_TRUE(cancel.started);
+    EXPECT_LT(cancel.elapsed, 1s) << cancel.elapsed.count() << " ms";
+    EXPECT_EQ(cancel.sqlstate, "57014") << cancel.error;
+  }
+
   // The server's own refusal of a plaintext connection is relayed with its SQLSTATE.
   EXPECT_THAT(connect_error_verbose(proxy.conninfo("app", "app-pw", "plaintext")),
               AllOf(HasSubstr("28000"), HasSubstr("no encryption")));
@@ -106,7 +115,17 @@ TEST(ClientTlsTest, RequireAcceptsVerifiedTlsAndRefusesPlaintext) {
   {
     PgConnection conn(base + verify_full(ca.ca_cert()));
     EXPECT_EQ(PQsslInUse(conn.native()), 1);
-    EXPECT_STREQ(PQsslAttribute(conn.native(), "protocol"), "TLSv1.3");
+    EXPECT_THAT(PQsslAttribute(conn.native(), "protocol"),
+                ::testing::AnyOf(::testing::StrEq("TLSv1.2"), ::testing::StrEq("TLSv1.3")));
+  }
+
+  {
+    // libpq sends its CancelRequest in plaintext even for a TLS session: still accepted.
+    PgConnection conn(base + verify_full(ca.ca_cert()));
+    const CancelOutcome cancel = cancel_pg_sleep(conn, servers().source, "cancel-client-tls");
+    ASSERT_TRUE(cancel.started);
+    EXPECT_LT(cancel.elapsed, 1s) << cancel.elapsed.count() << " ms";
+    EXPECT_EQ(cancel.sqlstate, "57014") << cancel.error;
   }
 
   EXPECT_THAT(connect_error_verbose(base + "sslmode=disable"),
