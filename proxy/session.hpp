@@ -14,6 +14,7 @@
 #include "pool/upstream.hpp"
 #include "proxy/cancel_registry.hpp"
 #include "proxy/io_buffer.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/route_select.hpp"
 #include "proxy/runtime.hpp"
 #include "proxy/txn_tracker.hpp"
@@ -36,8 +37,14 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::any_io_executor get_executor() { return client_.get_executor(); }
 
  private:
-  enum class EndReason { none, client_closed, client_protocol_error, server_closed,
-                         server_protocol_error, drain };
+  enum class EndReason {
+    none,
+    client_closed,
+    client_protocol_error,
+    server_closed,
+    server_protocol_error,
+    drain
+  };
   static std::string_view to_string(EndReason r);
 
   asio::awaitable<bool> login();
@@ -72,6 +79,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   EndReason end_reason_ = EndReason::none;
   std::string end_detail_;
   bool drain_requested_ = false;
+  const RouteMetrics* route_metrics_ = nullptr;  // set once the client is logged in
+  void count_login_failure(LoginFailure reason) { metrics().login_failures(reason).Increment(); }
 };
 
 }  // namespace pgshift::proxy

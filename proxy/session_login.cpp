@@ -39,6 +39,7 @@ ClientSession::ClientSession(Runtime& runtime, std::shared_ptr<pool::PoolSet> po
   client_.socket().set_option(asio::socket_base::keep_alive(true), ec);
   limits_.max_message_length = snap_->config->limits.max_message_length;
   runtime_.active_sessions.fetch_add(1);
+  metrics().client_accepted().Increment();
 }
 
 ClientSession::~ClientSession() {
@@ -46,6 +47,7 @@ ClientSession::~ClientSession() {
   if (pooled_) pooled_.release(pool::ReleaseState::dirty);
   if (direct_) direct_->stream.close();
   client_.close();
+  if (route_metrics_) route_metrics_->client_connections->Decrement();
   runtime_.active_sessions.fetch_sub(1);
 }
 
@@ -55,6 +57,7 @@ void ClientSession::start_login_timer() {
     if (ec) return;
     if (auto self = weak.lock()) {
       log_warn("client login timed out", {f("session", self->id_), f("peer", self->peer_)});
+      self->count_login_failure(LoginFailure::timeout);
       self->client_.close();
       if (self->server_) self->server_->stream.close();
     }
@@ -65,11 +68,13 @@ asio::awaitable<void> ClientSession::handle_cancel_request(wire::CancelKey key) 
   auto target = runtime_.cancels.lookup(key);
   if (!target) {
     log_debug("cancel request for an unknown or idle session", {f("peer", peer_)});
+    metrics().cancel_requests(CancelResult::unknown_key).Increment();
     co_return;
   }
   log_info("forwarding cancel request", {f("peer", peer_), f("upstream", target->upstream->host)});
   auto ec = co_await pool::send_cancel(*target->upstream, target->server_key);
   if (ec) log_warn("cancel request failed", {f("error", ec.message())});
+  metrics().cancel_requests(ec ? CancelResult::failed : CancelResult::forwarded).Increment();
 }
 
 asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& startup) {
@@ -90,16 +95,17 @@ asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& star
                    {f("peer", peer_)});
           co_return false;
         }
-        bool tls = r.kind == wire::StartupKind::ssl_request && snap_->client_tls &&
-                   !client_.is_tls();
+        bool tls =
+            r.kind == wire::StartupKind::ssl_request && snap_->client_tls && !client_.is_tls();
         std::uint8_t answer = tls ? 'S' : 'N';
         if (co_await client_.write_all(std::span<const std::uint8_t>(&answer, 1))) {
           co_return false;
         }
         if (tls) {
-          if (auto ec = co_await client_.handshake(*snap_->client_tls,
-                                                   asio::ssl::stream_base::server)) {
+          if (auto ec =
+                  co_await client_.handshake(*snap_->client_tls, asio::ssl::stream_base::server)) {
             log_warn("client TLS handshake failed", {f("peer", peer_), f("error", ec.message())});
+            count_login_failure(LoginFailure::tls_handshake);
             co_return false;
           }
         }
@@ -110,6 +116,7 @@ asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& star
         co_return false;
       case wire::StartupKind::startup:
         if (tls_cfg.mode == config::ClientTlsMode::require && !client_.is_tls()) {
+          count_login_failure(LoginFailure::tls_required);
           co_await send_error(client_, "28000", "pgshift requires TLS for client connections",
                               "FATAL", "Connect with sslmode=require or stronger.");
           co_return false;
@@ -118,6 +125,8 @@ asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& star
         co_return true;
       case wire::StartupKind::error:
         log_warn("invalid startup packet", {f("peer", peer_), f("error", r.error.message())});
+        count_login_failure(LoginFailure::invalid_startup);
+        metrics().protocol_errors(ProtocolDirection::client).Increment();
         co_await send_error(client_, "08P01", "invalid startup packet: " + r.error.message());
         co_return false;
       case wire::StartupKind::need_more:
@@ -150,6 +159,7 @@ asio::awaitable<bool> ClientSession::login() {
   auto auth = co_await authenticate_client(client_, client_buf_, limits_, cfg.client_auth.method,
                                            snap_->users.get(), identity_.user);
   if (!auth.ok) {
+    count_login_failure(LoginFailure::auth_failed);
     log_warn("client authentication failed",
              {f("peer", peer_), f("user", identity_.user), f("reason", auth.failure)});
     co_return false;
@@ -159,9 +169,9 @@ asio::awaitable<bool> ClientSession::login() {
 
   const RouteRuntime* route = select_route(*snap_, identity_.database, identity_.user);
   if (!route) {
-    co_await send_error(client_, "3D000",
-                        "database \"" + identity_.database + "\" does not exist");
+    co_await send_error(client_, "3D000", "database \"" + identity_.database + "\" does not exist");
     log_info("no route for database", {f("peer", peer_), f("database", identity_.database)});
+    count_login_failure(LoginFailure::unknown_database);
     co_return false;
   }
   route_name_ = route->route->name;
@@ -172,10 +182,18 @@ asio::awaitable<bool> ClientSession::login() {
   std::string error;
   upstream_ = make_upstream_params(route->route->source, route->source_tls, identity_, error);
   if (!upstream_) {
+    count_login_failure(LoginFailure::upstream_credentials);
     co_await send_error(client_, "28000", error);
     co_return false;
   }
-  if (!co_await attach_server(*route)) co_return false;
+  if (!co_await attach_server(*route)) {
+    count_login_failure(LoginFailure::upstream_failed);
+    metrics().errors(ErrorKind::upstream_connect).Increment();
+    co_return false;
+  }
+  route_metrics_ = &metrics().route(route_name_);
+  route_metrics_->client_connections->Increment();
+  route_metrics_->client_connections_total->Increment();
 
   cancel_slot_ = std::make_shared<CancelSlot>();
   cancel_slot_->attach(upstream_, server_->backend_key);
@@ -199,8 +217,11 @@ asio::awaitable<bool> ClientSession::login() {
 // query_wait_timeout), or a dedicated connection for replication, which is never pooled.
 asio::awaitable<bool> ClientSession::attach_server(const RouteRuntime& route) {
   bool replication = false;
-  pool::PoolKey key{route.route->name, pool::UpstreamSide::source, upstream_->database,
-                    upstream_->credentials.user, {}};
+  pool::PoolKey key{route.route->name,
+                    pool::UpstreamSide::source,
+                    upstream_->database,
+                    upstream_->credentials.user,
+                    {}};
   for (auto& [k, v] : identity_.startup_params) {
     if (k == "replication") replication = true;
     key.params += k;
@@ -232,7 +253,13 @@ asio::awaitable<bool> ClientSession::attach_server(const RouteRuntime& route) {
     co_return false;
   }
   pool::AcquireError aerr;
+  const auto wait_start = std::chrono::steady_clock::now();
   pooled_ = co_await pool->acquire(aerr);
+  const RouteMetrics& rm = metrics().route(route_name_);
+  const auto source = static_cast<std::size_t>(routing::Side::source);
+  rm.pool_wait[source]->Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count());
+  if (aerr.timed_out) rm.pool_wait_timeouts[source]->Increment();
   if (!pooled_) {
     log_warn("no server connection for client",
              {f("route", route_name_), f("host", upstream_->host), f("error", aerr.message),
@@ -253,6 +280,7 @@ asio::awaitable<bool> ClientSession::attach_server(const RouteRuntime& route) {
 
 asio::awaitable<void> ClientSession::run() {
   if (runtime_.draining.load()) {
+    count_login_failure(LoginFailure::shutting_down);
     co_return;  // listener closing; the connection is dropped
   }
   bool ok = co_await login();
@@ -261,8 +289,8 @@ asio::awaitable<void> ClientSession::run() {
   // The server-to-client direction runs as its own coroutine; the session object lives
   // until both directions are done (each holds a shared_ptr).
   auto self = shared_from_this();
-  asio::co_spawn(client_.get_executor(), [self]() { return self->server_to_client(); },
-                 asio::detached);
+  asio::co_spawn(
+      client_.get_executor(), [self]() { return self->server_to_client(); }, asio::detached);
   co_await client_to_server();
 }
 

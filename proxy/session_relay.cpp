@@ -11,12 +11,18 @@ namespace pgshift::proxy {
 
 std::string_view ClientSession::to_string(EndReason r) {
   switch (r) {
-    case EndReason::none: return "none";
-    case EndReason::client_closed: return "client_closed";
-    case EndReason::client_protocol_error: return "client_protocol_error";
-    case EndReason::server_closed: return "server_closed";
-    case EndReason::server_protocol_error: return "server_protocol_error";
-    case EndReason::drain: return "drain";
+    case EndReason::none:
+      return "none";
+    case EndReason::client_closed:
+      return "client_closed";
+    case EndReason::client_protocol_error:
+      return "client_protocol_error";
+    case EndReason::server_closed:
+      return "server_closed";
+    case EndReason::server_protocol_error:
+      return "server_protocol_error";
+    case EndReason::drain:
+      return "drain";
   }
   return "none";
 }
@@ -26,6 +32,13 @@ void ClientSession::end(EndReason reason, std::string detail) {
   if (end_reason_ != EndReason::none) return;
   end_reason_ = reason;
   end_detail_ = std::move(detail);
+  if (reason == EndReason::client_protocol_error) {
+    metrics().protocol_errors(ProtocolDirection::client).Increment();
+  } else if (reason == EndReason::server_protocol_error) {
+    metrics().protocol_errors(ProtocolDirection::server).Increment();
+  } else if (reason == EndReason::server_closed) {
+    metrics().errors(ErrorKind::server_io).Increment();
+  }
   if (!server_) return;
   if (reason == EndReason::client_closed && pooled_) {
     // The server may be reusable: only wake server_to_client, which decides.
@@ -134,8 +147,8 @@ asio::awaitable<void> ClientSession::server_to_client() {
       if (r.kind == wire::ScanKind::need_more) break;
       if (r.kind == wire::ScanKind::error) {
         server_ok = false;
-        end(EndReason::server_protocol_error, "lost synchronization with server: " +
-                                                  r.error.message());
+        end(EndReason::server_protocol_error,
+            "lost synchronization with server: " + r.error.message());
         break;
       }
       if (r.kind == wire::ScanKind::message && r.type == 'Z') {
@@ -183,8 +196,8 @@ asio::awaitable<void> ClientSession::server_to_client() {
     case EndReason::client_closed:
       break;
   }
-  log_info("session ended", {f("session", id_), f("reason", to_string(end_reason_)),
-                             f("detail", end_detail_)});
+  log_info("session ended",
+           {f("session", id_), f("reason", to_string(end_reason_)), f("detail", end_detail_)});
   client_.close();
   if (!buf.empty()) server_ok = false;  // unread server bytes: not at a clean boundary
   if (direct_) direct_->stream.close();
