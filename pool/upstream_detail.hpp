@@ -19,6 +19,11 @@ namespace pgshift::pool::detail {
 
 inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
+// "250 ms": durations in messages for clients and logs.
+inline std::string describe_ms(std::chrono::milliseconds ms) {
+  return std::to_string(ms.count()) + " ms";
+}
+
 // "host:port", or "[v6]:port".
 std::string describe_endpoint(const UpstreamParams& params);
 
