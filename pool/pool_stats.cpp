@@ -1,6 +1,8 @@
 #include "pool/pool_stats.hpp"
 
 #include <algorithm>
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
 #include <cstdio>
 #include <string_view>
 #include <utility>
@@ -39,37 +41,9 @@ std::string pool_name(const PoolStats& s) {
 }
 
 // Route, database and user names come from the configuration and from clients, so they are
-// escaped (quotes, backslashes, control characters) rather than trusted.
+// escaped by Boost.JSON rather than trusted.
 void append_json_string(std::string& out, std::string_view value) {
-  out += '"';
-  for (char c : value) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
+  out += boost::json::serialize(boost::json::string(value));
 }
 
 }  // namespace
