@@ -374,6 +374,7 @@ asio::awaitable<error_code> ServerPool::reset_for_reuse(PooledConnection& conn) 
   }
   if (result.ok()) {
     result = co_await run_simple_command(*conn, "DISCARD ALL", options_.check_timeout);
+    conn->prepared.clear();  // DISCARD ALL deallocates every prepared statement
     if (result.ok()) co_return error_code{};
   }
   counters_.reset_failures.add(1);

@@ -16,6 +16,7 @@
 
 #include "config/config.hpp"
 #include "pool/errc.hpp"
+#include "pool/prepared_set.hpp"
 #include "pool/stream.hpp"
 #include "wire/startup.hpp"
 
@@ -58,6 +59,9 @@ struct ServerConnection {
   std::vector<std::pair<std::string, std::string>> parameters;  // ParameterStatus at startup
   char txn_status = 'I';                                        // last ReadyForQuery status
   std::chrono::steady_clock::time_point created_at = std::chrono::steady_clock::now();
+  // Server-side names of the protocol-level prepared statements it holds (transaction
+  // pooling, proxy/prepared_statements.hpp). Emptied by DISCARD ALL.
+  PreparedSet prepared;
 };
 
 struct ConnectError {

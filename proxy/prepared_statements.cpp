@@ -49,9 +49,16 @@ void StatementMapper::ensure_prepared(const Statement& st, pool::PreparedSet& se
   filter.expect_parse(st.server_name, /*injected=*/true);
 }
 
+bool StatementMapper::remember(std::span<const std::uint8_t> parse_body) {
+  wire::Parse p;
+  if (wire::parse_parse(parse_body, p) || p.statement.empty()) return false;
+  statements_[std::string(p.statement)] =
+      Statement{prefix_ + std::to_string(next_++), std::string(p.query), p.param_types};
+  return true;
+}
+
 bool StatementMapper::rewrite(std::uint8_t type, std::span<const std::uint8_t> body,
-                              pool::PreparedSet& server, ResponseFilter& filter,
-                              wire::Bytes& out) {
+                              pool::PreparedSet& server, ResponseFilter& filter, wire::Bytes& out) {
   switch (type) {
     case 'P': {
       wire::Parse p;

@@ -48,13 +48,19 @@ class ResponseFilter {
 
 class StatementMapper {
  public:
-  explicit StatementMapper(std::uint64_t client_id) : prefix_("pgs_" + std::to_string(client_id) + "_") {}
+  explicit StatementMapper(std::uint64_t client_id)
+      : prefix_("pgs_" + std::to_string(client_id) + "_") {}
 
   // Rewrites one complete frontend message (type + body) for the server currently attached,
   // appending the bytes to send to `out`. Messages that need no rewriting are appended as
   // they are. Returns false if the body is malformed (the caller ends the session).
   bool rewrite(std::uint8_t type, std::span<const std::uint8_t> body, pool::PreparedSet& server,
                ResponseFilter& filter, wire::Bytes& out);
+
+  // Records a named Parse without sending it anywhere: the statement is prepared on a
+  // server when it is first used (Bind/Describe). For a Parse answered by the proxy itself
+  // outside a transaction. Returns false if the body is malformed or the name is empty.
+  bool remember(std::span<const std::uint8_t> parse_body);
 
   // Whether a message of this type may need rewriting (the relay asks for these whole).
   static bool inspects(std::uint8_t type) {

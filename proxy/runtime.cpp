@@ -43,7 +43,8 @@ std::shared_ptr<asio::ssl::context> make_upstream_tls(const config::UpstreamTls&
 
 }  // namespace
 
-SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& errors) {
+SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& errors,
+                           const Snapshot* previous) {
   auto snap = std::make_shared<Snapshot>();
   snap->config = config;
   if (config->client_auth.method != config::ClientAuthMethod::trust ||
@@ -60,6 +61,20 @@ SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& e
     std::string where = "routes[" + std::to_string(i) + "]";
     rr.source_tls = make_upstream_tls(r.source.tls, where + ".source", errors);
     if (r.target) rr.target_tls = make_upstream_tls(r.target->tls, where + ".target", errors);
+    rr.classifier = std::make_shared<const routing::Classifier>(routing::Classifier::from_route(r));
+    const auto window = r.read_split.read_your_writes_window.count();
+    if (previous) {
+      for (const auto& old : previous->routes) {
+        if (old.route->name == r.name && old.ryw &&
+            old.route->read_split.read_your_writes_window == r.read_split.read_your_writes_window) {
+          rr.ryw = old.ryw;
+        }
+      }
+    }
+    if (!rr.ryw) {
+      rr.ryw = std::make_shared<routing::ReadYourWrites>(
+          std::make_shared<const routing::WindowOracle>(window));
+    }
     snap->routes.push_back(std::move(rr));
   }
   if (config->admin.enabled && !config->admin.token_file.empty()) {
@@ -82,17 +97,9 @@ std::vector<std::string> unsupported_setting_warnings(const config::Config& conf
   for (std::size_t i = 0; i < config.routes.size(); ++i) {
     const auto& r = config.routes[i];
     std::string where = "routes[" + std::to_string(i) + "] (" + r.name + ")";
-    if (r.pool.mode == config::PoolMode::transaction) {
-      out.push_back(where + ": pool.mode transaction is not implemented yet; the route runs in "
-                    "session mode (one server connection per client, within pool.size)");
-    }
     if (r.sync.mode != config::SyncMode::none) {
       out.push_back(where + ": sync.mode " + std::string(config::to_string(r.sync.mode)) +
                     " is not implemented yet; nothing keeps the target in sync");
-    }
-    if (r.target && r.read_split.initial_read_percent > 0) {
-      out.push_back(where + ": reads are not split to the target yet; every query goes to the "
-                    "source");
     }
   }
   return out;

@@ -12,14 +12,20 @@
 #include "config/config.hpp"
 #include "config/users.hpp"
 #include "proxy/cancel_registry.hpp"
+#include "routing/classifier.hpp"
+#include "routing/read_your_writes.hpp"
 
 namespace pgshift::proxy {
 
 namespace asio = boost::asio;
 
 struct RouteRuntime {
-  const config::Route* route = nullptr;  // points into Snapshot::config
+  const config::Route* route = nullptr;                        // points into Snapshot::config
   std::shared_ptr<asio::ssl::context> source_tls, target_tls;  // null when tls disabled
+  std::shared_ptr<const routing::Classifier> classifier;       // the route's rules
+  // Read your writes, shared by every session of the route (a user may write through one
+  // connection and read through another). Kept across reloads while the window is the same.
+  std::shared_ptr<routing::ReadYourWrites> ryw;
 };
 
 struct Snapshot {
@@ -32,15 +38,17 @@ struct Snapshot {
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
 
 // Loads everything a config refers to (users file, certificates, CA files, token). Returns
-// null and fills `errors` if anything is wrong; never logs secrets.
-SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& errors);
+// null and fills `errors` if anything is wrong; never logs secrets. Read-your-writes state
+// of routes that `previous` has too (same name and window) is carried over.
+SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& errors,
+                           const Snapshot* previous = nullptr);
 
 class RouteStateStore;
 class PauseGate;
 class HealthChecker;
 
 // Settings this build accepts but does not honour yet, as sentences for the log and
-// check-config (e.g. transaction pooling, which runs as session pooling for now).
+// check-config (e.g. sync modes, which come with the sync feature).
 std::vector<std::string> unsupported_setting_warnings(const config::Config& config);
 
 class Runtime {

@@ -80,7 +80,8 @@ void Server::reload() {
     return;
   }
   std::vector<std::string> errors;
-  auto snap = build_snapshot(loaded.config, errors);
+  auto previous = runtime_->snapshot();
+  auto snap = build_snapshot(loaded.config, errors, previous.get());
   if (!snap) {
     for (auto& e : errors) log_error("reload: error", {f("error", e)});
     log_error("reload rejected; keeping the running configuration");

@@ -1,23 +1,42 @@
 #pragma once
 // One client connection: startup (TLS negotiation, cancel requests), authentication, route
-// selection, upstream connection, then relaying in session mode. Lives on one io_context
-// thread for its whole life (no strand needed); every coroutine of a session runs there.
+// selection, then relaying. Lives on one io_context thread for its whole life (no strand
+// needed); every coroutine of a session runs there.
+//
+// Two relays (docs/architecture.md):
+//  - passthrough (session_relay.cpp): session pooling on a route without a target, and
+//    replication connections. Bytes are forwarded as they arrive; only message headers are
+//    looked at.
+//  - multiplexed (session_mux_*.cpp): transaction pooling, and any route with a target. The
+//    client's messages are handled one by one: each transaction is routed (source or target,
+//    routing/router.hpp) and, in transaction mode, gets a server from the pool at its first
+//    message and gives it back at ReadyForQuery 'I' with nothing outstanding.
+//
 // The client stream has exactly one writer at a time: the login code, then the
-// server-to-client relay direction.
+// server-to-client direction. The client-to-server direction hands anything the proxy
+// itself answers to it through local_out_.
+#include <array>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "pool/pool_set.hpp"
 #include "pool/server_pool.hpp"
 #include "pool/upstream.hpp"
 #include "proxy/cancel_registry.hpp"
+#include "proxy/health_checker.hpp"
 #include "proxy/io_buffer.hpp"
 #include "proxy/metrics.hpp"
+#include "proxy/prepared_statements.hpp"
 #include "proxy/route_select.hpp"
 #include "proxy/runtime.hpp"
 #include "proxy/txn_tracker.hpp"
+#include "routing/classifier.hpp"
+#include "routing/router.hpp"
+#include "routing/routing_key.hpp"
 
 namespace pgshift::proxy {
 
@@ -47,15 +66,71 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   };
   static std::string_view to_string(EndReason r);
 
+  // One side of the route (source or target): how to reach it and the server in use.
+  struct SideState {
+    std::shared_ptr<const pool::UpstreamParams> upstream;
+    std::shared_ptr<pool::ServerPool> pool;
+    pool::PooledConnection conn;
+  };
+
+  // What the proxy knows about a statement (a Query, or a Parse by statement name).
+  struct StatementInfo {
+    routing::Classification c;
+    bool valid = false;
+  };
+
+  // ---- login (session_login.cpp) ----
   asio::awaitable<bool> login();
   asio::awaitable<bool> negotiate_startup(wire::StartupPacket& startup);
   asio::awaitable<void> handle_cancel_request(wire::CancelKey key);
+  asio::awaitable<bool> attach_at_login(const RouteRuntime& route);
+  asio::awaitable<bool> attach_replication();
+  void start_login_timer();
+
+  // ---- passthrough relay (session_relay.cpp) ----
   asio::awaitable<void> client_to_server();
   asio::awaitable<void> server_to_client();
-  asio::awaitable<bool> attach_server(const RouteRuntime& route);
-  asio::awaitable<void> release_server(bool server_ok);
   void end(EndReason reason, std::string detail = {});
-  void start_login_timer();
+  asio::awaitable<void> say_goodbye();  // the end-of-session error for the client, if any
+  asio::awaitable<void> release_all(bool server_ok);
+
+  // ---- sides and servers (session_servers.cpp) ----
+  // The side's pool (made on first use), or null with `error` filled.
+  pool::ServerPool* side_pool(routing::Side side, std::string& error);
+  // Makes `side` the active server, acquiring one if the session holds none there.
+  asio::awaitable<bool> attach(routing::Side side, pool::AcquireError& error);
+  // Transaction mode: gives the active server back (clean) at a transaction boundary.
+  void release_active();
+  // The active server failed: closes it (after the client direction has stopped writing
+  // to it) and forgets everything outstanding on it.
+  asio::awaitable<void> dispose_active();
+  void set_active(routing::Side side);
+  void wake_server_reader();
+  routing::Side authoritative_side() const;
+
+  // ---- multiplexed relay: client to server (session_mux_client.cpp) ----
+  asio::awaitable<void> mux_client_to_server();
+  // Handles one whole client message; false when the client said Terminate.
+  asio::awaitable<bool> on_client_message(std::uint8_t type, std::span<const std::uint8_t> body,
+                                          std::span<const std::uint8_t> raw);
+  asio::awaitable<bool> start_transaction(const routing::Classification& c, char trigger);
+  void note_statement(const routing::Classification& c);
+  bool at_boundary() const { return tracker_.idle(); }
+  bool forward(std::uint8_t type, std::span<const std::uint8_t> body,
+               std::span<const std::uint8_t> raw);
+  asio::awaitable<void> flush_to_server();
+  asio::awaitable<bool> flush_pending();
+  void answer_parses_locally();
+  void answer_routing_key_locally(const routing::Classification& c);
+  void reply_error(std::string_view sqlstate, std::string_view message,
+                   std::string_view detail = {});
+  void queue_local(const wire::Bytes& bytes);
+  const StatementInfo* find_statement(std::string_view name) const;
+
+  // ---- multiplexed relay: server to client (session_mux_server.cpp) ----
+  asio::awaitable<void> mux_server_to_client();
+  asio::awaitable<bool> on_server_failure(std::string detail);
+  void on_transaction_end();
 
   Runtime& runtime_;
   SnapshotPtr snap_;
@@ -64,15 +139,14 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   pool::Stream client_;
   IoBuffer client_buf_;
   std::shared_ptr<pool::PoolSet> pools_;
-  pool::PooledConnection pooled_;                   // pooled server (normal sessions)
   std::unique_ptr<pool::ServerConnection> direct_;  // replication: never pooled
-  pool::ServerConnection* server_ = nullptr;        // whichever of the two is in use
-  std::shared_ptr<const pool::UpstreamParams> upstream_;
+  pool::ServerConnection* server_ = nullptr;        // the active server (either kind)
   std::shared_ptr<CancelSlot> cancel_slot_;
   wire::CancelKey client_key_{};
   bool registered_ = false;
   ClientIdentity identity_;
   std::string route_name_;
+  const RouteRuntime* route_ = nullptr;  // points into snap_
   TxnTracker tracker_;
   wire::Limits limits_;
   asio::steady_timer login_timer_;
@@ -81,6 +155,40 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool drain_requested_ = false;
   const RouteMetrics* route_metrics_ = nullptr;  // set once the client is logged in
   void count_login_failure(LoginFailure reason) { metrics().login_failures(reason).Increment(); }
+
+  // ---- multiplexed relay state ----
+  bool mux_ = false;       // multiplexed relay (transaction mode or a route with a target)
+  bool txn_mode_ = false;  // pool.mode transaction
+  bool pinned_ = false;    // session state on its server(s): never released before the end
+  std::array<SideState, 2> sides_;
+  routing::Side active_side_ = routing::Side::source;
+  std::uint64_t server_gen_ = 0;  // bumped whenever the active server changes
+  std::optional<routing::KeyState> keys_;
+  RouteHealthPtr health_;
+  StatementMapper mapper_;
+  ResponseFilter filter_;
+  std::unordered_map<std::string, StatementInfo> statements_;  // by client name
+  StatementInfo unnamed_statement_;
+  StatementInfo last_bind_;  // the statement of the last Bind (what the next Execute runs)
+  wire::Bytes pending_;      // Parse/Bind/Describe/Close held until the transaction is routed
+  bool pending_only_named_parses_ = false;  // pending_ holds named Parses and nothing else
+  bool last_parse_named_ = false;
+  wire::Bytes out_;  // bytes for the server, written by flush_to_server()
+  std::uint64_t out_gen_ = 0;
+  wire::Bytes local_out_;          // the proxy's own answers, written by the server direction
+  bool skip_until_sync_ = false;   // after a proxy error in the extended protocol
+  bool lost_transaction_ = false;  // the server died while the client was in a transaction
+  bool c2s_writing_ = false;
+  bool s2c_idle_wait_ = false;    // the server direction waits for a server byte, no data held
+  bool s2c_holds_bytes_ = false;  // the server direction holds part of a server message
+  bool wake_ = false;
+  asio::steady_timer wake_timer_;        // the server direction waits on it for work
+  asio::steady_timer write_done_timer_;  // dispose_active() waits on it for the writer
+  // The current transaction (from its first message to ReadyForQuery 'I').
+  bool txn_wrote_ = false;
+  std::string txn_key_;
+  std::chrono::steady_clock::time_point query_start_{};
+  bool logged_pin_ = false;
 };
 
 }  // namespace pgshift::proxy

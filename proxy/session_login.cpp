@@ -31,7 +31,10 @@ ClientSession::ClientSession(Runtime& runtime, std::shared_ptr<pool::PoolSet> po
       id_(id),
       client_(std::move(socket)),
       pools_(std::move(pools)),
-      login_timer_(client_.get_executor()) {
+      login_timer_(client_.get_executor()),
+      mapper_(id),
+      wake_timer_(client_.get_executor()),
+      write_done_timer_(client_.get_executor()) {
   boost::system::error_code ec;
   auto ep = client_.socket().remote_endpoint(ec);
   if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -44,7 +47,9 @@ ClientSession::ClientSession(Runtime& runtime, std::shared_ptr<pool::PoolSet> po
 
 ClientSession::~ClientSession() {
   if (registered_) runtime_.cancels.unregister(client_key_);
-  if (pooled_) pooled_.release(pool::ReleaseState::dirty);
+  for (auto& side : sides_) {
+    if (side.conn) side.conn.release(pool::ReleaseState::dirty);
+  }
   if (direct_) direct_->stream.close();
   client_.close();
   if (route_metrics_) route_metrics_->client_connections->Decrement();
@@ -175,18 +180,23 @@ asio::awaitable<bool> ClientSession::login() {
     co_return false;
   }
   route_name_ = route->route->name;
+  route_ = route;
+  const config::Route& rc = *route->route;
+  txn_mode_ = rc.pool.mode == config::PoolMode::transaction;
+  mux_ = txn_mode_ || rc.target.has_value();
+  bool replication = false;
   for (auto& [k, v] : startup.params) {
     if (forwardable(k, route->route)) identity_.startup_params.emplace_back(k, v);
+    if (k == "replication") replication = true;
   }
+  if (replication) mux_ = txn_mode_ = false;  // a replication connection is never shared
+  keys_.emplace(routing::key_from_startup(startup.params, rc.routing_key),
+                "connection-" + std::to_string(id_));
+  if (runtime_.health) health_ = runtime_.health->route(route_name_);
 
-  std::string error;
-  upstream_ = make_upstream_params(route->route->source, route->source_tls, identity_, error);
-  if (!upstream_) {
-    count_login_failure(LoginFailure::upstream_credentials);
-    co_await send_error(client_, "28000", error);
-    co_return false;
-  }
-  if (!co_await attach_server(*route)) {
+  cancel_slot_ = std::make_shared<CancelSlot>();
+  bool attached = replication ? co_await attach_replication() : co_await attach_at_login(*route);
+  if (!attached) {
     count_login_failure(LoginFailure::upstream_failed);
     metrics().errors(ErrorKind::upstream_connect).Increment();
     co_return false;
@@ -194,9 +204,6 @@ asio::awaitable<bool> ClientSession::login() {
   route_metrics_ = &metrics().route(route_name_);
   route_metrics_->client_connections->Increment();
   route_metrics_->client_connections_total->Increment();
-
-  cancel_slot_ = std::make_shared<CancelSlot>();
-  cancel_slot_->attach(upstream_, server_->backend_key);
   client_key_ = runtime_.cancels.register_slot(cancel_slot_);
   registered_ = true;
 
@@ -205,77 +212,62 @@ asio::awaitable<bool> ClientSession::login() {
   for (auto& [k, v] : server_->parameters) wire::parameter_status(out, k, v);
   wire::backend_key_data(out, client_key_.pid, client_key_.secret);
   wire::ready_for_query(out, 'I');  // a fresh or reset server is idle
+  // Transaction pooling: the server that vouched for the login goes back to the pool; the
+  // first transaction gets one again.
+  release_active();
   if (co_await client_.write_all(out)) co_return false;
   login_timer_.cancel();
   log_info("session started", {f("session", id_), f("peer", peer_), f("user", identity_.user),
                                f("database", identity_.database), f("route", route_name_),
+                               f("pool_mode", config::to_string(rc.pool.mode)),
                                f("tls", client_.is_tls() ? "on" : "off")});
   co_return true;
 }
 
-// Gets a server for this session: from the route's pool (size limit, waiting up to
-// query_wait_timeout), or a dedicated connection for replication, which is never pooled.
-asio::awaitable<bool> ClientSession::attach_server(const RouteRuntime& route) {
-  bool replication = false;
-  pool::PoolKey key{route.route->name,
-                    pool::UpstreamSide::source,
-                    upstream_->database,
-                    upstream_->credentials.user,
-                    {}};
-  for (auto& [k, v] : identity_.startup_params) {
-    if (k == "replication") replication = true;
-    key.params += k;
-    key.params += '=';
-    key.params += v;
-    key.params += '\0';
+// Replication connections get a dedicated server connection, never pooled.
+asio::awaitable<bool> ClientSession::attach_replication() {
+  std::string error;
+  auto upstream = make_upstream_params(route_->route->source, route_->source_tls, identity_, error);
+  if (!upstream) {
+    co_await send_error(client_, "28000", error);
+    co_return false;
   }
-  if (replication) {
-    pool::ConnectError cerr;
-    direct_ = co_await pool::connect_upstream(*upstream_, cerr);
-    if (!direct_) {
-      log_warn("upstream connection failed",
-               {f("route", route_name_), f("host", upstream_->host), f("error", cerr.message),
-                f("sqlstate", cerr.sqlstate)});
-      if (cerr.from_server()) {
-        co_await send_error(client_, cerr.sqlstate, cerr.server_message);
-      } else {
-        co_await send_error(client_, "08006", "pgshift could not connect to the upstream server",
-                            "FATAL", cerr.message);
-      }
-      co_return false;
+  pool::ConnectError cerr;
+  direct_ = co_await pool::connect_upstream(*upstream, cerr);
+  if (!direct_) {
+    log_warn("upstream connection failed",
+             {f("route", route_name_), f("host", upstream->host), f("error", cerr.message),
+              f("sqlstate", cerr.sqlstate)});
+    if (cerr.from_server()) {
+      co_await send_error(client_, cerr.sqlstate, cerr.server_message);
+    } else {
+      co_await send_error(client_, "08006", "pgshift could not connect to the upstream server",
+                          "FATAL", cerr.message);
     }
-    server_ = direct_.get();
-    co_return true;
-  }
-  auto pool = pools_->get(key, upstream_, route.route->pool);
-  if (!pool) {
-    co_await send_error(client_, "57P01", "pgshift is shutting down");
     co_return false;
   }
-  pool::AcquireError aerr;
-  const auto wait_start = std::chrono::steady_clock::now();
-  pooled_ = co_await pool->acquire(aerr);
-  const RouteMetrics& rm = metrics().route(route_name_);
-  const auto source = static_cast<std::size_t>(routing::Side::source);
-  rm.pool_wait[source]->Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count());
-  if (aerr.timed_out) rm.pool_wait_timeouts[source]->Increment();
-  if (!pooled_) {
-    log_warn("no server connection for client",
-             {f("route", route_name_), f("host", upstream_->host), f("error", aerr.message),
-              f("sqlstate", aerr.sqlstate)});
-    // The server's own refusal and the wait timeout speak for themselves; a connect failure
-    // gets a summary with the reason in DETAIL.
-    // (Named locals, not ?: temporaries inside co_await: GCC 12 destroys those twice.)
-    bool plain = aerr.from_server || aerr.timed_out;
-    std::string sqlstate = aerr.sqlstate.empty() ? std::string("08006") : aerr.sqlstate;
-    std::string message = plain ? aerr.message : "pgshift could not connect to the upstream server";
-    std::string detail = plain ? std::string() : aerr.message;
-    co_await send_error(client_, sqlstate, message, "FATAL", detail);
-    co_return false;
-  }
-  server_ = pooled_.get();
+  sides_[0].upstream = upstream;
+  server_ = direct_.get();
+  cancel_slot_->attach(upstream, server_->backend_key);
   co_return true;
+}
+
+// A server of the authoritative side from its pool (size limit, waiting up to
+// query_wait_timeout): it proves the upstream accepts this client and supplies the
+// ParameterStatus values the client is given.
+asio::awaitable<bool> ClientSession::attach_at_login(const RouteRuntime& route) {
+  (void)route;
+  pool::AcquireError aerr;
+  if (co_await attach(authoritative_side(), aerr)) co_return true;
+  // The server's own refusal and the wait timeout speak for themselves; a connect failure
+  // gets a summary with the reason in DETAIL.
+  // (Named locals, not ?: temporaries inside co_await: GCC 12 destroys those twice.)
+  bool plain = aerr.from_server || aerr.timed_out || aerr.sqlstate == "28000";
+  std::string sqlstate = aerr.sqlstate.empty() ? std::string("08006") : aerr.sqlstate;
+  std::string message = plain ? aerr.message : "pgshift could not connect to the upstream server";
+  std::string detail = plain ? std::string() : aerr.message;
+  co_await send_error(client_, sqlstate, message, "FATAL", detail);
+  co_return false;
 }
 
 asio::awaitable<void> ClientSession::run() {
@@ -289,9 +281,15 @@ asio::awaitable<void> ClientSession::run() {
   // The server-to-client direction runs as its own coroutine; the session object lives
   // until both directions are done (each holds a shared_ptr).
   auto self = shared_from_this();
-  asio::co_spawn(
-      client_.get_executor(), [self]() { return self->server_to_client(); }, asio::detached);
-  co_await client_to_server();
+  if (mux_) {
+    asio::co_spawn(
+        client_.get_executor(), [self]() { return self->mux_server_to_client(); }, asio::detached);
+    co_await mux_client_to_server();
+  } else {
+    asio::co_spawn(
+        client_.get_executor(), [self]() { return self->server_to_client(); }, asio::detached);
+    co_await client_to_server();
+  }
 }
 
 }  // namespace pgshift::proxy

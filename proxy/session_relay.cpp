@@ -1,7 +1,7 @@
-// Session-mode relay. Bytes are forwarded as they arrive; only message headers are
-// inspected (Terminate from the client, ReadyForQuery from the server), so a large DataRow
-// or CopyData is never held in full. Framing is validated in both directions; lost framing
-// ends the session.
+// Passthrough relay (session mode on a route without a target, and replication). Bytes are
+// forwarded as they arrive; only message headers are inspected (Terminate from the client,
+// ReadyForQuery from the server), so a large DataRow or CopyData is never held in full. Framing is
+// validated in both directions; lost framing ends the session.
 #include "proxy/log.hpp"
 #include "proxy/message_io.hpp"
 #include "proxy/session.hpp"
@@ -39,35 +39,45 @@ void ClientSession::end(EndReason reason, std::string detail) {
   } else if (reason == EndReason::server_closed) {
     metrics().errors(ErrorKind::server_io).Increment();
   }
+  wake_ = true;
+  wake_timer_.cancel();  // the multiplexed server direction may be waiting for work
   if (!server_) return;
-  if (reason == EndReason::client_closed && pooled_) {
-    // The server may be reusable: only wake server_to_client, which decides.
+  if (reason == EndReason::client_closed && !direct_) {
+    // The server may be reusable: only wake the server direction, which decides.
     boost::system::error_code ignored;
     server_->stream.socket().cancel(ignored);
   } else {
-    server_->stream.close();  // wakes server_to_client, which tells the client
+    server_->stream.close();  // wakes the server direction, which tells the client
   }
-}
-
-// Gives a pooled server back: reset with DISCARD ALL and reused if the session ended
-// cleanly at a transaction boundary, closed otherwise.
-asio::awaitable<void> ClientSession::release_server(bool server_ok) {
-  cancel_slot_->detach();
-  server_ = nullptr;
-  if (!pooled_) co_return;
-  if (server_ok && end_reason_ == EndReason::client_closed && tracker_.idle()) {
-    auto* pool = pooled_.pool();
-    if (!co_await pool->reset_for_reuse(pooled_)) {
-      pooled_.release(pool::ReleaseState::clean);
-      co_return;
-    }
-  }
-  if (pooled_) pooled_.release(pool::ReleaseState::dirty);
 }
 
 void ClientSession::request_drain() {
   drain_requested_ = true;
-  if (server_ && tracker_.idle()) end(EndReason::drain);
+  if (tracker_.idle() && (server_ || mux_)) end(EndReason::drain);
+}
+
+// The server direction is the only writer to the client: it says why the session ends.
+asio::awaitable<void> ClientSession::say_goodbye() {
+  switch (end_reason_) {
+    case EndReason::client_protocol_error:
+      co_await send_error(client_, "08P01", end_detail_);
+      break;
+    case EndReason::server_closed:
+      co_await send_error(client_, "08006", "server closed the connection unexpectedly");
+      break;
+    case EndReason::server_protocol_error:
+      co_await send_error(client_, "08P01", end_detail_);
+      break;
+    case EndReason::drain:
+      co_await send_error(client_, "57P01", "terminating connection: pgshift is shutting down");
+      break;
+    case EndReason::none:
+    case EndReason::client_closed:
+      break;
+  }
+  log_info("session ended",
+           {f("session", id_), f("reason", to_string(end_reason_)), f("detail", end_detail_)});
+  client_.close();
 }
 
 asio::awaitable<void> ClientSession::client_to_server() {
@@ -178,30 +188,10 @@ asio::awaitable<void> ClientSession::server_to_client() {
   }
   end(EndReason::server_closed, "server closed the connection");
 
-  // This direction is the only writer to the client: it says why the session ends.
-  switch (end_reason_) {
-    case EndReason::client_protocol_error:
-      co_await send_error(client_, "08P01", end_detail_);
-      break;
-    case EndReason::server_closed:
-      co_await send_error(client_, "08006", "server closed the connection unexpectedly");
-      break;
-    case EndReason::server_protocol_error:
-      co_await send_error(client_, "08P01", end_detail_);
-      break;
-    case EndReason::drain:
-      co_await send_error(client_, "57P01", "terminating connection: pgshift is shutting down");
-      break;
-    case EndReason::none:
-    case EndReason::client_closed:
-      break;
-  }
-  log_info("session ended",
-           {f("session", id_), f("reason", to_string(end_reason_)), f("detail", end_detail_)});
-  client_.close();
+  co_await say_goodbye();
   if (!buf.empty()) server_ok = false;  // unread server bytes: not at a clean boundary
   if (direct_) direct_->stream.close();
-  co_await release_server(server_ok);
+  co_await release_all(server_ok);
 }
 
 }  // namespace pgshift::proxy

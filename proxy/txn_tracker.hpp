@@ -31,6 +31,8 @@ class TxnTracker {
   // At a transaction boundary: safe to hand the server to someone else or to close.
   bool idle() const { return outstanding_ == 0 && !unsynced_ && status_ == 'I'; }
   std::uint32_t outstanding() const { return outstanding_; }
+  // Extended-protocol messages were sent and no Sync yet.
+  bool unsynced() const { return unsynced_; }
 
  private:
   std::uint32_t outstanding_ = 0;
