@@ -78,6 +78,11 @@ class PoolShared {
   void add_waiter() noexcept { waiters_.fetch_add(1); }
   void remove_waiter() noexcept { waiters_.fetch_sub(1); }
   int waiters() const noexcept { return waiters_.load(); }
+  // Waiters that have waited longer than rebalance_after: only for them does a thread give
+  // up a connection it could keep idle (a reconnect costs more than a short wait).
+  void add_starving() noexcept { starving_.fetch_add(1); }
+  void remove_starving() noexcept { starving_.fetch_sub(1); }
+  int starving() const noexcept { return starving_.load(); }
 
   // ---- registry of the per-thread pools (slow paths only) ----
   void attach(const std::shared_ptr<ServerPool>& pool, asio::any_io_executor executor);
@@ -109,6 +114,7 @@ class PoolShared {
   std::atomic<config::PoolMode> mode_;
   std::atomic<int> total_{0};
   std::atomic<int> waiters_{0};
+  std::atomic<int> starving_{0};
 
   mutable std::mutex mu_;
   std::vector<Member> members_;  // guarded by mu_

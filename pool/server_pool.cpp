@@ -84,6 +84,7 @@ struct ServerPool::WaitRegistration {
     pool.shared_->add_waiter();
   }
   ~WaitRegistration() {
+    if (starving) pool.shared_->remove_starving();
     if (waiter.queued) {
       std::erase(pool.waiters_, &waiter);
       waiter.queued = false;
@@ -102,6 +103,7 @@ struct ServerPool::WaitRegistration {
 
   ServerPool& pool;
   Waiter& waiter;
+  bool starving = false;  // counted in PoolShared::starving()
 };
 
 // ---- ServerPool ----
@@ -212,7 +214,12 @@ asio::awaitable<PooledConnection> ServerPool::acquire(AcquireError& error) {
       }
       if (now >= rebalance_at) {
         // An idle connection on another thread does us no good (sockets belong to their
-        // io_context): ask that thread to close one so the slot can be used here.
+        // io_context): ask that thread to close one so the slot can be used here, and from
+        // now on have connections released there with nobody waiting closed for us.
+        if (!registration->starving) {
+          registration->starving = true;
+          shared_->add_starving();
+        }
         shared_->request_shed(this);
         rebalance_step = std::min(rebalance_step * 2, milliseconds(1000));
         rebalance_at = now + rebalance_step;
@@ -397,8 +404,10 @@ void ServerPool::place(std::unique_ptr<ServerConnection> conn) {
     return;
   }
   // Over size: reserve connections (or a size lowered by a reload) are not kept.
-  // Another thread's clients wait while ours do not: free the slot for them.
-  if (shared_->total() > shared_->size() || shared_->waiters() > waiting_.load()) {
+  // Another thread's clients have waited past rebalance_after while ours do not: free the
+  // slot for them. (Closing for every waiter elsewhere would churn connections between
+  // threads whose load is merely uneven for a moment.)
+  if (shared_->total() > shared_->size() || shared_->starving() > 0) {
     retire(std::move(conn), true);
     return;
   }
