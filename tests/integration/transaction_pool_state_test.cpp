@@ -1,0 +1,370 @@
+// Transaction pooling through the real pgshift binary against a real PostgreSQL 15: session
+// state pins a client to its server (and SET LOCAL does not), query_wait_timeout is a
+// non-fatal 53300, cancel reaches the server running the client's query and nothing else, and
+// an upstream restart costs only the transactions in flight. The relay under load is in
+// transaction_pool_test.cpp.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "tests/integration/helpers.hpp"
+#include "tests/integration/transaction_pool_helpers.hpp"
+#include "tests/support/support.hpp"
+
+namespace pgshift::test {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+const auto* const servers_env = SharedEnvironment<TxnServers>::install();
+PgCluster& source() {
+  return SharedEnvironment<TxnServers>::get().source;
+}
+
+class TransactionPoolStateTest : public ::testing::Test {
+ protected:
+  void SetUp() override { wait_no_pool_backends(source()); }
+};
+
+// ---- pinning ----
+
+struct PinCase {
+  std::string reason;              // the label of pgshift_session_pins_total
+  std::string log_reason;          // the "reason" of the "session pinned ..." log line
+  std::vector<std::string> setup;  // run one by one (simple protocol) by the pinned client
+  // The state is still there, the i-th time; other is another client of the same pgshift.
+  std::function<void(PgConnection& client, PgConnection& other, int i)> check;
+  std::string cleanup{};  // run by the client at the end (may check something too)
+};
+
+void PrintTo(const PinCase& c, std::ostream* os) {
+  *os << c.reason;
+}
+
+class PinTest : public TransactionPoolStateTest, public ::testing::WithParamInterface<PinCase> {};
+
+// The client runs the session-state statement, then: (1) its server stays its own while it is
+// idle (pool of 2: one competitor in a transaction gets the other server, a second one waits
+// until 53300); (2) 20 times, while competitors keep the other server busy, a transaction and
+// the state check (its own transactions) run on the same backend, and the state is there;
+// (3) the pin is counted and logged with its reason.
+TEST_P(PinTest, SessionStatePinsTheClientToItsServer) {
+  const PinCase& pin = GetParam();
+  auto proxy = start_txn_proxy(source(), {.pool_size = 2, .query_wait_timeout_ms = 1000});
+  const std::string c = client_conninfo(proxy);
+  PgConnection client(c);
+  PgConnection first(c);
+  PgConnection second(c);
+  for (const std::string& sql : pin.setup) client.exec(sql);
+  const std::string pid = client.scalar("SELECT pg_backend_pid()");
+
+  first.exec("BEGIN");
+  EXPECT_NE(first.scalar("SELECT pg_backend_pid()"), pid) << "the pinned server was handed out";
+  const auto started = SteadyClock::now();
+  EXPECT_EQ(sqlstate_of([&] { second.exec("SELECT 1"); }), "53300")
+      << "a third client got a server although one is pinned and one is in a transaction";
+  EXPECT_GE(SteadyClock::now() - started, 900ms);
+  first.exec("COMMIT");
+
+  {
+    BusyClients busy(c, 3);
+    ASSERT_TRUE(wait_until([&] { return busy.done() > 0; }, 10s, "competing transactions"));
+    for (int i = 0; i < 20; ++i) {
+      SCOPED_TRACE("transaction " + std::to_string(i));
+      client.exec("BEGIN");
+      EXPECT_EQ(client.scalar("SELECT pg_backend_pid()"), pid);
+      client.exec("COMMIT");
+      pin.check(client, first, i);
+      EXPECT_EQ(client.scalar("SELECT pg_backend_pid()"), pid);
+      if (HasFailure()) break;
+    }
+    busy.stop();
+    EXPECT_THAT(busy.errors(), ::testing::IsEmpty());
+  }
+  if (!pin.cleanup.empty()) client.exec(pin.cleanup);
+
+  const std::string metrics = fetch_metrics(proxy);
+  EXPECT_EQ(metric_value(metrics, "pgshift_session_pins_total",
+                         {{"route", "main"}, {"reason", pin.reason}}),
+            1.0)
+      << metric_lines(metrics, "pgshift_session_pins_total");
+  const std::string log = proxy.log();
+  bool logged = false;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    logged = logged || (line.find("session pinned") != std::string::npos &&
+                        line.find("\"reason\":\"" + pin.log_reason + "\"") != std::string::npos);
+  }
+  EXPECT_TRUE(logged) << "no \"session pinned\" log line with reason " << pin.log_reason << ":\n"
+                      << tail_of(log);
+}
+
+std::vector<PinCase> pin_cases() {
+  return {
+      {.reason = "set_session",
+       .log_reason = "SET",
+       .setup = {"SET work_mem = '7MB'"},
+       .check = [](PgConnection& c, PgConnection&,
+                   int) { EXPECT_EQ(c.scalar("SHOW work_mem"), "7MB"); }},
+      {.reason = "listen",
+       .log_reason = "LISTEN",
+       .setup = {"LISTEN txn_pool_events"},
+       .check =
+           [](PgConnection& c, PgConnection& other, int i) {
+             // Delivered to the idle client when the other client's NOTIFY commits.
+             other.exec("NOTIFY txn_pool_events, 'n" + std::to_string(i) + "'");
+             const auto n = wait_for_notification(c.native(), 10s);
+             ASSERT_TRUE(n.has_value()) << "no notification " << i;
+             EXPECT_EQ(n->channel, "txn_pool_events");
+             EXPECT_EQ(n->payload, "n" + std::to_string(i));
+           },
+       .cleanup = "UNLISTEN *"},
+      {.reason = "advisory_lock",
+       .log_reason = "advisory lock",
+       .setup = {"SELECT pg_advisory_lock(424242)"},
+       .check =
+           [](PgConnection& c, PgConnection&, int) {
+             EXPECT_EQ(source()
+                           .exec("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND "
+                                 "objid = 424242 AND granted",
+                                 kDatabase)
+                           .scalar(),
+                       c.scalar("SELECT pg_backend_pid()"));
+           },
+       .cleanup = "SELECT pg_advisory_unlock(424242)"},
+      {.reason = "temp_table",
+       .log_reason = "temp table",
+       .setup = {"CREATE TEMP TABLE scratch (x int)"},
+       .check =
+           [](PgConnection& c, PgConnection&, int i) {
+             c.exec("INSERT INTO scratch VALUES (" + std::to_string(i) + ")");
+             EXPECT_EQ(c.scalar("SELECT count(*) FROM scratch"), std::to_string(i + 1));
+           }},
+      {.reason = "with_hold",
+       .log_reason = "WITH HOLD cursor",
+       .setup = {"BEGIN",
+                 "DECLARE held CURSOR WITH HOLD FOR SELECT g FROM generate_series(1, 100) g",
+                 "COMMIT"},
+       .check = [](PgConnection& c, PgConnection&,
+                   int i) { EXPECT_EQ(c.scalar("FETCH 1 FROM held"), std::to_string(i + 1)); },
+       .cleanup = "CLOSE held"},
+      {.reason = "prepare_sql",
+       .log_reason = "PREPARE",
+       .setup = {"PREPARE double_it(int) AS SELECT $1 * 2"},
+       .check =
+           [](PgConnection& c, PgConnection&, int i) {
+             EXPECT_EQ(c.scalar("EXECUTE double_it(" + std::to_string(i) + ")"),
+                       std::to_string(2 * i));
+           },
+       .cleanup = "DEALLOCATE double_it"},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(Reasons, PinTest, ::testing::ValuesIn(pin_cases()),
+                         [](const auto& param_info) { return param_info.param.reason; });
+
+// SET LOCAL (and set_config(..., true)) ends with its transaction: no pin, the client's server
+// goes back to the pool, and the setting is gone afterwards.
+TEST_F(TransactionPoolStateTest, SetLocalDoesNotPin) {
+  auto proxy = start_txn_proxy(source(), {.pool_size = 2, .query_wait_timeout_ms = 5000});
+  const std::string c = client_conninfo(proxy);
+  PgConnection client(c);
+  PgConnection first(c);
+  PgConnection second(c);
+  client.exec("BEGIN");
+  client.exec("SET LOCAL work_mem = '7MB'");
+  client.exec("SELECT set_config('statement_timeout', '5min', true)");
+  EXPECT_EQ(client.scalar("SHOW work_mem"), "7MB");
+  client.exec("COMMIT");
+  // Both servers can be taken by others while the client is idle.
+  first.exec("BEGIN");
+  second.exec("BEGIN");
+  EXPECT_NE(first.scalar("SELECT pg_backend_pid()"), second.scalar("SELECT pg_backend_pid()"));
+  first.exec("COMMIT");
+  second.exec("COMMIT");
+  EXPECT_EQ(client.scalar("SHOW work_mem"), "4MB");
+  EXPECT_EQ(client.scalar("SHOW statement_timeout"), "0");
+
+  const std::string metrics = fetch_metrics(proxy);
+  EXPECT_EQ(metric_value(metrics, "pgshift_session_pins_total", {{"route", "main"}}).value_or(0.0),
+            0.0)
+      << metric_lines(metrics, "pgshift_session_pins_total");
+  EXPECT_THAT(proxy.log(), ::testing::Not(HasSubstr("session pinned")));
+}
+
+// ---- query_wait_timeout ----
+
+// Pool of 1 held by a client's open transaction: another client's query, simple or extended,
+// gets 53300 after query_wait_timeout_ms, and its connection carries on once the server is free.
+TEST_F(TransactionPoolStateTest, QueryWaitTimeoutIsNotFatal) {
+  auto proxy = start_txn_proxy(source(), {.pool_size = 1, .query_wait_timeout_ms = 500});
+  const std::string c = client_conninfo(proxy);
+  PgConnection holder(c);
+  PgConnection waiter(c);
+  holder.exec("BEGIN");
+  const std::string holder_pid = holder.scalar("SELECT pg_backend_pid()");
+
+  auto started = SteadyClock::now();
+  std::string error;
+  try {
+    waiter.exec("SELECT 'never'");
+  } catch (const PgError& e) {
+    error = e.sqlstate() + " " + e.what();
+  }
+  auto waited = SteadyClock::now() - started;
+  EXPECT_THAT(error, ::testing::StartsWith("53300")) << error;
+  EXPECT_GE(waited, 450ms);
+  EXPECT_LT(waited, 5s);
+  EXPECT_TRUE(waiter.ok());
+
+  started = SteadyClock::now();
+  EXPECT_EQ(sqlstate_of([&] { waiter.exec_params("SELECT $1::int", {"1"}); }), "53300");
+  EXPECT_GE(SteadyClock::now() - started, 450ms);
+  EXPECT_TRUE(waiter.ok());
+  EXPECT_EQ(holder.scalar("SELECT 'still mine'"), "still mine");  // the holder is unaffected
+  holder.exec("COMMIT");
+
+  EXPECT_EQ(waiter.scalar("SELECT pg_backend_pid()"), holder_pid);
+  EXPECT_EQ(waiter.exec_params("SELECT $1::int + 1", {"41"}).scalar(), "42");
+  waiter.exec("BEGIN");
+  EXPECT_EQ(waiter.scalar("SELECT 'in a transaction'"), "in a transaction");
+  waiter.exec("COMMIT");
+
+  const std::string metrics = fetch_metrics(proxy);
+  EXPECT_EQ(metric_value(metrics, "pgshift_pool_wait_timeouts_total",
+                         {{"route", "main"}, {"side", "source"}}),
+            2.0)
+      << metric_lines(metrics, "pgshift_pool_wait_timeouts_total");
+}
+
+// ---- cancel ----
+
+// The cancel of a running query reaches the server running it, not another client's: two
+// clients sleep on the two servers, one is cancelled (57014 at once), the other finishes.
+TEST_F(TransactionPoolStateTest, CancelReachesTheServerRunningTheQuery) {
+  auto proxy = start_txn_proxy(source(), {.pool_size = 2});
+  const std::string c = client_conninfo(proxy);
+  PgConnection bystander(c);
+  PgConnection target(c);
+  const std::string sleep = "SELECT pg_sleep(3) /* bystander */";
+  std::string bystander_error = "not finished";
+  std::thread sleeper([&] { bystander_error = sqlstate_of([&] { bystander.exec(sleep); }); });
+  const bool running = wait_until(
+      [&] {
+        return source()
+                   .exec(
+                       "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
+                       "query = '" +
+                       sleep + "'")
+                   .scalar() == "1";
+      },
+      10s, "the bystander's pg_sleep to run upstream");
+  const CancelOutcome cancel = cancel_pg_sleep(target, source(), "txn-pool-cancel");
+  sleeper.join();
+  ASSERT_TRUE(running);
+  ASSERT_TRUE(cancel.started);
+  EXPECT_EQ(cancel.sqlstate, "57014") << cancel.error;
+  EXPECT_LT(cancel.elapsed, 2s) << cancel.elapsed.count() << " ms";
+  EXPECT_EQ(bystander_error, "") << "the bystander's query was cancelled";
+  EXPECT_EQ(target.scalar("SELECT 'still usable'"), "still usable");
+
+  // Inside a transaction too; the transaction is then aborted, as without pgshift.
+  target.exec("BEGIN");
+  const CancelOutcome in_txn = cancel_pg_sleep(target, source(), "txn-pool-cancel-in-txn");
+  ASSERT_TRUE(in_txn.started);
+  EXPECT_EQ(in_txn.sqlstate, "57014") << in_txn.error;
+  EXPECT_EQ(sqlstate_of([&] { target.exec("SELECT 1"); }), "25P02");
+  target.exec("ROLLBACK");
+  EXPECT_EQ(target.scalar("SELECT 'after rollback'"), "after rollback");
+}
+
+// A client that is idle has no server: its cancel request must not reach the server it used
+// last, which (pool of 1) is now running another client's query.
+TEST_F(TransactionPoolStateTest, CancelOfAnIdleClientCancelsNothing) {
+  auto proxy = start_txn_proxy(source(), {.pool_size = 1});
+  const std::string c = client_conninfo(proxy);
+  PgConnection idle(c);
+  PgConnection busy(c);
+  const std::string server_pid = idle.scalar("SELECT pg_backend_pid()");
+  const std::string sleep = "SELECT pg_sleep(2) /* busy */";
+  std::string busy_error = "not finished";
+  std::thread sleeper([&] { busy_error = sqlstate_of([&] { busy.exec(sleep); }); });
+  const bool running = wait_until(
+      [&] {
+        return source()
+                   .exec(
+                       "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
+                       "pid = " +
+                       server_pid + " AND query = '" + sleep + "'")
+                   .scalar() == "1";
+      },
+      10s, "the other client's pg_sleep to run on the idle client's last server");
+  PGcancel* cancel = PQgetCancel(idle.native());
+  char buffer[256];
+  const int sent = PQcancel(cancel, buffer, sizeof buffer);
+  PQfreeCancel(cancel);
+  sleeper.join();
+  ASSERT_TRUE(running);
+  EXPECT_EQ(sent, 1) << buffer;
+  EXPECT_EQ(busy_error, "") << "the idle client's cancel hit another client's query";
+  EXPECT_EQ(idle.scalar("SELECT 'idle survived'"), "idle survived");
+  EXPECT_EQ(busy.scalar("SELECT 'busy survived'"), "busy survived");
+}
+
+// ---- upstream restart ----
+
+// pg_ctl restart -m fast under six psycopg2 clients running short transactions: only
+// transactions caught by the restart fail (08xxx / 57P0x; none before it, none started after
+// it, at most two per client), every client carries on over the SAME connection, and pgshift
+// recovers by itself. The rules are checked by python/txn_restart_clients.py.
+TEST_F(TransactionPoolStateTest, UpstreamRestartCostsOnlyInFlightTransactions) {
+  source().exec(
+      "DROP TABLE IF EXISTS restart_log; CREATE TABLE restart_log (worker int, n int);"
+      "ALTER TABLE restart_log OWNER TO pooler",
+      kDatabase);
+  auto proxy = start_txn_proxy(source(), {.pool_size = 3, .query_wait_timeout_ms = 30000});
+  ProcessOptions options;
+  options.argv = {
+      system_python().string(),
+      (source_dir() / "tests" / "integration" / "python" / "txn_restart_clients.py").string(),
+      client_conninfo(proxy), "6", "20"};
+  options.stdin_pipe = true;
+  options.merge_output = true;
+  Process clients(std::move(options));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return clients.stdout_text().find("ready\n") != std::string::npos || !clients.running();
+      },
+      60s, "the clients to be running transactions"))
+      << clients.stdout_text();
+  ASSERT_TRUE(clients.running()) << clients.stdout_text();
+
+  clients.write_stdin("restarting\n");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return clients.stdout_text().find("restarting: noted\n") != std::string::npos ||
+               !clients.running();
+      },
+      10s, "the clients to note the restart"))
+      << clients.stdout_text();
+  source().restart(StopMode::fast);
+  clients.write_stdin("restarted\n");
+  const auto status = clients.wait_for(120s);
+  ASSERT_TRUE(status.has_value()) << "clients did not finish:\n" << clients.stdout_text();
+  EXPECT_TRUE(status->success()) << clients.stdout_text() << "\n--- pgshift ---\n"
+                                 << tail_of(proxy.log());
+  EXPECT_THAT(clients.stdout_text(), HasSubstr("restart clients: ok"));
+
+  // The same pgshift serves new clients, and the pool is back to its size at most.
+  EXPECT_TRUE(proxy.running());
+  PgConnection fresh(client_conninfo(proxy));
+  EXPECT_EQ(fresh.scalar("SELECT count(*) > 0 FROM restart_log"), "t");
+  EXPECT_LE(pool_backends(source()), 3);
+}
+
+}  // namespace
+}  // namespace pgshift::test
