@@ -7,23 +7,30 @@ namespace pgshift::proxy {
 bool ResponseFilter::should_forward(std::uint8_t type, pool::PreparedSet& server) {
   switch (type) {
     case '1': {
-      if (parses_.empty()) return true;
-      bool injected = parses_.front().injected;
-      parses_.pop_front();
+      if (parse_head_ == parses_.size()) return true;
+      bool injected = parses_[parse_head_++].injected;
+      if (parse_head_ == parses_.size()) {
+        parses_.clear();
+        parse_head_ = 0;
+      }
       return !injected;
     }
     case '3': {
-      if (closes_.empty()) return true;
-      bool injected = closes_.front();
-      closes_.pop_front();
+      if (close_head_ == closes_.size()) return true;
+      bool injected = closes_[close_head_++];
+      if (close_head_ == closes_.size()) {
+        closes_.clear();
+        close_head_ = 0;
+      }
       return !injected;
     }
     case 'E':
     case 'Z':
       // Everything after an error up to Sync is skipped by the server: the Parses not yet
       // answered never ran, so those names are not prepared there.
-      for (auto& p : parses_) server.erase(p.server_name);
-      clear();
+      for (std::size_t i = parse_head_; i < parses_.size(); ++i)
+        server.erase(parses_[i].server_name);
+      if (!empty()) clear();
       return true;
     default:
       return true;

@@ -9,10 +9,10 @@
 // full the least recently used name is closed there, with its CloseComplete dropped.
 // Pure: no I/O. One StatementMapper per client session, used on the session's thread.
 #include <cstdint>
-#include <deque>
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "pool/prepared_set.hpp"
 #include "wire/builder.hpp"
@@ -31,10 +31,12 @@ class ResponseFilter {
   // Returns false when the message must be dropped. On ErrorResponse or ReadyForQuery the
   // Parses still unanswered were not executed: their names are removed from `server`.
   bool should_forward(std::uint8_t type, pool::PreparedSet& server);
-  bool empty() const { return parses_.empty() && closes_.empty(); }
+  bool empty() const { return parses_.size() == parse_head_ && closes_.size() == close_head_; }
   void clear() {
-    parses_.clear();
-    closes_.clear();
+    // Memory is given back: a session keeps no filter storage between transactions.
+    std::vector<PendingParse>().swap(parses_);
+    std::vector<bool>().swap(closes_);
+    parse_head_ = close_head_ = 0;
   }
 
  private:
@@ -42,8 +44,11 @@ class ResponseFilter {
     std::string server_name;
     bool injected;
   };
-  std::deque<PendingParse> parses_;
-  std::deque<bool> closes_;
+  // FIFOs as vectors with a read position (a std::deque allocates even when empty, and
+  // every idle client has a filter).
+  std::vector<PendingParse> parses_;
+  std::vector<bool> closes_;
+  std::size_t parse_head_ = 0, close_head_ = 0;
 };
 
 class StatementMapper {
@@ -67,6 +72,7 @@ class StatementMapper {
     return type == 'P' || type == 'B' || type == 'D' || type == 'C';
   }
   std::size_t size() const { return statements_.size(); }
+  bool knows(const std::string& client_name) const { return statements_.contains(client_name); }
 
  private:
   struct Statement {

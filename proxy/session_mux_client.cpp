@@ -292,9 +292,18 @@ void ClientSession::answer_parses_locally() {
     const std::uint32_t len =
         (std::uint32_t{pending_[pos + 1]} << 24) | (std::uint32_t{pending_[pos + 2]} << 16) |
         (std::uint32_t{pending_[pos + 3]} << 8) | std::uint32_t{pending_[pos + 4]};
-    mapper_.remember(std::span<const std::uint8_t>(pending_.data() + pos + 5, len - 4));
-    wire::MessageWriter(out).begin('1').end();  // ParseComplete
+    std::span<const std::uint8_t> body(pending_.data() + pos + 5, len - 4);
     pos += 1 + std::size_t{len};
+    wire::Parse p;
+    if (!wire::parse_parse(body, p) && mapper_.knows(std::string(p.statement))) {
+      // As the server would answer: the rest of the batch is skipped up to the Sync.
+      const std::string message =
+          "prepared statement \"" + std::string(p.statement) + "\" already exists";
+      wire::error_response(out, {.severity = "ERROR", .sqlstate = "42P05", .message = message});
+      break;
+    }
+    mapper_.remember(body);
+    wire::MessageWriter(out).begin('1').end();  // ParseComplete
   }
   pending_.clear();
   pending_only_named_parses_ = false;
@@ -411,6 +420,12 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
       }
       StatementInfo info{route_->classifier->classify(p.query), true};
       last_parse_named_ = !p.statement.empty();
+      if (last_parse_named_ && mapper_.knows(std::string(p.statement))) {
+        // A second Parse of a name the client has: the proxy may answer 42P05 or replace
+        // the statement (answer_parses_locally, StatementMapper), so which text runs under
+        // this name is not certain: never split it.
+        info.c = unknown_statement();
+      }
       if (p.statement.empty()) {
         unnamed_statement_ = std::move(info);
       } else {
