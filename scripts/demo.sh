@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # pgshift demo: installs dependencies, builds pgshift, starts a local "source" and a local
 # "target" PostgreSQL 15 cluster (the target speaks TLS with a CA made here, like RDS),
-# starts pgshift in front of them and runs a short workload through it, then shuts
-# everything down. Usage: scripts/demo.sh [--no-install]
+# starts pgshift in front of them and runs a short workload through it, then moves the
+# read split 0 -> 50 -> 100 % through the admin API (pgshift ctl) and counts which side
+# answered keyed reads at each step, then shuts everything down.
+# Usage: scripts/demo.sh [--no-install]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -78,6 +80,9 @@ done
 SCHEMA="CREATE TABLE orders (id bigserial PRIMARY KEY, user_id int NOT NULL, amount numeric NOT NULL, created_at timestamptz DEFAULT now());"
 psql_src shop -c "$SCHEMA"
 psql_tgt shop -c "$SCHEMA"
+# marker: one row naming its side, so a read through pgshift shows which side answered it.
+psql_src shop -c "CREATE TABLE marker (side text NOT NULL); INSERT INTO marker VALUES ('source')"
+psql_tgt shop -c "CREATE TABLE marker (side text NOT NULL); INSERT INTO marker VALUES ('target')"
 
 echo "== starting pgshift on 127.0.0.1:$PROXY_PORT"
 echo '"app" "app-secret"' >"$RUN/users.txt"
@@ -131,6 +136,36 @@ pgbench -n -M extended -c 8 -j 2 -T 5 -f "$RUN/read.sql" "$APP" 2>&1 | grep -E '
 echo "== rows per side (the target is kept in sync in a later stage of the migration)"
 PGPASSWORD=$PASSWORD psql_src shop -Atc "SELECT 'source orders: ' || count(*) FROM orders"
 PGPASSWORD=$PASSWORD psql_tgt shop -Atc "SELECT 'target orders: ' || count(*) FROM orders"
+# The admin API, through pgshift's own client (docs/admin-api.md).
+ctl() { "$PGSHIFT" ctl --url "http://127.0.0.1:$ADMIN_PORT" --token-file "$RUN/admin-token" "$@"; }
+target_health() {
+  ctl --json route shop 2>/dev/null |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target"]["health"]["status"])' \
+    2>/dev/null || true
+}
+# Split reads go to the target only once the health checker (every 2 s) has seen it work.
+for _ in $(seq 1 100); do [[ $(target_health) == healthy ]] && break; sleep 0.1; done
+if [[ $(target_health) != healthy ]]; then
+  echo "the target never became healthy:"; ctl route shop; exit 1
+fi
+READS=1000
+for i in $(seq 1 "$READS"); do echo "SELECT side FROM marker /* user_id='$i' */;"; done >"$RUN/keyed.sql"
+echo "== read split: at each step \`pgshift ctl set-read-percent shop N\`, then $READS reads through"
+echo "   pgshift, one per user id (/* user_id='N' */); the marker row says which side answered"
+printf '   %12s | %6s | %6s\n' read_percent source target
+for pct in 0 50 100; do
+  ctl set-read-percent shop "$pct" >/dev/null
+  answers=$(psql -X -At -f "$RUN/keyed.sql" "$APP")
+  printf '   %12s | %6s | %6s\n' "$pct %" \
+    "$(grep -cx source <<<"$answers" || true)" "$(grep -cx target <<<"$answers" || true)"
+done
+echo "== read your writes at 100 %: user 7 writes an order, then users 7 and 8 read; user 7"
+echo "   stays on the source for read_split.read_your_writes_window_ms (default 2 s)"
+psql -X -q "$APP" -c "INSERT INTO orders (user_id, amount) VALUES (7, 9.99) /* user_id='7' */"
+printf '   user 7 -> %s, user 8 -> %s\n' \
+  "$(psql -X -At "$APP" -c "SELECT side FROM marker /* user_id='7' */")" \
+  "$(psql -X -At "$APP" -c "SELECT side FROM marker /* user_id='8' */")"
+ctl routes | sed 's/^/   /'
 echo "== pgshift log (last lines)"
 tail -n 5 "$RUN/pgshift.log"
 echo "== shutting down (SIGTERM drains pgshift)"
