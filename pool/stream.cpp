@@ -30,7 +30,7 @@ bool set_expected_host(SSL* ssl, const std::string& host) {
   return SSL_set1_host(ssl, host.c_str()) == 1;
 }
 
-bool has_buffered_input(SSL* ssl) {
+bool ssl_has_buffered_input(SSL* ssl) {
   return SSL_pending(ssl) > 0 || SSL_has_pending(ssl) == 1 ||
          BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
 }
@@ -99,9 +99,13 @@ asio::awaitable<error_code> Stream::wait_readable() {
   // (SSL_pending), and records Asio's engine read ahead into the BIO pair it feeds OpenSSL
   // from (several records can arrive in one socket read). Asio only keeps bytes outside
   // that BIO when the BIO is full, so checking the BIO covers them too.
-  if (tls_ && has_buffered_input(tls_->native_handle())) co_return error_code{};
+  if (tls_ && ssl_has_buffered_input(tls_->native_handle())) co_return error_code{};
   auto [ec] = co_await socket().async_wait(tcp::socket::wait_read, use_tuple);
   co_return ec;
+}
+
+bool Stream::has_buffered_input() const noexcept {
+  return tls_ && ssl_has_buffered_input(tls_->native_handle());
 }
 
 tcp::socket& Stream::socket() noexcept {

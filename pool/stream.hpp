@@ -48,6 +48,9 @@ class Stream {
   // sessions so they hold no I/O memory). For TLS, returns at once if bytes were already
   // taken from the socket (decrypted in OpenSSL, or records read ahead but not decrypted).
   asio::awaitable<error_code> wait_readable();
+  // True if bytes were already taken from the socket (TLS: decrypted or read ahead), so a
+  // wait on the socket alone could miss them.
+  bool has_buffered_input() const noexcept;
 
   bool is_tls() const noexcept { return tls_ != nullptr; }
   // The TLS stream after handshake() (nullptr before): SSL details, verify result...

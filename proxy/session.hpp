@@ -105,7 +105,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // to it) and forgets everything outstanding on it.
   asio::awaitable<void> dispose_active();
   void set_active(routing::Side side);
+  // Makes sure the server direction runs when it has work (a server to read, answers to
+  // write, a goodbye to say), and interrupts its idle wait. It is not running while the
+  // session is idle without a server: idle clients hold no coroutine frame.
   void wake_server_reader();
+  // The client is idle: wait for its next bytes with a plain handler, no coroutine frame.
+  void wait_for_client();
   routing::Side authoritative_side() const;
 
   // ---- multiplexed relay: client to server (session_mux_client.cpp) ----
@@ -149,7 +154,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   const RouteRuntime* route_ = nullptr;  // points into snap_
   TxnTracker tracker_;
   wire::Limits limits_;
-  asio::steady_timer login_timer_;
+  std::optional<asio::steady_timer> login_timer_;  // only during login
   EndReason end_reason_ = EndReason::none;
   std::string end_detail_;
   bool drain_requested_ = false;
@@ -168,9 +173,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   StatementMapper mapper_;
   ResponseFilter filter_;
   std::unordered_map<std::string, StatementInfo> statements_;  // by client name
-  StatementInfo unnamed_statement_;
-  StatementInfo last_bind_;  // the statement of the last Bind (what the next Execute runs)
-  wire::Bytes pending_;      // Parse/Bind/Describe/Close held until the transaction is routed
+  std::unique_ptr<StatementInfo> unnamed_statement_;           // made at the first unnamed Parse
+  // The statement of the last Bind (what the next Execute runs): points into statements_ or
+  // at *unnamed_statement_; null when unknown (routed as a write).
+  const StatementInfo* last_bind_ = nullptr;
+  wire::Bytes pending_;  // Parse/Bind/Describe/Close held until the transaction is routed
   bool pending_only_named_parses_ = false;  // pending_ holds named Parses and nothing else
   bool last_parse_named_ = false;
   wire::Bytes out_;  // bytes for the server, written by flush_to_server()
@@ -182,8 +189,14 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool s2c_idle_wait_ = false;    // the server direction waits for a server byte, no data held
   bool s2c_holds_bytes_ = false;  // the server direction holds part of a server message
   bool wake_ = false;
-  asio::steady_timer wake_timer_;        // the server direction waits on it for work
-  asio::steady_timer write_done_timer_;  // dispose_active() waits on it for the writer
+  bool s2c_running_ = false;
+  bool client_readable_ = false;  // wait_for_client() saw the client readable
+  // One direction waits on it for the other to let go of a server (made on first use).
+  std::optional<asio::steady_timer> handoff_timer_;
+  asio::awaitable<void> wait_handoff();
+  void notify_handoff() {
+    if (handoff_timer_) handoff_timer_->cancel();
+  }
   // The current transaction (from its first message to ReadyForQuery 'I').
   bool txn_wrote_ = false;
   std::string txn_key_;

@@ -31,10 +31,7 @@ ClientSession::ClientSession(Runtime& runtime, std::shared_ptr<pool::PoolSet> po
       id_(id),
       client_(std::move(socket)),
       pools_(std::move(pools)),
-      login_timer_(client_.get_executor()),
-      mapper_(id),
-      wake_timer_(client_.get_executor()),
-      write_done_timer_(client_.get_executor()) {
+      mapper_(id) {
   boost::system::error_code ec;
   auto ep = client_.socket().remote_endpoint(ec);
   if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -57,8 +54,9 @@ ClientSession::~ClientSession() {
 }
 
 void ClientSession::start_login_timer() {
-  login_timer_.expires_after(kLoginTimeout);
-  login_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+  login_timer_.emplace(client_.get_executor());
+  login_timer_->expires_after(kLoginTimeout);
+  login_timer_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
     if (ec) return;
     if (auto self = weak.lock()) {
       log_warn("client login timed out", {f("session", self->id_), f("peer", self->peer_)});
@@ -216,7 +214,7 @@ asio::awaitable<bool> ClientSession::login() {
   // first transaction gets one again.
   release_active();
   if (co_await client_.write_all(out)) co_return false;
-  login_timer_.cancel();
+  if (login_timer_) login_timer_->cancel();
   log_info("session started", {f("session", id_), f("peer", peer_), f("user", identity_.user),
                                f("database", identity_.database), f("route", route_name_),
                                f("pool_mode", config::to_string(rc.pool.mode)),
@@ -276,14 +274,14 @@ asio::awaitable<void> ClientSession::run() {
     co_return;  // listener closing; the connection is dropped
   }
   bool ok = co_await login();
-  login_timer_.cancel();
+  if (login_timer_) login_timer_->cancel();
   if (!ok) co_return;
   // The server-to-client direction runs as its own coroutine; the session object lives
   // until both directions are done (each holds a shared_ptr).
   auto self = shared_from_this();
+  login_timer_.reset();
   if (mux_) {
-    asio::co_spawn(
-        client_.get_executor(), [self]() { return self->mux_server_to_client(); }, asio::detached);
+    wake_server_reader();  // runs only if a server is held (session mode)
     co_await mux_client_to_server();
   } else {
     asio::co_spawn(

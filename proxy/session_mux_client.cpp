@@ -3,8 +3,11 @@
 // of it is sent: a Query at once, an extended-protocol batch (Parse/Bind/Describe/Close,
 // held meanwhile) at its first Execute or Sync (docs/routing.md).
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <utility>
 
 #include "proxy/log.hpp"
 #include "proxy/pause_gate.hpp"
@@ -127,7 +130,7 @@ void ClientSession::reply_error(std::string_view sqlstate, std::string_view mess
 }
 
 const ClientSession::StatementInfo* ClientSession::find_statement(std::string_view name) const {
-  if (name.empty()) return &unnamed_statement_;
+  if (name.empty()) return unnamed_statement_.get();
   auto it = statements_.find(std::string(name));
   return it == statements_.end() ? nullptr : &it->second;
 }
@@ -232,8 +235,7 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
   if (server_ && active_side_ != side && txn_mode_ && !pinned_) {
     while (s2c_holds_bytes_ && end_reason_ == EndReason::none) {
       // The server direction is in the middle of a message from it; it wakes us when done.
-      write_done_timer_.expires_at(std::chrono::steady_clock::time_point::max());
-      co_await write_done_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_await wait_handoff();
     }
     if (end_reason_ != EndReason::none) co_return false;
     release_active();
@@ -340,15 +342,12 @@ asio::awaitable<void> ClientSession::flush_to_server() {
   c2s_writing_ = true;
   auto ec = co_await s->stream.write_all(out_);
   c2s_writing_ = false;
-  write_done_timer_.cancel();
+  notify_handoff();
   out_.clear();
   if (out_.capacity() > kFlushThreshold) wire::Bytes().swap(out_);
   if (ec && server_ == s) {
-    if (txn_mode_ && !pinned_) {
-      s->stream.close();  // the server direction sees it fail and answers the client
-    } else {
-      end(EndReason::server_closed, "write to server failed");
-    }
+    // The server direction sees it fail and decides (ClientSession::on_server_failure).
+    s->stream.close();
     co_return;
   }
   // The transaction may have ended while we were writing (the server direction does not
@@ -427,9 +426,14 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
         info.c = unknown_statement();
       }
       if (p.statement.empty()) {
-        unnamed_statement_ = std::move(info);
+        if (!unnamed_statement_) unnamed_statement_ = std::make_unique<StatementInfo>();
+        // A portal bound from the previous unnamed statement now has unknown text.
+        if (last_bind_ == unnamed_statement_.get()) last_bind_ = nullptr;
+        *unnamed_statement_ = std::move(info);
       } else {
-        statements_[std::string(p.statement)] = std::move(info);
+        StatementInfo& slot = statements_[std::string(p.statement)];
+        if (last_bind_ == &slot) last_bind_ = nullptr;
+        slot = std::move(info);
       }
       break;
     }
@@ -440,7 +444,7 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
         co_return true;
       }
       const StatementInfo* st = find_statement(names.statement);
-      last_bind_ = st ? *st : StatementInfo{};
+      last_bind_ = st;
       break;
     }
     case 'C': {
@@ -449,7 +453,13 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
         end(EndReason::client_protocol_error, "malformed Close message");
         co_return true;
       }
-      if (m.kind == 'S' && !m.name.empty()) statements_.erase(std::string(m.name));
+      if (m.kind == 'S' && !m.name.empty()) {
+        auto it = statements_.find(std::string(m.name));
+        if (it != statements_.end()) {
+          if (last_bind_ == &it->second) last_bind_ = nullptr;
+          statements_.erase(it);
+        }
+      }
       break;
     }
     case 'D':
@@ -459,7 +469,7 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
       if (boundary && !co_await start_transaction(unknown_statement(), 'H')) co_return true;
       break;
     case 'E': {
-      const routing::Classification c = last_bind_.valid ? last_bind_.c : unknown_statement();
+      const routing::Classification c = last_bind_ ? last_bind_->c : unknown_statement();
       if (boundary && !co_await start_transaction(c, 'E')) co_return true;
       note_statement(c);
       break;
@@ -516,6 +526,20 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
   co_return true;
 }
 
+void ClientSession::wait_for_client() {
+  client_.socket().async_wait(
+      pool::tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+        if (ec || self->end_reason_ != EndReason::none) {
+          self->end(EndReason::client_closed);
+          return;
+        }
+        self->client_readable_ = true;
+        asio::co_spawn(
+            self->client_.get_executor(), [self] { return self->mux_client_to_server(); },
+            asio::detached);
+      });
+}
+
 asio::awaitable<void> ClientSession::mux_client_to_server() {
   wire::MessageScanner scanner(wire::Direction::frontend, limits_, client_types());
   IoBuffer& buf = client_buf_;  // may already hold bytes pipelined after the startup packet
@@ -525,8 +549,10 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
     if (!unread) {
       if (buf.empty()) {
         buf.release_if_empty();  // idle clients hold no I/O buffer
-        if (co_await client_.wait_readable()) break;
-        if (end_reason_ != EndReason::none) break;
+        if (!std::exchange(client_readable_, false) && !client_.has_buffered_input()) {
+          wait_for_client();  // and no coroutine frame either
+          co_return;
+        }
       }
       auto [ec, n] = co_await client_.read_some(buf.writable());
       if (ec) break;

@@ -30,12 +30,15 @@ void ClientSession::on_transaction_end() {
   keys_->end_transaction();
 }
 
-// The active server failed or is going away. In transaction mode the client only loses the
-// work in flight on it: it gets an error (and ReadyForQuery for each answer it still
-// waits for), and its next transaction gets another server. A session with state on its
-// server (session mode, or pinned) cannot continue: it ends. Returns false when it ends.
+// The active server failed or is going away. If it holds no session state (transaction
+// mode, or in session mode a non-authoritative server, which only ever runs split reads),
+// the client only loses the work in flight on it: it gets an error (and ReadyForQuery for
+// each answer it still waits for), and its next transaction gets another server. A session
+// with state on its server (session mode's authoritative server, or pinned) cannot
+// continue: it ends. Returns false when it ends.
 asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
-  if (!txn_mode_ || pinned_ || end_reason_ != EndReason::none) {
+  const bool stateless = !pinned_ && (txn_mode_ || active_side_ != authoritative_side());
+  if (!stateless || end_reason_ != EndReason::none) {
     end(EndReason::server_closed, std::move(detail));
     co_return false;
   }
@@ -80,13 +83,11 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
     }
     if (end_reason_ != EndReason::none) break;
     if (!server_) {
+      // Nothing to read or write: stop. wake_server_reader() starts this again.
       s2c_holds_bytes_ = false;
-      if (!wake_) {
-        wake_timer_.expires_at(std::chrono::steady_clock::time_point::max());
-        co_await wake_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
-      }
-      wake_ = false;
-      continue;
+      notify_handoff();
+      s2c_running_ = false;
+      co_return;
     }
     if (gen != server_gen_) {
       // Another server is active; nothing of the old one is held (see start_transaction).
@@ -98,7 +99,7 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
     if (buf.empty()) {
       buf.release_if_empty();
       s2c_holds_bytes_ = false;
-      write_done_timer_.cancel();  // a client direction waiting for us to let go may go on
+      notify_handoff();  // a client direction waiting for us to let go may go on
       wake_ = false;
       s2c_idle_wait_ = true;
       auto ec = co_await s->stream.wait_readable();
@@ -156,12 +157,14 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
                 .Observe(seconds(std::chrono::steady_clock::now() - query_start_));
           }
           if (status == 'I') on_transaction_end();
-        } else if (r.type == 'E' && txn_mode_ && !pinned_) {
+        } else if (r.type == 'E' && !pinned_ &&
+                   (txn_mode_ || active_side_ != authoritative_side())) {
           wire::ErrorFields ef;
           if (!wire::parse_error_fields(r.body, ef) &&
               (ef.severity() == "FATAL" || ef.severity() == "PANIC")) {
-            // The server is going away (restart, admin shutdown): in transaction mode the
-            // client keeps its connection and gets an ERROR instead (on_server_failure).
+            // The server is going away (restart, admin shutdown): when it holds no session
+            // state the client keeps its connection and gets an ERROR instead
+            // (on_server_failure).
             fatal = true;
             keep = false;
             log_info("server ends the connection",

@@ -39,8 +39,7 @@ void ClientSession::end(EndReason reason, std::string detail) {
   } else if (reason == EndReason::server_closed) {
     metrics().errors(ErrorKind::server_io).Increment();
   }
-  wake_ = true;
-  wake_timer_.cancel();  // the multiplexed server direction may be waiting for work
+  if (mux_) wake_server_reader();  // it says goodbye
   if (!server_) return;
   if (reason == EndReason::client_closed && !direct_) {
     // The server may be reusable: only wake the server direction, which decides.

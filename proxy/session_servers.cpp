@@ -2,6 +2,8 @@
 // side's pool, and which of them is active (the one the server direction reads and the
 // client direction writes to).
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 
@@ -124,8 +126,7 @@ asio::awaitable<void> ClientSession::dispose_active() {
   if (!server_) co_return;
   server_->stream.close();  // makes a write in progress fail at once
   while (c2s_writing_) {
-    write_done_timer_.expires_at(std::chrono::steady_clock::time_point::max());
-    co_await write_done_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await wait_handoff();
   }
   if (!server_) co_return;
   SideState& s = sides_[static_cast<std::size_t>(active_side_)];
@@ -135,9 +136,22 @@ asio::awaitable<void> ClientSession::dispose_active() {
   set_active(active_side_);  // now null
 }
 
+asio::awaitable<void> ClientSession::wait_handoff() {
+  if (!handoff_timer_) handoff_timer_.emplace(client_.get_executor());
+  handoff_timer_->expires_at(std::chrono::steady_clock::time_point::max());
+  co_await handoff_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
 void ClientSession::wake_server_reader() {
   wake_ = true;
-  wake_timer_.cancel();
+  if (!s2c_running_ && mux_ && route_metrics_ &&
+      (server_ || !local_out_.empty() || end_reason_ != EndReason::none)) {
+    s2c_running_ = true;
+    asio::co_spawn(
+        client_.get_executor(),
+        [self = shared_from_this()] { return self->mux_server_to_client(); }, asio::detached);
+    return;
+  }
   if (s2c_idle_wait_ && server_) {
     // Only an idle wait (no bytes held) is interrupted; reads in progress finish by
     // themselves and the loop looks at the state again.
