@@ -31,7 +31,11 @@ inline constexpr const char* kPoolUser = "pooler";
 inline constexpr const char* kDatabase = "txn";
 
 struct TxnServers {
-  PgCluster source{{.name = "txn-source", .settings = {{"max_connections", "100"}}}};
+  // Connections are logged: which server connections pgshift opened and closed, and why.
+  PgCluster source{
+      {.name = "txn-source",
+       .settings = {
+           {"max_connections", "100"}, {"log_connections", "on"}, {"log_disconnections", "on"}}}};
   TxnServers() {
     source.create_role(kPoolUser, "pooler-pw");
     source.create_database(kDatabase, kPoolUser);
@@ -68,8 +72,11 @@ inline std::string client_conninfo(const PgshiftProcess& proxy) {
   return proxy.conninfo(kClientUser, kClientPassword, kDatabase);
 }
 
-// GET /metrics from the admin API (Prometheus text), with Python's HTTP client.
-inline std::string fetch_metrics(const PgshiftProcess& proxy) {
+// GET path from the admin API (e.g. "/metrics", "/v1/pools"), with Python's HTTP client. A
+// failed request is a test failure when required, and otherwise returns the error (for
+// diagnostics in failure messages).
+inline std::string fetch_admin(const PgshiftProcess& proxy, const std::string& path,
+                               bool required = true) {
   using namespace std::chrono_literals;
   const std::string script =
       "import sys, urllib.request\n"
@@ -78,10 +85,19 @@ inline std::string fetch_metrics(const PgshiftProcess& proxy) {
       "print(urllib.request.urlopen(req, timeout=10).read().decode())\n";
   auto r = run_command(
       {system_python().string(), "-c", script,
-       "http://127.0.0.1:" + std::to_string(proxy.admin_port()) + "/metrics", proxy.admin_token()},
+       "http://127.0.0.1:" + std::to_string(proxy.admin_port()) + path, proxy.admin_token()},
       20s);
-  EXPECT_TRUE(r.success()) << r.describe();
+  if (required) {
+    EXPECT_TRUE(r.success()) << r.describe();
+  } else if (!r.success()) {
+    return "GET " + path + " failed: " + r.describe();
+  }
   return r.out;
+}
+
+// Prometheus text of /metrics.
+inline std::string fetch_metrics(const PgshiftProcess& proxy) {
+  return fetch_admin(proxy, "/metrics");
 }
 
 // The value of the series `name` carrying all of `labels` (in any order), or nullopt when no
