@@ -73,6 +73,7 @@ struct ServerPool::Waiter {
   std::unique_ptr<ServerConnection> conn;  // handed over by place()
   bool woken = false;                      // by place() (conn set), a freed slot, or close()
   bool queued = false;                     // in waiters_
+  bool starving = false;                   // counted in PoolShared::starving() and starving_here_
 };
 
 // Counts an acquire as waiting (here and in PoolShared) while it lives, and on the way out,
@@ -84,7 +85,7 @@ struct ServerPool::WaitRegistration {
     pool.shared_->add_waiter();
   }
   ~WaitRegistration() {
-    if (starving) pool.shared_->remove_starving();
+    pool.stop_starving(waiter);
     if (waiter.queued) {
       std::erase(pool.waiters_, &waiter);
       waiter.queued = false;
@@ -103,7 +104,6 @@ struct ServerPool::WaitRegistration {
 
   ServerPool& pool;
   Waiter& waiter;
-  bool starving = false;  // counted in PoolShared::starving()
 };
 
 // ---- ServerPool ----
@@ -216,8 +216,9 @@ asio::awaitable<PooledConnection> ServerPool::acquire(AcquireError& error) {
         // An idle connection on another thread does us no good (sockets belong to their
         // io_context): ask that thread to close one so the slot can be used here, and from
         // now on have connections released there with nobody waiting closed for us.
-        if (!registration->starving) {
-          registration->starving = true;
+        if (!waiter->starving) {
+          waiter->starving = true;
+          ++starving_here_;
           shared_->add_starving();
         }
         shared_->request_shed(this);
@@ -389,6 +390,13 @@ asio::awaitable<error_code> ServerPool::reset_for_reuse(PooledConnection& conn) 
   co_return result.ec ? result.ec : make_error_code(errc::check_failed);
 }
 
+void ServerPool::stop_starving(Waiter& w) noexcept {
+  if (!w.starving) return;
+  w.starving = false;
+  --starving_here_;
+  shared_->remove_starving();
+}
+
 void ServerPool::place(std::unique_ptr<ServerConnection> conn) {
   if (closed_) {
     retire(std::move(conn), true);
@@ -398,6 +406,7 @@ void ServerPool::place(std::unique_ptr<ServerConnection> conn) {
     Waiter* w = waiters_.front();
     waiters_.pop_front();
     w->queued = false;
+    stop_starving(*w);  // served: no longer a reason for other threads to give up theirs
     w->conn = std::move(conn);
     w->woken = true;
     w->timer.cancel();
@@ -407,7 +416,7 @@ void ServerPool::place(std::unique_ptr<ServerConnection> conn) {
   // Another thread's clients have waited past rebalance_after while ours do not: free the
   // slot for them. (Closing for every waiter elsewhere would churn connections between
   // threads whose load is merely uneven for a moment.)
-  if (shared_->total() > shared_->size() || shared_->starving() > 0) {
+  if (shared_->total() > shared_->size() || shared_->starving() > starving_here_) {
     retire(std::move(conn), true);
     return;
   }

@@ -220,6 +220,7 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   static asio::awaitable<void> open_idle(std::shared_ptr<ServerPool> self);
 
   void wake_first_waiter();
+  void stop_starving(Waiter& w) noexcept;
   bool expired(const ServerConnection& conn, Clock::time_point now) const;
   std::size_t min_idle_share() const;
   std::chrono::milliseconds jittered(std::chrono::milliseconds delay);
@@ -236,7 +237,8 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   std::vector<asio::steady_timer*> backoff_timers_;  // cancelled by close()
   std::atomic<int> waiting_{0};                      // waiters_ of this pool, for PoolShared
   int opening_idle_ = 0;                             // open_idle() coroutines running
-  Clock::time_point open_idle_not_before_{};         // backoff for min_idle connects
+  int starving_here_ = 0;  // this pool's waiters counted in PoolShared::starving()
+  Clock::time_point open_idle_not_before_{};  // backoff for min_idle connects
   std::chrono::milliseconds open_idle_backoff_{0};
   std::string last_connect_error_;  // for wait-timeout messages during an outage
   std::minstd_rand rng_;
