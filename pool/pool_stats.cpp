@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <boost/json/serialize.hpp>
-#include <boost/json/string.hpp>
 #include <cstdio>
 #include <string_view>
 #include <utility>
@@ -12,38 +11,65 @@ namespace pgshift::pool {
 namespace {
 
 // Every number of a PoolStats with its name, in display order; one list so that the log
-// line, the table and the JSON never disagree.
+// line, the table and the JSON (both directions) never disagree. `fn(name, field)` gets a
+// (const) std::int64_t& or std::chrono::microseconds&.
+template <class Stats, class Fn>
+void visit_numbers(Stats& s, Fn&& fn) {
+  fn("size", s.size);
+  fn("reserve", s.reserve);
+  fn("total", s.total);
+  fn("idle", s.idle);
+  fn("active", s.active);
+  fn("waiting", s.waiting);
+  fn("connecting", s.connecting);
+  fn("closing", s.closing);
+  fn("acquires", s.acquires);
+  fn("waits", s.waits);
+  fn("connects", s.connects);
+  fn("connect_failures", s.connect_failures);
+  fn("wait_timeouts", s.wait_timeouts);
+  fn("closed", s.closed);
+  fn("dead", s.dead);
+  fn("health_checks", s.health_checks);
+  fn("health_check_failures", s.health_check_failures);
+  fn("resets", s.resets);
+  fn("reset_failures", s.reset_failures);
+  fn("total_wait_time_us", s.total_wait_time);
+}
+
+std::int64_t count_of(std::int64_t v) {
+  return v;
+}
+std::int64_t count_of(std::chrono::microseconds v) {
+  return v.count();
+}
+void assign(std::int64_t& field, std::int64_t v) {
+  field = v;
+}
+void assign(std::chrono::microseconds& field, std::int64_t v) {
+  field = std::chrono::microseconds(v);
+}
+
 std::vector<std::pair<std::string_view, std::int64_t>> numbers(const PoolStats& s) {
-  return {{"size", s.size},
-          {"reserve", s.reserve},
-          {"total", s.total},
-          {"idle", s.idle},
-          {"active", s.active},
-          {"waiting", s.waiting},
-          {"connecting", s.connecting},
-          {"closing", s.closing},
-          {"acquires", s.acquires},
-          {"waits", s.waits},
-          {"connects", s.connects},
-          {"connect_failures", s.connect_failures},
-          {"wait_timeouts", s.wait_timeouts},
-          {"closed", s.closed},
-          {"dead", s.dead},
-          {"health_checks", s.health_checks},
-          {"health_check_failures", s.health_check_failures},
-          {"resets", s.resets},
-          {"reset_failures", s.reset_failures},
-          {"total_wait_time_us", s.total_wait_time.count()}};
+  std::vector<std::pair<std::string_view, std::int64_t>> out;
+  visit_numbers(s, [&](std::string_view name, const auto& field) {
+    out.emplace_back(name, count_of(field));
+  });
+  return out;
+}
+
+// The identity and configuration strings, in display order.
+template <class Stats, class Fn>
+void visit_names(Stats& s, Fn&& fn) {
+  fn("route", s.route);
+  fn("side", s.side);
+  fn("database", s.database);
+  fn("user", s.user);
+  fn("mode", s.mode);
 }
 
 std::string pool_name(const PoolStats& s) {
   return s.route + "/" + s.side + "/" + s.database + "/" + s.user;
-}
-
-// Route, database and user names come from the configuration and from clients, so they are
-// escaped by Boost.JSON rather than trusted.
-void append_json_string(std::string& out, std::string_view value) {
-  out += boost::json::serialize(boost::json::string(value));
 }
 
 }  // namespace
@@ -111,37 +137,37 @@ std::string format_pools_text(std::span<const PoolStats> pools) {
   return out;
 }
 
+boost::json::object to_json_object(const PoolStats& s) {
+  boost::json::object o;
+  visit_names(s, [&](std::string_view name, const std::string& value) { o[name] = value; });
+  visit_numbers(s, [&](std::string_view name, const auto& field) { o[name] = count_of(field); });
+  return o;
+}
+
+PoolStats from_json_object(const boost::json::object& o) {
+  PoolStats s;
+  visit_names(s, [&](std::string_view name, std::string& field) {
+    if (const auto* v = o.if_contains(name); v && v->is_string()) field = v->get_string();
+  });
+  visit_numbers(s, [&](std::string_view name, auto& field) {
+    if (const auto* v = o.if_contains(name); v && v->is_int64()) assign(field, v->get_int64());
+  });
+  return s;
+}
+
+boost::json::array to_json_array(std::span<const PoolStats> pools) {
+  boost::json::array a;
+  a.reserve(pools.size());
+  for (const auto& s : pools) a.emplace_back(to_json_object(s));
+  return a;
+}
+
 std::string to_json(const PoolStats& s) {
-  std::string out = "{";
-  const std::pair<std::string_view, const std::string*> names[] = {{"route", &s.route},
-                                                                   {"side", &s.side},
-                                                                   {"database", &s.database},
-                                                                   {"user", &s.user},
-                                                                   {"mode", &s.mode}};
-  for (const auto& [name, value] : names) {
-    append_json_string(out, name);
-    out += ':';
-    append_json_string(out, *value);
-    out += ',';
-  }
-  for (const auto& [name, value] : numbers(s)) {
-    append_json_string(out, name);
-    out += ':';
-    out += std::to_string(value);
-    out += ',';
-  }
-  out.back() = '}';
-  return out;
+  return boost::json::serialize(to_json_object(s));
 }
 
 std::string to_json(std::span<const PoolStats> pools) {
-  std::string out = "[";
-  for (const auto& s : pools) {
-    if (out.size() > 1) out += ',';
-    out += to_json(s);
-  }
-  out += ']';
-  return out;
+  return boost::json::serialize(to_json_array(pools));
 }
 
 }  // namespace pgshift::pool

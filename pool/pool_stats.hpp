@@ -5,6 +5,8 @@
 //
 // What is counted is described in docs/pooling.md ("What is counted").
 #include <atomic>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
 #include <span>
@@ -69,9 +71,17 @@ std::string to_log_line(const PoolStats& stats);
 // A fixed-width table with a header, one row per pool, like PgBouncer's SHOW POOLS.
 std::string format_pools_text(std::span<const PoolStats> pools);
 
-// {"route": "...", "side": "...", ..., "total_wait_time_us": 123}
-std::string to_json(const PoolStats& stats);
+// {"route": "...", "side": "...", ..., "total_wait_time_us": 123}: the identity strings, then
+// every number in the order of to_log_line(). Names come from the configuration and from
+// clients; Boost.JSON escapes them.
+boost::json::object to_json_object(const PoolStats& stats);
 // [{...}, {...}]
+boost::json::array to_json_array(std::span<const PoolStats> pools);
+// The same, serialized.
+std::string to_json(const PoolStats& stats);
 std::string to_json(std::span<const PoolStats> pools);
+// The inverse of to_json_object(), for clients of the admin API: members that are missing
+// or of the wrong type are left at their defaults (an older or newer server).
+PoolStats from_json_object(const boost::json::object& object);
 
 }  // namespace pgshift::pool

@@ -23,6 +23,11 @@ AdminResponse handle_pause(const AdminCall& call);
 AdminResponse handle_resume(const AdminCall& call);
 AdminResponse handle_get_pause(const AdminCall& call);
 
+// admin_pools_api.cpp
+AdminResponse handle_list_pools(const AdminCall& call);
+// Feeds the pool gauges and counters from runtime.pools before /metrics is serialized.
+void refresh_pool_metrics(const Runtime& runtime);
+
 // admin_route_view.cpp: one route as the API shows it (never a password).
 json::object route_view(const Runtime& runtime, const RouteRuntime& route);
 

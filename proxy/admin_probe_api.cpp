@@ -58,6 +58,7 @@ AdminResponse handle_readyz(const AdminCall& call) {
 
 AdminResponse handle_metrics(const AdminCall& call) {
   refresh_state_gauges(call.runtime);
+  refresh_pool_metrics(call.runtime);
   AdminResponse res(http::status::ok, 11);
   res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   res.set(http::field::cache_control, "no-store");

@@ -20,6 +20,7 @@ enum class Endpoint {
   read_percent,
   pause,
   resume,
+  pools,
   unknown,
   bad_path
 };
@@ -48,6 +49,8 @@ std::string_view label(Endpoint e) {
       return "/v1/pause";
     case Endpoint::resume:
       return "/v1/resume";
+    case Endpoint::pools:
+      return "/v1/pools";
     case Endpoint::unknown:
     case Endpoint::bad_path:
       return "other";
@@ -80,6 +83,7 @@ Match match(std::string_view target) {
   if (path == "/v1/routes") return {Endpoint::routes, {}};
   if (path == "/v1/pause") return {Endpoint::pause, {}};
   if (path == "/v1/resume") return {Endpoint::resume, {}};
+  if (path == "/v1/pools") return {Endpoint::pools, {}};
   constexpr std::string_view kRoutes = "/v1/routes/";
   if (!path.starts_with(kRoutes)) return {};
   std::string_view rest = path.substr(kRoutes.size());
@@ -126,6 +130,8 @@ AdminResponse dispatch(const AdminCall& call, const Match& m) {
       return method == http::verb::post ? handle_pause(call) : handle_get_pause(call);
     case Endpoint::resume:
       return handle_resume(call);
+    case Endpoint::pools:
+      return handle_list_pools(call);
     case Endpoint::bad_path:
       return error_response(http::status::bad_request, "malformed route name in the path");
     case Endpoint::unknown:

@@ -30,6 +30,7 @@ constexpr const char* kUsage =
     "  pause [--timeout-ms N]          hold new transactions (default 30000 ms, max 300000)\n"
     "  resume                          release held transactions\n"
     "  health                          readiness and the health of every upstream\n"
+    "  pools                           server pools: connections, waiting clients, counters\n"
     "\n"
     "options:\n"
     "  --url URL          admin API (default $PGSHIFT_ADMIN_URL or http://127.0.0.1:9187)\n"
@@ -263,6 +264,16 @@ int run(const Options& o, Client& client, std::ostream& out) {
     } else {
       out << "not paused; nothing to resume\n";
     }
+    return kOk;
+  }
+  if (cmd == "pools") {
+    need_operands(o, 0, "no operands");
+    auto v = client.call(http::verb::get, "/v1/pools", {}, &raw);
+    if (!v) return kApiError;
+    if (o.json)
+      emit_raw();
+    else
+      print_pools(out, *v);
     return kOk;
   }
   if (cmd == "health") {

@@ -4,7 +4,7 @@
 //   pgshift ctl [--url http://127.0.0.1:9187] [--token-file FILE] [--json] [--timeout-ms N]
 //               <command>
 //   commands: routes | route NAME | set-read-percent NAME PERCENT |
-//             pause [--timeout-ms N] | resume | health
+//             pause [--timeout-ms N] | resume | health | pools
 //
 // The token comes from --token-file, else from $PGSHIFT_ADMIN_TOKEN; the URL from --url,
 // else $PGSHIFT_ADMIN_URL. Output is a human table by default, the API's JSON with --json.

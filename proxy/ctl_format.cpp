@@ -5,6 +5,8 @@
 #include <charconv>
 #include <ostream>
 
+#include "pool/pool_stats.hpp"
+
 namespace pgshift::proxy {
 namespace {
 
@@ -140,6 +142,21 @@ void print_pause(std::ostream& out, const json::value& status) {
   } else {
     out << "not paused\n";
   }
+}
+
+void print_pools(std::ostream& out, const json::value& body) {
+  std::vector<pool::PoolStats> pools;
+  const auto* list = member(body, "pools");
+  if (list && list->is_array()) {
+    for (const auto& p : list->get_array()) {
+      if (p.is_object()) pools.push_back(pool::from_json_object(p.get_object()));
+    }
+  }
+  if (pools.empty()) {
+    out << "no server pools yet (a pool is created when a client first needs it)\n";
+    return;
+  }
+  out << pool::format_pools_text(pools);
 }
 
 }  // namespace pgshift::proxy

@@ -16,6 +16,8 @@ void print_route(std::ostream& out, const boost::json::value& route);  // one ro
 void print_health(std::ostream& out, const boost::json::value& readyz,
                   const boost::json::value& routes);
 void print_pause(std::ostream& out, const boost::json::value& status);
+// GET /v1/pools as pool::format_pools_text() draws it ("no server pools yet" when empty).
+void print_pools(std::ostream& out, const boost::json::value& body);
 
 // "12.50" for 12.5; "-" when not a number.
 std::string format_percent(const boost::json::value* v);

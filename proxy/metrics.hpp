@@ -104,6 +104,8 @@ std::string_view to_string(ServerState s);
 std::string_view to_string(CancelResult r);
 
 // Children of one route, resolved once. Index with static_cast<std::size_t>(enum).
+// server_connections and server_connects_* are fed from the pool registry when /metrics is
+// scraped (feed_pool_metrics(), proxy/pool_report.hpp): sessions leave them alone.
 struct RouteMetrics {
   using Counter = prometheus::Counter;
   using Gauge = prometheus::Gauge;

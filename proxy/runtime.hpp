@@ -15,6 +15,10 @@
 #include "routing/classifier.hpp"
 #include "routing/read_your_writes.hpp"
 
+namespace pgshift::pool {
+class PoolRegistry;
+}
+
 namespace pgshift::proxy {
 
 namespace asio = boost::asio;
@@ -70,6 +74,9 @@ class Runtime {
   std::shared_ptr<RouteStateStore> states;
   std::shared_ptr<PauseGate> pause;
   std::shared_ptr<HealthChecker> health;
+  // Every server pool of the process (pool/pool_shared.hpp), for the admin API, the
+  // periodic pool log line and the pool metrics. Same convention as the pointers above.
+  std::shared_ptr<pool::PoolRegistry> pools;
   std::atomic<bool> draining{false};
   std::atomic<long> active_sessions{0};
 

@@ -13,6 +13,7 @@
 #include "config/load.hpp"
 #include "proxy/admin_startup.hpp"
 #include "proxy/log.hpp"
+#include "proxy/pool_report.hpp"
 #include "proxy/route_state_store.hpp"
 #include "proxy/session.hpp"
 
@@ -111,6 +112,9 @@ asio::awaitable<void> Server::drain() {
     }
   }
   log_info("shutting down: draining sessions", {f("sessions", live.size())});
+  // The pools as they were when the drain began, then no more periodic lines.
+  pool_logger_->stop();
+  pool_logger_->log_all("shutdown");
   for (auto& s : live) {
     asio::post(s->get_executor(), [s]() { s->request_drain(); });
   }
@@ -166,7 +170,10 @@ int Server::run() {
   acceptor_->listen(listen.backlog);
   signals_ = std::make_unique<asio::signal_set>(main_ctx, SIGTERM, SIGINT, SIGHUP);
   std::signal(SIGPIPE, SIG_IGN);
+  runtime_->pools = pool_registry_;
   admin_ = start_operator_surface(*runtime_, main_ctx.get_executor());
+  pool_logger_ = std::make_shared<PoolLogger>(pool_registry_, main_ctx.get_executor());
+  pool_logger_->start();
 
   log_info("pgshift listening",
            {f("host", listen.host), f("port", acceptor_->local_endpoint().port()),
@@ -187,6 +194,8 @@ int Server::run() {
   contexts_[0]->run();
   for (auto& ctx : contexts_) ctx->stop();
   for (auto& t : threads) t.join();
+  pool_logger_->stop();
+  pool_logger_.reset();  // its timer lives on io_context 0
   stop_operator_surface(*runtime_, admin_);
   log_info("pgshift stopped");
   return 0;

@@ -9,6 +9,7 @@
 #include <boost/json/parse.hpp>
 #include <cctype>
 
+#include "pool/pool_shared.hpp"
 #include "proxy/health_checker.hpp"
 #include "proxy/pause_gate.hpp"
 #include "proxy/route_state_store.hpp"
@@ -66,6 +67,7 @@ AdminFixture::AdminFixture(AdminOptions options) {
   runtime_->states = std::make_shared<RouteStateStore>(state_file_);
   runtime_->states->load(*cfg);
   runtime_->pause = std::make_shared<PauseGate>();
+  runtime_->pools = std::make_shared<pool::PoolRegistry>();  // empty: tests add pool keys
   if (options.with_health) {
     runtime_->health = std::make_shared<HealthChecker>(
         *runtime_, ioc_.get_executor(), HealthChecker::Options{std::chrono::milliseconds(50)});

@@ -1,7 +1,7 @@
 #pragma once
 // An admin API server on 127.0.0.1:<ephemeral> over an in-memory configuration with two
 // routes ("auth" with a target, "scores" without), running on its own thread, plus a
-// blocking Beast client to talk to it.
+// blocking Beast client to talk to it. runtime().pools is an empty pool registry.
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>

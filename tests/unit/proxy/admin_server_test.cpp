@@ -45,8 +45,8 @@ TEST(AdminServer, HealthzNeedsNoToken) {
 
 TEST(AdminServer, EverythingElseNeedsTheToken) {
   AdminFixture f;
-  for (const char* path :
-       {"/v1/routes", "/v1/routes/auth", "/metrics", "/readyz", "/v1/pause", "/no/such/path"}) {
+  for (const char* path : {"/v1/routes", "/v1/routes/auth", "/metrics", "/readyz", "/v1/pause",
+                           "/v1/pools", "/no/such/path"}) {
     auto missing = f.get(path, "");
     EXPECT_EQ(missing.status, 401u) << path;
     EXPECT_EQ(missing.headers["www-authenticate"], R"(Bearer realm="pgshift")") << path;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "admin_fixture.hpp"
+#include "pool/pool_shared.hpp"
 #include "proxy/pause_gate.hpp"
 #include "proxy/route_state_store.hpp"
 
@@ -130,6 +131,50 @@ TEST_F(CtlTest, HealthNotReadyExitsOne) {
   EXPECT_NE(r.out.find("NOT READY"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("health checker not running"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("ROUTE"), std::string::npos) << r.out;
+}
+
+TEST_F(CtlTest, PoolsEmpty) {
+  auto r = run({"pools"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("no server pools yet", 0), 0u) << r.out;
+  r = run({"pools", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(boost::json::parse(r.out), boost::json::parse(R"({"pools":[]})"));
+  EXPECT_EQ(run({"pools", "extra"}).code, 2);
+}
+
+TEST_F(CtlTest, PoolsTableAndJson) {
+  config::Pool settings;
+  settings.size = 20;
+  settings.mode = config::PoolMode::transaction;
+  auto shared = f.runtime().pools->get(
+      {.route = "auth", .side = pool::UpstreamSide::source, .database = "auth_db", .user = "app"},
+      settings);
+  pool::PoolStats counters;
+  counters.acquires = 12;
+  counters.connects = 3;
+  counters.total_wait_time = std::chrono::microseconds(2500);
+  shared->detach(nullptr, counters);  // counters left by a thread's pool that went away
+
+  auto r = run({"pools"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  // Exactly what pool::format_pools_text() draws from the server's own stats.
+  EXPECT_EQ(r.out, pool::format_pools_text(f.runtime().pools->stats())) << r.out;
+  EXPECT_EQ(r.out.rfind("pool ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("auth/source/auth_db/app | transaction |"), std::string::npos) << r.out;
+  EXPECT_TRUE(r.out.ends_with(" 2500\n")) << r.out;  // total_wait_time_us, the last column
+
+  r = run({"--json", "pools"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto v = boost::json::parse(r.out);
+  ASSERT_EQ(v.at("pools").as_array().size(), 1u);
+  EXPECT_EQ(v.at("pools").at(0).at("acquires").as_int64(), 12);
+  EXPECT_EQ(v.at("pools").at(0).at("size").as_int64(), 20);
+}
+
+TEST_F(CtlTest, HelpListsPools) {
+  auto help = ctl({"--help"});
+  EXPECT_NE(help.out.find("\n  pools "), std::string::npos) << help.out;
 }
 
 TEST_F(CtlTest, TokenFromEnvironmentOrMissing) {
