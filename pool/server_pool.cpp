@@ -454,16 +454,6 @@ asio::awaitable<void> ServerPool::close_gracefully(std::shared_ptr<ServerPool> s
   self->after_slot_freed();
 }
 
-// Also used to pass on a wake-up for a free slot that its waiter did not use.
-void ServerPool::after_slot_freed() {
-  if (!waiters_.empty()) {
-    wake_first_waiter();
-    return;
-  }
-  // return_slot() came before this read (both sequentially consistent): see add_waiter().
-  if (shared_->waiters() > waiting_.load()) shared_->wake_waiting_thread(this);
-}
-
 void ServerPool::wake_first_waiter() {
   if (waiters_.empty()) return;
   Waiter* w = waiters_.front();
@@ -471,20 +461,6 @@ void ServerPool::wake_first_waiter() {
   w->queued = false;
   w->woken = true;
   w->timer.cancel();
-}
-
-void ServerPool::on_slot_available() {
-  if (closed_) return;
-  after_slot_freed();
-}
-
-void ServerPool::on_shed_request() {
-  if (closed_ || idle_.empty() || !waiters_.empty()) return;
-  // The oldest idle connection: the one least likely to be needed here soon.
-  auto conn = std::move(idle_.front().conn);
-  idle_.pop_front();
-  gauges_.idle.add(-1);
-  retire(std::move(conn), true);
 }
 
 void ServerPool::maintain() {
