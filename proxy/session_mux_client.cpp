@@ -90,6 +90,18 @@ PinReason pin_metric(routing::PinReason r) {
   }
 }
 
+// The next whole message (type, length, body) in `held`, which holds only whole messages
+// copied from the client; advances `pos`.
+bool next_held(const wire::Bytes& held, std::size_t& pos, std::span<const std::uint8_t>& raw) {
+  if (pos + 5 > held.size()) return false;
+  const std::uint32_t len = (std::uint32_t{held[pos + 1]} << 24) |
+                            (std::uint32_t{held[pos + 2]} << 16) |
+                            (std::uint32_t{held[pos + 3]} << 8) | std::uint32_t{held[pos + 4]};
+  raw = std::span<const std::uint8_t>(held.data() + pos, 1 + std::size_t{len});
+  pos += raw.size();
+  return true;
+}
+
 // A statement the proxy knows nothing about (an Execute of an unknown portal, a function
 // call): authoritative, never split.
 routing::Classification unknown_statement() {
@@ -200,12 +212,18 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
   }
 
   // Where the transaction goes.
-  const Side authoritative = authoritative_side();
+  // One snapshot of the route state per transaction: it gives both the authoritative side
+  // and the router's input.
+  RouteStatesPtr states;
+  const routing::MigrationState* state = nullptr;
+  if (route_->route->target && runtime_.states) {
+    states = runtime_.states->snapshot();
+    state = states->find(route_name_);
+  }
+  const Side authoritative = state ? routing::authoritative_side(*state) : Side::source;
   Side side = authoritative;
   txn_key_.clear();
-  if (route_->route->target && runtime_.states) {
-    auto states = runtime_.states->snapshot();
-    const routing::MigrationState* state = states->find(route_name_);
+  {
     if (!health_ && runtime_.health) health_ = runtime_.health->route(route_name_);
     if (state) {
       routing::ResolvedKey key = keys_->resolve(c.comment_routing_key);
@@ -290,12 +308,9 @@ bool ClientSession::forward(std::uint8_t type, std::span<const std::uint8_t> bod
 void ClientSession::answer_parses_locally() {
   wire::Bytes out;
   std::size_t pos = 0;
-  while (pos + 5 <= pending_.size()) {
-    const std::uint32_t len =
-        (std::uint32_t{pending_[pos + 1]} << 24) | (std::uint32_t{pending_[pos + 2]} << 16) |
-        (std::uint32_t{pending_[pos + 3]} << 8) | std::uint32_t{pending_[pos + 4]};
-    std::span<const std::uint8_t> body(pending_.data() + pos + 5, len - 4);
-    pos += 1 + std::size_t{len};
+  std::span<const std::uint8_t> raw;
+  while (next_held(pending_, pos, raw)) {
+    std::span<const std::uint8_t> body = raw.subspan(5);
     wire::Parse p;
     if (!wire::parse_parse(body, p) && mapper_.knows(std::string(p.statement))) {
       // As the server would answer: the rest of the batch is skipped up to the Sync.
@@ -319,14 +334,9 @@ asio::awaitable<bool> ClientSession::flush_pending() {
   held.swap(pending_);
   pending_only_named_parses_ = false;
   std::size_t pos = 0;
-  while (pos + 5 <= held.size()) {
-    const std::uint8_t type = held[pos];
-    const std::uint32_t len = (std::uint32_t{held[pos + 1]} << 24) |
-                              (std::uint32_t{held[pos + 2]} << 16) |
-                              (std::uint32_t{held[pos + 3]} << 8) | std::uint32_t{held[pos + 4]};
-    std::span<const std::uint8_t> raw(held.data() + pos, 1 + std::size_t{len});
-    if (!forward(type, raw.subspan(5), raw)) co_return false;
-    pos += raw.size();
+  std::span<const std::uint8_t> raw;
+  while (next_held(held, pos, raw)) {
+    if (!forward(raw[0], raw.subspan(5), raw)) co_return false;
     if (out_.size() >= kFlushThreshold) co_await flush_to_server();
   }
   co_return true;
