@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <future>
-#include <sstream>
 
 #include "tests/support/support.hpp"
 
@@ -39,30 +38,6 @@ PgshiftProcess start_proxy(int size, int wait_ms) {
   spec.extra_yaml = "threads: 1\n";
   return PgshiftProcess(
       {.config_yaml = spec.to_yaml(), .users = users_file_text({{"app", "app-pw"}})});
-}
-
-// GET /metrics from the admin API (Prometheus text), with the real HTTP client of Python.
-std::string fetch_metrics(const PgshiftProcess& proxy) {
-  const std::string script =
-      "import sys, urllib.request\n"
-      "req = urllib.request.Request(sys.argv[1], headers={'Authorization': 'Bearer ' + "
-      "sys.argv[2]})\n"
-      "print(urllib.request.urlopen(req, timeout=10).read().decode())\n";
-  auto r = run_command(
-      {system_python().string(), "-c", script,
-       "http://127.0.0.1:" + std::to_string(proxy.admin_port()) + "/metrics", proxy.admin_token()},
-      20s);
-  EXPECT_TRUE(r.success()) << r.describe();
-  return r.out;
-}
-
-// The value of the first series whose line starts with `prefix`, or -1.
-double metric_value(const std::string& text, const std::string& prefix) {
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(prefix, 0) == 0) return std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return -1;
 }
 
 std::string server_pid(PgConnection& c) {
@@ -106,10 +81,15 @@ TEST(SessionPoolTest, PoolSizeCapsServersAndWaitTimesOut) {
   std::string err = connect_error(proxy.conninfo("app", "app-pw", "postgres"));
   EXPECT_THAT(err, HasSubstr("query_wait_timeout"));
   const std::string m = fetch_metrics(proxy);
-  EXPECT_EQ(metric_value(m, "pgshift_pool_wait_timeouts_total{route=\"main\",side=\"source\"}"), 1)
+  EXPECT_EQ(
+      metric_value(m, "pgshift_pool_wait_timeouts_total", {{"route", "main"}, {"side", "source"}})
+          .value_or(-1),
+      1)
       << m;
-  EXPECT_EQ(metric_value(m, "pgshift_client_connections{"), 1) << m;
-  EXPECT_EQ(metric_value(m, "pgshift_client_login_failures_total{reason=\"upstream_failed\"}"), 1)
+  EXPECT_EQ(metric_value(m, "pgshift_client_connections").value_or(-1), 1) << m;
+  EXPECT_EQ(metric_value(m, "pgshift_client_login_failures_total", {{"reason", "upstream_failed"}})
+                .value_or(-1),
+            1)
       << m;
   try {
     EXPECT_EQ(a.scalar("SELECT 1"), "1");  // the holder is unaffected

@@ -138,12 +138,6 @@ bool wait_target_healthy(const PgshiftProcess& proxy) {
                     "the health checker to report the target healthy");
 }
 
-std::string fetch_metrics(const PgshiftProcess& proxy) {
-  const HttpResponse r = admin_request(proxy, "GET", "/metrics");
-  EXPECT_EQ(r.status, 200) << r.describe();
-  return r.body;
-}
-
 double metric_sum(const std::string& text, const std::string& name,
                   const std::vector<std::string>& labels) {
   double sum = 0;

@@ -75,9 +75,8 @@ std::string target_health(const PgshiftProcess& proxy);
 // split read falls back to the source.
 bool wait_target_healthy(const PgshiftProcess& proxy);
 
-// ---- /metrics ----
+// ---- /metrics (fetch_metrics: tests/support/metrics.hpp) ----
 
-std::string fetch_metrics(const PgshiftProcess& proxy);
 // Sum of the samples of metric `name` whose label set contains every `labels` entry
 // (each written as in the exposition, e.g. R"(route="main")"). 0 if there is none.
 double metric_sum(const std::string& text, const std::string& name,

@@ -1,8 +1,9 @@
 #pragma once
 // Shared by the transaction-pooling integration binaries (transaction_pool_test,
 // transaction_pool_state_test): one PostgreSQL 15 cluster with a dedicated pool role, a
-// pgshift in `pool: {mode: transaction}` in front of it, /metrics, counting pgshift's server
-// backends in pg_stat_activity, and libpq protocol-level prepared statements.
+// pgshift in `pool: {mode: transaction}` in front of it, counting pgshift's server backends in
+// pg_stat_activity, and libpq protocol-level prepared statements. /metrics: tests/support
+// (metrics.hpp).
 //
 // Clients log in to pgshift as app/app-pw; pgshift logs in upstream as "pooler", a role used
 // by nothing else, so `usename = 'pooler'` in pg_stat_activity is exactly pgshift's servers.
@@ -13,10 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <map>
 #include <mutex>
-#include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -72,64 +70,9 @@ inline std::string client_conninfo(const PgshiftProcess& proxy) {
   return proxy.conninfo(kClientUser, kClientPassword, kDatabase);
 }
 
-// GET path from the admin API (e.g. "/metrics", "/v1/pools"), with Python's HTTP client. A
-// failed request is a test failure when required, and otherwise returns the error (for
-// diagnostics in failure messages).
-inline std::string fetch_admin(const PgshiftProcess& proxy, const std::string& path,
-                               bool required = true) {
-  using namespace std::chrono_literals;
-  const std::string script =
-      "import sys, urllib.request\n"
-      "req = urllib.request.Request(sys.argv[1], headers={'Authorization': 'Bearer ' + "
-      "sys.argv[2]})\n"
-      "print(urllib.request.urlopen(req, timeout=10).read().decode())\n";
-  auto r = run_command(
-      {system_python().string(), "-c", script,
-       "http://127.0.0.1:" + std::to_string(proxy.admin_port()) + path, proxy.admin_token()},
-      20s);
-  if (required) {
-    EXPECT_TRUE(r.success()) << r.describe();
-  } else if (!r.success()) {
-    return "GET " + path + " failed: " + r.describe();
-  }
-  return r.out;
-}
-
-// Prometheus text of /metrics.
-inline std::string fetch_metrics(const PgshiftProcess& proxy) {
-  return fetch_admin(proxy, "/metrics");
-}
-
-// The value of the series `name` carrying all of `labels` (in any order), or nullopt when no
-// such series is exported.
-inline std::optional<double> metric_value(const std::string& text, const std::string& name,
-                                          const std::map<std::string, std::string>& labels) {
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(name, 0) != 0) continue;
-    const std::string rest = line.substr(name.size());
-    if (rest.empty() || (rest[0] != '{' && rest[0] != ' ')) continue;  // a longer name
-    const bool all = std::all_of(labels.begin(), labels.end(), [&](const auto& label) {
-      return rest.find(label.first + "=\"" + label.second + "\"") != std::string::npos;
-    });
-    if (all) return std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return std::nullopt;
-}
-
 // The end of a long text (a log), for failure messages.
 inline std::string tail_of(const std::string& text, std::size_t max_chars = 6000) {
   return text.size() <= max_chars ? text : "..." + text.substr(text.size() - max_chars);
-}
-
-// The lines of text that contain name, for failure messages.
-inline std::string metric_lines(const std::string& text, const std::string& name) {
-  std::istringstream in(text);
-  std::string out;
-  for (std::string line; std::getline(in, line);) {
-    if (line.find(name) != std::string::npos) out += line + "\n";
-  }
-  return out.empty() ? "(no " + name + " series)" : out;
 }
 
 // pgshift's server connections right now, seen by the server.

@@ -3,6 +3,7 @@
 // See tests/support/README.md.
 #include "cert_authority.hpp"
 #include "files.hpp"
+#include "metrics.hpp"
 #include "net.hpp"
 #include "paths.hpp"
 #include "pg_cluster.hpp"

@@ -1,14 +1,20 @@
-// PoolStats as JSON values, both ways (GET /v1/pools and `pgshift ctl pools`).
+// PoolStats as JSON values, both ways (GET /v1/pools and `pgshift ctl pools`), and as the text
+// table and log line.
 #include "pool/pool_stats.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <span>
+#include <string>
 #include <vector>
 
 namespace pgshift::pool {
 namespace {
+
+using namespace std::chrono_literals;
 
 PoolStats sample() {
   PoolStats s;
@@ -86,6 +92,33 @@ TEST(PoolStatsJson, MissingOrMistypedMembersKeepDefaults) {
   EXPECT_EQ(s.size, 0);
   EXPECT_EQ(s.active, 3);
   EXPECT_EQ(s.total_wait_time.count(), 0);
+}
+
+TEST(PoolStatsTest, FormatsTextAndJson) {
+  PoolStats s;
+  s.route = "auth";
+  s.side = "source";
+  s.database = "auth_db";
+  s.user = "app\"1";
+  s.mode = "transaction";
+  s.size = 20;
+  s.total = 7;
+  s.idle = 2;
+  s.active = 5;
+  s.total_wait_time = 1500us;
+  const std::vector<PoolStats> pools{s};
+  const auto text = format_pools_text(pools);
+  EXPECT_NE(text.find("pool"), std::string::npos);
+  EXPECT_NE(text.find("auth/source/auth_db/app\"1 | transaction"), std::string::npos) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2);
+  const auto json = to_json(std::span<const PoolStats>(pools));
+  EXPECT_NE(json.find("\"user\":\"app\\\"1\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"total\":7"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"total_wait_time_us\":1500"), std::string::npos) << json;
+  EXPECT_EQ(json.front(), '[');
+  EXPECT_EQ(json.back(), ']');
+  const auto line = to_log_line(s);
+  EXPECT_EQ(line.rfind("pool=auth/source/auth_db/app\"1 mode=transaction size=20", 0), 0u) << line;
 }
 
 }  // namespace

@@ -1,0 +1,267 @@
+// Server connection pools (pool/server_pool.hpp, pool/pool_set.hpp) against real PostgreSQL 15
+// servers, connection health: hygiene on release, reset for reuse, maintenance (idle timeout,
+// lifetime, min_idle), dead and long-idle connections, outages and reconnect backoff, and
+// authentication errors. Fixture: server_pool_fixture.hpp.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "server_pool_fixture.hpp"
+
+namespace pgshift::pool {
+namespace {
+
+using namespace test;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+TEST(ServerPoolTest, DirtyOrBusyReleaseClosesTheConnection) {
+  Harness h;
+  const auto key = key_for("dirty");
+  const std::string app = "pool_dirty";
+  auto* pool = h.pool(0, key, params_for(servers().main, app), settings(2));
+  AcquireError error;
+  auto conn = h.acquire(0, pool, error);
+  ASSERT_TRUE(conn) << error.message;
+  const int first = conn->backend_key.pid;
+  h.release(0, conn, ReleaseState::dirty);
+  EXPECT_TRUE(pt::wait_until([&] { return !backend_exists(servers().main, first); }, 10s,
+                             "the dirty connection's backend to exit"));
+
+  // Declared clean but inside a transaction (ReadyForQuery 'T'): never reused.
+  conn = h.acquire(0, pool, error);
+  ASSERT_TRUE(conn) << error.message;
+  const int second = conn->backend_key.pid;
+  EXPECT_NE(second, first);
+  EXPECT_EQ(h.query(0, conn, "BEGIN").status, 'T');
+  h.release(0, conn, ReleaseState::clean);
+  EXPECT_TRUE(pt::wait_until([&] { return !backend_exists(servers().main, second); }, 10s,
+                             "the in-transaction connection's backend to exit"));
+  EXPECT_TRUE(pt::wait_until([&] { return h.stats(key).total == 0; }, 10s, "slots freed"));
+  EXPECT_EQ(h.stats(key).closed, 2);
+  EXPECT_EQ(h.stats(key).idle, 0);
+}
+
+TEST(ServerPoolTest, ResetForReuseDiscardsSessionState) {
+  Harness h;
+  const auto key = key_for("reset");
+  auto s = settings(1);
+  s.mode = config::PoolMode::session;
+  auto* pool = h.pool(0, key, params_for(servers().main, "pool_reset"), s);
+  AcquireError error;
+  auto conn = h.acquire(0, pool, error);
+  ASSERT_TRUE(conn) << error.message;
+  const int pid = conn->backend_key.pid;
+  ASSERT_TRUE(h.query(0, conn, "CREATE TEMP TABLE session_state (x int)").ok());
+  ASSERT_TRUE(h.query(0, conn, "SET application_name = 'changed'").ok());
+  ASSERT_TRUE(h.query(0, conn, "SELECT * FROM session_state").ok());
+  ASSERT_EQ(h.query(0, conn, "BEGIN").status, 'T');  // the client left mid-transaction
+
+  auto reset = h.io().run(
+      [&]() -> asio::awaitable<error_code> { co_return co_await pool->reset_for_reuse(conn); });
+  EXPECT_FALSE(reset) << reset.message();
+  ASSERT_TRUE(conn);
+  EXPECT_EQ(conn->txn_status, 'I');
+  h.release(0, conn, ReleaseState::clean);
+
+  conn = h.acquire(0, pool, error);
+  ASSERT_TRUE(conn) << error.message;
+  EXPECT_EQ(conn->backend_key.pid, pid);
+  EXPECT_EQ(h.query(0, conn, "SELECT * FROM session_state").sqlstate, "42P01");
+  // DISCARD ALL reset application_name and the server reported it (ParameterStatus).
+  std::string app;
+  for (const auto& [name, value] : conn->parameters) {
+    if (name == "application_name") app = value;
+  }
+  EXPECT_EQ(app, "pool_reset");
+  h.release(0, conn, ReleaseState::clean);
+  EXPECT_EQ(h.stats(key).resets, 1);
+  EXPECT_EQ(h.stats(key).reset_failures, 0);
+}
+
+TEST(ServerPoolTest, MaintenanceClosesIdleConnectionsPastIdleTimeout) {
+  Harness h;
+  const auto key = key_for("idle_timeout");
+  const std::string app = "pool_idle_timeout";
+  auto s = settings(2);
+  s.server_idle_timeout = 300ms;
+  auto* pool = h.pool(0, key, params_for(servers().main, app), s);
+  h.io().call([&] {
+    h.set().start();
+    return 0;
+  });
+  AcquireError error;
+  auto conn = h.acquire(0, pool, error);
+  ASSERT_TRUE(conn) << error.message;
+  h.release(0, conn, ReleaseState::clean);
+  EXPECT_EQ(backends(servers().main, app), 1);
+  EXPECT_TRUE(pt::wait_until([&] { return backends(servers().main, app) == 0; }, 10s,
+                             "the idle connection to be closed"));
+  EXPECT_TRUE(pt::wait_until([&] { return h.stats(key).closed == 1; }, 10s, "close counted"));
+  EXPECT_EQ(h.stats(key).idle, 0);
+}
+
+TEST(ServerPoolTest, MaintenanceEnforcesLifetimeAndMinIdle) {
+  Harness h;
+  const auto key = key_for("lifetime");
+  const std::string app = "pool_lifetime";
+  auto s = settings(3);
+  s.min_idle = 2;
+  s.server_lifetime = 500ms;
+  s.server_idle_timeout = 0ms;
+  h.pool(0, key, params_for(servers().main, app), s);
+  auto pids = [&] {
+    std::set<std::string> out;
+    auto r = servers().main.exec("SELECT pid FROM pg_stat_activity WHERE application_name = '" +
+                                 app + "'");
+    for (const auto& row : r.rows) out.insert(*row[0]);
+    return out;
+  };
+  h.io().call([&] {
+    h.set().start();
+    return 0;
+  });
+  std::set<std::string> first;
+  ASSERT_TRUE(pt::wait_until(
+      [&] {
+        first = pids();
+        return first.size() == 2;
+      },
+      10s, "min_idle connections opened"));
+  // Past server_lifetime they are replaced by new ones: never more than min_idle idle.
+  ASSERT_TRUE(pt::wait_until(
+      [&] {
+        auto now = pids();
+        EXPECT_LE(now.size(), 3u);
+        for (const auto& pid : now) {
+          if (first.contains(pid)) return false;
+        }
+        return now.size() == 2;
+      },
+      10s, "connections past server_lifetime replaced"));
+  // The backends left pg_stat_activity just before they hung up on us.
+  EXPECT_TRUE(pt::wait_until([&] { return h.stats(key).closed >= 2; }, 10s, "closes counted"));
+  EXPECT_GE(h.stats(key).connects, 4);
+}
+
+TEST(ServerPoolTest, TerminatedIdleConnectionIsDetectedAtAcquire) {
+  Harness h;  // no maintenance: the acquire itself must notice
+  const auto key = key_for("dead");
+  const std::string app = "pool_dead";
+  auto* pool = h.pool(0, key, params_for(servers().main, app), settings(2));
+  AcquireError error;
+  auto conn = h.acquire(0, pool, error);
+  ASSERT_TRUE(conn) << error.message;
+  const int pid = conn->backend_key.pid;
+  h.release(0, conn, ReleaseState::clean);
+  servers().main.exec("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+  ASSERT_TRUE(pt::wait_until([&] { return !backend_exists(servers().main, pid); }, 10s,
+                             "the terminated backend to exit"));
+  conn = h.acquire(0, pool, error);
+  ASSERT_TRUE(conn) << error.message;
+  EXPECT_NE(conn->backend_key.pid, pid);
+  EXPECT_TRUE(h.query(0, conn, "SELECT 1").ok());
+  h.release(0, conn, ReleaseState::clean);
+  EXPECT_EQ(h.stats(key).dead, 1);
+  EXPECT_EQ(h.stats(key).connects, 2);
+}
+
+TEST(ServerPoolTest, LongIdleConnectionIsHealthCheckedBeforeUse) {
+  auto options = fast_options();
+  options.health_check_after = 0ms;  // every reuse is checked
+  Harness h(1, options);
+  const auto key = key_for("health");
+  auto* pool = h.pool(0, key, params_for(servers().main, "pool_health"), settings(1));
+  AcquireError error;
+  auto conn = h.acquire(0, pool, error);
+  ASSERT_TRUE(conn) << error.message;
+  h.release(0, conn, ReleaseState::clean);
+  EXPECT_EQ(h.stats(key).health_checks, 0);  // a new connection needs no check
+  conn = h.acquire(0, pool, error);
+  ASSERT_TRUE(conn) << error.message;
+  EXPECT_EQ(h.stats(key).health_checks, 1);
+  EXPECT_EQ(h.stats(key).health_check_failures, 0);
+  EXPECT_EQ(conn->txn_status, 'I');
+  EXPECT_TRUE(h.query(0, conn, "SELECT 1").ok());
+  h.release(0, conn, ReleaseState::clean);
+}
+
+TEST(ServerPoolTest, AcquireDuringAnUpstreamRestartSucceedsAfterIt) {
+  Harness h;
+  auto& flaky = servers().flaky;
+  const auto key = key_for("restart");
+  auto* pool = h.pool(0, key, params_for(flaky, "pool_restart"), settings(2, 60s));
+  AcquireError error;
+  auto conn = h.acquire(0, pool, error);
+  ASSERT_TRUE(conn) << error.message;
+  const int pid = conn->backend_key.pid;
+  h.release(0, conn, ReleaseState::clean);  // idle, and about to die with the server
+
+  flaky.stop();
+  const auto start = Clock::now();
+  auto pending = h.spawn_acquire(0, pool, error);
+  // The acquire is retrying against the stopped server...
+  EXPECT_TRUE(pt::wait_until([&] { return h.stats(key).connect_failures >= 2; }, 20s,
+                             "failed connect attempts during the outage"));
+  flaky.start();
+  // ... and succeeds once it is back, well within query_wait_timeout.
+  ASSERT_EQ(pending.wait_for(30s), std::future_status::ready);
+  conn = pending.get();
+  ASSERT_TRUE(conn) << error.message;
+  EXPECT_NE(conn->backend_key.pid, pid);
+  EXPECT_LT(Clock::now() - start, 60s);
+  EXPECT_TRUE(h.query(0, conn, "SELECT 1").ok());
+  h.release(0, conn, ReleaseState::clean);
+  EXPECT_EQ(h.stats(key).dead, 1);
+}
+
+TEST(ServerPoolTest, UpstreamDownPastTheDeadlineGivesAClearError) {
+  Harness h;
+  auto& flaky = servers().flaky;
+  const auto key = key_for("down");
+  auto* pool = h.pool(0, key, params_for(flaky, "pool_down"), settings(2, 1500ms));
+  flaky.stop();
+  AcquireError error;
+  const auto start = Clock::now();
+  auto conn = h.acquire(0, pool, error);
+  const auto elapsed = Clock::now() - start;
+  flaky.start();
+  EXPECT_FALSE(conn);
+  EXPECT_TRUE(error.timed_out);
+  EXPECT_FALSE(error.from_server);
+  EXPECT_EQ(error.sqlstate, "08006");
+  EXPECT_EQ(error.ec, asio::error::connection_refused) << error.ec.message();
+  const std::string where =
+      "could not connect to upstream 127.0.0.1:" + std::to_string(flaky.port());
+  EXPECT_EQ(error.message.rfind(where, 0), 0u) << error.message;
+  EXPECT_NE(error.message.find("query_wait_timeout of 1500 ms elapsed"), std::string::npos)
+      << error.message;
+  EXPECT_GE(elapsed, 1500ms);
+  EXPECT_LT(elapsed, 5s);
+  EXPECT_GE(h.stats(key).connect_failures, 3);  // retried with backoff meanwhile
+  EXPECT_EQ(h.stats(key).wait_timeouts, 1);
+  EXPECT_EQ(h.stats(key).total, 0);
+}
+
+TEST(ServerPoolTest, AuthenticationErrorIsNotRetried) {
+  Harness h;
+  const auto key = key_for("auth");
+  auto* pool =
+      h.pool(0, key, params_for(servers().main, "pool_auth", "wrong-password"), settings(2, 20s));
+  AcquireError error;
+  const auto start = Clock::now();
+  auto conn = h.acquire(0, pool, error);
+  EXPECT_LT(Clock::now() - start, 3s);
+  EXPECT_FALSE(conn);
+  EXPECT_TRUE(error.from_server);
+  EXPECT_FALSE(error.timed_out);
+  EXPECT_EQ(error.sqlstate, "28P01");
+  EXPECT_NE(error.message.find("password authentication failed"), std::string::npos)
+      << error.message;
+  EXPECT_EQ(h.stats(key).connect_failures, 1);
+  EXPECT_EQ(h.stats(key).total, 0);
+}
+
+}  // namespace
+}  // namespace pgshift::pool
