@@ -64,6 +64,8 @@ std::string_view to_string(LoginFailure r) {
       return "timeout";
     case LoginFailure::shutting_down:
       return "shutting_down";
+    case LoginFailure::too_many_clients:
+      return "too_many_clients";
   }
   return "unknown";
 }
@@ -243,7 +245,7 @@ Metrics::Metrics()
        {LoginFailure::invalid_startup, LoginFailure::tls_required, LoginFailure::tls_handshake,
         LoginFailure::auth_failed, LoginFailure::unknown_database,
         LoginFailure::upstream_credentials, LoginFailure::upstream_failed, LoginFailure::timeout,
-        LoginFailure::shutting_down}) {
+        LoginFailure::shutting_down, LoginFailure::too_many_clients}) {
     login_failures(r);
   }
   for (auto k :

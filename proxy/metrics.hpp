@@ -48,6 +48,7 @@ enum class LoginFailure : std::uint8_t {
   upstream_failed,       // the authoritative upstream refused or was unreachable
   timeout,               // login did not finish in time
   shutting_down,         // the proxy is draining
+  too_many_clients,      // the route is at pool.max_client_connections (53300)
 };
 
 // Why a read went where it went (DESIGN.md §4).

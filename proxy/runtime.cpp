@@ -65,12 +65,16 @@ SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& e
     const auto window = r.read_split.read_your_writes_window.count();
     if (previous) {
       for (const auto& old : previous->routes) {
-        if (old.route->name == r.name && old.ryw &&
+        if (old.route->name != r.name) continue;
+        if (old.ryw &&
             old.route->read_split.read_your_writes_window == r.read_split.read_your_writes_window) {
           rr.ryw = old.ryw;
         }
+        // The sessions already in keep their slots; a lower limit only refuses new ones.
+        rr.client_slots = old.client_slots;
       }
     }
+    if (!rr.client_slots) rr.client_slots = std::make_shared<ClientSlots>();
     if (!rr.ryw) {
       rr.ryw = std::make_shared<routing::ReadYourWrites>(
           std::make_shared<const routing::WindowOracle>(window));

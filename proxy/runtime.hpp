@@ -12,6 +12,7 @@
 #include "config/config.hpp"
 #include "config/users.hpp"
 #include "proxy/cancel_registry.hpp"
+#include "proxy/client_slots.hpp"
 #include "routing/classifier.hpp"
 #include "routing/read_your_writes.hpp"
 
@@ -30,6 +31,9 @@ struct RouteRuntime {
   // Read your writes, shared by every session of the route (a user may write through one
   // connection and read through another). Kept across reloads while the window is the same.
   std::shared_ptr<routing::ReadYourWrites> ryw;
+  // Client connections of the route (pool.max_client_connections), over all I/O threads.
+  // Kept across reloads while a route of the same name exists; never null.
+  std::shared_ptr<ClientSlots> client_slots;
 };
 
 struct Snapshot {
@@ -43,7 +47,8 @@ using SnapshotPtr = std::shared_ptr<const Snapshot>;
 
 // Loads everything a config refers to (users file, certificates, CA files, token). Returns
 // null and fills `errors` if anything is wrong; never logs secrets. Read-your-writes state
-// of routes that `previous` has too (same name and window) is carried over.
+// of routes that `previous` has too (same name and window) is carried over, and so is the
+// client count of routes of the same name (whatever their limits).
 SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& errors,
                            const Snapshot* previous = nullptr);
 

@@ -152,6 +152,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   ClientIdentity identity_;
   std::string route_name_;
   const RouteRuntime* route_ = nullptr;  // points into snap_
+  ClientSlot client_slot_;  // the route's max_client_connections slot, from route choice on
   TxnTracker tracker_;
   wire::Limits limits_;
   std::optional<asio::steady_timer> login_timer_;  // only during login

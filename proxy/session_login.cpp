@@ -180,6 +180,22 @@ asio::awaitable<bool> ClientSession::login() {
   route_name_ = route->route->name;
   route_ = route;
   const config::Route& rc = *route->route;
+  // pool.max_client_connections, before the client can wait for or take a server. The slot
+  // is held from here to the end of the session (client_slot_ is destroyed with it).
+  client_slot_ = ClientSlot::try_take(route->client_slots, rc.pool.max_client_connections);
+  if (!client_slot_) {
+    count_login_failure(LoginFailure::too_many_clients);
+    log_warn(
+        "client refused: route is at max_client_connections",
+        {f("session", id_), f("peer", peer_), f("user", identity_.user), f("route", route_name_),
+         f("max_client_connections", rc.pool.max_client_connections)});
+    // (A named local, not a temporary inside co_await: GCC 12 destroys those twice.)
+    std::string message = "too many client connections for route \"" + route_name_ +
+                          "\" (max_client_connections " +
+                          std::to_string(rc.pool.max_client_connections) + ")";
+    co_await send_error(client_, "53300", message);
+    co_return false;
+  }
   txn_mode_ = rc.pool.mode == config::PoolMode::transaction;
   mux_ = txn_mode_ || rc.target.has_value();
   bool replication = false;

@@ -61,7 +61,8 @@ AdminFixture::AdminFixture(AdminOptions options) {
   auto snap = std::make_shared<Snapshot>();
   snap->config = cfg;
   for (const auto& r : cfg->routes)
-    snap->routes.push_back(RouteRuntime{&r, nullptr, nullptr, nullptr, nullptr});
+    snap->routes.push_back(
+        RouteRuntime{&r, nullptr, nullptr, nullptr, nullptr, std::make_shared<ClientSlots>()});
   snap->admin_token = std::make_shared<const std::string>(kToken);
   runtime_ = std::make_shared<Runtime>(snap);
   runtime_->states = std::make_shared<RouteStateStore>(state_file_);
