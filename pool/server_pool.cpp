@@ -151,7 +151,7 @@ ServerPool::~ServerPool() {
 
 void ServerPool::configure(std::shared_ptr<const UpstreamParams> params,
                            const config::Pool& settings) {
-  if (params && params != params_) params_ = std::move(params);
+  if (params && params != params_ && !(params_ && *params == *params_)) params_ = std::move(params);
   if (!same_settings(settings, settings_)) {
     settings_ = settings;
     shared_->configure(settings);

@@ -126,8 +126,10 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   ServerPool& operator=(const ServerPool&) = delete;
 
   // New upstream parameters (used for connections opened from now on) and settings (after a
-  // reload). Cheap when nothing changed.
+  // reload). Cheap when nothing changed; equal parameters keep the pool's own copy.
   void configure(std::shared_ptr<const UpstreamParams> params, const config::Pool& settings);
+  // The parameters new connections use: sessions share this copy instead of keeping theirs.
+  const std::shared_ptr<const UpstreamParams>& params() const { return params_; }
 
   // A connection, or an empty handle with `error` filled. Never throws; cancellation (e.g. the
   // client went away) gives operation_aborted and leaves the pool consistent.

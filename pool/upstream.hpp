@@ -35,6 +35,7 @@ struct Credentials {
   std::string password;  // plaintext, or an md5 stored hash "md5..." (works for md5 auth only)
   // SCRAM passthrough: keys recovered from the client's own SCRAM exchange.
   std::optional<std::array<std::uint8_t, 32>> scram_client_key, scram_server_key;
+  bool operator==(const Credentials&) const = default;
 };
 
 struct UpstreamParams {
@@ -49,6 +50,7 @@ struct UpstreamParams {
   // Extra startup parameters to forward (application_name, client_encoding, options,
   // replication, DateStyle...). user/database are set from the fields above.
   std::vector<std::pair<std::string, std::string>> startup_params;
+  bool operator==(const UpstreamParams&) const = default;
 };
 
 // An authenticated server connection, ready for queries.

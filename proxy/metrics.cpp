@@ -224,6 +224,9 @@ Metrics::Metrics()
                                    "Migration state changes applied, by route.")),
       pause_active_family_(family(prom::BuildGauge(), *registry_, "pgshift_pause_active",
                                   "1 while new transactions are held by POST /v1/pause.")),
+      hot_sessions_family_(family(prom::BuildGauge(), *registry_, "pgshift_client_connections_hot",
+                                  "Client connections holding read buffers because they were "
+                                  "active in the last one to two seconds.")),
       pause_waiting_family_(family(prom::BuildGauge(), *registry_, "pgshift_pause_waiting",
                                    "Transactions held by the pause right now.")),
       pauses_total_family_(family(prom::BuildCounter(), *registry_, "pgshift_pauses_total",
@@ -235,6 +238,7 @@ Metrics::Metrics()
                                 "Time a transaction was held by a pause.")),
       client_accepted_(&client_accepted_family_.Add({})),
       pause_active_(&pause_active_family_.Add({})),
+      hot_sessions_(&hot_sessions_family_.Add({})),
       pause_waiting_(&pause_waiting_family_.Add({})),
       pauses_total_(&pauses_total_family_.Add({})),
       pause_expirations_(&pause_expirations_family_.Add({})),

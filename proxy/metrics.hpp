@@ -185,6 +185,8 @@ class Metrics {
   void set_route_phase(const std::string& route, config::Phase phase);
   prometheus::Counter& state_changes(const std::string& route);
   prometheus::Gauge& pause_active() { return *pause_active_; }
+  // Sessions holding read buffers because they were active lately (proxy/idle_sweeper.hpp).
+  prometheus::Gauge& hot_sessions() { return *hot_sessions_; }
   prometheus::Gauge& pause_waiting() { return *pause_waiting_; }
   prometheus::Counter& pauses_total() { return *pauses_total_; }
   prometheus::Counter& pause_expirations() { return *pause_expirations_; }
@@ -218,6 +220,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& route_phase_family_;
   prometheus::Family<prometheus::Counter>& state_changes_family_;
   prometheus::Family<prometheus::Gauge>& pause_active_family_;
+  prometheus::Family<prometheus::Gauge>& hot_sessions_family_;
   prometheus::Family<prometheus::Gauge>& pause_waiting_family_;
   prometheus::Family<prometheus::Counter>& pauses_total_family_;
   prometheus::Family<prometheus::Counter>& pause_expirations_family_;
@@ -225,6 +228,7 @@ class Metrics {
 
   prometheus::Counter* client_accepted_;
   prometheus::Gauge* pause_active_;
+  prometheus::Gauge* hot_sessions_;
   prometheus::Gauge* pause_waiting_;
   prometheus::Counter* pauses_total_;
   prometheus::Counter* pause_expirations_;

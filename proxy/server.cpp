@@ -12,6 +12,7 @@
 
 #include "config/load.hpp"
 #include "proxy/admin_startup.hpp"
+#include "proxy/idle_sweeper.hpp"
 #include "proxy/log.hpp"
 #include "proxy/pool_report.hpp"
 #include "proxy/route_state_store.hpp"
@@ -26,8 +27,9 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 Server::Server(std::shared_ptr<Runtime> runtime, std::string config_path)
     : runtime_(std::move(runtime)), config_path_(std::move(config_path)) {
   const auto& cfg = *runtime_->snapshot()->config;
-  int threads = cfg.threads > 0 ? cfg.threads
-                                : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = cfg.threads > 0
+                    ? cfg.threads
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < threads; ++i) {
     // Each context is run by exactly one thread: tell Asio so it can skip locking.
     contexts_.push_back(std::make_unique<asio::io_context>(1));
@@ -67,9 +69,11 @@ asio::awaitable<void> Server::accept_loop() {
       std::lock_guard lock(sessions_mu_);
       id = next_session_id_++;
     }
-    auto session = std::make_shared<ClientSession>(*runtime_, pool_sets_[index], std::move(socket), id);
+    auto session =
+        std::make_shared<ClientSession>(*runtime_, pool_sets_[index], std::move(socket), id);
     track(session);
-    asio::co_spawn(ctx.get_executor(), [session]() { return session->run(); }, asio::detached);
+    asio::co_spawn(
+        ctx.get_executor(), [session]() { return session->run(); }, asio::detached);
   }
 }
 
@@ -126,7 +130,8 @@ asio::awaitable<void> Server::drain() {
     co_await timer.async_wait(use_tuple);
   }
   long left = runtime_->active_sessions.load();
-  if (left > 0) log_warn("shutdown timeout reached; closing remaining sessions", {f("sessions", left)});
+  if (left > 0)
+    log_warn("shutdown timeout reached; closing remaining sessions", {f("sessions", left)});
   // Each thread closes its own pools (idle servers get a Terminate), then everything stops.
   auto pending = std::make_shared<std::atomic<std::size_t>>(pool_sets_.size());
   for (std::size_t i = 0; i < pool_sets_.size(); ++i) {
@@ -184,6 +189,7 @@ int Server::run() {
 
   for (std::size_t i = 0; i < contexts_.size(); ++i) {
     asio::post(*contexts_[i], [set = pool_sets_[i]]() { set->start(); });
+    asio::co_spawn(*contexts_[i], IdleSweeper::run(), asio::detached);
   }
   std::vector<std::thread> threads;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;

@@ -54,6 +54,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // called on the session's executor.
   void request_drain();
   asio::any_io_executor get_executor() { return client_.get_executor(); }
+  // Called by the thread's IdleSweeper every period while the session is hot: a session
+  // that did nothing since the last call gives back its read buffers and waits for its
+  // client without holding any (docs/architecture.md, "Hot and idle sessions"). Returns
+  // false when the session leaves the sweeper's list.
+  bool sweep_idle();
 
  private:
   enum class EndReason {
@@ -111,6 +116,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void wake_server_reader();
   // The client is idle: wait for its next bytes with a plain handler, no coroutine frame.
   void wait_for_client();
+  // The client sent something: keep the read buffers (IdleSweeper).
+  void become_hot();
   routing::Side authoritative_side() const;
 
   // ---- multiplexed relay: client to server (session_mux_client.cpp) ----
@@ -130,7 +137,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void reply_error(std::string_view sqlstate, std::string_view message,
                    std::string_view detail = {});
   void queue_local(const wire::Bytes& bytes);
-  const StatementInfo* find_statement(std::string_view name) const;
+  const StatementInfo* find_statement(std::string_view name);
 
   // ---- multiplexed relay: server to client (session_mux_server.cpp) ----
   asio::awaitable<void> mux_server_to_client();
@@ -155,7 +162,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   ClientSlot client_slot_;  // the route's max_client_connections slot, from route choice on
   TxnTracker tracker_;
   wire::Limits limits_;
-  std::optional<asio::steady_timer> login_timer_;  // only during login
+  std::unique_ptr<asio::steady_timer> login_timer_;  // only during login
   EndReason end_reason_ = EndReason::none;
   std::string end_detail_;
   bool drain_requested_ = false;
@@ -168,21 +175,37 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool pinned_ = false;    // session state on its server(s): never released before the end
   std::array<SideState, 2> sides_;
   routing::Side active_side_ = routing::Side::source;
-  std::uint64_t server_gen_ = 0;  // bumped whenever the active server changes
-  std::optional<routing::KeyState> keys_;
+  std::uint64_t server_gen_ = 0;             // bumped whenever the active server changes
+  std::unique_ptr<routing::KeyState> keys_;  // routes with a target only
   RouteHealthPtr health_;
   StatementMapper mapper_;
-  ResponseFilter filter_;
-  std::unordered_map<std::string, StatementInfo> statements_;  // by client name
-  std::unique_ptr<StatementInfo> unnamed_statement_;           // made at the first unnamed Parse
-  // The statement of the last Bind (what the next Execute runs): points into statements_ or
-  // at *unnamed_statement_; null when unknown (routed as a write).
-  const StatementInfo* last_bind_ = nullptr;
-  wire::Bytes pending_;  // Parse/Bind/Describe/Close held until the transaction is routed
-  bool pending_only_named_parses_ = false;  // pending_ holds named Parses and nothing else
-  bool last_parse_named_ = false;
-  wire::Bytes out_;  // bytes for the server, written by flush_to_server()
-  std::uint64_t out_gen_ = 0;
+  // What the multiplexed relay keeps between messages besides the statement mapper: made
+  // on first use, and dropped when the session goes idle holding nothing in it
+  // (session_idle.cpp), so idle clients do not carry it.
+  struct RelayState {
+    ResponseFilter filter;
+    std::unordered_map<std::string, StatementInfo> statements;  // by client name
+    std::unique_ptr<StatementInfo> unnamed_statement;           // made at the first unnamed Parse
+    // The statement of the last Bind (what the next Execute runs): points into statements
+    // or at *unnamed_statement; null when unknown (routed as a write).
+    const StatementInfo* last_bind = nullptr;
+    wire::Bytes pending;  // Parse/Bind/Describe/Close held until the transaction is routed
+    bool pending_only_named_parses = false;  // pending holds named Parses and nothing else
+    bool last_parse_named = false;
+    wire::Bytes out;  // bytes for the server, written by flush_to_server()
+    std::uint64_t out_gen = 0;
+    std::string txn_key;  // the current transaction's routing key
+    // Nothing in it that a fresh one would not have. An unnamed statement counts as
+    // nothing: without its record the next Bind of it is routed as a write (safe).
+    bool disposable() const {
+      return filter.empty() && statements.empty() && pending.empty() && out.empty();
+    }
+  };
+  std::unique_ptr<RelayState> rs_;
+  RelayState& rs() {
+    if (!rs_) rs_ = std::make_unique<RelayState>();
+    return *rs_;
+  }
   wire::Bytes local_out_;          // the proxy's own answers, written by the server direction
   bool skip_until_sync_ = false;   // after a proxy error in the extended protocol
   bool lost_transaction_ = false;  // the server died while the client was in a transaction
@@ -192,15 +215,22 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool wake_ = false;
   bool s2c_running_ = false;
   bool client_readable_ = false;  // wait_for_client() saw the client readable
+  // Hot: the session was active lately, so both directions keep their read buffers and keep
+  // a read pending (no epoll re-arm and no new coroutine per message). Idle sessions wait for
+  // readiness without buffers instead; the IdleSweeper cools a hot session down after a
+  // quiet period.
+  bool hot_ = false;
+  bool hot_listed_ = false;    // on the thread's IdleSweeper list
+  bool c2s_hot_wait_ = false;  // the client direction waits in a read with no bytes held
+  std::uint32_t activity_ = 0, swept_activity_ = 0;  // client reads, and at the last sweep
   // One direction waits on it for the other to let go of a server (made on first use).
-  std::optional<asio::steady_timer> handoff_timer_;
+  std::unique_ptr<asio::steady_timer> handoff_timer_;
   asio::awaitable<void> wait_handoff();
   void notify_handoff() {
     if (handoff_timer_) handoff_timer_->cancel();
   }
   // The current transaction (from its first message to ReadyForQuery 'I').
   bool txn_wrote_ = false;
-  std::string txn_key_;
   std::chrono::steady_clock::time_point query_start_{};
   bool logged_pin_ = false;
 };

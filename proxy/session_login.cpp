@@ -50,11 +50,12 @@ ClientSession::~ClientSession() {
   if (direct_) direct_->stream.close();
   client_.close();
   if (route_metrics_) route_metrics_->client_connections->Decrement();
+  if (hot_) metrics().hot_sessions().Decrement();
   runtime_.active_sessions.fetch_sub(1);
 }
 
 void ClientSession::start_login_timer() {
-  login_timer_.emplace(client_.get_executor());
+  login_timer_ = std::make_unique<asio::steady_timer>(client_.get_executor());
   login_timer_->expires_after(kLoginTimeout);
   login_timer_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
     if (ec) return;
@@ -204,8 +205,11 @@ asio::awaitable<bool> ClientSession::login() {
     if (k == "replication") replication = true;
   }
   if (replication) mux_ = txn_mode_ = false;  // a replication connection is never shared
-  keys_.emplace(routing::key_from_startup(startup.params, rc.routing_key),
-                "connection-" + std::to_string(id_));
+  if (rc.target) {                            // routing keys only matter where reads are split
+    keys_ = std::make_unique<routing::KeyState>(
+        routing::key_from_startup(startup.params, rc.routing_key),
+        "connection-" + std::to_string(id_));
+  }
   if (runtime_.health) health_ = runtime_.health->route(route_name_);
 
   cancel_slot_ = std::make_shared<CancelSlot>();

@@ -141,15 +141,17 @@ void ClientSession::reply_error(std::string_view sqlstate, std::string_view mess
   queue_local(out);
 }
 
-const ClientSession::StatementInfo* ClientSession::find_statement(std::string_view name) const {
-  if (name.empty()) return unnamed_statement_.get();
-  auto it = statements_.find(std::string(name));
-  return it == statements_.end() ? nullptr : &it->second;
+const ClientSession::StatementInfo* ClientSession::find_statement(std::string_view name) {
+  if (name.empty()) return rs().unnamed_statement.get();
+  auto it = rs().statements.find(std::string(name));
+  return it == rs().statements.end() ? nullptr : &it->second;
 }
 
 void ClientSession::answer_routing_key_locally(const routing::Classification& c) {
-  keys_->apply(*c.routing_key_change);
-  if (tracker_.status() == 'I') keys_->end_transaction();  // SET LOCAL outside a block
+  if (keys_) {
+    keys_->apply(*c.routing_key_change);
+    if (tracker_.status() == 'I') keys_->end_transaction();  // SET LOCAL outside a block
+  }
   const bool reset = c.routing_key_change->kind == routing::RoutingKeyChange::Kind::reset;
   wire::Bytes out;
   for (std::size_t i = 0; i < c.statement_count; ++i) {
@@ -170,7 +172,7 @@ void ClientSession::note_statement(const routing::Classification& c) {
                 f("pool_mode", txn_mode_ ? "transaction" : "session")});
     }
   }
-  if (c.routing_key_change) keys_->apply(*c.routing_key_change);
+  if (c.routing_key_change && keys_) keys_->apply(*c.routing_key_change);
   if (c.kind == StatementClass::write || c.kind == StatementClass::ddl) txn_wrote_ = true;
   route_metrics_->query(active_side_, query_class(c.kind)).Increment();
 }
@@ -183,8 +185,8 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
   auto fail = [this, trigger](std::string_view sqlstate, std::string_view message,
                               std::string_view detail) {
     reply_error(sqlstate, message, detail);
-    pending_.clear();
-    pending_only_named_parses_ = false;
+    rs().pending.clear();
+    rs().pending_only_named_parses = false;
     if (trigger == 'Q' || trigger == 'S' || trigger == 'F') {
       wire::Bytes z;
       wire::ready_for_query(z, 'I');
@@ -222,12 +224,12 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
   }
   const Side authoritative = state ? routing::authoritative_side(*state) : Side::source;
   Side side = authoritative;
-  txn_key_.clear();
+  rs().txn_key.clear();
   {
     if (!health_ && runtime_.health) health_ = runtime_.health->route(route_name_);
     if (state) {
       routing::ResolvedKey key = keys_->resolve(c.comment_routing_key);
-      txn_key_ = std::move(key.key);
+      rs().txn_key = std::move(key.key);
       routing::RouterInput in;
       in.state = state;
       in.has_target = true;
@@ -236,7 +238,7 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
       in.statement = c.kind;
       in.only_unknown_functions = c.only_unknown_functions;
       in.session_pinned = pinned_;
-      in.key = txn_key_;
+      in.key = rs().txn_key;
       in.ryw = route_->ryw.get();
       in.now_ms = steady_ms();
       routing::RouteDecision d = routing::decide(in);
@@ -284,24 +286,24 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
 // Appends one client message for the active server (rewritten for prepared statements).
 bool ClientSession::forward(std::uint8_t type, std::span<const std::uint8_t> body,
                             std::span<const std::uint8_t> raw) {
-  if (out_.empty()) {
-    out_gen_ = server_gen_;
-  } else if (out_gen_ != server_gen_) {
-    out_.clear();  // bytes for a server that is gone
-    out_gen_ = server_gen_;
+  if (rs().out.empty()) {
+    rs().out_gen = server_gen_;
+  } else if (rs().out_gen != server_gen_) {
+    rs().out.clear();  // bytes for a server that is gone
+    rs().out_gen = server_gen_;
   }
   if ((type == 'Q' || type == 'S' || type == 'F') && tracker_.outstanding() == 0) {
     query_start_ = std::chrono::steady_clock::now();
   }
   tracker_.on_frontend(type);
   if (StatementMapper::inspects(type)) {
-    if (!mapper_.rewrite(type, body, server_->prepared, filter_, out_)) {
+    if (!mapper_.rewrite(type, body, server_->prepared, rs().filter, rs().out)) {
       end(EndReason::client_protocol_error, "malformed frontend message");
       return false;
     }
     return true;
   }
-  out_.insert(out_.end(), raw.begin(), raw.end());
+  rs().out.insert(rs().out.end(), raw.begin(), raw.end());
   return true;
 }
 
@@ -309,7 +311,7 @@ void ClientSession::answer_parses_locally() {
   wire::Bytes out;
   std::size_t pos = 0;
   std::span<const std::uint8_t> raw;
-  while (next_held(pending_, pos, raw)) {
+  while (next_held(rs().pending, pos, raw)) {
     std::span<const std::uint8_t> body = raw.subspan(5);
     wire::Parse p;
     if (!wire::parse_parse(body, p) && mapper_.knows(std::string(p.statement))) {
@@ -322,8 +324,8 @@ void ClientSession::answer_parses_locally() {
     mapper_.remember(body);
     wire::MessageWriter(out).begin('1').end();  // ParseComplete
   }
-  pending_.clear();
-  pending_only_named_parses_ = false;
+  rs().pending.clear();
+  rs().pending_only_named_parses = false;
   wire::ready_for_query(out, tracker_.status());
   queue_local(out);
 }
@@ -331,30 +333,30 @@ void ClientSession::answer_parses_locally() {
 // Sends the held extended-protocol messages, now that the transaction has a server.
 asio::awaitable<bool> ClientSession::flush_pending() {
   wire::Bytes held;
-  held.swap(pending_);
-  pending_only_named_parses_ = false;
+  held.swap(rs().pending);
+  rs().pending_only_named_parses = false;
   std::size_t pos = 0;
   std::span<const std::uint8_t> raw;
   while (next_held(held, pos, raw)) {
     if (!forward(raw[0], raw.subspan(5), raw)) co_return false;
-    if (out_.size() >= kFlushThreshold) co_await flush_to_server();
+    if (rs().out.size() >= kFlushThreshold) co_await flush_to_server();
   }
   co_return true;
 }
 
 asio::awaitable<void> ClientSession::flush_to_server() {
-  if (out_.empty()) co_return;
-  if (!server_ || out_gen_ != server_gen_) {
-    out_.clear();  // its server failed meanwhile; the client has been told
+  if (rs().out.empty()) co_return;
+  if (!server_ || rs().out_gen != server_gen_) {
+    rs().out.clear();  // its server failed meanwhile; the client has been told
     co_return;
   }
   pool::ServerConnection* s = server_;
   c2s_writing_ = true;
-  auto ec = co_await s->stream.write_all(out_);
+  auto ec = co_await s->stream.write_all(rs().out);
   c2s_writing_ = false;
   notify_handoff();
-  out_.clear();
-  if (out_.capacity() > kFlushThreshold) wire::Bytes().swap(out_);
+  rs().out.clear();
+  if (rs().out.capacity() > kFlushThreshold) wire::Bytes().swap(rs().out);
   if (ec && server_ == s) {
     // The server direction sees it fail and decides (ClientSession::on_server_failure).
     s->stream.close();
@@ -404,13 +406,13 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
         co_return true;
       }
       routing::Classification c = route_->classifier->classify(sql);
-      if (boundary && pending_.empty()) {
+      if (boundary && rs().pending.empty()) {
         if (c.only_routing_key && c.routing_key_change) {
           answer_routing_key_locally(c);
           co_return true;
         }
         if (!co_await start_transaction(c, 'Q')) co_return true;
-      } else if (!pending_.empty()) {
+      } else if (!rs().pending.empty()) {
         // A Query in the middle of an unsynced batch: the batch goes first, where the
         // Query goes.
         if (boundary && !co_await start_transaction(c, 'Q')) co_return true;
@@ -428,21 +430,21 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
         co_return true;
       }
       StatementInfo info{route_->classifier->classify(p.query), true};
-      last_parse_named_ = !p.statement.empty();
-      if (last_parse_named_ && mapper_.knows(std::string(p.statement))) {
+      rs().last_parse_named = !p.statement.empty();
+      if (rs().last_parse_named && mapper_.knows(std::string(p.statement))) {
         // A second Parse of a name the client has: the proxy may answer 42P05 or replace
         // the statement (answer_parses_locally, StatementMapper), so which text runs under
         // this name is not certain: never split it.
         info.c = unknown_statement();
       }
       if (p.statement.empty()) {
-        if (!unnamed_statement_) unnamed_statement_ = std::make_unique<StatementInfo>();
+        if (!rs().unnamed_statement) rs().unnamed_statement = std::make_unique<StatementInfo>();
         // A portal bound from the previous unnamed statement now has unknown text.
-        if (last_bind_ == unnamed_statement_.get()) last_bind_ = nullptr;
-        *unnamed_statement_ = std::move(info);
+        if (rs().last_bind == rs().unnamed_statement.get()) rs().last_bind = nullptr;
+        *rs().unnamed_statement = std::move(info);
       } else {
-        StatementInfo& slot = statements_[std::string(p.statement)];
-        if (last_bind_ == &slot) last_bind_ = nullptr;
+        StatementInfo& slot = rs().statements[std::string(p.statement)];
+        if (rs().last_bind == &slot) rs().last_bind = nullptr;
         slot = std::move(info);
       }
       break;
@@ -454,7 +456,7 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
         co_return true;
       }
       const StatementInfo* st = find_statement(names.statement);
-      last_bind_ = st;
+      rs().last_bind = st;
       break;
     }
     case 'C': {
@@ -464,10 +466,10 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
         co_return true;
       }
       if (m.kind == 'S' && !m.name.empty()) {
-        auto it = statements_.find(std::string(m.name));
-        if (it != statements_.end()) {
-          if (last_bind_ == &it->second) last_bind_ = nullptr;
-          statements_.erase(it);
+        auto it = rs().statements.find(std::string(m.name));
+        if (it != rs().statements.end()) {
+          if (rs().last_bind == &it->second) rs().last_bind = nullptr;
+          rs().statements.erase(it);
         }
       }
       break;
@@ -475,25 +477,25 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
     case 'D':
       break;
     case 'H':
-      if (boundary && pending_.empty()) co_return true;  // nothing to flush
+      if (boundary && rs().pending.empty()) co_return true;  // nothing to flush
       if (boundary && !co_await start_transaction(unknown_statement(), 'H')) co_return true;
       break;
     case 'E': {
-      const routing::Classification c = last_bind_ ? last_bind_->c : unknown_statement();
+      const routing::Classification c = rs().last_bind ? rs().last_bind->c : unknown_statement();
       if (boundary && !co_await start_transaction(c, 'E')) co_return true;
       note_statement(c);
       break;
     }
     case 'S':
       if (boundary) {
-        if (pending_.empty()) {
+        if (rs().pending.empty()) {
           // A Sync with nothing before it: answered here, no server needed.
           wire::Bytes z;
           wire::ready_for_query(z, tracker_.status());
           queue_local(z);
           co_return true;
         }
-        if (pending_only_named_parses_) {
+        if (rs().pending_only_named_parses) {
           // A prepare round trip (libpq PQprepare): answered here. The statements are
           // prepared on a server when first used, so preparing never waits for a server
           // (a client that prepares while holding other clients' answers unread, as
@@ -520,9 +522,10 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
       break;
   }
   if (at_boundary() && (type == 'P' || type == 'B' || type == 'D' || type == 'C')) {
-    const bool named_parse = type == 'P' && last_parse_named_;
-    pending_only_named_parses_ = named_parse && (pending_.empty() || pending_only_named_parses_);
-    pending_.insert(pending_.end(), raw.begin(), raw.end());  // routed at Execute or Sync
+    const bool named_parse = type == 'P' && rs().last_parse_named;
+    rs().pending_only_named_parses =
+        named_parse && (rs().pending.empty() || rs().pending_only_named_parses);
+    rs().pending.insert(rs().pending.end(), raw.begin(), raw.end());  // routed at Execute or Sync
     co_return true;
   }
   if (!server_) {
@@ -531,23 +534,9 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
     end(EndReason::client_protocol_error, "internal error: no server for the transaction");
     co_return true;
   }
-  if (!pending_.empty() && !co_await flush_pending()) co_return true;
+  if (!rs().pending.empty() && !co_await flush_pending()) co_return true;
   forward(type, body, raw);
   co_return true;
-}
-
-void ClientSession::wait_for_client() {
-  client_.socket().async_wait(
-      pool::tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
-        if (ec || self->end_reason_ != EndReason::none) {
-          self->end(EndReason::client_closed);
-          return;
-        }
-        self->client_readable_ = true;
-        asio::co_spawn(
-            self->client_.get_executor(), [self] { return self->mux_client_to_server(); },
-            asio::detached);
-      });
 }
 
 asio::awaitable<void> ClientSession::mux_client_to_server() {
@@ -558,15 +547,23 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
   while (end_reason_ == EndReason::none && !terminate) {
     if (!unread) {
       if (buf.empty()) {
-        buf.release_if_empty();  // idle clients hold no I/O buffer
-        if (!std::exchange(client_readable_, false) && !client_.has_buffered_input()) {
-          wait_for_client();  // and no coroutine frame either
-          co_return;
+        if (!hot_) {
+          buf.release_if_empty();  // idle clients hold no I/O buffer
+          if (rs_ && rs_->disposable() && !server_ && !s2c_running_) rs_.reset();
+          if (!std::exchange(client_readable_, false) && !client_.has_buffered_input()) {
+            wait_for_client();  // and no coroutine frame either
+            co_return;
+          }
         }
+        c2s_hot_wait_ = hot_;
       }
       auto [ec, n] = co_await client_.read_some(buf.writable());
+      c2s_hot_wait_ = false;
+      // Cooled down by the IdleSweeper (sweep_idle): wait again, without the buffer.
+      if (ec == asio::error::operation_aborted && !hot_ && end_reason_ == EndReason::none) continue;
       if (ec) break;
       buf.commit(n);
+      become_hot();
     }
     unread = false;
     auto data = buf.data();
@@ -586,11 +583,11 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
         }
       } else if (server_ && !at_boundary() && !skip_until_sync_) {
         // A piece of CopyData: part of the COPY running on the active server.
-        if (out_.empty()) out_gen_ = server_gen_;
-        out_.insert(out_.end(), raw.begin(), raw.end());
+        if (rs().out.empty()) rs().out_gen = server_gen_;
+        rs().out.insert(rs().out.end(), raw.begin(), raw.end());
       }
       pos += r.consumed;
-      if (out_.size() >= kFlushThreshold) co_await flush_to_server();
+      if (rs().out.size() >= kFlushThreshold) co_await flush_to_server();
     }
     co_await flush_to_server();
     buf.consume(pos);

@@ -23,11 +23,11 @@ std::int64_t steady_ms() {
 }  // namespace
 
 void ClientSession::on_transaction_end() {
-  if (txn_wrote_ && route_->ryw && !txn_key_.empty()) {
-    route_->ryw->record_write(txn_key_, {steady_ms(), 0});
+  if (txn_wrote_ && route_->ryw && !rs().txn_key.empty()) {
+    route_->ryw->record_write(rs().txn_key, {steady_ms(), 0});
   }
   txn_wrote_ = false;
-  keys_->end_transaction();
+  if (keys_) keys_->end_transaction();
 }
 
 // The active server failed or is going away. If it holds no session state (transaction
@@ -51,7 +51,7 @@ asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
             f("outstanding", outstanding), f("in_transaction", in_transaction)});
   co_await dispose_active();  // also forgets what was outstanding
   txn_wrote_ = false;
-  keys_->end_transaction();
+  if (keys_) keys_->end_transaction();
   if (outstanding > 0) {
     reply_error("08006", "the server connection was lost; the query was not completed",
                 "pgshift lost its connection to the upstream server while the query ran. Any "
@@ -96,37 +96,74 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
       gen = server_gen_;
     }
     pool::ServerConnection* s = server_;
+    bool fresh = false;  // bytes just read by the idle wait, not scanned yet
     if (buf.empty()) {
-      buf.release_if_empty();
+      // Idle: wait for the server's next bytes. A hot session (session_idle.cpp) waits in a
+      // read that takes them as they come; an idle one waits for readiness without holding a
+      // buffer (which re-arms the socket in epoll). Another direction may interrupt the wait
+      // (wake_server_reader, release_active, sweep_idle) by cancelling it, which takes no
+      // bytes.
       s2c_holds_bytes_ = false;
       notify_handoff();  // a client direction waiting for us to let go may go on
       wake_ = false;
       s2c_idle_wait_ = true;
-      auto ec = co_await s->stream.wait_readable();
+      pool::error_code ec;
+      std::size_t n = 0;
+      if (hot_) {
+        auto [rec, rn] = co_await s->stream.read_some(buf.writable());
+        ec = rec;
+        n = rn;
+      } else {
+        buf.release_if_empty();
+        ec = co_await s->stream.wait_readable();
+      }
       s2c_idle_wait_ = false;
       if (end_reason_ != EndReason::none) {
-        server_ok = !ec || ec == asio::error::operation_aborted;
+        // Bytes from a server the session no longer reads: not at a clean boundary.
+        server_ok = (!ec && n == 0) || ec == asio::error::operation_aborted;
         break;
       }
-      if (gen != server_gen_ || !local_out_.empty()) continue;
+      if (gen != server_gen_) {
+        // The server was given back while the read was completing: what it said while idle
+        // (a notice, or a FATAL before it goes away) belongs to nobody. The pool's liveness
+        // check catches a server that went away.
+        continue;
+      }
       if (ec == asio::error::operation_aborted && wake_) continue;
       if (ec) {
         if (!co_await on_server_failure("server connection failed: " + ec.message())) break;
         continue;
       }
+      if (n > 0) {
+        buf.commit(n);
+        s2c_holds_bytes_ = true;
+        fresh = true;
+      }
+      if (!fresh && !local_out_.empty()) continue;  // the proxy's answers go first
+      if (fresh && !local_out_.empty()) {
+        // The proxy's own answers were queued first: they go first.
+        wire::Bytes out;
+        out.swap(local_out_);
+        if (co_await client_.write_all(out)) {
+          end(EndReason::client_closed, "write to client failed");
+          break;
+        }
+      }
     }
-    s2c_holds_bytes_ = true;
-    auto [ec, n] = co_await s->stream.read_some(buf.writable());
-    if (end_reason_ != EndReason::none && (ec || gen != server_gen_)) {
-      server_ok = false;
-      break;
+    if (!fresh) {
+      s2c_holds_bytes_ = true;
+      auto [ec, n] = co_await s->stream.read_some(buf.writable());
+      if (end_reason_ != EndReason::none && (ec || gen != server_gen_)) {
+        server_ok = false;
+        break;
+      }
+      if (ec) {
+        buf.consume(buf.size());
+        if (!co_await on_server_failure("server closed the connection")) break;
+        continue;
+      }
+      buf.commit(n);
     }
-    if (ec) {
-      buf.consume(buf.size());
-      if (!co_await on_server_failure("server closed the connection")) break;
-      continue;
-    }
-    buf.commit(n);
     auto data = buf.data();
     std::size_t pos = 0;
     bool dropped = false, fatal = false;
@@ -151,7 +188,7 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
           }
           tracker_.on_ready_for_query(status);
           s->txn_status = status;
-          filter_.should_forward('Z', s->prepared);
+          rs().filter.should_forward('Z', s->prepared);
           if (tracker_.outstanding() == 0) {
             route_metrics_->latency(active_side_)
                 .Observe(seconds(std::chrono::steady_clock::now() - query_start_));
@@ -170,10 +207,10 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
             log_info("server ends the connection",
                      {f("session", id_), f("sqlstate", ef.sqlstate()), f("message", ef.message())});
           } else {
-            keep = filter_.should_forward(r.type, s->prepared);
+            keep = rs().filter.should_forward(r.type, s->prepared);
           }
         } else if (r.type != 'Z') {
-          keep = filter_.should_forward(r.type, s->prepared);
+          keep = rs().filter.should_forward(r.type, s->prepared);
         }
       }
       if (!keep) {
@@ -204,7 +241,7 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
     const bool boundary = tracker_.idle() && buf.empty();
     if (boundary) {
       s2c_holds_bytes_ = false;
-      if (!c2s_writing_ && filter_.empty()) release_active();
+      if (!c2s_writing_ && rs().filter.empty()) release_active();
     }
     if (!out.empty() && co_await client_.write_all(out)) {
       end(EndReason::client_closed, "write to client failed");

@@ -48,7 +48,11 @@ pool::ServerPool* ClientSession::side_pool(Side side, std::string& error) {
     key.params += '\0';
   }
   s.pool = pools_->get(key, s.upstream, route.pool);
-  if (!s.pool) error = "pgshift is shutting down";
+  if (!s.pool) {
+    error = "pgshift is shutting down";
+    return nullptr;
+  }
+  s.upstream = s.pool->params();  // one copy per pool, not per client
   return s.pool.get();
 }
 
@@ -116,7 +120,7 @@ void ClientSession::release_active() {
     boost::system::error_code ignored;
     s.conn->stream.socket().cancel(ignored);
   }
-  filter_.clear();
+  rs().filter.clear();
   s.conn->txn_status = 'I';
   s.conn.release(pool::ReleaseState::clean);
   set_active(active_side_);  // now null
@@ -131,13 +135,14 @@ asio::awaitable<void> ClientSession::dispose_active() {
   if (!server_) co_return;
   SideState& s = sides_[static_cast<std::size_t>(active_side_)];
   if (s.conn) s.conn.release(pool::ReleaseState::dirty);
-  filter_.clear();
+  rs().filter.clear();
   tracker_.reset();
   set_active(active_side_);  // now null
 }
 
 asio::awaitable<void> ClientSession::wait_handoff() {
-  if (!handoff_timer_) handoff_timer_.emplace(client_.get_executor());
+  if (!handoff_timer_)
+    handoff_timer_ = std::make_unique<asio::steady_timer>(client_.get_executor());
   handoff_timer_->expires_at(std::chrono::steady_clock::time_point::max());
   co_await handoff_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
 }
@@ -169,7 +174,7 @@ asio::awaitable<void> ClientSession::release_all(bool server_ok) {
   if (cancel_slot_) cancel_slot_->detach();
   server_ = nullptr;
   bool clean = server_ok && end_reason_ == EndReason::client_closed && tracker_.idle() &&
-               filter_.empty() && !lost_transaction_;
+               rs().filter.empty() && !lost_transaction_;
   for (auto& s : sides_) {
     if (!s.conn) continue;
     if (clean && s.conn->txn_status == 'I') {

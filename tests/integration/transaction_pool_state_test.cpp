@@ -379,5 +379,46 @@ TEST_F(TransactionPoolStateTest, UpstreamRestartCostsOnlyInFlightTransactions) {
   EXPECT_LE(pool_backends(source()), 3);
 }
 
+// ---- hot and idle sessions ----
+
+// A client that works keeps its read buffers (pgshift_client_connections_hot counts it); one
+// that has been quiet for a sweep period (one to two seconds) gives them back, and then waits
+// without them. What it had is still there afterwards: its named prepared statements, and a
+// pinned client's server and session state. A client that never sent anything is never hot.
+TEST_F(TransactionPoolStateTest, QuietClientsLetGoOfTheirBuffersAndKeepWorking) {
+  auto proxy = start_txn_proxy(source(), {.pool_size = 2});
+  const std::string c = client_conninfo(proxy);
+  auto hot = [&] {
+    return metric_value(fetch_metrics(proxy), "pgshift_client_connections_hot").value_or(-1);
+  };
+  PgConnection silent(c);  // logs in, then sends nothing until the end
+  PgConnection prepared_client(c);
+  PgConnection pinned(c);
+  prepare(prepared_client, "plus_one", "SELECT $1::int + 1", 1);
+  EXPECT_EQ(exec_prepared(prepared_client, "plus_one", {"41"}), "42");
+  pinned.exec("SET application_name = 'pinned-by-test'");
+  const std::string pid = pinned.scalar("SELECT pg_backend_pid()");
+  // Hot right after it worked (each try works again first, so a slow machine cannot miss it).
+  EXPECT_TRUE(wait_until(
+      [&] {
+        pinned.exec("SELECT 1");
+        return hot() >= 1;
+      },
+      10s, "a working client to be hot"));
+
+  ASSERT_TRUE(wait_until([&] { return hot() == 0; }, 10s, "quiet clients to cool down"))
+      << metric_lines(fetch_metrics(proxy), "pgshift_client_connections_hot");
+  EXPECT_EQ(exec_prepared(prepared_client, "plus_one", {"1"}), "2");
+  EXPECT_EQ(pinned.scalar("SHOW application_name"), "pinned-by-test");
+  EXPECT_EQ(pinned.scalar("SELECT pg_backend_pid()"), pid);
+  EXPECT_EQ(silent.scalar("SELECT 7"), "7");
+
+  // Cooled down a second time, the same clients still work.
+  ASSERT_TRUE(wait_until([&] { return hot() == 0; }, 10s, "quiet clients to cool down again"));
+  EXPECT_EQ(exec_prepared(prepared_client, "plus_one", {"2"}), "3");
+  EXPECT_EQ(pinned.scalar("SELECT pg_backend_pid()"), pid);
+  EXPECT_EQ(silent.scalar("SELECT 8"), "8");
+}
+
 }  // namespace
 }  // namespace pgshift::test
