@@ -119,6 +119,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // The client sent something: keep the read buffers (IdleSweeper).
   void become_hot();
   routing::Side authoritative_side() const;
+  // The active server holds session state (session mode's authoritative server, or any
+  // server of a pinned session): losing it ends the session.
+  bool server_holds_state() const {
+    return pinned_ || (!txn_mode_ && active_side_ == authoritative_side());
+  }
 
   // ---- multiplexed relay: client to server (session_mux_client.cpp) ----
   asio::awaitable<void> mux_client_to_server();
@@ -202,6 +207,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     }
   };
   std::unique_ptr<RelayState> rs_;
+  bool filter_empty() const { return !rs_ || rs_->filter.empty(); }
   RelayState& rs() {
     if (!rs_) rs_ = std::make_unique<RelayState>();
     return *rs_;

@@ -286,24 +286,25 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
 // Appends one client message for the active server (rewritten for prepared statements).
 bool ClientSession::forward(std::uint8_t type, std::span<const std::uint8_t> body,
                             std::span<const std::uint8_t> raw) {
-  if (rs().out.empty()) {
-    rs().out_gen = server_gen_;
-  } else if (rs().out_gen != server_gen_) {
-    rs().out.clear();  // bytes for a server that is gone
-    rs().out_gen = server_gen_;
+  RelayState& st = rs();
+  if (st.out.empty()) {
+    st.out_gen = server_gen_;
+  } else if (st.out_gen != server_gen_) {
+    st.out.clear();  // bytes for a server that is gone
+    st.out_gen = server_gen_;
   }
   if ((type == 'Q' || type == 'S' || type == 'F') && tracker_.outstanding() == 0) {
     query_start_ = std::chrono::steady_clock::now();
   }
   tracker_.on_frontend(type);
   if (StatementMapper::inspects(type)) {
-    if (!mapper_.rewrite(type, body, server_->prepared, rs().filter, rs().out)) {
+    if (!mapper_.rewrite(type, body, server_->prepared, st.filter, st.out)) {
       end(EndReason::client_protocol_error, "malformed frontend message");
       return false;
     }
     return true;
   }
-  rs().out.insert(rs().out.end(), raw.begin(), raw.end());
+  st.out.insert(st.out.end(), raw.begin(), raw.end());
   return true;
 }
 
@@ -345,18 +346,19 @@ asio::awaitable<bool> ClientSession::flush_pending() {
 }
 
 asio::awaitable<void> ClientSession::flush_to_server() {
-  if (rs().out.empty()) co_return;
-  if (!server_ || rs().out_gen != server_gen_) {
-    rs().out.clear();  // its server failed meanwhile; the client has been told
+  if (!rs_ || rs_->out.empty()) co_return;
+  wire::Bytes& out = rs_->out;  // rs_ is only dropped by this direction, when idle
+  if (!server_ || rs_->out_gen != server_gen_) {
+    out.clear();  // its server failed meanwhile; the client has been told
     co_return;
   }
   pool::ServerConnection* s = server_;
   c2s_writing_ = true;
-  auto ec = co_await s->stream.write_all(rs().out);
+  auto ec = co_await s->stream.write_all(out);
   c2s_writing_ = false;
   notify_handoff();
-  rs().out.clear();
-  if (rs().out.capacity() > kFlushThreshold) wire::Bytes().swap(rs().out);
+  out.clear();
+  if (out.capacity() > kFlushThreshold) wire::Bytes().swap(out);
   if (ec && server_ == s) {
     // The server direction sees it fail and decides (ClientSession::on_server_failure).
     s->stream.close();

@@ -37,8 +37,7 @@ void ClientSession::on_transaction_end() {
 // with state on its server (session mode's authoritative server, or pinned) cannot
 // continue: it ends. Returns false when it ends.
 asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
-  const bool stateless = !pinned_ && (txn_mode_ || active_side_ != authoritative_side());
-  if (!stateless || end_reason_ != EndReason::none) {
+  if (server_holds_state() || end_reason_ != EndReason::none) {
     end(EndReason::server_closed, std::move(detail));
     co_return false;
   }
@@ -73,7 +72,8 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
   IoBuffer buf;
   wire::Bytes kept;  // the chunk without dropped messages, when there are any
   std::uint64_t gen = server_gen_;
-  bool server_ok = true;  // false once the server lost framing
+  bool unscanned = false;  // buf holds bytes the idle wait read and the scan has not seen
+  bool server_ok = true;   // false once the server lost framing
   for (;;) {
     if (!local_out_.empty()) {
       wire::Bytes out;
@@ -92,11 +92,11 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
     if (gen != server_gen_) {
       // Another server is active; nothing of the old one is held (see start_transaction).
       buf.consume(buf.size());
+      unscanned = false;
       scanner = wire::MessageScanner(wire::Direction::backend, limits_, scanner_types);
       gen = server_gen_;
     }
     pool::ServerConnection* s = server_;
-    bool fresh = false;  // bytes just read by the idle wait, not scanned yet
     if (buf.empty()) {
       // Idle: wait for the server's next bytes. A hot session (session_idle.cpp) waits in a
       // read that takes them as they come; an idle one waits for readiness without holding a
@@ -137,20 +137,11 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
       if (n > 0) {
         buf.commit(n);
         s2c_holds_bytes_ = true;
-        fresh = true;
+        unscanned = true;
       }
-      if (!fresh && !local_out_.empty()) continue;  // the proxy's answers go first
-      if (fresh && !local_out_.empty()) {
-        // The proxy's own answers were queued first: they go first.
-        wire::Bytes out;
-        out.swap(local_out_);
-        if (co_await client_.write_all(out)) {
-          end(EndReason::client_closed, "write to client failed");
-          break;
-        }
-      }
+      if (!local_out_.empty()) continue;  // the proxy's answers were queued first
     }
-    if (!fresh) {
+    if (!unscanned) {
       s2c_holds_bytes_ = true;
       auto [ec, n] = co_await s->stream.read_some(buf.writable());
       if (end_reason_ != EndReason::none && (ec || gen != server_gen_)) {
@@ -164,6 +155,7 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
       }
       buf.commit(n);
     }
+    unscanned = false;
     auto data = buf.data();
     std::size_t pos = 0;
     bool dropped = false, fatal = false;
@@ -194,8 +186,7 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
                 .Observe(seconds(std::chrono::steady_clock::now() - query_start_));
           }
           if (status == 'I') on_transaction_end();
-        } else if (r.type == 'E' && !pinned_ &&
-                   (txn_mode_ || active_side_ != authoritative_side())) {
+        } else if (r.type == 'E' && !server_holds_state()) {
           wire::ErrorFields ef;
           if (!wire::parse_error_fields(r.body, ef) &&
               (ef.severity() == "FATAL" || ef.severity() == "PANIC")) {
@@ -241,7 +232,7 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
     const bool boundary = tracker_.idle() && buf.empty();
     if (boundary) {
       s2c_holds_bytes_ = false;
-      if (!c2s_writing_ && rs().filter.empty()) release_active();
+      if (!c2s_writing_ && filter_empty()) release_active();
     }
     if (!out.empty() && co_await client_.write_all(out)) {
       end(EndReason::client_closed, "write to client failed");

@@ -120,7 +120,7 @@ void ClientSession::release_active() {
     boost::system::error_code ignored;
     s.conn->stream.socket().cancel(ignored);
   }
-  rs().filter.clear();
+  if (rs_) rs_->filter.clear();
   s.conn->txn_status = 'I';
   s.conn.release(pool::ReleaseState::clean);
   set_active(active_side_);  // now null
@@ -135,7 +135,7 @@ asio::awaitable<void> ClientSession::dispose_active() {
   if (!server_) co_return;
   SideState& s = sides_[static_cast<std::size_t>(active_side_)];
   if (s.conn) s.conn.release(pool::ReleaseState::dirty);
-  rs().filter.clear();
+  if (rs_) rs_->filter.clear();
   tracker_.reset();
   set_active(active_side_);  // now null
 }
@@ -174,7 +174,7 @@ asio::awaitable<void> ClientSession::release_all(bool server_ok) {
   if (cancel_slot_) cancel_slot_->detach();
   server_ = nullptr;
   bool clean = server_ok && end_reason_ == EndReason::client_closed && tracker_.idle() &&
-               rs().filter.empty() && !lost_transaction_;
+               filter_empty() && !lost_transaction_;
   for (auto& s : sides_) {
     if (!s.conn) continue;
     if (clean && s.conn->txn_status == 'I') {
