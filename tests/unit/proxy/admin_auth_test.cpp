@@ -1,11 +1,11 @@
 // Pure helpers of the admin API: bearer check, JSON writer, dates, URL decoding.
-#include "proxy/admin_auth.hpp"
+#include "proxy/admin/auth.hpp"
 
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
 
-#include "proxy/admin_http.hpp"
+#include "proxy/admin/http.hpp"
 
 namespace pgshift::proxy {
 namespace {

@@ -10,9 +10,9 @@
 #include <cctype>
 
 #include "pool/pool_shared.hpp"
-#include "proxy/health_checker.hpp"
-#include "proxy/pause_gate.hpp"
-#include "proxy/route_state_store.hpp"
+#include "proxy/control/health_checker.hpp"
+#include "proxy/control/pause_gate.hpp"
+#include "proxy/control/route_state_store.hpp"
 
 namespace pgshift::proxy::test {
 namespace {

@@ -11,8 +11,8 @@
 #include <string>
 #include <thread>
 
-#include "proxy/admin_server.hpp"
-#include "proxy/runtime.hpp"
+#include "proxy/admin/server.hpp"
+#include "proxy/runtime/runtime.hpp"
 #include "temp_dir.hpp"
 
 namespace pgshift::proxy::test {

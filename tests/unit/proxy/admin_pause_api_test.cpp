@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "admin_fixture.hpp"
-#include "proxy/pause_gate.hpp"
+#include "proxy/control/pause_gate.hpp"
 
 namespace pgshift::proxy {
 namespace {

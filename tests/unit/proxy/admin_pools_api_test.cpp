@@ -6,7 +6,7 @@
 
 #include "admin_fixture.hpp"
 #include "pool/pool_shared.hpp"
-#include "proxy/metrics.hpp"
+#include "proxy/telemetry/metrics.hpp"
 
 namespace pgshift::proxy {
 namespace {

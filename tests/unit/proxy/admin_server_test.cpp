@@ -9,8 +9,8 @@
 #include <boost/json/parse.hpp>
 
 #include "admin_fixture.hpp"
-#include "proxy/metrics.hpp"
-#include "proxy/route_state_store.hpp"
+#include "proxy/telemetry/metrics.hpp"
+#include "proxy/control/route_state_store.hpp"
 #include "routing/state_json.hpp"
 
 namespace pgshift::proxy {

@@ -1,7 +1,7 @@
 // routes[].pool.max_client_connections bookkeeping: the lock-free per-route count, the RAII
 // token a session holds, and the count being carried across reloads by build_snapshot.
 // (End to end against PostgreSQL: tests/integration/client_limit_test.cpp.)
-#include "proxy/client_slots.hpp"
+#include "proxy/runtime/client_slots.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "config/load.hpp"
-#include "proxy/runtime.hpp"
+#include "proxy/runtime/runtime.hpp"
 
 namespace pgshift::proxy {
 namespace {

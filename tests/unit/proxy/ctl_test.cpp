@@ -1,5 +1,5 @@
 // `pgshift ctl` against a live admin server.
-#include "proxy/ctl.hpp"
+#include "proxy/ctl/ctl.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,8 +11,8 @@
 
 #include "admin_fixture.hpp"
 #include "pool/pool_shared.hpp"
-#include "proxy/pause_gate.hpp"
-#include "proxy/route_state_store.hpp"
+#include "proxy/control/pause_gate.hpp"
+#include "proxy/control/route_state_store.hpp"
 
 namespace pgshift::proxy {
 namespace {

@@ -1,5 +1,5 @@
 // Health probes and the checker against loopback listeners (no PostgreSQL needed).
-#include "proxy/health_checker.hpp"
+#include "proxy/control/health_checker.hpp"
 
 #include <gtest/gtest.h>
 

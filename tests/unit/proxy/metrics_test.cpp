@@ -1,5 +1,5 @@
 // The metrics registry: children are cached and the exposition names every family.
-#include "proxy/metrics.hpp"
+#include "proxy/telemetry/metrics.hpp"
 
 #include <gtest/gtest.h>
 

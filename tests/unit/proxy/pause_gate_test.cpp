@@ -1,5 +1,5 @@
 // PauseGate on real io_contexts: no sleeps; every wait is bounded by a deadline.
-#include "proxy/pause_gate.hpp"
+#include "proxy/control/pause_gate.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // Which pools the periodic log line shows, the lines themselves, the timer, and the pool
 // metrics fed from PoolStats.
-#include "proxy/pool_report.hpp"
+#include "proxy/telemetry/pool_report.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "pool/pool_shared.hpp"
-#include "proxy/metrics.hpp"
+#include "proxy/telemetry/metrics.hpp"
 
 namespace pgshift::proxy {
 namespace {

@@ -1,6 +1,6 @@
 // StatementMapper + ResponseFilter: what goes to the server and what comes back to the client
 // when a client's named statements move between pooled servers.
-#include "proxy/prepared_statements.hpp"
+#include "proxy/session/prepared_statements.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // RouteStateStore: defaults, persistence round trip, atomic writes, corrupt files, reloads.
-#include "proxy/route_state_store.hpp"
+#include "proxy/control/route_state_store.hpp"
 
 #include <gtest/gtest.h>
 

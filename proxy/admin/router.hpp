@@ -1,0 +1,14 @@
+#pragma once
+// Maps one admin request to its handler: path -> endpoint, bearer token (every endpoint but
+// /healthz), method (405 with Allow), then the handler; counts every answer in
+// pgshift_admin_requests_total{endpoint, code}. Never throws.
+#include <string>
+
+#include "proxy/admin/http.hpp"
+
+namespace pgshift::proxy {
+
+AdminResponse handle_admin_request(Runtime& runtime, const AdminRequest& request,
+                                   const std::string& peer);
+
+}  // namespace pgshift::proxy

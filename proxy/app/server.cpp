@@ -1,0 +1,210 @@
+#include "proxy/app/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <csignal>
+#include <thread>
+
+#include "config/load.hpp"
+#include "proxy/app/operator_startup.hpp"
+#include "proxy/session/idle_sweeper.hpp"
+#include "proxy/telemetry/log.hpp"
+#include "proxy/telemetry/pool_report.hpp"
+#include "proxy/control/route_state_store.hpp"
+#include "proxy/session/session.hpp"
+
+namespace pgshift::proxy {
+
+namespace {
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+}
+
+Server::Server(std::shared_ptr<Runtime> runtime, std::string config_path)
+    : runtime_(std::move(runtime)), config_path_(std::move(config_path)) {
+  const auto& cfg = *runtime_->snapshot()->config;
+  int threads = cfg.threads > 0
+                    ? cfg.threads
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int i = 0; i < threads; ++i) {
+    // Each context is run by exactly one thread: tell Asio so it can skip locking.
+    contexts_.push_back(std::make_unique<asio::io_context>(1));
+  }
+  pool_registry_ = std::make_shared<pool::PoolRegistry>();
+  for (auto& ctx : contexts_) {
+    pool_sets_.push_back(pool::PoolSet::create(ctx->get_executor(), pool_registry_));
+  }
+}
+
+Server::~Server() = default;
+
+void Server::track(const std::shared_ptr<ClientSession>& s) {
+  std::lock_guard lock(sessions_mu_);
+  if (sessions_.size() > 1024 && next_session_id_ % 1024 == 0) {
+    std::erase_if(sessions_, [](auto& kv) { return kv.second.expired(); });
+  }
+  sessions_.emplace(next_session_id_ - 1, s);
+}
+
+asio::awaitable<void> Server::accept_loop() {
+  for (;;) {
+    std::size_t index = next_context_++ % contexts_.size();
+    auto& ctx = *contexts_[index];
+    auto [ec, socket] = co_await acceptor_->async_accept(ctx, use_tuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
+      // EMFILE and friends: log, back off briefly, keep serving existing sessions.
+      log_error("accept failed", {f("error", ec.message())});
+      asio::steady_timer t(acceptor_->get_executor(), std::chrono::milliseconds(100));
+      co_await t.async_wait(use_tuple);
+      continue;
+    }
+    if (runtime_->draining.load()) continue;  // socket closes on scope exit
+    std::uint64_t id;
+    {
+      std::lock_guard lock(sessions_mu_);
+      id = next_session_id_++;
+    }
+    auto session =
+        std::make_shared<ClientSession>(*runtime_, pool_sets_[index], std::move(socket), id);
+    track(session);
+    asio::co_spawn(
+        ctx.get_executor(), [session]() { return session->run(); }, asio::detached);
+  }
+}
+
+void Server::reload() {
+  auto loaded = config::load_file(config_path_);
+  if (!loaded.ok()) {
+    for (auto& e : loaded.errors) log_error("reload: config error", {f("error", e.to_string())});
+    log_error("reload rejected; keeping the running configuration");
+    return;
+  }
+  std::vector<std::string> errors;
+  auto previous = runtime_->snapshot();
+  auto snap = build_snapshot(loaded.config, errors, previous.get());
+  if (!snap) {
+    for (auto& e : errors) log_error("reload: error", {f("error", e)});
+    log_error("reload rejected; keeping the running configuration");
+    return;
+  }
+  const auto& old_cfg = *runtime_->snapshot()->config;
+  if (old_cfg.listen.host != snap->config->listen.host ||
+      old_cfg.listen.port != snap->config->listen.port) {
+    log_warn("reload: listen address changes need a restart; keeping the old listener");
+  }
+  LogLevel level;
+  if (parse_log_level(snap->config->log_level, level)) set_log_level(level);
+  if (runtime_->states) runtime_->states->reconcile(*snap->config);
+  runtime_->replace(std::move(snap));
+  log_info("configuration reloaded", {f("routes", loaded.config->routes.size())});
+}
+
+asio::awaitable<void> Server::drain() {
+  runtime_->draining.store(true);
+  boost::system::error_code ignored;
+  acceptor_->close(ignored);
+  std::vector<std::shared_ptr<ClientSession>> live;
+  {
+    std::lock_guard lock(sessions_mu_);
+    for (auto& [id, weak] : sessions_) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+  }
+  log_info("shutting down: draining sessions", {f("sessions", live.size())});
+  // The pools as they were when the drain began, then no more periodic lines.
+  pool_logger_->stop();
+  pool_logger_->log_all("shutdown");
+  for (auto& s : live) {
+    asio::post(s->get_executor(), [s]() { s->request_drain(); });
+  }
+  live.clear();
+  auto deadline = std::chrono::steady_clock::now() + runtime_->snapshot()->config->shutdown_timeout;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (runtime_->active_sessions.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    timer.expires_after(std::chrono::milliseconds(20));
+    co_await timer.async_wait(use_tuple);
+  }
+  long left = runtime_->active_sessions.load();
+  if (left > 0)
+    log_warn("shutdown timeout reached; closing remaining sessions", {f("sessions", left)});
+  // Each thread closes its own pools (idle servers get a Terminate), then everything stops.
+  auto pending = std::make_shared<std::atomic<std::size_t>>(pool_sets_.size());
+  for (std::size_t i = 0; i < pool_sets_.size(); ++i) {
+    asio::post(*contexts_[i], [set = pool_sets_[i], pending]() {
+      set->close();
+      pending->fetch_sub(1);
+    });
+  }
+  auto close_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (pending->load() > 0 && std::chrono::steady_clock::now() < close_deadline) {
+    timer.expires_after(std::chrono::milliseconds(5));
+    co_await timer.async_wait(use_tuple);
+  }
+  for (auto& ctx : contexts_) ctx->stop();
+}
+
+asio::awaitable<void> Server::signal_loop() {
+  for (;;) {
+    auto [ec, sig] = co_await signals_->async_wait(use_tuple);
+    if (ec) co_return;
+    if (sig == SIGHUP) {
+      log_info("SIGHUP: reloading configuration");
+      reload();
+      continue;
+    }
+    log_info("signal received: graceful shutdown", {f("signal", sig)});
+    co_await drain();
+    co_return;
+  }
+}
+
+int Server::run() {
+  auto snap = runtime_->snapshot();
+  const auto& listen = snap->config->listen;
+  auto& main_ctx = *contexts_[0];
+  asio::ip::tcp::endpoint ep(asio::ip::make_address(listen.host), listen.port);
+  acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(main_ctx);
+  acceptor_->open(ep.protocol());
+  acceptor_->set_option(asio::socket_base::reuse_address(true));
+  acceptor_->bind(ep);
+  acceptor_->listen(listen.backlog);
+  signals_ = std::make_unique<asio::signal_set>(main_ctx, SIGTERM, SIGINT, SIGHUP);
+  std::signal(SIGPIPE, SIG_IGN);
+  runtime_->pools = pool_registry_;
+  admin_ = start_operator_surface(*runtime_, main_ctx.get_executor());
+  pool_logger_ = std::make_shared<PoolLogger>(pool_registry_, main_ctx.get_executor());
+  pool_logger_->start();
+
+  log_info("pgshift listening",
+           {f("host", listen.host), f("port", acceptor_->local_endpoint().port()),
+            f("threads", contexts_.size()), f("routes", snap->config->routes.size())});
+
+  asio::co_spawn(main_ctx, accept_loop(), asio::detached);
+  asio::co_spawn(main_ctx, signal_loop(), asio::detached);
+
+  for (std::size_t i = 0; i < contexts_.size(); ++i) {
+    asio::post(*contexts_[i], [set = pool_sets_[i]]() { set->start(); });
+    asio::co_spawn(*contexts_[i], IdleSweeper::run(), asio::detached);
+  }
+  std::vector<std::thread> threads;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  for (auto& ctx : contexts_) guards.push_back(asio::make_work_guard(*ctx));
+  for (std::size_t i = 1; i < contexts_.size(); ++i) {
+    threads.emplace_back([ctx = contexts_[i].get()]() { ctx->run(); });
+  }
+  contexts_[0]->run();
+  for (auto& ctx : contexts_) ctx->stop();
+  for (auto& t : threads) t.join();
+  pool_logger_->stop();
+  pool_logger_.reset();  // its timer lives on io_context 0
+  stop_operator_surface(*runtime_, admin_);
+  log_info("pgshift stopped");
+  return 0;
+}
+
+}  // namespace pgshift::proxy

@@ -1,0 +1,193 @@
+#include "proxy/control/route_state_store.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <vector>
+
+#include "proxy/telemetry/log.hpp"
+#include "proxy/telemetry/metrics.hpp"
+#include "routing/state_json.hpp"
+
+namespace pgshift::proxy {
+namespace {
+
+std::int64_t system_now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// nullopt: the file does not exist. Throws StateFileError when it exists but cannot be read.
+std::optional<std::string> read_state_file(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (status.type() == std::filesystem::file_type::not_found) return std::nullopt;
+  if (ec) throw StateFileError("state file " + path + ": " + ec.message());
+  if (!std::filesystem::is_regular_file(status)) {
+    throw StateFileError("state file " + path + ": not a regular file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw StateFileError("state file " + path + ": cannot open: " + std::strerror(errno));
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw StateFileError("state file " + path + ": cannot read");
+  return ss.str();
+}
+
+// Config routes in config order, states from `known` where present.
+std::shared_ptr<RouteStates> merge(const config::Config& cfg, const RouteStates& known,
+                                   const std::string& path, std::string_view why,
+                                   routing::MigrationState (*initial)(const config::Route&)) {
+  auto next = std::make_shared<RouteStates>();
+  for (const auto& r : cfg.routes) {
+    const auto* s = known.find(r.name);
+    next->routes.emplace(r.name, s ? *s : initial(r));
+  }
+  for (const auto& [name, state] : known.routes) {
+    if (!next->find(name)) {
+      log_warn("route state dropped: the route is no longer in the configuration",
+               {f("route", name), f("state_file", path), f("epoch", state.epoch), f("when", why)});
+    }
+  }
+  return next;
+}
+
+}  // namespace
+
+RouteStateStore::RouteStateStore(std::string path, Clock clock)
+    : path_(std::move(path)),
+      clock_(clock ? std::move(clock) : Clock(system_now_ms)),
+      current_(std::make_shared<const RouteStates>()) {}
+
+routing::MigrationState RouteStateStore::initial_state(const config::Route& route) {
+  routing::MigrationState s;
+  const double pct = route.read_split.initial_read_percent;
+  if (auto p = routing::ReadPercent::from_double(pct)) {
+    s.read_percent = *p;
+  } else {
+    // Config validation keeps this to 0..100; clamp and round rather than refuse to start.
+    const double bp = std::clamp(std::round(pct * 100.0), 0.0, 10000.0);
+    s.read_percent = *routing::ReadPercent::from_basis_points(static_cast<std::uint64_t>(bp));
+    log_warn("initial_read_percent rounded to two decimals",
+             {f("route", route.name), f("read_percent", s.read_percent.to_string())});
+  }
+  return s;
+}
+
+void RouteStateStore::load(const config::Config& cfg) {
+  std::lock_guard write_lock(write_mu_);
+  RouteStates known;
+  std::optional<std::string> text;
+  if (!path_.empty()) text = read_state_file(path_);
+  if (text) {
+    auto parsed = routing::parse_state_file(*text);
+    if (!parsed) {
+      throw StateFileError("state file " + path_ + " is not usable: " + parsed.message +
+                           " (fix or remove the file; removing it resets every route to "
+                           "its configured initial state)");
+    }
+    for (const auto& [name, state] : parsed->routes) known.routes.emplace(name, state);
+    log_info("route states loaded", {f("state_file", path_), f("routes", known.routes.size())});
+  } else if (!path_.empty()) {
+    log_info("no state file yet: routes start from their configured initial state",
+             {f("state_file", path_)});
+  }
+  publish(merge(cfg, known, path_, "startup", &initial_state));
+}
+
+void RouteStateStore::reconcile(const config::Config& cfg) {
+  std::lock_guard write_lock(write_mu_);
+  auto current = snapshot();
+  publish(merge(cfg, *current, path_, "reload", &initial_state));
+}
+
+RouteStatesPtr RouteStateStore::snapshot() const {
+  std::lock_guard lock(read_mu_);
+  return current_;
+}
+
+void RouteStateStore::publish(RouteStatesPtr next) {
+  std::lock_guard lock(read_mu_);
+  current_ = std::move(next);
+}
+
+StateChangeResult RouteStateStore::apply(std::string_view route,
+                                         const routing::StateChange& change) {
+  StateChangeResult result;
+  std::vector<std::shared_ptr<const Listener>> listeners;
+  {
+    std::lock_guard write_lock(write_mu_);
+    auto current = snapshot();
+    const auto* before = current->find(route);
+    if (!before) {
+      result.error = StateChangeError::unknown_route;
+      result.message = "unknown route \"" + std::string(route) + "\"";
+      return result;
+    }
+    result.before = result.after = *before;
+    auto next_state = routing::apply(*before, change, clock_());
+    if (!next_state) {
+      result.error = StateChangeError::invalid;
+      result.message = next_state.message;
+      return result;
+    }
+    if (next_state->epoch == before->epoch) return result;  // same value: nothing to do
+
+    auto next = std::make_shared<RouteStates>(*current);
+    next->routes.insert_or_assign(std::string(route), *next_state);
+    if (!path_.empty()) {
+      routing::StateFile file;
+      for (const auto& [name, state] : next->routes) file.routes.emplace(name, state);
+      // Persist first: a state published but not saved could be undone by a restart after
+      // sessions have acted on it.
+      if (auto err = write_file_atomically(path_, routing::serialize_state_file(file));
+          !err.empty()) {
+        result.error = StateChangeError::persist_failed;
+        result.message = "could not save the state file: " + err;
+        log_error("route state change not saved; nothing changed",
+                  {f("route", route), f("state_file", path_), f("error", err)});
+        return result;
+      }
+    }
+    result.after = *next_state;
+    publish(std::move(next));
+    metrics().state_changes(std::string(route)).Increment();
+    log_info("route state changed",
+             {f("route", route), f("epoch", result.after.epoch),
+              f("phase", routing::phase_name(result.after.phase)),
+              f("old_phase", routing::phase_name(result.before.phase)),
+              f("read_percent", result.after.read_percent.to_string()),
+              f("old_read_percent", result.before.read_percent.to_string())});
+    {
+      std::lock_guard lock(listeners_mu_);
+      for (const auto& [id, l] : listeners_) listeners.push_back(l);
+    }
+    // Still under write_mu_, so listeners see changes in epoch order (a gauge never goes
+    // back to an older value); they may read snapshot() but must not call apply().
+    const std::string name(route);
+    for (const auto& l : listeners) (*l)(name, result.before, result.after);
+  }
+  return result;
+}
+
+std::uint64_t RouteStateStore::subscribe(Listener listener) {
+  std::lock_guard lock(listeners_mu_);
+  const auto id = next_listener_++;
+  listeners_.emplace(id, std::make_shared<const Listener>(std::move(listener)));
+  return id;
+}
+
+void RouteStateStore::unsubscribe(std::uint64_t id) {
+  std::lock_guard lock(listeners_mu_);
+  listeners_.erase(id);
+}
+
+}  // namespace pgshift::proxy

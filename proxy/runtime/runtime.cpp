@@ -1,0 +1,112 @@
+#include "proxy/runtime/runtime.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "pool/upstream.hpp"
+
+namespace pgshift::proxy {
+namespace {
+
+std::shared_ptr<asio::ssl::context> make_client_tls(const config::ClientTls& tls,
+                                                    std::vector<std::string>& errors) {
+  if (tls.mode == config::ClientTlsMode::disable) return nullptr;
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(tls.cert_file, ec);
+  if (ec) {
+    errors.push_back("listen.tls.cert_file: cannot load " + tls.cert_file + ": " + ec.message());
+    return nullptr;
+  }
+  ctx->use_private_key_file(tls.key_file, asio::ssl::context::pem, ec);
+  if (ec) {
+    errors.push_back("listen.tls.key_file: cannot load " + tls.key_file + ": " + ec.message());
+    return nullptr;
+  }
+  return ctx;
+}
+
+std::shared_ptr<asio::ssl::context> make_upstream_tls(const config::UpstreamTls& tls,
+                                                      const std::string& where,
+                                                      std::vector<std::string>& errors) {
+  if (tls.mode == config::UpstreamTlsMode::disable) return nullptr;
+  try {
+    return pool::make_upstream_tls_context(tls);
+  } catch (const std::exception& e) {
+    errors.push_back(where + ".tls: " + e.what());
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& errors,
+                           const Snapshot* previous) {
+  auto snap = std::make_shared<Snapshot>();
+  snap->config = config;
+  if (config->client_auth.method != config::ClientAuthMethod::trust ||
+      !config->client_auth.users_file.empty()) {
+    auto users = config::load_users_file(config->client_auth.users_file);
+    for (auto& e : users.errors) errors.push_back("client_auth.users_file: " + e);
+    snap->users = users.users;
+  }
+  snap->client_tls = make_client_tls(config->listen.tls, errors);
+  for (std::size_t i = 0; i < config->routes.size(); ++i) {
+    const auto& r = config->routes[i];
+    RouteRuntime rr;
+    rr.route = &r;
+    std::string where = "routes[" + std::to_string(i) + "]";
+    rr.source_tls = make_upstream_tls(r.source.tls, where + ".source", errors);
+    if (r.target) rr.target_tls = make_upstream_tls(r.target->tls, where + ".target", errors);
+    rr.classifier = std::make_shared<const routing::Classifier>(routing::Classifier::from_route(r));
+    const auto window = r.read_split.read_your_writes_window.count();
+    if (previous) {
+      for (const auto& old : previous->routes) {
+        if (old.route->name != r.name) continue;
+        if (old.ryw &&
+            old.route->read_split.read_your_writes_window == r.read_split.read_your_writes_window) {
+          rr.ryw = old.ryw;
+        }
+        // The sessions already in keep their slots; a lower limit only refuses new ones.
+        rr.client_slots = old.client_slots;
+      }
+    }
+    if (!rr.client_slots) rr.client_slots = std::make_shared<ClientSlots>();
+    if (!rr.ryw) {
+      rr.ryw = std::make_shared<routing::ReadYourWrites>(
+          std::make_shared<const routing::WindowOracle>(window));
+    }
+    snap->routes.push_back(std::move(rr));
+  }
+  if (config->admin.enabled && !config->admin.token_file.empty()) {
+    std::ifstream in(config->admin.token_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string token = ss.str();
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+    if (!in || token.empty()) {
+      errors.push_back("admin.token_file: cannot read a token from " + config->admin.token_file);
+    }
+    snap->admin_token = std::make_shared<const std::string>(std::move(token));
+  }
+  if (!errors.empty()) return nullptr;
+  return snap;
+}
+
+std::vector<std::string> unsupported_setting_warnings(const config::Config& config) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < config.routes.size(); ++i) {
+    const auto& r = config.routes[i];
+    std::string where = "routes[" + std::to_string(i) + "] (" + r.name + ")";
+    if (r.sync.mode != config::SyncMode::none) {
+      out.push_back(where + ": sync.mode " + std::string(config::to_string(r.sync.mode)) +
+                    " is not implemented yet; nothing keeps the target in sync");
+    }
+  }
+  return out;
+}
+
+}  // namespace pgshift::proxy

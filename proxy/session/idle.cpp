@@ -1,0 +1,65 @@
+// Hot and idle sessions (docs/architecture.md). A session that is working keeps its read
+// buffers and keeps a read pending, so each message costs no epoll re-arm and no new
+// coroutine. A session that has been quiet for a sweep period gives its buffers back and
+// waits for readiness without them, and without a coroutine frame on the client side, so
+// idle clients cost little memory.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include "proxy/session/idle_sweeper.hpp"
+#include "proxy/session/session.hpp"
+
+namespace pgshift::proxy {
+
+void ClientSession::wait_for_client() {
+  client_.socket().async_wait(
+      pool::tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+        if (ec || self->end_reason_ != EndReason::none) {
+          self->end(EndReason::client_closed);
+          return;
+        }
+        self->client_readable_ = true;
+        asio::co_spawn(
+            self->client_.get_executor(), [self] { return self->mux_client_to_server(); },
+            asio::detached);
+      });
+}
+
+void ClientSession::become_hot() {
+  ++activity_;
+  if (hot_) return;
+  hot_ = true;
+  metrics().hot_sessions().Increment();
+  if (!hot_listed_) {
+    hot_listed_ = true;
+    IdleSweeper::local().add(weak_from_this());
+  }
+}
+
+bool ClientSession::sweep_idle() {
+  if (!hot_ || end_reason_ != EndReason::none) {
+    hot_listed_ = false;
+    return false;
+  }
+  if (activity_ != swept_activity_) {
+    swept_activity_ = activity_;
+    return true;
+  }
+  // Quiet since the last sweep. Cool down only when both directions are in an idle wait
+  // (the client direction reading with nothing held; the server direction stopped, or
+  // waiting with nothing held and nothing to write): cancelling those waits takes no bytes.
+  const bool s2c_idle = !s2c_running_ || (s2c_idle_wait_ && local_out_.empty());
+  if (!c2s_hot_wait_ || !s2c_idle) return true;
+  hot_ = false;
+  metrics().hot_sessions().Decrement();
+  hot_listed_ = false;
+  boost::system::error_code ignored;
+  client_.socket().cancel(ignored);  // the client direction waits again without its buffer
+  if (s2c_running_ && server_) {
+    wake_ = true;  // the server direction, too
+    server_->stream.socket().cancel(ignored);
+  }
+  return false;
+}
+
+}  // namespace pgshift::proxy

@@ -1,0 +1,313 @@
+// Login phase of a client session: TLS negotiation, startup packet, cancel requests,
+// authentication, route choice and the upstream connection.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <chrono>
+
+#include "proxy/session/client_auth.hpp"
+#include "proxy/telemetry/log.hpp"
+#include "proxy/session/message_io.hpp"
+#include "proxy/session/session.hpp"
+#include "wire/builder.hpp"
+
+namespace pgshift::proxy {
+
+namespace {
+// How long a client may take from connect to ReadyForQuery (PgBouncer: client_login_timeout).
+constexpr std::chrono::seconds kLoginTimeout{60};
+
+// Startup parameters that describe the connection, not the session: never forwarded.
+bool forwardable(std::string_view key, const config::Route* route) {
+  if (key == "user" || key == "database") return false;
+  if (route && key == route->routing_key.startup_parameter) return false;
+  return !key.starts_with("_pq_.");
+}
+}  // namespace
+
+ClientSession::ClientSession(Runtime& runtime, std::shared_ptr<pool::PoolSet> pools,
+                             pool::tcp::socket socket, std::uint64_t id)
+    : runtime_(runtime),
+      snap_(runtime.snapshot()),
+      id_(id),
+      client_(std::move(socket)),
+      pools_(std::move(pools)),
+      mapper_(id) {
+  boost::system::error_code ec;
+  auto ep = client_.socket().remote_endpoint(ec);
+  if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  client_.socket().set_option(pool::tcp::no_delay(true), ec);
+  client_.socket().set_option(asio::socket_base::keep_alive(true), ec);
+  limits_.max_message_length = snap_->config->limits.max_message_length;
+  runtime_.active_sessions.fetch_add(1);
+  metrics().client_accepted().Increment();
+}
+
+ClientSession::~ClientSession() {
+  if (registered_) runtime_.cancels.unregister(client_key_);
+  for (auto& side : sides_) {
+    if (side.conn) side.conn.release(pool::ReleaseState::dirty);
+  }
+  if (direct_) direct_->stream.close();
+  client_.close();
+  if (route_metrics_) route_metrics_->client_connections->Decrement();
+  if (hot_) metrics().hot_sessions().Decrement();
+  runtime_.active_sessions.fetch_sub(1);
+}
+
+void ClientSession::start_login_timer() {
+  login_timer_ = std::make_unique<asio::steady_timer>(client_.get_executor());
+  login_timer_->expires_after(kLoginTimeout);
+  login_timer_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) {
+      log_warn("client login timed out", {f("session", self->id_), f("peer", self->peer_)});
+      self->count_login_failure(LoginFailure::timeout);
+      self->client_.close();
+      if (self->server_) self->server_->stream.close();
+    }
+  });
+}
+
+asio::awaitable<void> ClientSession::handle_cancel_request(wire::CancelKey key) {
+  auto target = runtime_.cancels.lookup(key);
+  if (!target) {
+    log_debug("cancel request for an unknown or idle session", {f("peer", peer_)});
+    metrics().cancel_requests(CancelResult::unknown_key).Increment();
+    co_return;
+  }
+  log_info("forwarding cancel request", {f("peer", peer_), f("upstream", target->upstream->host)});
+  auto ec = co_await pool::send_cancel(*target->upstream, target->server_key);
+  if (ec) log_warn("cancel request failed", {f("error", ec.message())});
+  metrics().cancel_requests(ec ? CancelResult::failed : CancelResult::forwarded).Increment();
+}
+
+asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& startup) {
+  const auto& tls_cfg = snap_->config->listen.tls;
+  for (;;) {
+    wire::StartupResult r;
+    if (auto ec = co_await read_startup_packet(client_, client_buf_, limits_, r)) {
+      log_debug("client left during startup", {f("peer", peer_), f("error", ec.message())});
+      co_return false;
+    }
+    switch (r.kind) {
+      case wire::StartupKind::ssl_request:
+      case wire::StartupKind::gssenc_request: {
+        // Anything sent after the request and before the handshake would be plaintext the
+        // client believes is encrypted: a protocol error (CVE-2021-23214).
+        if (!client_buf_.empty()) {
+          log_warn("client sent data after SSLRequest before the TLS handshake",
+                   {f("peer", peer_)});
+          co_return false;
+        }
+        bool tls =
+            r.kind == wire::StartupKind::ssl_request && snap_->client_tls && !client_.is_tls();
+        std::uint8_t answer = tls ? 'S' : 'N';
+        if (co_await client_.write_all(std::span<const std::uint8_t>(&answer, 1))) {
+          co_return false;
+        }
+        if (tls) {
+          if (auto ec =
+                  co_await client_.handshake(*snap_->client_tls, asio::ssl::stream_base::server)) {
+            log_warn("client TLS handshake failed", {f("peer", peer_), f("error", ec.message())});
+            count_login_failure(LoginFailure::tls_handshake);
+            co_return false;
+          }
+        }
+        continue;
+      }
+      case wire::StartupKind::cancel_request:
+        co_await handle_cancel_request(r.cancel);
+        co_return false;
+      case wire::StartupKind::startup:
+        if (tls_cfg.mode == config::ClientTlsMode::require && !client_.is_tls()) {
+          count_login_failure(LoginFailure::tls_required);
+          co_await send_error(client_, "28000", "pgshift requires TLS for client connections",
+                              "FATAL", "Connect with sslmode=require or stronger.");
+          co_return false;
+        }
+        startup = std::move(r.startup);
+        co_return true;
+      case wire::StartupKind::error:
+        log_warn("invalid startup packet", {f("peer", peer_), f("error", r.error.message())});
+        count_login_failure(LoginFailure::invalid_startup);
+        metrics().protocol_errors(ProtocolDirection::client).Increment();
+        co_await send_error(client_, "08P01", "invalid startup packet: " + r.error.message());
+        co_return false;
+      case wire::StartupKind::need_more:
+        co_return false;  // unreachable: read_startup_packet never returns need_more
+    }
+  }
+}
+
+asio::awaitable<bool> ClientSession::login() {
+  start_login_timer();
+  wire::StartupPacket startup;
+  if (!co_await negotiate_startup(startup)) co_return false;
+
+  identity_.user = *startup.find("user");
+  const std::string* db = startup.find("database");
+  identity_.database = db && !db->empty() ? *db : identity_.user;
+
+  // Protocol 3.x with x > 0, or _pq_ options: answer as PostgreSQL 15 does.
+  std::vector<std::string> unrecognized;
+  for (auto& [k, v] : startup.params) {
+    if (k.starts_with("_pq_.")) unrecognized.push_back(k);
+  }
+  if ((startup.protocol & 0xffff) > 0 || !unrecognized.empty()) {
+    wire::Bytes out;
+    wire::negotiate_protocol_version(out, 0, unrecognized);
+    if (co_await client_.write_all(out)) co_return false;
+  }
+
+  const auto& cfg = *snap_->config;
+  auto auth = co_await authenticate_client(client_, client_buf_, limits_, cfg.client_auth.method,
+                                           snap_->users.get(), identity_.user);
+  if (!auth.ok) {
+    count_login_failure(LoginFailure::auth_failed);
+    log_warn("client authentication failed",
+             {f("peer", peer_), f("user", identity_.user), f("reason", auth.failure)});
+    co_return false;
+  }
+  identity_.user_entry = auth.entry;
+  identity_.scram_client_key = auth.scram_client_key;
+
+  const RouteRuntime* route = select_route(*snap_, identity_.database, identity_.user);
+  if (!route) {
+    co_await send_error(client_, "3D000", "database \"" + identity_.database + "\" does not exist");
+    log_info("no route for database", {f("peer", peer_), f("database", identity_.database)});
+    count_login_failure(LoginFailure::unknown_database);
+    co_return false;
+  }
+  route_name_ = route->route->name;
+  route_ = route;
+  const config::Route& rc = *route->route;
+  // pool.max_client_connections, before the client can wait for or take a server. The slot
+  // is held from here to the end of the session (client_slot_ is destroyed with it).
+  client_slot_ = ClientSlot::try_take(route->client_slots, rc.pool.max_client_connections);
+  if (!client_slot_) {
+    count_login_failure(LoginFailure::too_many_clients);
+    log_warn(
+        "client refused: route is at max_client_connections",
+        {f("session", id_), f("peer", peer_), f("user", identity_.user), f("route", route_name_),
+         f("max_client_connections", rc.pool.max_client_connections)});
+    // (A named local, not a temporary inside co_await: GCC 12 destroys those twice.)
+    std::string message = "too many client connections for route \"" + route_name_ +
+                          "\" (max_client_connections " +
+                          std::to_string(rc.pool.max_client_connections) + ")";
+    co_await send_error(client_, "53300", message);
+    co_return false;
+  }
+  txn_mode_ = rc.pool.mode == config::PoolMode::transaction;
+  mux_ = txn_mode_ || rc.target.has_value();
+  bool replication = false;
+  for (auto& [k, v] : startup.params) {
+    if (forwardable(k, route->route)) identity_.startup_params.emplace_back(k, v);
+    if (k == "replication") replication = true;
+  }
+  if (replication) mux_ = txn_mode_ = false;  // a replication connection is never shared
+  if (rc.target) {                            // routing keys only matter where reads are split
+    keys_ = std::make_unique<routing::KeyState>(
+        routing::key_from_startup(startup.params, rc.routing_key),
+        "connection-" + std::to_string(id_));
+  }
+  if (runtime_.health) health_ = runtime_.health->route(route_name_);
+
+  cancel_slot_ = std::make_shared<CancelSlot>();
+  bool attached = replication ? co_await attach_replication() : co_await attach_at_login(*route);
+  if (!attached) {
+    count_login_failure(LoginFailure::upstream_failed);
+    metrics().errors(ErrorKind::upstream_connect).Increment();
+    co_return false;
+  }
+  route_metrics_ = &metrics().route(route_name_);
+  route_metrics_->client_connections->Increment();
+  route_metrics_->client_connections_total->Increment();
+  client_key_ = runtime_.cancels.register_slot(cancel_slot_);
+  registered_ = true;
+
+  wire::Bytes out;
+  wire::auth_ok(out);
+  for (auto& [k, v] : server_->parameters) wire::parameter_status(out, k, v);
+  wire::backend_key_data(out, client_key_.pid, client_key_.secret);
+  wire::ready_for_query(out, 'I');  // a fresh or reset server is idle
+  // Transaction pooling: the server that vouched for the login goes back to the pool; the
+  // first transaction gets one again.
+  release_active();
+  if (co_await client_.write_all(out)) co_return false;
+  if (login_timer_) login_timer_->cancel();
+  log_info("session started", {f("session", id_), f("peer", peer_), f("user", identity_.user),
+                               f("database", identity_.database), f("route", route_name_),
+                               f("pool_mode", config::to_string(rc.pool.mode)),
+                               f("tls", client_.is_tls() ? "on" : "off")});
+  co_return true;
+}
+
+// Replication connections get a dedicated server connection, never pooled.
+asio::awaitable<bool> ClientSession::attach_replication() {
+  std::string error;
+  auto upstream = make_upstream_params(route_->route->source, route_->source_tls, identity_, error);
+  if (!upstream) {
+    co_await send_error(client_, "28000", error);
+    co_return false;
+  }
+  pool::ConnectError cerr;
+  direct_ = co_await pool::connect_upstream(*upstream, cerr);
+  if (!direct_) {
+    log_warn("upstream connection failed",
+             {f("route", route_name_), f("host", upstream->host), f("error", cerr.message),
+              f("sqlstate", cerr.sqlstate)});
+    if (cerr.from_server()) {
+      co_await send_error(client_, cerr.sqlstate, cerr.server_message);
+    } else {
+      co_await send_error(client_, "08006", "pgshift could not connect to the upstream server",
+                          "FATAL", cerr.message);
+    }
+    co_return false;
+  }
+  sides_[0].upstream = upstream;
+  server_ = direct_.get();
+  cancel_slot_->attach(upstream, server_->backend_key);
+  co_return true;
+}
+
+// A server of the authoritative side from its pool (size limit, waiting up to
+// query_wait_timeout): it proves the upstream accepts this client and supplies the
+// ParameterStatus values the client is given.
+asio::awaitable<bool> ClientSession::attach_at_login(const RouteRuntime& route) {
+  (void)route;
+  pool::AcquireError aerr;
+  if (co_await attach(authoritative_side(), aerr)) co_return true;
+  // The server's own refusal and the wait timeout speak for themselves; a connect failure
+  // gets a summary with the reason in DETAIL.
+  // (Named locals, not ?: temporaries inside co_await: GCC 12 destroys those twice.)
+  bool plain = aerr.from_server || aerr.timed_out || aerr.sqlstate == "28000";
+  std::string sqlstate = aerr.sqlstate.empty() ? std::string("08006") : aerr.sqlstate;
+  std::string message = plain ? aerr.message : "pgshift could not connect to the upstream server";
+  std::string detail = plain ? std::string() : aerr.message;
+  co_await send_error(client_, sqlstate, message, "FATAL", detail);
+  co_return false;
+}
+
+asio::awaitable<void> ClientSession::run() {
+  if (runtime_.draining.load()) {
+    count_login_failure(LoginFailure::shutting_down);
+    co_return;  // listener closing; the connection is dropped
+  }
+  bool ok = co_await login();
+  if (login_timer_) login_timer_->cancel();
+  if (!ok) co_return;
+  // The server-to-client direction runs as its own coroutine; the session object lives
+  // until both directions are done (each holds a shared_ptr).
+  auto self = shared_from_this();
+  login_timer_.reset();
+  if (mux_) {
+    wake_server_reader();  // runs only if a server is held (session mode)
+    co_await mux_client_to_server();
+  } else {
+    asio::co_spawn(
+        client_.get_executor(), [self]() { return self->server_to_client(); }, asio::detached);
+    co_await client_to_server();
+  }
+}
+
+}  // namespace pgshift::proxy

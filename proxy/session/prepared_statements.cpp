@@ -1,0 +1,138 @@
+#include "proxy/session/prepared_statements.hpp"
+
+#include "wire/messages.hpp"
+
+namespace pgshift::proxy {
+
+bool ResponseFilter::should_forward(std::uint8_t type, pool::PreparedSet& server) {
+  switch (type) {
+    case '1': {
+      if (parse_head_ == parses_.size()) return true;
+      bool injected = parses_[parse_head_++].injected;
+      if (parse_head_ == parses_.size()) {
+        parses_.clear();
+        parse_head_ = 0;
+      }
+      return !injected;
+    }
+    case '3': {
+      if (close_head_ == closes_.size()) return true;
+      bool injected = closes_[close_head_++];
+      if (close_head_ == closes_.size()) {
+        closes_.clear();
+        close_head_ = 0;
+      }
+      return !injected;
+    }
+    case 'E':
+    case 'Z':
+      // Everything after an error up to Sync is skipped by the server: the Parses not yet
+      // answered never ran, so those names are not prepared there.
+      for (std::size_t i = parse_head_; i < parses_.size(); ++i)
+        server.erase(parses_[i].server_name);
+      if (!empty()) clear();
+      return true;
+    default:
+      return true;
+  }
+}
+
+void StatementMapper::append_raw(std::uint8_t type, std::span<const std::uint8_t> body,
+                                 wire::Bytes& out) {
+  wire::MessageWriter(out).begin(static_cast<char>(type)).raw(body).end();
+}
+
+void StatementMapper::ensure_prepared(const Statement& st, pool::PreparedSet& server,
+                                      ResponseFilter& filter, wire::Bytes& out) {
+  if (server.contains(st.server_name)) {
+    server.touch(st.server_name);
+    return;
+  }
+  if (auto victim = server.add(st.server_name)) {
+    wire::close_statement(out, *victim);
+    filter.expect_close(/*injected=*/true);
+  }
+  wire::parse(out, st.server_name, st.query, st.param_types);
+  filter.expect_parse(st.server_name, /*injected=*/true);
+}
+
+bool StatementMapper::remember(std::span<const std::uint8_t> parse_body) {
+  wire::Parse p;
+  if (wire::parse_parse(parse_body, p) || p.statement.empty()) return false;
+  statements_[std::string(p.statement)] =
+      Statement{prefix_ + std::to_string(next_++), std::string(p.query), p.param_types};
+  return true;
+}
+
+bool StatementMapper::rewrite(std::uint8_t type, std::span<const std::uint8_t> body,
+                              pool::PreparedSet& server, ResponseFilter& filter, wire::Bytes& out) {
+  switch (type) {
+    case 'P': {
+      wire::Parse p;
+      if (wire::parse_parse(body, p)) return false;
+      if (p.statement.empty()) {
+        append_raw(type, body, out);
+        filter.expect_parse({}, false);
+        return true;
+      }
+      // A fresh server name for every Parse: a re-Parse of the same client name never meets
+      // a stale copy left on another server.
+      Statement st{prefix_ + std::to_string(next_++), std::string(p.query), p.param_types};
+      if (auto victim = server.add(st.server_name)) {
+        wire::close_statement(out, *victim);
+        filter.expect_close(true);
+      }
+      wire::parse(out, st.server_name, st.query, st.param_types);
+      filter.expect_parse(st.server_name, false);
+      statements_[std::string(p.statement)] = std::move(st);
+      return true;
+    }
+    case 'B': {
+      wire::BindNames names;
+      if (wire::parse_bind_names(body, names)) return false;
+      auto it = names.statement.empty() ? statements_.end()
+                                        : statements_.find(std::string(names.statement));
+      if (it == statements_.end()) {
+        append_raw(type, body, out);  // unnamed, or unknown: the server gives its own error
+        return true;
+      }
+      ensure_prepared(it->second, server, filter, out);
+      // Bind = portal\0 statement\0 rest...; rebuild with the server-side statement name.
+      std::size_t rest = names.portal.size() + 1 + names.statement.size() + 1;
+      wire::MessageWriter(out)
+          .begin('B')
+          .str(names.portal)
+          .str(it->second.server_name)
+          .raw(body.subspan(rest))
+          .end();
+      return true;
+    }
+    case 'D':
+    case 'C': {
+      wire::CloseOrDescribe m;
+      if ((type == 'D' ? wire::parse_describe(body, m) : wire::parse_close(body, m))) return false;
+      auto it = m.kind == 'S' && !m.name.empty() ? statements_.find(std::string(m.name))
+                                                 : statements_.end();
+      if (it == statements_.end()) {
+        append_raw(type, body, out);
+        if (type == 'C') filter.expect_close(false);
+        return true;
+      }
+      if (type == 'D') {
+        ensure_prepared(it->second, server, filter, out);
+        wire::MessageWriter(out).begin('D').i8('S').str(it->second.server_name).end();
+      } else {
+        wire::MessageWriter(out).begin('C').i8('S').str(it->second.server_name).end();
+        filter.expect_close(false);
+        server.erase(it->second.server_name);
+        statements_.erase(it);
+      }
+      return true;
+    }
+    default:
+      append_raw(type, body, out);
+      return true;
+  }
+}
+
+}  // namespace pgshift::proxy

@@ -1,0 +1,257 @@
+// Multiplexed relay, server to client: reads the active server, drops the answers to
+// messages the proxy injected (prepared statements), sees each ReadyForQuery, and in
+// transaction mode gives the server back at the transaction boundary, before the client
+// can send its next transaction. It is the only writer to the client: the proxy's own
+// answers (local_out_) go through it, in order.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+
+#include "proxy/telemetry/log.hpp"
+#include "proxy/session/session.hpp"
+#include "wire/messages.hpp"
+#include "wire/scanner.hpp"
+
+namespace pgshift::proxy {
+
+namespace {
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+void ClientSession::on_transaction_end() {
+  if (txn_wrote_ && route_->ryw && !rs().txn_key.empty()) {
+    route_->ryw->record_write(rs().txn_key, {steady_ms(), 0});
+  }
+  txn_wrote_ = false;
+  if (keys_) keys_->end_transaction();
+}
+
+// The active server failed or is going away. If it holds no session state (transaction
+// mode, or in session mode a non-authoritative server, which only ever runs split reads),
+// the client only loses the work in flight on it: it gets an error (and ReadyForQuery for
+// each answer it still waits for), and its next transaction gets another server. A session
+// with state on its server (session mode's authoritative server, or pinned) cannot
+// continue: it ends. Returns false when it ends.
+asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
+  if (server_holds_state() || end_reason_ != EndReason::none) {
+    end(EndReason::server_closed, std::move(detail));
+    co_return false;
+  }
+  metrics().errors(ErrorKind::server_io).Increment();
+  const std::uint32_t outstanding = tracker_.outstanding();
+  const bool unsynced = tracker_.unsynced();
+  const bool in_transaction = tracker_.in_transaction();
+  log_warn("server connection lost; the client's transaction fails, the client stays",
+           {f("session", id_), f("route", route_name_), f("detail", detail),
+            f("outstanding", outstanding), f("in_transaction", in_transaction)});
+  co_await dispose_active();  // also forgets what was outstanding
+  txn_wrote_ = false;
+  if (keys_) keys_->end_transaction();
+  if (outstanding > 0) {
+    reply_error("08006", "the server connection was lost; the query was not completed",
+                "pgshift lost its connection to the upstream server while the query ran. Any "
+                "open transaction was rolled back. The connection is usable for a new "
+                "transaction.");
+    wire::Bytes z;
+    for (std::uint32_t i = 0; i < outstanding; ++i) wire::ready_for_query(z, 'I');
+    queue_local(z);
+  } else if (unsynced || in_transaction) {
+    lost_transaction_ = true;  // told at the client's next message
+  }
+  co_return true;
+}
+
+asio::awaitable<void> ClientSession::mux_server_to_client() {
+  auto self = shared_from_this();
+  auto scanner_types = wire::type_set({'Z', '1', '3', 'E'});
+  wire::MessageScanner scanner(wire::Direction::backend, limits_, scanner_types);
+  IoBuffer buf;
+  wire::Bytes kept;  // the chunk without dropped messages, when there are any
+  std::uint64_t gen = server_gen_;
+  bool unscanned = false;  // buf holds bytes the idle wait read and the scan has not seen
+  bool server_ok = true;   // false once the server lost framing
+  for (;;) {
+    if (!local_out_.empty()) {
+      wire::Bytes out;
+      out.swap(local_out_);
+      if (co_await client_.write_all(out)) end(EndReason::client_closed, "write to client failed");
+      continue;
+    }
+    if (end_reason_ != EndReason::none) break;
+    if (!server_) {
+      // Nothing to read or write: stop. wake_server_reader() starts this again.
+      s2c_holds_bytes_ = false;
+      notify_handoff();
+      s2c_running_ = false;
+      co_return;
+    }
+    if (gen != server_gen_) {
+      // Another server is active; nothing of the old one is held (see start_transaction).
+      buf.consume(buf.size());
+      unscanned = false;
+      scanner = wire::MessageScanner(wire::Direction::backend, limits_, scanner_types);
+      gen = server_gen_;
+    }
+    pool::ServerConnection* s = server_;
+    if (buf.empty()) {
+      // Idle: wait for the server's next bytes. A hot session (session_idle.cpp) waits in a
+      // read that takes them as they come; an idle one waits for readiness without holding a
+      // buffer (which re-arms the socket in epoll). Another direction may interrupt the wait
+      // (wake_server_reader, release_active, sweep_idle) by cancelling it, which takes no
+      // bytes.
+      s2c_holds_bytes_ = false;
+      notify_handoff();  // a client direction waiting for us to let go may go on
+      wake_ = false;
+      s2c_idle_wait_ = true;
+      pool::error_code ec;
+      std::size_t n = 0;
+      if (hot_) {
+        auto [rec, rn] = co_await s->stream.read_some(buf.writable());
+        ec = rec;
+        n = rn;
+      } else {
+        buf.release_if_empty();
+        ec = co_await s->stream.wait_readable();
+      }
+      s2c_idle_wait_ = false;
+      if (end_reason_ != EndReason::none) {
+        // Bytes from a server the session no longer reads: not at a clean boundary.
+        server_ok = (!ec && n == 0) || ec == asio::error::operation_aborted;
+        break;
+      }
+      if (gen != server_gen_) {
+        // The server was given back while the read was completing: what it said while idle
+        // (a notice, or a FATAL before it goes away) belongs to nobody. The pool's liveness
+        // check catches a server that went away.
+        continue;
+      }
+      if (ec == asio::error::operation_aborted && wake_) continue;
+      if (ec) {
+        if (!co_await on_server_failure("server connection failed: " + ec.message())) break;
+        continue;
+      }
+      if (n > 0) {
+        buf.commit(n);
+        s2c_holds_bytes_ = true;
+        unscanned = true;
+      }
+      if (!local_out_.empty()) continue;  // the proxy's answers were queued first
+    }
+    if (!unscanned) {
+      s2c_holds_bytes_ = true;
+      auto [ec, n] = co_await s->stream.read_some(buf.writable());
+      if (end_reason_ != EndReason::none && (ec || gen != server_gen_)) {
+        server_ok = false;
+        break;
+      }
+      if (ec) {
+        buf.consume(buf.size());
+        if (!co_await on_server_failure("server closed the connection")) break;
+        continue;
+      }
+      buf.commit(n);
+    }
+    unscanned = false;
+    auto data = buf.data();
+    std::size_t pos = 0;
+    bool dropped = false, fatal = false;
+    kept.clear();
+    while (pos < data.size()) {
+      auto r = scanner.feed(data.subspan(pos));
+      if (r.kind == wire::ScanKind::need_more) break;
+      if (r.kind == wire::ScanKind::error) {
+        server_ok = false;
+        end(EndReason::server_protocol_error,
+            "lost synchronization with server: " + r.error.message());
+        break;
+      }
+      bool keep = true;
+      if (r.kind == wire::ScanKind::message) {
+        if (r.type == 'Z') {
+          char status = 'I';
+          if (wire::parse_ready_for_query(r.body, status)) {
+            server_ok = false;
+            end(EndReason::server_protocol_error, "malformed ReadyForQuery");
+            break;
+          }
+          tracker_.on_ready_for_query(status);
+          s->txn_status = status;
+          rs().filter.should_forward('Z', s->prepared);
+          if (tracker_.outstanding() == 0) {
+            route_metrics_->latency(active_side_)
+                .Observe(seconds(std::chrono::steady_clock::now() - query_start_));
+          }
+          if (status == 'I') on_transaction_end();
+        } else if (r.type == 'E' && !server_holds_state()) {
+          wire::ErrorFields ef;
+          if (!wire::parse_error_fields(r.body, ef) &&
+              (ef.severity() == "FATAL" || ef.severity() == "PANIC")) {
+            // The server is going away (restart, admin shutdown): when it holds no session
+            // state the client keeps its connection and gets an ERROR instead
+            // (on_server_failure).
+            fatal = true;
+            keep = false;
+            log_info("server ends the connection",
+                     {f("session", id_), f("sqlstate", ef.sqlstate()), f("message", ef.message())});
+          } else {
+            keep = rs().filter.should_forward(r.type, s->prepared);
+          }
+        } else if (r.type != 'Z') {
+          keep = rs().filter.should_forward(r.type, s->prepared);
+        }
+      }
+      if (!keep) {
+        if (!dropped) kept.assign(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(pos));
+        dropped = true;
+      } else if (dropped) {
+        kept.insert(kept.end(), data.begin() + static_cast<std::ptrdiff_t>(pos),
+                    data.begin() + static_cast<std::ptrdiff_t>(pos + r.consumed));
+      }
+      pos += r.consumed;
+      if (fatal) break;
+    }
+    if (end_reason_ != EndReason::none) break;
+    std::span<const std::uint8_t> out =
+        dropped ? std::span<const std::uint8_t>(kept) : data.first(pos);
+    buf.consume(pos);
+    if (fatal) {
+      buf.consume(buf.size());
+      if (!out.empty() && co_await client_.write_all(out)) {
+        end(EndReason::client_closed, "write to client failed");
+        break;
+      }
+      if (!co_await on_server_failure("the server ended the connection")) break;
+      continue;
+    }
+    // Transaction mode: the server goes back to the pool at the boundary, before the client
+    // sees the ReadyForQuery and can start its next transaction.
+    const bool boundary = tracker_.idle() && buf.empty();
+    if (boundary) {
+      s2c_holds_bytes_ = false;
+      if (!c2s_writing_ && filter_empty()) release_active();
+    }
+    if (!out.empty() && co_await client_.write_all(out)) {
+      end(EndReason::client_closed, "write to client failed");
+      break;
+    }
+    if (boundary && (drain_requested_ || runtime_.draining.load())) {
+      end(EndReason::drain);
+      break;
+    }
+    if (scanner.bytes_needed() > buf.size()) buf.reserve_total(scanner.bytes_needed());
+  }
+  if (end_reason_ == EndReason::none) end(EndReason::server_closed, "server closed the connection");
+  // Anything still queued (an error for the client) goes out before the goodbye.
+  if (!local_out_.empty() && end_reason_ != EndReason::client_closed) {
+    co_await client_.write_all(local_out_);
+  }
+  co_await say_goodbye();
+  if (!buf.empty()) server_ok = false;  // unread server bytes: not at a clean boundary
+  co_await release_all(server_ok);
+}
+
+}  // namespace pgshift::proxy

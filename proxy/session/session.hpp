@@ -1,0 +1,244 @@
+#pragma once
+// One client connection: startup (TLS negotiation, cancel requests), authentication, route
+// selection, then relaying. Lives on one io_context thread for its whole life (no strand
+// needed); every coroutine of a session runs there.
+//
+// Two relays (docs/architecture.md):
+//  - passthrough (session_relay.cpp): session pooling on a route without a target, and
+//    replication connections. Bytes are forwarded as they arrive; only message headers are
+//    looked at.
+//  - multiplexed (session_mux_*.cpp): transaction pooling, and any route with a target. The
+//    client's messages are handled one by one: each transaction is routed (source or target,
+//    routing/router.hpp) and, in transaction mode, gets a server from the pool at its first
+//    message and gives it back at ReadyForQuery 'I' with nothing outstanding.
+//
+// The client stream has exactly one writer at a time: the login code, then the
+// server-to-client direction. The client-to-server direction hands anything the proxy
+// itself answers to it through local_out_.
+#include <array>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "pool/pool_set.hpp"
+#include "pool/server_pool.hpp"
+#include "pool/upstream.hpp"
+#include "proxy/runtime/cancel_registry.hpp"
+#include "proxy/control/health_checker.hpp"
+#include "proxy/session/io_buffer.hpp"
+#include "proxy/telemetry/metrics.hpp"
+#include "proxy/session/prepared_statements.hpp"
+#include "proxy/runtime/route_select.hpp"
+#include "proxy/runtime/runtime.hpp"
+#include "proxy/session/txn_tracker.hpp"
+#include "routing/classifier.hpp"
+#include "routing/router.hpp"
+#include "routing/routing_key.hpp"
+
+namespace pgshift::proxy {
+
+class ClientSession : public std::enable_shared_from_this<ClientSession> {
+ public:
+  ClientSession(Runtime& runtime, std::shared_ptr<pool::PoolSet> pools, pool::tcp::socket socket,
+                std::uint64_t id);
+  ~ClientSession();
+  ClientSession(const ClientSession&) = delete;
+  ClientSession& operator=(const ClientSession&) = delete;
+
+  // Runs the session to its end. Spawn with co_spawn on the socket's executor.
+  asio::awaitable<void> run();
+  // Asks the session to end at its next transaction boundary (SIGTERM drain). Must be
+  // called on the session's executor.
+  void request_drain();
+  asio::any_io_executor get_executor() { return client_.get_executor(); }
+  // Called by the thread's IdleSweeper every period while the session is hot: a session
+  // that did nothing since the last call gives back its read buffers and waits for its
+  // client without holding any (docs/architecture.md, "Hot and idle sessions"). Returns
+  // false when the session leaves the sweeper's list.
+  bool sweep_idle();
+
+ private:
+  enum class EndReason {
+    none,
+    client_closed,
+    client_protocol_error,
+    server_closed,
+    server_protocol_error,
+    drain
+  };
+  static std::string_view to_string(EndReason r);
+
+  // One side of the route (source or target): how to reach it and the server in use.
+  struct SideState {
+    std::shared_ptr<const pool::UpstreamParams> upstream;
+    std::shared_ptr<pool::ServerPool> pool;
+    pool::PooledConnection conn;
+  };
+
+  // What the proxy knows about a statement (a Query, or a Parse by statement name).
+  struct StatementInfo {
+    routing::Classification c;
+    bool valid = false;
+  };
+
+  // ---- login (session_login.cpp) ----
+  asio::awaitable<bool> login();
+  asio::awaitable<bool> negotiate_startup(wire::StartupPacket& startup);
+  asio::awaitable<void> handle_cancel_request(wire::CancelKey key);
+  asio::awaitable<bool> attach_at_login(const RouteRuntime& route);
+  asio::awaitable<bool> attach_replication();
+  void start_login_timer();
+
+  // ---- passthrough relay (session_relay.cpp) ----
+  asio::awaitable<void> client_to_server();
+  asio::awaitable<void> server_to_client();
+  void end(EndReason reason, std::string detail = {});
+  asio::awaitable<void> say_goodbye();  // the end-of-session error for the client, if any
+  asio::awaitable<void> release_all(bool server_ok);
+
+  // ---- sides and servers (session_servers.cpp) ----
+  // The side's pool (made on first use), or null with `error` filled.
+  pool::ServerPool* side_pool(routing::Side side, std::string& error);
+  // Makes `side` the active server, acquiring one if the session holds none there.
+  asio::awaitable<bool> attach(routing::Side side, pool::AcquireError& error);
+  // Transaction mode: gives the active server back (clean) at a transaction boundary.
+  void release_active();
+  // The active server failed: closes it (after the client direction has stopped writing
+  // to it) and forgets everything outstanding on it.
+  asio::awaitable<void> dispose_active();
+  void set_active(routing::Side side);
+  // Makes sure the server direction runs when it has work (a server to read, answers to
+  // write, a goodbye to say), and interrupts its idle wait. It is not running while the
+  // session is idle without a server: idle clients hold no coroutine frame.
+  void wake_server_reader();
+  // The client is idle: wait for its next bytes with a plain handler, no coroutine frame.
+  void wait_for_client();
+  // The client sent something: keep the read buffers (IdleSweeper).
+  void become_hot();
+  routing::Side authoritative_side() const;
+  // The active server holds session state (session mode's authoritative server, or any
+  // server of a pinned session): losing it ends the session.
+  bool server_holds_state() const {
+    return pinned_ || (!txn_mode_ && active_side_ == authoritative_side());
+  }
+
+  // ---- multiplexed relay: client to server (session_mux_client.cpp) ----
+  asio::awaitable<void> mux_client_to_server();
+  // Handles one whole client message; false when the client said Terminate.
+  asio::awaitable<bool> on_client_message(std::uint8_t type, std::span<const std::uint8_t> body,
+                                          std::span<const std::uint8_t> raw);
+  asio::awaitable<bool> start_transaction(const routing::Classification& c, char trigger);
+  void note_statement(const routing::Classification& c);
+  bool at_boundary() const { return tracker_.idle(); }
+  bool forward(std::uint8_t type, std::span<const std::uint8_t> body,
+               std::span<const std::uint8_t> raw);
+  asio::awaitable<void> flush_to_server();
+  asio::awaitable<bool> flush_pending();
+  void answer_parses_locally();
+  void answer_routing_key_locally(const routing::Classification& c);
+  void reply_error(std::string_view sqlstate, std::string_view message,
+                   std::string_view detail = {});
+  void queue_local(const wire::Bytes& bytes);
+  const StatementInfo* find_statement(std::string_view name);
+
+  // ---- multiplexed relay: server to client (session_mux_server.cpp) ----
+  asio::awaitable<void> mux_server_to_client();
+  asio::awaitable<bool> on_server_failure(std::string detail);
+  void on_transaction_end();
+
+  Runtime& runtime_;
+  SnapshotPtr snap_;
+  std::uint64_t id_;
+  std::string peer_;
+  pool::Stream client_;
+  IoBuffer client_buf_;
+  std::shared_ptr<pool::PoolSet> pools_;
+  std::unique_ptr<pool::ServerConnection> direct_;  // replication: never pooled
+  pool::ServerConnection* server_ = nullptr;        // the active server (either kind)
+  std::shared_ptr<CancelSlot> cancel_slot_;
+  wire::CancelKey client_key_{};
+  bool registered_ = false;
+  ClientIdentity identity_;
+  std::string route_name_;
+  const RouteRuntime* route_ = nullptr;  // points into snap_
+  ClientSlot client_slot_;  // the route's max_client_connections slot, from route choice on
+  TxnTracker tracker_;
+  wire::Limits limits_;
+  std::unique_ptr<asio::steady_timer> login_timer_;  // only during login
+  EndReason end_reason_ = EndReason::none;
+  std::string end_detail_;
+  bool drain_requested_ = false;
+  const RouteMetrics* route_metrics_ = nullptr;  // set once the client is logged in
+  void count_login_failure(LoginFailure reason) { metrics().login_failures(reason).Increment(); }
+
+  // ---- multiplexed relay state ----
+  bool mux_ = false;       // multiplexed relay (transaction mode or a route with a target)
+  bool txn_mode_ = false;  // pool.mode transaction
+  bool pinned_ = false;    // session state on its server(s): never released before the end
+  std::array<SideState, 2> sides_;
+  routing::Side active_side_ = routing::Side::source;
+  std::uint64_t server_gen_ = 0;             // bumped whenever the active server changes
+  std::unique_ptr<routing::KeyState> keys_;  // routes with a target only
+  RouteHealthPtr health_;
+  StatementMapper mapper_;
+  // What the multiplexed relay keeps between messages besides the statement mapper: made
+  // on first use, and dropped when the session goes idle holding nothing in it
+  // (session_idle.cpp), so idle clients do not carry it.
+  struct RelayState {
+    ResponseFilter filter;
+    std::unordered_map<std::string, StatementInfo> statements;  // by client name
+    std::unique_ptr<StatementInfo> unnamed_statement;           // made at the first unnamed Parse
+    // The statement of the last Bind (what the next Execute runs): points into statements
+    // or at *unnamed_statement; null when unknown (routed as a write).
+    const StatementInfo* last_bind = nullptr;
+    wire::Bytes pending;  // Parse/Bind/Describe/Close held until the transaction is routed
+    bool pending_only_named_parses = false;  // pending holds named Parses and nothing else
+    bool last_parse_named = false;
+    wire::Bytes out;  // bytes for the server, written by flush_to_server()
+    std::uint64_t out_gen = 0;
+    std::string txn_key;  // the current transaction's routing key
+    // Nothing in it that a fresh one would not have. An unnamed statement counts as
+    // nothing: without its record the next Bind of it is routed as a write (safe).
+    bool disposable() const {
+      return filter.empty() && statements.empty() && pending.empty() && out.empty();
+    }
+  };
+  std::unique_ptr<RelayState> rs_;
+  bool filter_empty() const { return !rs_ || rs_->filter.empty(); }
+  RelayState& rs() {
+    if (!rs_) rs_ = std::make_unique<RelayState>();
+    return *rs_;
+  }
+  wire::Bytes local_out_;          // the proxy's own answers, written by the server direction
+  bool skip_until_sync_ = false;   // after a proxy error in the extended protocol
+  bool lost_transaction_ = false;  // the server died while the client was in a transaction
+  bool c2s_writing_ = false;
+  bool s2c_idle_wait_ = false;    // the server direction waits for a server byte, no data held
+  bool s2c_holds_bytes_ = false;  // the server direction holds part of a server message
+  bool wake_ = false;
+  bool s2c_running_ = false;
+  bool client_readable_ = false;  // wait_for_client() saw the client readable
+  // Hot: the session was active lately, so both directions keep their read buffers and keep
+  // a read pending (no epoll re-arm and no new coroutine per message). Idle sessions wait for
+  // readiness without buffers instead; the IdleSweeper cools a hot session down after a
+  // quiet period.
+  bool hot_ = false;
+  bool hot_listed_ = false;    // on the thread's IdleSweeper list
+  bool c2s_hot_wait_ = false;  // the client direction waits in a read with no bytes held
+  std::uint32_t activity_ = 0, swept_activity_ = 0;  // client reads, and at the last sweep
+  // One direction waits on it for the other to let go of a server (made on first use).
+  std::unique_ptr<asio::steady_timer> handoff_timer_;
+  asio::awaitable<void> wait_handoff();
+  void notify_handoff() {
+    if (handoff_timer_) handoff_timer_->cancel();
+  }
+  // The current transaction (from its first message to ReadyForQuery 'I').
+  bool txn_wrote_ = false;
+  std::chrono::steady_clock::time_point query_start_{};
+  bool logged_pin_ = false;
+};
+
+}  // namespace pgshift::proxy

@@ -1,0 +1,389 @@
+#include "proxy/telemetry/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+#include "routing/migration_state.hpp"
+
+namespace pgshift::proxy {
+namespace {
+
+namespace prom = prometheus;
+
+// Latency of one query or transaction: 100 µs to 30 s.
+const prom::Histogram::BucketBoundaries kQueryBuckets = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30};
+// Waiting for a pooled server or behind a pause: 10 µs to the 120 s query_wait_timeout.
+const prom::Histogram::BucketBoundaries kWaitBuckets = {
+    0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+
+constexpr config::Phase kPhases[] = {config::Phase::source_only, config::Phase::sync,
+                                     config::Phase::cutover, config::Phase::target_primary,
+                                     config::Phase::target_only};
+
+std::string side_label(Side s) {
+  return std::string(routing::to_string(s));
+}
+
+template <class Builder>
+auto& family(Builder&& b, prom::Registry& r, const char* name, const char* help) {
+  return b.Name(name).Help(help).Register(r);
+}
+
+}  // namespace
+
+std::string_view to_string(QueryClass c) {
+  switch (c) {
+    case QueryClass::read:
+      return "read";
+    case QueryClass::write:
+      return "write";
+    case QueryClass::other:
+      return "other";
+  }
+  return "other";
+}
+
+std::string_view to_string(LoginFailure r) {
+  switch (r) {
+    case LoginFailure::invalid_startup:
+      return "invalid_startup";
+    case LoginFailure::tls_required:
+      return "tls_required";
+    case LoginFailure::tls_handshake:
+      return "tls_handshake";
+    case LoginFailure::auth_failed:
+      return "auth_failed";
+    case LoginFailure::unknown_database:
+      return "unknown_database";
+    case LoginFailure::upstream_credentials:
+      return "upstream_credentials";
+    case LoginFailure::upstream_failed:
+      return "upstream_failed";
+    case LoginFailure::timeout:
+      return "timeout";
+    case LoginFailure::shutting_down:
+      return "shutting_down";
+    case LoginFailure::too_many_clients:
+      return "too_many_clients";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(SplitDecision d) {
+  switch (d) {
+    case SplitDecision::target:
+      return "target";
+    case SplitDecision::source:
+      return "source";
+    case SplitDecision::ryw_hold:
+      return "ryw_hold";
+    case SplitDecision::fallback:
+      return "fallback";
+    case SplitDecision::authoritative:
+      return "authoritative";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(PinReason r) {
+  switch (r) {
+    case PinReason::set_session:
+      return "set_session";
+    case PinReason::listen:
+      return "listen";
+    case PinReason::advisory_lock:
+      return "advisory_lock";
+    case PinReason::temp_table:
+      return "temp_table";
+    case PinReason::with_hold:
+      return "with_hold";
+    case PinReason::prepare_sql:
+      return "prepare_sql";
+    case PinReason::other:
+      return "other";
+  }
+  return "other";
+}
+
+std::string_view to_string(FallbackReason r) {
+  switch (r) {
+    case FallbackReason::target_unhealthy:
+      return "target_unhealthy";
+    case FallbackReason::target_connect:
+      return "target_connect";
+    case FallbackReason::target_lagging:
+      return "target_lagging";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(ErrorKind k) {
+  switch (k) {
+    case ErrorKind::client_io:
+      return "client_io";
+    case ErrorKind::server_io:
+      return "server_io";
+    case ErrorKind::upstream_connect:
+      return "upstream_connect";
+    case ErrorKind::timeout:
+      return "timeout";
+    case ErrorKind::state_persist:
+      return "state_persist";
+    case ErrorKind::config_reload:
+      return "config_reload";
+    case ErrorKind::internal:
+      return "internal";
+  }
+  return "internal";
+}
+
+std::string_view to_string(ProtocolDirection d) {
+  return d == ProtocolDirection::client ? "client" : "server";
+}
+std::string_view to_string(ServerState s) {
+  return s == ServerState::idle ? "idle" : "active";
+}
+
+std::string_view to_string(CancelResult r) {
+  switch (r) {
+    case CancelResult::forwarded:
+      return "forwarded";
+    case CancelResult::unknown_key:
+      return "unknown_key";
+    case CancelResult::failed:
+      return "failed";
+  }
+  return "failed";
+}
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prom::Registry>()),
+      client_accepted_family_(family(prom::BuildCounter(), *registry_,
+                                     "pgshift_client_accepted_total",
+                                     "TCP connections accepted on the client listener.")),
+      client_connections_family_(family(prom::BuildGauge(), *registry_,
+                                        "pgshift_client_connections",
+                                        "Logged-in client connections, by route.")),
+      client_connections_total_family_(family(prom::BuildCounter(), *registry_,
+                                              "pgshift_client_connections_total",
+                                              "Client logins that succeeded, by route.")),
+      login_failures_family_(family(prom::BuildCounter(), *registry_,
+                                    "pgshift_client_login_failures_total",
+                                    "Client logins that failed, by reason.")),
+      server_connections_family_(family(prom::BuildGauge(), *registry_,
+                                        "pgshift_server_connections",
+                                        "Upstream server connections, by route, side and state.")),
+      server_connects_family_(family(prom::BuildCounter(), *registry_,
+                                     "pgshift_server_connects_total",
+                                     "Upstream connection attempts, by route, side and result.")),
+      pool_wait_family_(family(prom::BuildHistogram(), *registry_, "pgshift_pool_wait_seconds",
+                               "Time a client waited for a server connection from the pool.")),
+      pool_wait_timeouts_family_(family(prom::BuildCounter(), *registry_,
+                                        "pgshift_pool_wait_timeouts_total",
+                                        "Clients that gave up waiting for a server connection.")),
+      queries_family_(family(prom::BuildCounter(), *registry_, "pgshift_queries_total",
+                             "Queries relayed, by route, side and class.")),
+      query_duration_family_(family(prom::BuildHistogram(), *registry_,
+                                    "pgshift_query_duration_seconds",
+                                    "Query latency seen by pgshift, by route and side.")),
+      split_decisions_family_(family(prom::BuildCounter(), *registry_,
+                                     "pgshift_split_decisions_total",
+                                     "Read routing decisions, by route and decision.")),
+      target_fallbacks_family_(family(prom::BuildCounter(), *registry_,
+                                      "pgshift_split_fallbacks_total",
+                                      "Reads meant for the target that went to the source.")),
+      pinned_sessions_family_(family(prom::BuildCounter(), *registry_, "pgshift_session_pins_total",
+                                     "Sessions pinned to a server connection, by reason.")),
+      errors_family_(
+          family(prom::BuildCounter(), *registry_, "pgshift_errors_total", "Errors, by kind.")),
+      protocol_errors_family_(family(prom::BuildCounter(), *registry_,
+                                     "pgshift_protocol_errors_total",
+                                     "Malformed protocol messages, by sender.")),
+      cancel_requests_family_(family(prom::BuildCounter(), *registry_,
+                                     "pgshift_cancel_requests_total",
+                                     "CancelRequest messages from clients, by result.")),
+      admin_requests_family_(family(prom::BuildCounter(), *registry_,
+                                    "pgshift_admin_requests_total",
+                                    "Admin API requests, by endpoint and status code.")),
+      upstream_healthy_family_(family(prom::BuildGauge(), *registry_, "pgshift_upstream_healthy",
+                                      "1 if the last health check of the upstream passed.")),
+      health_checks_family_(family(prom::BuildCounter(), *registry_, "pgshift_health_checks_total",
+                                   "Upstream health checks, by route, side and result.")),
+      health_changes_family_(family(prom::BuildCounter(), *registry_,
+                                    "pgshift_health_changes_total",
+                                    "Upstream health changes, by route, side and new state.")),
+      route_read_ratio_family_(family(prom::BuildGauge(), *registry_, "pgshift_route_read_ratio",
+                                      "Share of split reads sent to the target (0..1).")),
+      route_epoch_family_(family(prom::BuildGauge(), *registry_, "pgshift_route_epoch",
+                                 "Migration state epoch of the route.")),
+      route_phase_family_(family(prom::BuildGauge(), *registry_, "pgshift_route_phase",
+                                 "1 for the route's current migration phase.")),
+      state_changes_family_(family(prom::BuildCounter(), *registry_,
+                                   "pgshift_route_state_changes_total",
+                                   "Migration state changes applied, by route.")),
+      pause_active_family_(family(prom::BuildGauge(), *registry_, "pgshift_pause_active",
+                                  "1 while new transactions are held by POST /v1/pause.")),
+      hot_sessions_family_(family(prom::BuildGauge(), *registry_, "pgshift_client_connections_hot",
+                                  "Client connections holding read buffers because they were "
+                                  "active in the last one to two seconds.")),
+      pause_waiting_family_(family(prom::BuildGauge(), *registry_, "pgshift_pause_waiting",
+                                   "Transactions held by the pause right now.")),
+      pauses_total_family_(family(prom::BuildCounter(), *registry_, "pgshift_pauses_total",
+                                  "Pauses started through the admin API.")),
+      pause_expirations_family_(family(prom::BuildCounter(), *registry_,
+                                       "pgshift_pause_expirations_total",
+                                       "Pauses that ended by their timeout, not by resume.")),
+      pause_wait_family_(family(prom::BuildHistogram(), *registry_, "pgshift_pause_wait_seconds",
+                                "Time a transaction was held by a pause.")),
+      client_accepted_(&client_accepted_family_.Add({})),
+      pause_active_(&pause_active_family_.Add({})),
+      hot_sessions_(&hot_sessions_family_.Add({})),
+      pause_waiting_(&pause_waiting_family_.Add({})),
+      pauses_total_(&pauses_total_family_.Add({})),
+      pause_expirations_(&pause_expirations_family_.Add({})),
+      pause_wait_(&pause_wait_family_.Add({}, kWaitBuckets)) {
+  // Series for every enum value exist from the start, so dashboards and alerts see zeros
+  // instead of absent series.
+  for (auto r :
+       {LoginFailure::invalid_startup, LoginFailure::tls_required, LoginFailure::tls_handshake,
+        LoginFailure::auth_failed, LoginFailure::unknown_database,
+        LoginFailure::upstream_credentials, LoginFailure::upstream_failed, LoginFailure::timeout,
+        LoginFailure::shutting_down, LoginFailure::too_many_clients}) {
+    login_failures(r);
+  }
+  for (auto k :
+       {ErrorKind::client_io, ErrorKind::server_io, ErrorKind::upstream_connect, ErrorKind::timeout,
+        ErrorKind::state_persist, ErrorKind::config_reload, ErrorKind::internal}) {
+    errors(k);
+  }
+  protocol_errors(ProtocolDirection::client);
+  protocol_errors(ProtocolDirection::server);
+  for (auto r : {CancelResult::forwarded, CancelResult::unknown_key, CancelResult::failed}) {
+    cancel_requests(r);
+  }
+}
+
+std::string Metrics::serialize() const {
+  return prom::TextSerializer().Serialize(registry_->Collect());
+}
+
+const RouteMetrics& Metrics::route(const std::string& name) {
+  std::lock_guard lock(routes_mu_);
+  if (auto it = routes_.find(name); it != routes_.end()) return *it->second;
+  auto m = std::make_unique<RouteMetrics>();
+  m->client_connections = &client_connections(name);
+  m->client_connections_total = &client_connections_total(name);
+  for (Side side : {Side::source, Side::target}) {
+    const auto s = static_cast<std::size_t>(side);
+    for (auto st : {ServerState::idle, ServerState::active}) {
+      m->server_connections[s][static_cast<std::size_t>(st)] = &server_connections(name, side, st);
+    }
+    m->server_connects_ok[s] = &server_connects(name, side, true);
+    m->server_connects_failed[s] = &server_connects(name, side, false);
+    m->pool_wait[s] = &pool_wait(name, side);
+    m->pool_wait_timeouts[s] = &pool_wait_timeouts(name, side);
+    for (auto c : {QueryClass::read, QueryClass::write, QueryClass::other}) {
+      m->queries[s][static_cast<std::size_t>(c)] = &queries(name, side, c);
+    }
+    m->query_duration[s] = &query_duration(name, side);
+  }
+  for (auto d : {SplitDecision::target, SplitDecision::source, SplitDecision::ryw_hold,
+                 SplitDecision::fallback, SplitDecision::authoritative}) {
+    m->split_decisions[static_cast<std::size_t>(d)] = &split_decisions(name, d);
+  }
+  auto& ref = *m;
+  routes_.emplace(name, std::move(m));
+  return ref;
+}
+
+prom::Gauge& Metrics::client_connections(const std::string& route) {
+  return client_connections_family_.Add({{"route", route}});
+}
+prom::Counter& Metrics::client_connections_total(const std::string& route) {
+  return client_connections_total_family_.Add({{"route", route}});
+}
+prom::Counter& Metrics::login_failures(LoginFailure reason) {
+  return login_failures_family_.Add({{"reason", std::string(to_string(reason))}});
+}
+
+prom::Gauge& Metrics::server_connections(const std::string& route, Side side, ServerState st) {
+  return server_connections_family_.Add(
+      {{"route", route}, {"side", side_label(side)}, {"state", std::string(to_string(st))}});
+}
+prom::Counter& Metrics::server_connects(const std::string& route, Side side, bool ok) {
+  return server_connects_family_.Add(
+      {{"route", route}, {"side", side_label(side)}, {"result", ok ? "ok" : "error"}});
+}
+prom::Histogram& Metrics::pool_wait(const std::string& route, Side side) {
+  return pool_wait_family_.Add({{"route", route}, {"side", side_label(side)}}, kWaitBuckets);
+}
+prom::Counter& Metrics::pool_wait_timeouts(const std::string& route, Side side) {
+  return pool_wait_timeouts_family_.Add({{"route", route}, {"side", side_label(side)}});
+}
+
+prom::Counter& Metrics::queries(const std::string& route, Side side, QueryClass cls) {
+  return queries_family_.Add(
+      {{"route", route}, {"side", side_label(side)}, {"class", std::string(to_string(cls))}});
+}
+prom::Histogram& Metrics::query_duration(const std::string& route, Side side) {
+  return query_duration_family_.Add({{"route", route}, {"side", side_label(side)}}, kQueryBuckets);
+}
+prom::Counter& Metrics::split_decisions(const std::string& route, SplitDecision d) {
+  return split_decisions_family_.Add({{"route", route}, {"decision", std::string(to_string(d))}});
+}
+prom::Counter& Metrics::target_fallbacks(const std::string& route, FallbackReason r) {
+  return target_fallbacks_family_.Add({{"route", route}, {"reason", std::string(to_string(r))}});
+}
+prom::Counter& Metrics::pinned_sessions(const std::string& route, PinReason r) {
+  return pinned_sessions_family_.Add({{"route", route}, {"reason", std::string(to_string(r))}});
+}
+
+prom::Counter& Metrics::errors(ErrorKind kind) {
+  return errors_family_.Add({{"kind", std::string(to_string(kind))}});
+}
+prom::Counter& Metrics::protocol_errors(ProtocolDirection dir) {
+  return protocol_errors_family_.Add({{"direction", std::string(to_string(dir))}});
+}
+prom::Counter& Metrics::cancel_requests(CancelResult r) {
+  return cancel_requests_family_.Add({{"result", std::string(to_string(r))}});
+}
+
+prom::Counter& Metrics::admin_requests(std::string_view endpoint, unsigned code) {
+  return admin_requests_family_.Add(
+      {{"endpoint", std::string(endpoint)}, {"code", std::to_string(code)}});
+}
+prom::Gauge& Metrics::upstream_healthy(const std::string& route, Side side) {
+  return upstream_healthy_family_.Add({{"route", route}, {"side", side_label(side)}});
+}
+prom::Counter& Metrics::health_checks(const std::string& route, Side side, HealthCheckResult r) {
+  return health_checks_family_.Add({{"route", route},
+                                    {"side", side_label(side)},
+                                    {"result", r == HealthCheckResult::ok ? "ok" : "failed"}});
+}
+prom::Counter& Metrics::health_changes(const std::string& route, Side side, bool healthy) {
+  return health_changes_family_.Add(
+      {{"route", route}, {"side", side_label(side)}, {"to", healthy ? "healthy" : "unhealthy"}});
+}
+prom::Gauge& Metrics::route_read_ratio(const std::string& route) {
+  return route_read_ratio_family_.Add({{"route", route}});
+}
+prom::Gauge& Metrics::route_epoch(const std::string& route) {
+  return route_epoch_family_.Add({{"route", route}});
+}
+void Metrics::set_route_phase(const std::string& route, config::Phase phase) {
+  for (auto p : kPhases) {
+    route_phase_family_.Add({{"route", route}, {"phase", std::string(routing::phase_name(p))}})
+        .Set(p == phase ? 1 : 0);
+  }
+}
+prom::Counter& Metrics::state_changes(const std::string& route) {
+  return state_changes_family_.Add({{"route", route}});
+}
+
+Metrics& metrics() {
+  static Metrics instance;
+  return instance;
+}
+
+}  // namespace pgshift::proxy
