@@ -337,7 +337,8 @@ const KeyInfo kKeys[] = {
      .min = 0,
      .max = 1024,
      .field = PGSHIFT_FIELD(config->threads),
-     .description = "I/O threads; 0 = one per core."},
+     .description = "I/O threads; 0 = the container's CPU quota (cgroup cpu.max) rounded, at "
+                    "least 1, else one per usable core."},
     {.path = "shutdown_timeout_ms",
      .type = T::duration_ms,
      .default_value = "30000",

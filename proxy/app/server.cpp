@@ -11,12 +11,13 @@
 #include <thread>
 
 #include "config/load.hpp"
+#include "proxy/app/cpu_quota.hpp"
 #include "proxy/app/operator_startup.hpp"
+#include "proxy/control/route_state_store.hpp"
 #include "proxy/session/idle_sweeper.hpp"
+#include "proxy/session/session.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "proxy/telemetry/pool_report.hpp"
-#include "proxy/control/route_state_store.hpp"
-#include "proxy/session/session.hpp"
 
 namespace pgshift::proxy {
 
@@ -27,9 +28,13 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 Server::Server(std::shared_ptr<Runtime> runtime, std::string config_path)
     : runtime_(std::move(runtime)), config_path_(std::move(config_path)) {
   const auto& cfg = *runtime_->snapshot()->config;
-  int threads = cfg.threads > 0
-                    ? cfg.threads
-                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = cfg.threads;
+  if (threads <= 0) {
+    ThreadCount detected = detect_default_threads();
+    threads = detected.threads;
+    log_info("I/O threads from the CPU quota",
+             {f("threads", threads), f("reason", detected.reason)});
+  }
   for (int i = 0; i < threads; ++i) {
     // Each context is run by exactly one thread: tell Asio so it can skip locking.
     contexts_.push_back(std::make_unique<asio::io_context>(1));
