@@ -1,6 +1,7 @@
 #include "pool/message_reader.hpp"
 
 #include "pool/errc.hpp"
+#include "wire/byte_order.hpp"
 
 namespace pgshift::pool {
 
@@ -19,8 +20,7 @@ asio::awaitable<error_code> MessageReader::next(BackendMessage& out) {
   if (result.kind == wire::ScanKind::need_more) {
     // The scanner accepted the header (type valid, length within limits), so the length
     // can be used to size the read.
-    const std::uint32_t length = (std::uint32_t{buf_[1]} << 24) | (std::uint32_t{buf_[2]} << 16) |
-                                 (std::uint32_t{buf_[3]} << 8) | std::uint32_t{buf_[4]};
+    const std::uint32_t length = wire::read_be32(buf_.data() + 1);
     buf_.resize(std::size_t{length} + 1);
     if (auto ec = co_await stream_.read_exact(std::span(buf_).subspan(header_size))) co_return ec;
     result = scanner_.feed(buf_);

@@ -8,6 +8,7 @@
 #include "pool/upstream_auth.hpp"
 #include "pool/upstream_detail.hpp"
 #include "wire/builder.hpp"
+#include "wire/byte_order.hpp"
 #include "wire/messages.hpp"
 
 namespace pgshift::pool::detail {
@@ -38,10 +39,7 @@ void fail_from_server(ConnectError& error, wire::Body body, const std::string& w
 
 // NegotiateProtocolVersion: Int32 newest minor version, Int32 count, count option names.
 std::string describe_negotiation(wire::Body body) {
-  auto int32_at = [&](std::size_t i) {
-    return (std::uint32_t{body[i]} << 24) | (std::uint32_t{body[i + 1]} << 16) |
-           (std::uint32_t{body[i + 2]} << 8) | std::uint32_t{body[i + 3]};
-  };
+  auto int32_at = [&](std::size_t i) { return wire::read_be32(body.data() + i); };
   if (body.size() < 8) return "malformed NegotiateProtocolVersion";
   // The docs say "newest minor version"; servers send the whole version code (3 << 16 | minor).
   const std::uint32_t newest = int32_at(0);

@@ -4,15 +4,12 @@
 
 #include <algorithm>
 
+#include "wire/byte_order.hpp"
+
 namespace pgshift::wire {
 namespace {
 
 constexpr std::size_t kHeaderSize = 5;
-
-std::uint32_t read_be32(const std::uint8_t* p) {
-  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
-         std::uint32_t{p[3]};
-}
 
 }  // namespace
 

@@ -5,17 +5,13 @@
 #include "wire/startup.hpp"
 
 #include "wire/body_reader.hpp"
+#include "wire/byte_order.hpp"
 
 namespace pgshift::wire {
 namespace {
 
 constexpr std::uint32_t kMinStartupLength = 8;  // length + code
 constexpr std::uint32_t kCancelLength = 16;     // length + code + pid + secret
-
-std::uint32_t read_be32(const std::uint8_t* p) {
-  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
-         std::uint32_t{p[3]};
-}
 
 StartupResult failure(std::error_code ec) {
   StartupResult r;

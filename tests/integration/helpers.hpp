@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/support/support.hpp"
+#include "wire/byte_order.hpp"
 
 namespace pgshift::test {
 
@@ -137,10 +138,7 @@ inline std::string be32(std::uint32_t v) {
 }
 
 inline std::uint32_t read_be32(const std::string& s, std::size_t at) {
-  return (static_cast<std::uint32_t>(static_cast<unsigned char>(s[at])) << 24) |
-         (static_cast<std::uint32_t>(static_cast<unsigned char>(s[at + 1])) << 16) |
-         (static_cast<std::uint32_t>(static_cast<unsigned char>(s[at + 2])) << 8) |
-         static_cast<std::uint32_t>(static_cast<unsigned char>(s[at + 3]));
+  return wire::read_be32(reinterpret_cast<const std::uint8_t*>(s.data()) + at);
 }
 
 // StartupMessage, protocol 3.0.

@@ -9,11 +9,12 @@
 #include <chrono>
 #include <utility>
 
-#include "proxy/telemetry/log.hpp"
 #include "proxy/control/pause_gate.hpp"
 #include "proxy/control/route_state_store.hpp"
 #include "proxy/session/session.hpp"
+#include "proxy/telemetry/log.hpp"
 #include "routing/split.hpp"
+#include "wire/byte_order.hpp"
 #include "wire/messages.hpp"
 #include "wire/scanner.hpp"
 
@@ -94,9 +95,7 @@ PinReason pin_metric(routing::PinReason r) {
 // copied from the client; advances `pos`.
 bool next_held(const wire::Bytes& held, std::size_t& pos, std::span<const std::uint8_t>& raw) {
   if (pos + 5 > held.size()) return false;
-  const std::uint32_t len = (std::uint32_t{held[pos + 1]} << 24) |
-                            (std::uint32_t{held[pos + 2]} << 16) |
-                            (std::uint32_t{held[pos + 3]} << 8) | std::uint32_t{held[pos + 4]};
+  const std::uint32_t len = wire::read_be32(held.data() + pos + 1);
   raw = std::span<const std::uint8_t>(held.data() + pos, 1 + std::size_t{len});
   pos += raw.size();
   return true;

@@ -5,14 +5,14 @@
 #include "pool/message_reader.hpp"
 #include "pool/upstream_detail.hpp"
 #include "wire/builder.hpp"
+#include "wire/byte_order.hpp"
 #include "wire/messages.hpp"
 
 namespace pgshift::pool::test {
 namespace {
 
 std::uint32_t be32(std::span<const std::uint8_t> b, std::size_t at) {
-  return (std::uint32_t{b[at]} << 24) | (std::uint32_t{b[at + 1]} << 16) |
-         (std::uint32_t{b[at + 2]} << 8) | std::uint32_t{b[at + 3]};
+  return wire::read_be32(b.data() + at);
 }
 
 asio::awaitable<QueryResult> run_query(ServerConnection& conn, std::string sql, bool send) {

@@ -12,6 +12,7 @@
 #include "pool/upstream_detail.hpp"
 #include "test_util.hpp"
 #include "wire/builder.hpp"
+#include "wire/byte_order.hpp"
 
 namespace pgshift::pool::test {
 namespace {
@@ -25,8 +26,7 @@ asio::awaitable<wire::Bytes> read_packet(tcp::socket& s) {
   wire::Bytes packet(4);
   auto [ec, n] = co_await asio::async_read(s, asio::buffer(packet), use_tuple);
   if (ec) co_return wire::Bytes{};
-  const std::size_t length = (std::size_t{packet[0]} << 24) | (std::size_t{packet[1]} << 16) |
-                             (std::size_t{packet[2]} << 8) | packet[3];
+  const std::size_t length = wire::read_be32(packet.data());
   if (length < 4 || length > 10000) co_return wire::Bytes{};
   packet.resize(length);
   std::tie(ec, n) =
