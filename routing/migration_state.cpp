@@ -17,9 +17,6 @@ constexpr PhaseTransition kTransitions[] = {
     {Phase::target_only, Phase::target_primary},
 };
 
-constexpr Phase kPhases[] = {Phase::source_only, Phase::sync, Phase::cutover, Phase::target_primary,
-                             Phase::target_only};
-
 Side side_of(Phase p) {
   return (p == Phase::target_primary || p == Phase::target_only) ? Side::target : Side::source;
 }
@@ -27,26 +24,11 @@ Side side_of(Phase p) {
 }  // namespace
 
 std::string_view phase_name(Phase p) {
-  switch (p) {
-    case Phase::source_only:
-      return "source_only";
-    case Phase::sync:
-      return "sync";
-    case Phase::cutover:
-      return "cutover";
-    case Phase::target_primary:
-      return "target_primary";
-    case Phase::target_only:
-      return "target_only";
-  }
-  return "invalid";
+  return config::to_string(p);
 }
 
 std::optional<Phase> parse_phase(std::string_view name) {
-  for (Phase p : kPhases) {
-    if (phase_name(p) == name) return p;
-  }
-  return std::nullopt;
+  return config::phase_from_string(name);
 }
 
 Side authoritative_side(const MigrationState& s) {

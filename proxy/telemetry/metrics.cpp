@@ -86,21 +86,23 @@ std::string_view to_string(SplitDecision d) {
   return "unknown";
 }
 
-std::string_view to_string(PinReason r) {
+std::string_view pin_label(routing::PinReason r) {
   switch (r) {
-    case PinReason::set_session:
+    case routing::PinReason::set:
+    case routing::PinReason::set_config:
       return "set_session";
-    case PinReason::listen:
+    case routing::PinReason::listen:
       return "listen";
-    case PinReason::advisory_lock:
+    case routing::PinReason::advisory_lock:
       return "advisory_lock";
-    case PinReason::temp_table:
+    case routing::PinReason::temp_table:
       return "temp_table";
-    case PinReason::with_hold:
+    case routing::PinReason::with_hold_cursor:
       return "with_hold";
-    case PinReason::prepare_sql:
+    case routing::PinReason::prepare:
       return "prepare_sql";
-    case PinReason::other:
+    case routing::PinReason::none:
+    case routing::PinReason::load:
       return "other";
   }
   return "other";
@@ -335,8 +337,8 @@ prom::Counter& Metrics::split_decisions(const std::string& route, SplitDecision 
 prom::Counter& Metrics::target_fallbacks(const std::string& route, FallbackReason r) {
   return target_fallbacks_family_.Add({{"route", route}, {"reason", std::string(to_string(r))}});
 }
-prom::Counter& Metrics::pinned_sessions(const std::string& route, PinReason r) {
-  return pinned_sessions_family_.Add({{"route", route}, {"reason", std::string(to_string(r))}});
+prom::Counter& Metrics::pinned_sessions(const std::string& route, routing::PinReason r) {
+  return pinned_sessions_family_.Add({{"route", route}, {"reason", std::string(pin_label(r))}});
 }
 
 prom::Counter& Metrics::errors(ErrorKind kind) {

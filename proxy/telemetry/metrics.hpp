@@ -27,6 +27,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "routing/classifier.hpp"
 #include "routing/side.hpp"
 
 namespace pgshift::proxy {
@@ -61,17 +62,6 @@ enum class SplitDecision : std::uint8_t {
 };
 inline constexpr std::size_t kSplitDecisionCount = 5;
 
-// Why a session was pinned to its server connection in transaction pooling.
-enum class PinReason : std::uint8_t {
-  set_session,    // SET without LOCAL
-  listen,         // LISTEN
-  advisory_lock,  // session-level advisory lock
-  temp_table,     // CREATE TEMP TABLE
-  with_hold,      // DECLARE ... WITH HOLD
-  prepare_sql,    // PREPARE (SQL-level prepared statement)
-  other,
-};
-
 enum class FallbackReason : std::uint8_t {
   target_unhealthy,  // the health checker says the target is down
   target_connect,    // connecting to the target failed for this read
@@ -97,7 +87,9 @@ enum class HealthCheckResult : std::uint8_t { ok, failed };
 std::string_view to_string(QueryClass c);
 std::string_view to_string(LoginFailure r);
 std::string_view to_string(SplitDecision d);
-std::string_view to_string(PinReason r);
+// The pgshift_pinned_sessions_total reason label of a classifier pin reason (SET and
+// set_config() are both "set_session"; LOAD counts as "other").
+std::string_view pin_label(routing::PinReason r);
 std::string_view to_string(FallbackReason r);
 std::string_view to_string(ErrorKind k);
 std::string_view to_string(ProtocolDirection d);
@@ -165,7 +157,7 @@ class Metrics {
   prometheus::Histogram& query_duration(const std::string& route, Side side);
   prometheus::Counter& split_decisions(const std::string& route, SplitDecision d);
   prometheus::Counter& target_fallbacks(const std::string& route, FallbackReason r);
-  prometheus::Counter& pinned_sessions(const std::string& route, PinReason r);
+  prometheus::Counter& pinned_sessions(const std::string& route, routing::PinReason r);
 
   // --- errors --------------------------------------------------------------------------
   prometheus::Counter& errors(ErrorKind kind);

@@ -71,26 +71,6 @@ SplitDecision split_decision(routing::Reason r) {
   }
 }
 
-PinReason pin_metric(routing::PinReason r) {
-  switch (r) {
-    case routing::PinReason::set:
-    case routing::PinReason::set_config:
-      return PinReason::set_session;
-    case routing::PinReason::listen:
-      return PinReason::listen;
-    case routing::PinReason::advisory_lock:
-      return PinReason::advisory_lock;
-    case routing::PinReason::temp_table:
-      return PinReason::temp_table;
-    case routing::PinReason::with_hold_cursor:
-      return PinReason::with_hold;
-    case routing::PinReason::prepare:
-      return PinReason::prepare_sql;
-    default:
-      return PinReason::other;
-  }
-}
-
 // The next whole message (type, length, body) in `held`, which holds only whole messages
 // copied from the client; advances `pos`.
 bool next_held(const wire::Bytes& held, std::size_t& pos, std::span<const std::uint8_t>& raw) {
@@ -163,7 +143,7 @@ void ClientSession::answer_routing_key_locally(const routing::Classification& c)
 void ClientSession::note_statement(const routing::Classification& c) {
   if (c.pins_session() && !pinned_) {
     pinned_ = true;
-    metrics().pinned_sessions(route_name_, pin_metric(c.pin)).Increment();
+    metrics().pinned_sessions(route_name_, c.pin).Increment();
     if (!logged_pin_) {
       logged_pin_ = true;
       log_info("session pinned to its server connection",

@@ -42,7 +42,7 @@ TEST(Metrics, EveryFamilyIsExposed) {
   auto& m = metrics();
   m.route("metrics-test-families");
   m.target_fallbacks("metrics-test-families", FallbackReason::target_unhealthy).Increment();
-  m.pinned_sessions("metrics-test-families", PinReason::listen).Increment();
+  m.pinned_sessions("metrics-test-families", routing::PinReason::listen).Increment();
   m.admin_requests("/healthz", 200).Increment();
   m.upstream_healthy("metrics-test-families", Side::target).Set(1);
   m.health_checks("metrics-test-families", Side::target, HealthCheckResult::ok).Increment();
