@@ -20,6 +20,9 @@ class BodyReader {
     return body_[pos_++];
   }
   std::int16_t i16() { return static_cast<std::int16_t>(be(2)); }
+  // Counts (parameters, format codes, columns) are Int16 on the wire but unsigned in
+  // PostgreSQL (pq_getmsgint(msg, 2) returns 0..65535): read them with u16, never i16.
+  std::uint16_t u16() { return static_cast<std::uint16_t>(be(2)); }
   std::int32_t i32() { return static_cast<std::int32_t>(be(4)); }
   std::uint32_t u32() { return be(4); }
 

@@ -25,9 +25,12 @@ MessageWriter& MessageWriter::i8(std::uint8_t v) {
 }
 
 MessageWriter& MessageWriter::i16(std::int16_t v) {
-  const auto u = static_cast<std::uint16_t>(v);
-  out_.push_back(static_cast<std::uint8_t>(u >> 8));
-  out_.push_back(static_cast<std::uint8_t>(u));
+  return u16(static_cast<std::uint16_t>(v));
+}
+
+MessageWriter& MessageWriter::u16(std::uint16_t v) {
+  out_.push_back(static_cast<std::uint8_t>(v >> 8));
+  out_.push_back(static_cast<std::uint8_t>(v));
   return *this;
 }
 
@@ -153,6 +156,13 @@ void empty_query_response(Bytes& out) {
   MessageWriter(out).begin('I').end();
 }
 
+void parameter_description(Bytes& out, std::span<const std::uint32_t> types) {
+  MessageWriter w(out);
+  w.begin('t').u16(static_cast<std::uint16_t>(types.size()));
+  for (std::uint32_t oid : types) w.i32(static_cast<std::int32_t>(oid));
+  w.end();
+}
+
 // ---- frontend ----
 
 void startup_message(Bytes& out, std::span<const std::pair<std::string, std::string>> params) {
@@ -199,7 +209,7 @@ void query(Bytes& out, std::string_view sql) {
 void parse(Bytes& out, std::string_view statement, std::string_view sql,
            std::span<const std::uint32_t> param_types) {
   MessageWriter w(out);
-  w.begin('P').str(statement).str(sql).i16(static_cast<std::int16_t>(param_types.size()));
+  w.begin('P').str(statement).str(sql).u16(static_cast<std::uint16_t>(param_types.size()));
   for (std::uint32_t oid : param_types) w.i32(static_cast<std::int32_t>(oid));
   w.end();
 }

@@ -21,6 +21,7 @@ class MessageWriter {
   MessageWriter& begin_untyped();   // startup-phase packet (no type byte)
   MessageWriter& i8(std::uint8_t v);
   MessageWriter& i16(std::int16_t v);
+  MessageWriter& u16(std::uint16_t v);  // counts: unsigned on the wire (up to 65,535)
   MessageWriter& i32(std::int32_t v);
   MessageWriter& str(std::string_view s);  // with NUL terminator
   MessageWriter& raw(std::span<const std::uint8_t> b);
@@ -55,6 +56,8 @@ void negotiate_protocol_version(Bytes& out, std::int32_t newest_minor,
                                 std::span<const std::string> unrecognized_options);
 void command_complete(Bytes& out, std::string_view tag);
 void empty_query_response(Bytes& out);
+// At most 65,535 types (the protocol's limit; callers pass what a parser accepted).
+void parameter_description(Bytes& out, std::span<const std::uint32_t> types);
 
 // ---- frontend (proxy -> server) ----
 void startup_message(Bytes& out, std::span<const std::pair<std::string, std::string>> params);
@@ -64,6 +67,7 @@ void password_message(Bytes& out, std::string_view password);  // cleartext or m
 void sasl_initial_response(Bytes& out, std::string_view mechanism, std::string_view data);
 void sasl_response(Bytes& out, std::string_view data);
 void query(Bytes& out, std::string_view sql);
+// At most 65,535 parameter types (the protocol's limit; callers pass what parse_parse read).
 void parse(Bytes& out, std::string_view statement, std::string_view sql,
            std::span<const std::uint32_t> param_types);
 void close_statement(Bytes& out, std::string_view statement);

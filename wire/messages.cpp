@@ -10,6 +10,31 @@ namespace pgshift::wire {
 
 using detail::BodyReader;
 
+namespace {
+
+// Int16 count (unsigned: up to 65,535, as the server reads it) then count Int32 OIDs. The
+// size is checked before reserving, so a bogus count cannot make us allocate.
+std::error_code read_oids(BodyReader& in, std::vector<std::uint32_t>& out) {
+  const std::uint16_t count = in.u16();
+  if (in.error()) return in.error();
+  if (in.remaining() < std::size_t{4} * count) return errc::truncated_message;
+  out.reserve(count);
+  for (std::uint32_t i = 0; i < count; ++i) out.push_back(in.u32());
+  return in.error();
+}
+
+// Int16 count (unsigned) then count Int16 format codes.
+std::error_code read_formats(BodyReader& in, std::vector<std::int16_t>& out) {
+  const std::uint16_t count = in.u16();
+  if (in.error()) return in.error();
+  if (in.remaining() < std::size_t{2} * count) return errc::truncated_message;
+  out.reserve(count);
+  for (std::uint32_t i = 0; i < count; ++i) out.push_back(in.i16());
+  return in.error();
+}
+
+}  // namespace
+
 // ---- backend ----
 
 std::error_code parse_authentication(Body body, Authentication& out) {
@@ -97,6 +122,13 @@ std::error_code parse_command_complete(Body body, std::string_view& tag) {
   return in.finish();
 }
 
+std::error_code parse_parameter_description(Body body, std::vector<std::uint32_t>& types) {
+  types.clear();
+  BodyReader in(body);
+  if (std::error_code ec = read_oids(in, types)) return ec;
+  return in.finish();
+}
+
 // ---- frontend ----
 
 std::error_code parse_query(Body body, std::string_view& sql) {
@@ -110,15 +142,36 @@ std::error_code parse_parse(Body body, Parse& out) {
   BodyReader in(body);
   out.statement = in.cstr();
   out.query = in.cstr();
-  const std::int16_t count = in.i16();
+  if (std::error_code ec = read_oids(in, out.param_types)) return ec;
+  return in.finish();
+}
+
+// portal, statement, Int16 n + n Int16 formats, Int16 n + n (Int32 length, bytes; -1 NULL),
+// Int16 n + n Int16 result formats.
+std::error_code parse_bind(Body body, Bind& out) {
+  out.param_formats.clear();
+  out.params.clear();
+  out.result_formats.clear();
+  BodyReader in(body);
+  out.portal = in.cstr();
+  out.statement = in.cstr();
+  if (std::error_code ec = read_formats(in, out.param_formats)) return ec;
+  const std::uint16_t count = in.u16();
   if (in.error()) return in.error();
-  if (count < 0) return errc::malformed_message;
-  // Check the size before reserving, so a bogus count cannot make us allocate.
-  if (in.remaining() < std::size_t{4} * static_cast<std::size_t>(count)) {
-    return errc::truncated_message;
+  // Each value takes at least its 4-byte length: check before reserving.
+  if (in.remaining() < std::size_t{4} * count) return errc::truncated_message;
+  out.params.reserve(count);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const std::int32_t length = in.i32();
+    if (in.error()) return in.error();
+    if (length < -1) return errc::malformed_message;
+    BindValue v;
+    v.null = length == -1;
+    if (!v.null) v.bytes = in.bytes(static_cast<std::size_t>(length));
+    if (in.error()) return in.error();
+    out.params.push_back(v);
   }
-  out.param_types.reserve(static_cast<std::size_t>(count));
-  for (std::int16_t i = 0; i < count; ++i) out.param_types.push_back(in.u32());
+  if (std::error_code ec = read_formats(in, out.result_formats)) return ec;
   return in.finish();
 }
 

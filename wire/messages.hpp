@@ -61,6 +61,9 @@ std::error_code parse_error_fields(Body body, ErrorFields& out);
 
 std::error_code parse_command_complete(Body body, std::string_view& tag);
 
+// ParameterDescription: Int16 count (unsigned, up to 65,535) then one type OID per parameter.
+std::error_code parse_parameter_description(Body body, std::vector<std::uint32_t>& types);
+
 // ---- frontend ----
 std::error_code parse_query(Body body, std::string_view& sql);
 
@@ -76,6 +79,20 @@ struct BindNames {
   std::string_view portal, statement;
 };
 std::error_code parse_bind_names(Body body, BindNames& out);
+
+// The whole Bind, validated: the three Int16 counts are unsigned (a statement may have up
+// to 65,535 parameters). Values are views into the body; a NULL value has null == true.
+struct BindValue {
+  bool null = false;
+  std::span<const std::uint8_t> bytes;
+};
+struct Bind {
+  std::string_view portal, statement;
+  std::vector<std::int16_t> param_formats;
+  std::vector<BindValue> params;
+  std::vector<std::int16_t> result_formats;
+};
+std::error_code parse_bind(Body body, Bind& out);
 
 struct CloseOrDescribe {
   char kind = 0; /* 'S' statement or 'P' portal */

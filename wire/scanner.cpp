@@ -10,6 +10,9 @@ namespace pgshift::wire {
 namespace {
 
 constexpr std::size_t kHeaderSize = 5;
+// Length field + Int16 count + 65,535 OIDs: the largest ParameterDescription a server sends.
+// (libpq itself refuses a 't' above 30,000 bytes, but other drivers read them: pgJDBC, pgx.)
+constexpr std::uint32_t kMaxParameterDescriptionLength = 4 + 2 + 4 * 65'535;
 
 }  // namespace
 
@@ -64,13 +67,14 @@ std::uint32_t MessageScanner::max_length_for(Direction dir, const Limits& limits
     case '3':  // CloseComplete
     case 'n':  // NoData
     case 's':  // PortalSuspended
-    case 't':  // ParameterDescription
     case 'G':  // CopyInResponse
     case 'H':  // CopyOutResponse
     case 'W':  // CopyBothResponse
     case 'c':  // CopyDone
     case 'v':  // NegotiateProtocolVersion
       return limits.max_small_backend_length;
+    case 't':  // ParameterDescription: up to 65,535 parameters (4 bytes each) is legal
+      return std::min(limits.max_message_length, kMaxParameterDescriptionLength);
     default:
       return 0;
   }

@@ -56,7 +56,12 @@ int parse_message(Direction dir, std::span<const std::uint8_t> frame) {
       }
       case 'B': {
         BindNames b;
-        ec = parse_bind_names(body, b);
+        Bind whole;
+        ec = parse_bind(body, whole);
+        const std::error_code names_ec = parse_bind_names(body, b);
+        // A valid Bind always has valid names, and both parsers agree on them.
+        if (!ec)
+          FUZZ_CHECK(!names_ec && b.portal == whole.portal && b.statement == whole.statement);
         break;
       }
       case 'C': {
@@ -139,6 +144,15 @@ int parse_message(Direction dir, std::span<const std::uint8_t> frame) {
       if (!ec) (void)f.severity();
       break;
     }
+    case 't': {
+      std::vector<std::uint32_t> types;
+      if (!(ec = parse_parameter_description(body, types))) {
+        FUZZ_CHECK(types.size() <= 65535);
+        parameter_description(built, types);
+        FUZZ_CHECK(same_bytes(frame, built));
+      }
+      break;
+    }
     case 'C': {
       std::string_view tag;
       if (!(ec = parse_command_complete(body, tag))) {
@@ -212,7 +226,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   switch ((flags >> 1) & 3) {
     case 0:
       wanted = dir == Direction::frontend ? type_set({'Q', 'P', 'B', 'C', 'D', 'E', 'p'})
-                                          : type_set({'R', 'K', 'S', 'Z', 'E', 'N', 'C'});
+                                          : type_set({'R', 'K', 'S', 'Z', 'E', 'N', 'C', 't'});
       break;
     case 1:
       wanted.set();

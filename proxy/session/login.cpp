@@ -5,9 +5,9 @@
 #include <chrono>
 
 #include "proxy/session/client_auth.hpp"
-#include "proxy/telemetry/log.hpp"
 #include "proxy/session/message_io.hpp"
 #include "proxy/session/session.hpp"
+#include "proxy/telemetry/log.hpp"
 #include "wire/builder.hpp"
 
 namespace pgshift::proxy {
@@ -21,6 +21,14 @@ bool forwardable(std::string_view key, const config::Route* route) {
   if (key == "user" || key == "database") return false;
   if (route && key == route->routing_key.startup_parameter) return false;
   return !key.starts_with("_pq_.");
+}
+
+// A request code read where only a startup packet may come: PostgreSQL takes it for a
+// protocol version and answers FATAL 0A000 with this message ("unsupported frontend
+// protocol 1234.5679: server supports 3.0 to 3.0" for a second SSLRequest).
+std::string unsupported_protocol(std::uint32_t code) {
+  return "unsupported frontend protocol " + std::to_string(code >> 16) + "." +
+         std::to_string(code & 0xffff) + ": server supports 3.0 to 3.0";
 }
 }  // namespace
 
@@ -83,6 +91,10 @@ asio::awaitable<void> ClientSession::handle_cancel_request(wire::CancelKey key) 
 
 asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& startup) {
   const auto& tls_cfg = snap_->config->listen.tls;
+  // As ProcessStartupPacket in PostgreSQL 15's postmaster.c: each encryption request is
+  // answered once. After an SSLRequest, a second SSLRequest is refused, and so is a
+  // GSSENCRequest inside TLS; after a GSSENCRequest, a second one is refused.
+  bool ssl_done = false, gss_done = false;
   for (;;) {
     wire::StartupResult r;
     if (auto ec = co_await read_startup_packet(client_, client_buf_, limits_, r)) {
@@ -92,6 +104,16 @@ asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& star
     switch (r.kind) {
       case wire::StartupKind::ssl_request:
       case wire::StartupKind::gssenc_request: {
+        const bool ssl = r.kind == wire::StartupKind::ssl_request;
+        if (ssl ? ssl_done : gss_done) {
+          log_warn("client repeated an encryption request", {f("peer", peer_)});
+          count_login_failure(LoginFailure::invalid_startup);
+          metrics().protocol_errors(ProtocolDirection::client).Increment();
+          std::string message =
+              unsupported_protocol(ssl ? wire::kSslRequestCode : wire::kGssEncRequestCode);
+          co_await send_error(client_, "0A000", message);
+          co_return false;
+        }
         // Anything sent after the request and before the handshake would be plaintext the
         // client believes is encrypted: a protocol error (CVE-2021-23214).
         if (!client_buf_.empty()) {
@@ -99,11 +121,17 @@ asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& star
                    {f("peer", peer_)});
           co_return false;
         }
-        bool tls =
-            r.kind == wire::StartupKind::ssl_request && snap_->client_tls && !client_.is_tls();
+        bool tls = ssl && snap_->client_tls && !client_.is_tls();
+        if (!ssl) log_debug("GSSENCRequest answered N (no GSSAPI encryption)", {f("peer", peer_)});
         std::uint8_t answer = tls ? 'S' : 'N';
         if (co_await client_.write_all(std::span<const std::uint8_t>(&answer, 1))) {
           co_return false;
+        }
+        if (ssl) {
+          ssl_done = true;
+          gss_done = gss_done || tls;  // no GSSAPI encryption inside TLS
+        } else {
+          gss_done = true;
         }
         if (tls) {
           if (auto ec =

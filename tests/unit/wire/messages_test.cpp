@@ -172,9 +172,9 @@ TEST(MessagesTest, Parse) {
 
 TEST(MessagesTest, ParseBadCounts) {
   Parse p;
-  Bytes neg = lit("\0q\0");
-  put16(neg, 0xffff);
-  EXPECT_EQ(parse_parse(neg, p), errc::malformed_message);
+  Bytes most = lit("\0q\0");
+  put16(most, 0xffff);  // 65535 types claimed (a legal count), none carried
+  EXPECT_EQ(parse_parse(most, p), errc::truncated_message);
   Bytes huge = lit("\0q\0");
   put16(huge, 0x7fff);  // claims 32767 types, carries none: no big allocation, no over-read
   EXPECT_EQ(parse_parse(huge, p), errc::truncated_message);

@@ -78,13 +78,15 @@ TEST(ScannerTest, MaxLengthForBackendTypes) {
     EXPECT_EQ(MessageScanner::max_length_for(Direction::backend, l, t), l.max_message_length) << t;
   }
   for (char t :
-       {'R', 'K', 'S', 'Z', 'C', 'I', '1', '2', '3', 'n', 's', 't', 'G', 'H', 'W', 'c', 'v'}) {
+       {'R', 'K', 'S', 'Z', 'C', 'I', '1', '2', '3', 'n', 's', 'G', 'H', 'W', 'c', 'v'}) {
     EXPECT_EQ(MessageScanner::max_length_for(Direction::backend, l, t), l.max_small_backend_length)
         << t;
   }
   for (char t : {'Q', 'P', 'B', 'p', 'X', 'x', '\0'}) {
     EXPECT_EQ(MessageScanner::max_length_for(Direction::backend, l, t), 0u) << t;
   }
+  // ParameterDescription: room for 65,535 parameter types (length + count + OIDs).
+  EXPECT_EQ(MessageScanner::max_length_for(Direction::backend, l, 't'), 4u + 2u + 4u * 65535u);
 }
 
 TEST(ScannerTest, WantedMessageWhole) {

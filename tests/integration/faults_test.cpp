@@ -1,0 +1,188 @@
+// Faults and hostile input (issue 16): every refusal looks like PostgreSQL's own, with an
+// ErrorResponse first. Real PostgreSQL 15, the real pgshift binary, raw sockets and psql.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <ctime>
+#include <fstream>
+
+#include "tests/integration/helpers.hpp"
+#include "tests/support/support.hpp"
+
+namespace pgshift::test {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+struct Servers {
+  CertAuthority ca;
+  PgCluster source{{.name = "source"}};
+};
+const auto* const servers_env = SharedEnvironment<Servers>::install();
+Servers& servers() {
+  return SharedEnvironment<Servers>::get();
+}
+
+constexpr std::uint32_t kSslRequest = 80877103;
+constexpr std::uint32_t kGssEncRequest = 80877104;
+
+std::string request(std::uint32_t code) {
+  return be32(8) + be32(code);
+}
+
+// pgshift with trust client auth (raw sockets log in without SCRAM).
+PgshiftOptions proxy_options(const std::string& client_tls_mode = "disable",
+                             const std::string& log_level = "info") {
+  ConfigSpec spec;
+  spec.client_auth_method = "trust";
+  spec.client_tls_mode = client_tls_mode;
+  if (client_tls_mode != "disable") {
+    spec.client_cert_file = servers().ca.server_cert().string();
+    spec.client_key_file = servers().ca.server_key().string();
+  }
+  spec.log_level = log_level;
+  spec.routes.push_back({.source = upstream_of(servers().source)});
+  return {.config_yaml = spec.to_yaml(), .users = users_file_text({{"app", "app-pw"}})};
+}
+
+// Sends the requests one by one (reading each one-byte answer), then reads to the close.
+// Returns the answers and the final ErrorResponse, if any.
+struct Negotiation {
+  std::string answers;
+  std::optional<std::map<char, std::string>> error;
+  bool closed = false;
+};
+Negotiation negotiate(const std::string& host, std::uint16_t port,
+                      const std::vector<std::uint32_t>& codes) {
+  RawSocket socket = RawSocket::connect(host, port);
+  Negotiation out;
+  std::string rest;
+  for (std::uint32_t code : codes) {
+    if (!socket.send(request(code))) break;
+    std::string got = socket.receive(1, 10s);
+    if (got.empty()) break;
+    if (got[0] == 'N' || got[0] == 'S' || got[0] == 'G') {
+      out.answers += got[0];
+      rest = got.substr(1);
+    } else {
+      rest = got;
+      break;
+    }
+  }
+  rest += socket.read_until_closed(10s);
+  out.closed = socket.closed();
+  out.error = first_error(rest);
+  return out;
+}
+
+// ---- 16.10: SSLRequest twice, GSSENCRequest ----
+
+TEST(EncryptionRequestTest, SecondSslRequestIsRefusedAsPostgresDoes) {
+  PgshiftProcess proxy(proxy_options());
+  Negotiation direct =
+      negotiate(servers().source.host(), servers().source.port(), {kSslRequest, kSslRequest});
+  Negotiation via = negotiate(proxy.host(), proxy.port(), {kSslRequest, kSslRequest});
+  // PostgreSQL 15 (no TLS configured): 'N', then the second request is read as a startup
+  // packet of protocol 1234.5679.
+  ASSERT_EQ(direct.answers, "N");
+  ASSERT_TRUE(direct.error.has_value());
+  EXPECT_EQ(via.answers, "N");
+  ASSERT_TRUE(via.error.has_value()) << "no ErrorResponse before the close";
+  EXPECT_TRUE(via.closed);
+  EXPECT_EQ((*via.error)['C'], (*direct.error)['C']);
+  EXPECT_EQ((*via.error)['M'], (*direct.error)['M']);
+  EXPECT_EQ((*via.error)['S'], "FATAL");
+  EXPECT_EQ((*via.error)['M'],
+            "unsupported frontend protocol 1234.5679: server supports 3.0 to 3.0");
+}
+
+TEST(EncryptionRequestTest, SecondGssEncRequestIsRefused) {
+  PgshiftProcess proxy(proxy_options());
+  Negotiation via = negotiate(proxy.host(), proxy.port(), {kGssEncRequest, kGssEncRequest});
+  EXPECT_EQ(via.answers, "N");
+  ASSERT_TRUE(via.error.has_value());
+  EXPECT_EQ((*via.error)['C'], "0A000");
+  EXPECT_EQ((*via.error)['M'],
+            "unsupported frontend protocol 1234.5680: server supports 3.0 to 3.0");
+}
+
+// libpq's order with gssencmode=prefer and sslmode=prefer: GSSENCRequest, then SSLRequest,
+// then the startup packet; each request is allowed once.
+TEST(EncryptionRequestTest, GssEncThenSslThenStartupLogsIn) {
+  PgshiftProcess proxy(proxy_options());
+  RawSocket socket = RawSocket::connect(proxy.host(), proxy.port());
+  ASSERT_TRUE(socket.send(request(kGssEncRequest)));
+  EXPECT_EQ(socket.receive(1, 10s), "N");
+  ASSERT_TRUE(socket.send(request(kSslRequest)));
+  EXPECT_EQ(socket.receive(1, 10s), "N");
+  ASSERT_TRUE(socket.send(startup_packet({{"user", "app"}, {"database", "postgres"}})));
+  std::string bytes;
+  const auto deadline = SteadyClock::now() + 10s;
+  auto ready = [&] {
+    for (const auto& m : parse_backend_messages(bytes)) {
+      if (m.type == 'Z') return true;
+    }
+    return false;
+  };
+  while (!ready() && !socket.closed() && SteadyClock::now() < deadline) {
+    bytes += socket.receive(1, 1s);
+  }
+  EXPECT_TRUE(ready()) << "no ReadyForQuery";
+  EXPECT_EQ(first_error(bytes), std::nullopt);
+}
+
+// A Kerberos credential cache (MIT FILE format, version 4) holding one unusable TGT for
+// app@PGSHIFT.TEST, valid for a day. With it libpq believes GSSAPI credentials exist and
+// really sends a GSSENCRequest under gssencmode=prefer (without one it never asks).
+void write_fake_ccache(const std::filesystem::path& path) {
+  auto u32 = [](std::uint32_t v) { return be32(v); };
+  auto counted = [&](const std::string& s) {
+    return u32(static_cast<std::uint32_t>(s.size())) + s;
+  };
+  auto principal = [&](std::uint32_t type, const std::vector<std::string>& parts) {
+    std::string out =
+        u32(type) + u32(static_cast<std::uint32_t>(parts.size())) + counted("PGSHIFT.TEST");
+    for (const auto& p : parts) out += counted(p);
+    return out;
+  };
+  const auto now = static_cast<std::uint32_t>(std::time(nullptr));
+  const std::string client = principal(1, {"app"});
+  std::string cred = client + principal(2, {"krbtgt", "PGSHIFT.TEST"});
+  cred += std::string("\x00\x12", 2) + counted(std::string(32, '\0'));  // aes256 key
+  cred += u32(now) + u32(now) + u32(now + 86400) + u32(now + 86400);
+  cred += std::string(1, '\0') + u32(0x40e10000) + u32(0) + u32(0);
+  cred += counted(std::string("\x61\x03\x02\x01\x05", 5)) + counted("");
+  std::ofstream(path, std::ios::binary) << std::string("\x05\x04\x00\x00", 4) << client << cred;
+}
+
+TEST(EncryptionRequestTest, LibpqGssEncModePreferFallsBackCleanly) {
+  PgshiftProcess proxy(proxy_options("allow", "debug"));
+  const auto ccache = proxy.dir() / "krb5cc";
+  write_fake_ccache(ccache);
+  for (const std::string sslmode : {"disable", "require"}) {
+    ProcessOptions options;
+    options.argv = {
+        pg_tool("psql").string(),
+        "-X",
+        "-A",
+        "-t",
+        "-q",
+        "-d",
+        proxy.conninfo("app", "app-pw", "postgres", "gssencmode=prefer sslmode=" + sslmode),
+        "-c",
+        "SELECT 'fell back', ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"};
+    options.unset_env = libpq_environment_variables();
+    options.env["KRB5CCNAME"] = "FILE:" + ccache.string();
+    const CommandResult result = run_command(std::move(options), 30s);
+    ASSERT_TRUE(result.success()) << sslmode << ": " << result.describe();
+    // The backend's own TLS is pgshift's upstream side (plaintext here); the point is that
+    // the client got through after the 'N'.
+    EXPECT_THAT(result.out, HasSubstr("fell back")) << sslmode;
+  }
+  EXPECT_THAT(proxy.log(), HasSubstr("GSSENCRequest answered N"))
+      << "libpq never sent a GSSENCRequest: the test did not test anything";
+}
+
+}  // namespace
+}  // namespace pgshift::test

@@ -1,0 +1,139 @@
+// Fidelity (issue 14): what a client sees through pgshift is what PostgreSQL 15 itself would
+// show. Real clusters, the real pgshift binary, real libpq.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <memory>
+
+#include "tests/integration/helpers.hpp"
+#include "tests/support/support.hpp"
+
+namespace pgshift::test {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+struct Servers {
+  PgCluster source{{.name = "source"}};
+};
+const auto* const servers_env = SharedEnvironment<Servers>::install();
+Servers& servers() {
+  return SharedEnvironment<Servers>::get();
+}
+
+// pgshift in front of the source: trust client auth (raw sockets log in without SCRAM),
+// fixed upstream credentials, session or transaction pooling.
+PgshiftOptions proxy_options(const std::string& pool_mode, const std::string& extra_yaml = {}) {
+  ConfigSpec spec;
+  spec.client_auth_method = "trust";
+  spec.extra_yaml = extra_yaml;
+  spec.routes.push_back({.source = upstream_of(servers().source), .pool_mode = pool_mode});
+  return {.config_yaml = spec.to_yaml(), .users = users_file_text({{"app", "app-pw"}})};
+}
+
+// ---- 14.6: parameter counts are unsigned ----
+
+// "SELECT array_length(ARRAY[$1::int, ..., $n::int], 1) + $1" with typed parameters, so the
+// Parse message carries n type OIDs (libpq sends the types only when given).
+struct ManyParams {
+  std::string sql;
+  std::vector<std::string> values;
+  std::vector<Oid> types;
+  std::vector<const char*> pointers;
+
+  explicit ManyParams(int n) {
+    sql = "SELECT array_length(ARRAY[";
+    for (int i = 1; i <= n; ++i) {
+      sql += (i > 1 ? ",$" : "$") + std::to_string(i);
+      values.push_back(std::to_string(i % 1000));
+    }
+    sql += "]::int[], 1)";
+    types.assign(static_cast<std::size_t>(n), 23);  // int4
+    for (const auto& v : values) pointers.push_back(v.c_str());
+  }
+};
+
+// PQexecParams with n typed parameters: the result, or the error text.
+std::string exec_many_params(PgConnection& conn, int n) {
+  ManyParams p(n);
+  PGresult* res = PQexecParams(conn.native(), p.sql.c_str(), n, p.types.data(), p.pointers.data(),
+                               nullptr, nullptr, 0);
+  std::string out = PQresultStatus(res) == PGRES_TUPLES_OK
+                        ? std::string(PQgetvalue(res, 0, 0))
+                        : std::string("error: ") + PQresultErrorMessage(res);
+  PQclear(res);
+  return out;
+}
+
+class ParamCountTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ParamCountTest, StatementsWithMoreThan32767ParametersWork) {
+  PgshiftProcess proxy(proxy_options(GetParam()));
+  PgConnection conn(proxy.conninfo("app", "app-pw"));
+  for (int n : {32767, 32768, 65535}) {
+    EXPECT_EQ(exec_many_params(conn, n), std::to_string(n)) << n << " parameters";
+  }
+  // The session is still usable, and so is pgshift.
+  EXPECT_EQ(conn.scalar("SELECT 'still here'"), "still here");
+  PgConnection direct(servers().source.conninfo());
+  EXPECT_EQ(exec_many_params(direct, 65536).substr(0, 6), "error:")
+      << "PostgreSQL itself caps parameters at 65,535";
+}
+
+INSTANTIATE_TEST_SUITE_P(PoolModes, ParamCountTest, ::testing::Values("session", "transaction"));
+
+// Describe of a statement with 32,768 parameters: the ParameterDescription is 131,078 bytes.
+// libpq refuses backend messages of this type above 30,000 bytes, but other drivers (pgJDBC,
+// pgx) read them, so pgshift must relay it. A raw socket plays the driver.
+TEST(ParamCountRawTest, LargeParameterDescriptionIsRelayed) {
+  for (const char* mode : {"session", "transaction"}) {
+    SCOPED_TRACE(mode);
+    PgshiftProcess proxy(proxy_options(mode));
+    RawSocket socket = RawSocket::connect(proxy.host(), proxy.port());
+    ASSERT_TRUE(socket.send(startup_packet({{"user", "app"}, {"database", "postgres"}})));
+    std::string bytes;
+    const auto deadline = SteadyClock::now() + 10s;
+    auto has = [&](char type) {
+      for (const auto& m : parse_backend_messages(bytes)) {
+        if (m.type == type) return true;
+      }
+      return false;
+    };
+    while (!has('Z') && !socket.closed() && SteadyClock::now() < deadline) {
+      bytes += socket.receive(1, 1s);
+    }
+    ASSERT_TRUE(has('Z')) << "no ReadyForQuery after login";
+
+    const int n = 32768;
+    ManyParams p(n);
+    std::string parse = std::string("s1") + '\0' + p.sql + '\0';
+    parse += static_cast<char>(n >> 8);
+    parse += static_cast<char>(n & 0xff);
+    for (int i = 0; i < n; ++i) parse += be32(23);
+    ASSERT_TRUE(socket.send(frontend_message('P', parse) +
+                            frontend_message('D', std::string("Ss1") + '\0') +
+                            frontend_message('S', "")));
+    bytes.clear();
+    while (!has('Z') && !socket.closed() && SteadyClock::now() < deadline + 10s) {
+      bytes += socket.receive(1, 1s);
+    }
+    ASSERT_TRUE(has('Z')) << "no ReadyForQuery after Parse/Describe/Sync (closed: "
+                          << socket.closed() << ")\n"
+                          << proxy.log();
+    std::optional<BackendMessage> description;
+    for (const auto& m : parse_backend_messages(bytes)) {
+      if (m.type == 't') description = m;
+      EXPECT_NE(m.type, 'E') << error_fields(m.body)['M'];
+    }
+    ASSERT_TRUE(description.has_value());
+    ASSERT_EQ(description->body.size(), 2u + 4u * n);
+    EXPECT_EQ(static_cast<unsigned char>(description->body[0]) * 256 +
+                  static_cast<unsigned char>(description->body[1]),
+              n);
+  }
+}
+
+}  // namespace
+}  // namespace pgshift::test
