@@ -87,8 +87,9 @@ asio::awaitable<void> AdminServer::accept_loop() {
       co_await pause.async_wait(use_tuple);
       continue;
     }
-    if (connections_.load() >= limits_.max_connections) {
-      log_warn("admin API: too many connections; closing a new one",
+    if (static_cast<int>(connections_.size()) >= limits_.max_connections && !make_room()) {
+      metrics().admin_connections_dropped("refused").Increment();
+      log_warn("admin API: too many busy connections; closing a new one",
                {f("peer", peer_of(socket)), f("limit", limits_.max_connections)});
       continue;  // the socket closes on scope exit
     }
@@ -101,14 +102,35 @@ asio::awaitable<void> AdminServer::accept_loop() {
   }
 }
 
+bool AdminServer::make_room() {
+  auto oldest = connections_.end();
+  for (auto it = connections_.begin(); it != connections_.end(); ++it) {
+    if (it->reading &&
+        (oldest == connections_.end() || it->reading_since < oldest->reading_since)) {
+      oldest = it;
+    }
+  }
+  if (oldest == connections_.end()) return false;
+  boost::system::error_code ignored;
+  oldest->socket->close(ignored);  // its pending read ends with operation_aborted
+  oldest->reading = false;
+  metrics().admin_connections_dropped("evicted").Increment();
+  return true;
+}
+
 asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
-  ++connections_;
-  struct Release {
-    std::atomic<int>& n;
-    ~Release() { --n; }
-  } release{connections_};
   const std::string peer = peer_of(socket);
   beast::tcp_stream stream(std::move(socket));
+  connections_.push_back({&stream.socket(), false, {}});
+  struct Release {
+    std::list<Connection>& list;
+    std::list<Connection>::iterator it;
+    ~Release() { list.erase(it); }
+  } release{connections_, std::prev(connections_.end())};
+  auto set_reading = [&](bool reading) {
+    release.it->reading = reading;
+    release.it->reading_since = std::chrono::steady_clock::now();
+  };
   beast::flat_buffer buffer;
   bool first = true;
   bool unread = false;
@@ -116,11 +138,17 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(limits_.max_body);
     parser.header_limit(static_cast<std::uint32_t>(limits_.max_header));
-    // An idle keep-alive connection may wait longer for its next request than a request
-    // may take to arrive once started; one deadline per read keeps it simple and bounded.
-    stream.expires_after(first ? limits_.read_timeout : limits_.idle_timeout);
+    // An idle keep-alive connection may wait longer for its next request than a new
+    // connection may take to send its first headers; the body gets read_timeout.
+    stream.expires_after(first ? limits_.header_timeout : limits_.idle_timeout);
     first = false;
-    auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
+    set_reading(true);
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+    if (!ec && !parser.is_done()) {
+      stream.expires_after(limits_.read_timeout);
+      std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, use_tuple);
+    }
+    set_reading(false);
     if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
         ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
       break;

@@ -4,6 +4,12 @@
 // body limit, answered by handle_admin_request(), and connections are kept alive between
 // requests. Bound to admin.host (loopback by default); port 0 picks a free port (tests).
 //
+// Slow or idle clients cannot lock others out (a liveness probe must always get through):
+// at max_connections, a new connection evicts the connection that has waited longest for
+// its next request (headers not yet complete, or an idle keep-alive); only when every
+// connection is busy answering is the new one refused. The first request's headers must
+// arrive within header_timeout.
+//
 // Thread-safety: start() before the executor runs; stop() from any thread.
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
@@ -11,6 +17,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <string>
 
@@ -23,9 +30,10 @@ class AdminServer : public std::enable_shared_from_this<AdminServer> {
   struct Limits {
     std::size_t max_body = 64 * 1024;
     std::size_t max_header = 16 * 1024;
-    std::chrono::milliseconds read_timeout{10000};  // per request, headers and body
-    std::chrono::milliseconds idle_timeout{60000};  // keep-alive, between requests
-    int max_connections = 64;                       // more are closed at once
+    std::chrono::milliseconds header_timeout{5000};  // first request's headers
+    std::chrono::milliseconds read_timeout{10000};   // per request, headers and body
+    std::chrono::milliseconds idle_timeout{60000};   // keep-alive, between requests
+    int max_connections = 64;  // more evict the longest-waiting reader (see above)
   };
 
   AdminServer(Runtime& runtime, asio::any_io_executor executor, Limits limits);
@@ -43,13 +51,23 @@ class AdminServer : public std::enable_shared_from_this<AdminServer> {
  private:
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve(asio::ip::tcp::socket socket);
+  // Makes room for one more connection; false when every connection is busy answering.
+  bool make_room();
+
+  // A connection and whether it is waiting for (the rest of) a request. Touched only on
+  // executor_, so no lock.
+  struct Connection {
+    asio::ip::tcp::socket* socket = nullptr;
+    bool reading = false;
+    std::chrono::steady_clock::time_point reading_since{};
+  };
 
   Runtime& runtime_;
   asio::any_io_executor executor_;
   Limits limits_;
   asio::ip::tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
-  std::atomic<int> connections_{0};
+  std::list<Connection> connections_;
   std::atomic<bool> stopping_{false};
 };
 

@@ -208,6 +208,10 @@ Metrics::Metrics()
       admin_requests_family_(family(prom::BuildCounter(), *registry_,
                                     "pgshift_admin_requests_total",
                                     "Admin API requests, by endpoint and status code.")),
+      admin_dropped_family_(family(prom::BuildCounter(), *registry_,
+                                   "pgshift_admin_connections_dropped_total",
+                                   "Admin API connections closed to stay under the connection "
+                                   "limit, by reason.")),
       upstream_healthy_family_(family(prom::BuildGauge(), *registry_, "pgshift_upstream_healthy",
                                       "1 if the last health check of the upstream passed.")),
       health_checks_family_(family(prom::BuildCounter(), *registry_, "pgshift_health_checks_total",
@@ -354,6 +358,9 @@ prom::Counter& Metrics::cancel_requests(CancelResult r) {
 prom::Counter& Metrics::admin_requests(std::string_view endpoint, unsigned code) {
   return admin_requests_family_.Add(
       {{"endpoint", std::string(endpoint)}, {"code", std::to_string(code)}});
+}
+prom::Counter& Metrics::admin_connections_dropped(std::string_view reason) {
+  return admin_dropped_family_.Add({{"reason", std::string(reason)}});
 }
 prom::Gauge& Metrics::upstream_healthy(const std::string& route, Side side) {
   return upstream_healthy_family_.Add({{"route", route}, {"side", side_label(side)}});

@@ -167,6 +167,9 @@ class Metrics {
   // --- operator surface ----------------------------------------------------------------
   // `endpoint` is a path template ("/v1/routes/{name}"), never the raw path.
   prometheus::Counter& admin_requests(std::string_view endpoint, unsigned code);
+  // reason: "evicted" (a connection still waiting for its request made room for a new one)
+  // or "refused" (no connection could be evicted).
+  prometheus::Counter& admin_connections_dropped(std::string_view reason);
   prometheus::Gauge& upstream_healthy(const std::string& route, Side side);
   prometheus::Counter& health_checks(const std::string& route, Side side, HealthCheckResult r);
   // Changes of an upstream's health (the first result counts as a change).
@@ -204,6 +207,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& protocol_errors_family_;
   prometheus::Family<prometheus::Counter>& cancel_requests_family_;
   prometheus::Family<prometheus::Counter>& admin_requests_family_;
+  prometheus::Family<prometheus::Counter>& admin_dropped_family_;
   prometheus::Family<prometheus::Gauge>& upstream_healthy_family_;
   prometheus::Family<prometheus::Counter>& health_checks_family_;
   prometheus::Family<prometheus::Counter>& health_changes_family_;

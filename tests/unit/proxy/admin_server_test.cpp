@@ -3,14 +3,15 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
 
 #include "admin_fixture.hpp"
-#include "proxy/telemetry/metrics.hpp"
 #include "proxy/control/route_state_store.hpp"
+#include "proxy/telemetry/metrics.hpp"
 #include "routing/state_json.hpp"
 
 namespace pgshift::proxy {
@@ -224,6 +225,27 @@ TEST(AdminServer, KeepAliveServesSeveralRequests) {
     EXPECT_EQ(res.result_int(), 200u);
     EXPECT_TRUE(res.keep_alive());
   }
+}
+
+// Slowloris: more connections than the limit that never finish their headers must not lock
+// a liveness probe out; the longest-waiting reader is evicted to make room.
+TEST(AdminServer, ConnectionsThatNeverFinishTheirHeadersCannotLockOutProbes) {
+  AdminFixture f;
+  auto& evicted = metrics().admin_connections_dropped("evicted");
+  const double evicted_before = evicted.Value();
+  asio::io_context ioc;
+  std::vector<asio::ip::tcp::socket> slow;
+  for (int i = 0; i < 70; ++i) {
+    slow.emplace_back(ioc);
+    slow.back().connect({asio::ip::make_address("127.0.0.1"), f.port()});
+    asio::write(slow.back(),
+                asio::buffer(std::string_view("GET /healthz HTTP/1.1\r\nHost: x\r\n")));
+  }
+  auto r = f.get("/healthz", "");
+  EXPECT_EQ(r.status, 200u);
+  auto ready = f.get("/readyz");
+  EXPECT_EQ(ready.status, 503u);  // answered (not ready: no health checker in this fixture)
+  EXPECT_GE(evicted.Value() - evicted_before, 1.0);
 }
 
 TEST(AdminServer, ReadyzWithoutHealthCheckerIsNotReady) {
