@@ -107,6 +107,7 @@ struct Route {
 
 struct Limits {
   std::uint32_t max_message_length = 1u << 30;  // 1 GiB, like the server
+  Millis login_timeout{60000};  // connect to ReadyForQuery, upstream server included
 };
 
 struct Config {

@@ -331,6 +331,15 @@ const KeyInfo kKeys[] = {
      .field = PGSHIFT_FIELD(config->limits.max_message_length),
      .description = "Largest protocol message accepted, in bytes (the server's limit is 1 "
                     "GiB)."},
+    {.path = "limits.login_timeout_ms",
+     .type = T::duration_ms,
+     .default_value = "60000",
+     .reloadable = true,
+     .min = 100,
+     .max = kMaxMs,
+     .field = PGSHIFT_FIELD(config->limits.login_timeout),
+     .description = "How long a client's login may take, from connect to ReadyForQuery "
+                    "(including the wait for a server); then FATAL with the phase."},
     {.path = "threads",
      .type = T::integer,
      .default_value = "0",

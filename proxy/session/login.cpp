@@ -1,7 +1,10 @@
 // Login phase of a client session: TLS negotiation, startup packet, cancel requests,
 // authentication, route choice and the upstream connection.
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 
 #include "proxy/session/client_auth.hpp"
@@ -13,9 +16,6 @@
 namespace pgshift::proxy {
 
 namespace {
-// How long a client may take from connect to ReadyForQuery (PgBouncer: client_login_timeout).
-constexpr std::chrono::seconds kLoginTimeout{60};
-
 // Startup parameters that describe the connection, not the session: never forwarded.
 bool forwardable(std::string_view key, const config::Route* route) {
   if (key == "user" || key == "database") return false;
@@ -31,6 +31,22 @@ std::string unsupported_protocol(std::uint32_t code) {
          std::to_string(code & 0xffff) + ": server supports 3.0 to 3.0";
 }
 }  // namespace
+
+std::string_view ClientSession::login_phase_name(LoginPhase phase) {
+  switch (phase) {
+    case LoginPhase::startup:
+      return "startup";
+    case LoginPhase::tls_handshake:
+      return "tls_handshake";
+    case LoginPhase::authentication:
+      return "authentication";
+    case LoginPhase::upstream:
+      return "upstream";
+    case LoginPhase::greeting:
+      return "greeting";
+  }
+  return "unknown";
+}
 
 ClientSession::ClientSession(Runtime& runtime, std::shared_ptr<pool::PoolSet> pools,
                              pool::tcp::socket socket, std::uint64_t id)
@@ -62,18 +78,76 @@ ClientSession::~ClientSession() {
   runtime_.active_sessions.fetch_sub(1);
 }
 
-void ClientSession::start_login_timer() {
+// The deadline of a login, shared with the timer's handler (which may run after
+// login_within_deadline() has returned, so it must not point into its frame).
+struct LoginDeadline {
+  asio::cancellation_signal cancel;
+  bool expired = false;
+  bool done = false;
+};
+
+asio::awaitable<bool> ClientSession::login_within_deadline() {
+  const auto limit = snap_->config->limits.login_timeout;
+  auto deadline = std::make_shared<LoginDeadline>();
   login_timer_ = std::make_unique<asio::steady_timer>(client_.get_executor());
-  login_timer_->expires_after(kLoginTimeout);
-  login_timer_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-    if (ec) return;
-    if (auto self = weak.lock()) {
-      log_warn("client login timed out", {f("session", self->id_), f("peer", self->peer_)});
-      self->count_login_failure(LoginFailure::timeout);
-      self->client_.close();
-      if (self->server_) self->server_->stream.close();
-    }
+  login_timer_->expires_after(limit);
+  login_timer_->async_wait([deadline](boost::system::error_code ec) {
+    if (ec || deadline->done) return;
+    deadline->expired = true;
+    deadline->cancel.emit(asio::cancellation_type::terminal);
   });
+  bool ok = false;
+  try {
+    // A child coroutine, so that the timer can cancel whatever it waits for (the client, a
+    // pool's queue, an upstream connect) without closing the client under our feet.
+    ok = co_await asio::co_spawn(
+        client_.get_executor(), [self = shared_from_this()] { return self->login(); },
+        asio::bind_cancellation_slot(deadline->cancel.slot(), asio::use_awaitable));
+  } catch (const std::exception& e) {
+    // Cancelled by the deadline (the next await after the signal throws), or a failure the
+    // login code did not expect: either way the login is over.
+    if (!deadline->expired)
+      log_warn("client login failed", {f("peer", peer_), f("error", e.what())});
+    ok = false;
+  }
+  deadline->done = true;
+  login_timer_->cancel();
+  if (deadline->expired && !ok) {
+    count_login_failure(LoginFailure::timeout);
+    co_await send_login_timeout(limit);
+  }
+  co_return ok;
+}
+
+// PostgreSQL says nothing when authentication_timeout passes; pgshift's login also waits for
+// an upstream server, so the client is told which part took too long.
+asio::awaitable<void> ClientSession::send_login_timeout(std::chrono::milliseconds limit) {
+  const std::string ms = std::to_string(limit.count());
+  std::string sqlstate = "57014", message = "canceling authentication due to timeout";
+  std::string detail =
+      "The client did not complete its login within " + ms + " ms (limits.login_timeout_ms).";
+  switch (login_phase_) {
+    case LoginPhase::tls_handshake:
+      log_warn("client login timed out", {f("session", id_), f("peer", peer_),
+                                          f("phase", "tls_handshake"), f("timeout_ms", ms)});
+      co_return;  // no channel to say it on: the handshake is half done
+    case LoginPhase::upstream:
+      sqlstate = "08006";
+      message = "could not get a server connection for database \"" + identity_.database +
+                "\" within " + ms + " ms";
+      detail = "The upstream did not provide a server connection in time (route \"" + route_name_ +
+               "\", limits.login_timeout_ms).";
+      break;
+    case LoginPhase::startup:
+    case LoginPhase::authentication:
+    case LoginPhase::greeting:
+      break;
+  }
+  log_warn("client login timed out",
+           {f("session", id_), f("peer", peer_), f("user", identity_.user),
+            f("database", identity_.database), f("phase", login_phase_name(login_phase_)),
+            f("timeout_ms", ms)});
+  co_await send_error(client_, sqlstate, message, "FATAL", detail);
 }
 
 asio::awaitable<void> ClientSession::handle_cancel_request(wire::CancelKey key) {
@@ -134,12 +208,14 @@ asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& star
           gss_done = true;
         }
         if (tls) {
+          login_phase_ = LoginPhase::tls_handshake;
           if (auto ec =
                   co_await client_.handshake(*snap_->client_tls, asio::ssl::stream_base::server)) {
             log_warn("client TLS handshake failed", {f("peer", peer_), f("error", ec.message())});
             count_login_failure(LoginFailure::tls_handshake);
             co_return false;
           }
+          login_phase_ = LoginPhase::startup;
         }
         continue;
       }
@@ -168,7 +244,6 @@ asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& star
 }
 
 asio::awaitable<bool> ClientSession::login() {
-  start_login_timer();
   wire::StartupPacket startup;
   if (!co_await negotiate_startup(startup)) co_return false;
 
@@ -188,6 +263,7 @@ asio::awaitable<bool> ClientSession::login() {
   }
 
   const auto& cfg = *snap_->config;
+  login_phase_ = LoginPhase::authentication;
   auto auth = co_await authenticate_client(client_, client_buf_, limits_, cfg.client_auth.method,
                                            snap_->users.get(), identity_.user);
   if (!auth.ok) {
@@ -241,6 +317,7 @@ asio::awaitable<bool> ClientSession::login() {
   if (runtime_.health) health_ = runtime_.health->route(route_name_);
 
   cancel_slot_ = std::make_shared<CancelSlot>();
+  login_phase_ = LoginPhase::upstream;
   bool attached = replication ? co_await attach_replication() : co_await attach_at_login(*route);
   if (!attached) {
     count_login_failure(LoginFailure::upstream_failed);
@@ -261,8 +338,8 @@ asio::awaitable<bool> ClientSession::login() {
   // Transaction pooling: the server that vouched for the login goes back to the pool; the
   // first transaction gets one again.
   release_active();
+  login_phase_ = LoginPhase::greeting;
   if (co_await client_.write_all(out)) co_return false;
-  if (login_timer_) login_timer_->cancel();
   log_info("session started", {f("session", id_), f("peer", peer_), f("user", identity_.user),
                                f("database", identity_.database), f("route", route_name_),
                                f("pool_mode", config::to_string(rc.pool.mode)),
@@ -321,8 +398,7 @@ asio::awaitable<void> ClientSession::run() {
     count_login_failure(LoginFailure::shutting_down);
     co_return;  // listener closing; the connection is dropped
   }
-  bool ok = co_await login();
-  if (login_timer_) login_timer_->cancel();
+  bool ok = co_await login_within_deadline();
   if (!ok) co_return;
   // The server-to-client direction runs as its own coroutine; the session object lives
   // until both directions are done (each holds a shared_ptr).

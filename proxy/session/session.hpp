@@ -26,14 +26,14 @@
 #include "pool/pool_set.hpp"
 #include "pool/server_pool.hpp"
 #include "pool/upstream.hpp"
-#include "proxy/runtime/cancel_registry.hpp"
 #include "proxy/control/health_checker.hpp"
-#include "proxy/session/io_buffer.hpp"
-#include "proxy/telemetry/metrics.hpp"
-#include "proxy/session/prepared_statements.hpp"
+#include "proxy/runtime/cancel_registry.hpp"
 #include "proxy/runtime/route_select.hpp"
 #include "proxy/runtime/runtime.hpp"
+#include "proxy/session/io_buffer.hpp"
+#include "proxy/session/prepared_statements.hpp"
 #include "proxy/session/txn_tracker.hpp"
+#include "proxy/telemetry/metrics.hpp"
 #include "routing/classifier.hpp"
 #include "routing/router.hpp"
 #include "routing/routing_key.hpp"
@@ -90,7 +90,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<void> handle_cancel_request(wire::CancelKey key);
   asio::awaitable<bool> attach_at_login(const RouteRuntime& route);
   asio::awaitable<bool> attach_replication();
-  void start_login_timer();
+  // Runs login() under limits.login_timeout_ms: when it passes, login() is cancelled and
+  // the client gets a FATAL naming the phase that timed out (login_phase_).
+  asio::awaitable<bool> login_within_deadline();
+  asio::awaitable<void> send_login_timeout(std::chrono::milliseconds limit);
 
   // ---- passthrough relay (session_relay.cpp) ----
   asio::awaitable<void> client_to_server();
@@ -168,6 +171,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   TxnTracker tracker_;
   wire::Limits limits_;
   std::unique_ptr<asio::steady_timer> login_timer_;  // only during login
+  // Where login() is, for the timeout's message.
+  enum class LoginPhase { startup, tls_handshake, authentication, upstream, greeting };
+  LoginPhase login_phase_ = LoginPhase::startup;
+  static std::string_view login_phase_name(LoginPhase phase);
   EndReason end_reason_ = EndReason::none;
   std::string end_detail_;
   bool drain_requested_ = false;

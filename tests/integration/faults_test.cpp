@@ -184,5 +184,59 @@ TEST(EncryptionRequestTest, LibpqGssEncModePreferFallsBackCleanly) {
       << "libpq never sent a GSSENCRequest: the test did not test anything";
 }
 
+// ---- 14.5 / 16.3: a login that cannot complete ends with an ErrorResponse ----
+
+// Pool of one server held by another client, a long query_wait_timeout and a short login
+// timeout: a second client's login can only time out while waiting for the upstream (as if
+// its backend were blocked at startup).
+PgshiftOptions saturated_options() {
+  PgshiftOptions options = proxy_options();
+  ConfigSpec spec;
+  spec.client_auth_method = "trust";
+  spec.client_tls_mode = "allow";
+  spec.client_cert_file = servers().ca.server_cert().string();
+  spec.client_key_file = servers().ca.server_key().string();
+  spec.routes.push_back({.source = upstream_of(servers().source), .pool_size = 1});
+  std::string yaml = spec.to_yaml();
+  const std::string size = "      size: 1\n";  // pool keys: one "pool:" mapping per route
+  yaml.replace(yaml.find(size), size.size(), size + "      query_wait_timeout_ms: 30000\n");
+  options.config_yaml = yaml + "limits:\n  login_timeout_ms: 1000\n";
+  return options;
+}
+
+TEST(LoginTimeoutTest, WaitingForTheUpstreamEndsWithFatal08006) {
+  PgshiftProcess proxy(saturated_options());
+  PgConnection holder(proxy.conninfo("app", "app-pw"));
+  EXPECT_EQ(holder.scalar("SELECT 'holding the only server'"), "holding the only server");
+  for (const std::string sslmode : {"disable", "require"}) {
+    SCOPED_TRACE(sslmode);
+    const auto start = SteadyClock::now();
+    const std::string error =
+        connect_error_verbose(proxy.conninfo("app", "app-pw", "postgres", "sslmode=" + sslmode));
+    EXPECT_THAT(error, HasSubstr("FATAL:  08006: could not get a server connection for "
+                                 "database \"postgres\" within 1000 ms"));
+    EXPECT_THAT(error, ::testing::Not(HasSubstr("SSL SYSCALL")));
+    EXPECT_GE(SteadyClock::now() - start, 900ms);
+  }
+  EXPECT_THAT(proxy.log(), HasSubstr("\"phase\":\"upstream\""));
+  // The pool is consistent afterwards: once the holder leaves, logins work again.
+  holder = PgConnection(servers().source.conninfo());
+  EXPECT_EQ(run_psql(proxy.conninfo("app", "app-pw"), "SELECT 'served again'"), "served again");
+}
+
+TEST(LoginTimeoutTest, SilentClientGetsAnErrorBeforeTheClose) {
+  PgshiftProcess proxy(saturated_options());
+  // Half a startup packet, then silence.
+  RawSocket socket = RawSocket::connect(proxy.host(), proxy.port());
+  socket.send(startup_packet({{"user", "app"}, {"database", "postgres"}}).substr(0, 9));
+  const std::string bytes = socket.read_until_closed(10s);
+  EXPECT_TRUE(socket.closed());
+  const auto error = first_error(bytes);
+  ASSERT_TRUE(error.has_value()) << "a bare close";
+  EXPECT_EQ(error->at('S'), "FATAL");
+  EXPECT_EQ(error->at('C'), "57014");
+  EXPECT_EQ(error->at('M'), "canceling authentication due to timeout");
+}
+
 }  // namespace
 }  // namespace pgshift::test
