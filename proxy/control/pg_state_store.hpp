@@ -56,6 +56,7 @@ class PgStateStore : public StateStore {
   void reconcile(const config::Config& cfg) override;
   // Stops the thread; `leave` deletes the member row (SIGTERM) first.
   void stop(bool leave = true);
+  void close() override { stop(true); }
 
   void change(ChangeRequest request, Done done) override;
   ControlStatus control_status() const override;

@@ -110,6 +110,9 @@ class StateStore {
   // writes (fsync) on the caller's thread, the PostgreSQL store hands it to its thread.
   virtual void change(ChangeRequest request, Done done) = 0;
 
+  // Shutdown (SIGTERM): leave the fleet. Idempotent; snapshot() stays valid.
+  virtual void close() {}
+
   virtual ControlStatus control_status() const = 0;
   // The fleet as last seen (the PostgreSQL store refreshes it every poll); this sidecar only
   // for the file store.
