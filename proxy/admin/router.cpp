@@ -232,8 +232,11 @@ asio::awaitable<AdminResponse> handle_admin_request_async(Runtime& runtime,
   if (early) {
     res = std::move(*early);
   } else {
+    // Named, not temporaries: GCC 12 may destroy a temporary of a co_await expression twice.
+    AdminCall call{runtime, req, peer, actor};
+    std::string name = m.name;
     try {
-      res = co_await handle_put_read_percent_async(AdminCall{runtime, req, peer, actor}, m.name);
+      res = co_await handle_put_read_percent_async(call, std::move(name));
     } catch (const std::exception& e) {
       res = internal_error(m, e);
     }
