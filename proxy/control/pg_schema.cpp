@@ -76,6 +76,7 @@ int ensure_schema(pgclient::Connection& conn) {
   return in_transaction(conn, [&] {
     // One key for every pgshift of every version: the DDL below runs strictly one at a time.
     conn.exec("SELECT pg_advisory_xact_lock(hashtext('pgshift.schema'))");
+    conn.exec("SET LOCAL client_min_messages = warning");  // no "already exists" notices
     conn.exec("CREATE SCHEMA IF NOT EXISTS pgshift");
     conn.exec(
         "CREATE TABLE IF NOT EXISTS pgshift.schema_version (version integer PRIMARY KEY, "
