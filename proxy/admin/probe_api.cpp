@@ -3,7 +3,7 @@
 #include "proxy/control/health_checker.hpp"
 #include "proxy/telemetry/metrics.hpp"
 #include "proxy/control/pause_gate.hpp"
-#include "proxy/control/route_state_store.hpp"
+#include "proxy/control/state_store.hpp"
 
 namespace pgshift::proxy {
 namespace {
