@@ -59,8 +59,7 @@ class PgFleet : public Fleet {
 
 class LocalFleet : public Fleet {
  public:
-  LocalFleet(std::shared_ptr<proxy::RouteStateStore> store,
-             std::shared_ptr<proxy::PauseGate> gate);
+  LocalFleet(std::shared_ptr<proxy::RouteStateStore> store, std::shared_ptr<proxy::PauseGate> gate);
 
   HoldResult hold(const HoldRequest& request) override;
   CommitResult commit(const std::string& route, const routing::StateChange& change) override;

@@ -85,8 +85,8 @@ int ensure_schema(pgclient::Connection& conn) {
     const int current = static_cast<int>(to_i64(r.get(0, 0)));
     if (current > kSchemaVersion) {
       throw pgclient::Error("control schema pgshift is at version " + std::to_string(current) +
-                            ", newer than this pgshift knows (" +
-                            std::to_string(kSchemaVersion) + "): upgrade pgshift");
+                            ", newer than this pgshift knows (" + std::to_string(kSchemaVersion) +
+                            "): upgrade pgshift");
     }
     int applied = 0;
     for (int v = current + 1; v <= kSchemaVersion; ++v) {
@@ -95,7 +95,8 @@ int ensure_schema(pgclient::Connection& conn) {
       ++applied;
     }
     if (applied > 0) {
-      log_info("control schema migrated", {f("from_version", current), f("to_version", kSchemaVersion)});
+      log_info("control schema migrated",
+               {f("from_version", current), f("to_version", kSchemaVersion)});
     }
     return applied;
   });
@@ -127,8 +128,7 @@ RouteRow parse_route_row(const pgclient::Result& r, int row, int c) {
   return out;
 }
 
-std::optional<RouteRow> read_route(pgclient::Connection& conn, std::string_view route,
-                                   bool lock) {
+std::optional<RouteRow> read_route(pgclient::Connection& conn, std::string_view route, bool lock) {
   auto r = conn.exec(std::string("SELECT ") + kRouteColumns +
                          " FROM pgshift.routes WHERE name = $1" + (lock ? " FOR UPDATE" : ""),
                      {std::string(route)});

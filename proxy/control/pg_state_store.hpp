@@ -16,6 +16,7 @@
 // pgshift_control_connected is 0 and change() answers `unavailable` at once.
 //
 // Thread-safety: every public member may be called from any thread.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -98,11 +99,13 @@ class PgStateStore : public StateStore {
   Options opt_;
   std::shared_ptr<PauseGate> gate_;
   std::thread thread_;
-  pgclient::Connection conn_;  // control thread only
-  bool have_conn_ = false;     // control thread only
+  pgclient::Connection conn_;                       // control thread only
+  bool have_conn_ = false;                          // control thread only
   std::map<std::string, Hold, std::less<>> holds_;  // control thread only
   std::chrono::steady_clock::time_point next_heartbeat_{}, next_poll_{}, next_connect_{};
 
+  std::atomic<bool> reread_{false};  // a reload changed the routes: read them at once
+  std::mutex publish_mu_;            // serializes read-modify-publish of the snapshot
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -55,18 +55,17 @@ TEST(ControlConfig, ScalarAndMappingForms) {
 }
 
 TEST(ControlConfig, ErrorsNameTheirPath) {
-  EXPECT_TRUE(has_exactly(load_string(yaml(kTarget, "control: banana\n")).errors,
-                          {{"control", 10,
-                            "must be one of: target, none, file, or a mapping, got 'banana'"}}));
+  EXPECT_TRUE(has_exactly(
+      load_string(yaml(kTarget, "control: banana\n")).errors,
+      {{"control", 10, "must be one of: target, none, file, or a mapping, got 'banana'"}}));
   EXPECT_TRUE(has_exactly(load_string(yaml("", "control: target\n")).errors,
                           {{"control", 9,
                             "'target' needs a route with a target (or use 'file', or give "
                             "control a host, database and user)"}}));
-  EXPECT_TRUE(has_exactly(
-      load_string(yaml(kTarget, "control: {host: ctl, poll_ms: 10}\n")).errors,
-      {{"control.database", 10, "is required with control.host"},
-       {"control.user", 10, "is required with control.host"},
-       {"control.poll_ms", 10, "must be between 50 and 60000, got '10'"}}));
+  EXPECT_TRUE(has_exactly(load_string(yaml(kTarget, "control: {host: ctl, poll_ms: 10}\n")).errors,
+                          {{"control.database", 10, "is required with control.host"},
+                           {"control.user", 10, "is required with control.host"},
+                           {"control.poll_ms", 10, "must be between 50 and 60000, got '10'"}}));
 }
 
 }  // namespace

@@ -103,8 +103,8 @@ TEST(LocalFleet, HoldWaitsForOpenTransactionsThenCommitPublishesAndReleases) {
   auto counter = gate->counter("a");
   counter->open.fetch_add(1);  // a transaction is open
   auto held = std::async(std::launch::async, [&] {
-    return fleet.hold({.route = "a", .kind = "cutover", .actor = "test",
-                       .drain_timeout = 10s, .deadline = 30s});
+    return fleet.hold(
+        {.route = "a", .kind = "cutover", .actor = "test", .drain_timeout = 10s, .deadline = 30s});
   });
   ASSERT_TRUE(eventually([&] { return gate->route_held("a"); }));
   EXPECT_EQ(held.wait_for(50ms), std::future_status::timeout) << "held while a txn is open";
@@ -112,7 +112,8 @@ TEST(LocalFleet, HoldWaitsForOpenTransactionsThenCommitPublishesAndReleases) {
   const auto h = held.get();
   ASSERT_TRUE(h.ok) << h.error;
   EXPECT_EQ(h.epoch, 0u);
-  EXPECT_FALSE(fleet.hold({.route = "a", .kind = "again", .actor = "test"}).ok) << "one operation at a time";
+  EXPECT_FALSE(fleet.hold({.route = "a", .kind = "again", .actor = "test"}).ok)
+      << "one operation at a time";
   const auto c = fleet.commit("a", routing::SetReadPercent{2500});
   ASSERT_TRUE(c.ok) << c.error;
   EXPECT_EQ(c.state.epoch, 1u);
@@ -127,7 +128,8 @@ TEST(LocalFleet, DrainTimeoutAbortsAndAbortIsIdempotent) {
   auto gate = std::make_shared<PauseGate>();
   control::LocalFleet fleet(store, gate);
   gate->counter("a")->open.fetch_add(1);
-  const auto h = fleet.hold({.route = "a", .kind = "cutover", .actor = "test", .drain_timeout = 30ms});
+  const auto h =
+      fleet.hold({.route = "a", .kind = "cutover", .actor = "test", .drain_timeout = 30ms});
   EXPECT_FALSE(h.ok);
   EXPECT_NE(h.error.find("still open"), std::string::npos) << h.error;
   EXPECT_FALSE(gate->route_held("a"));
