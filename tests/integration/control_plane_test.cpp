@@ -111,6 +111,18 @@ std::string scalar(PgCluster& cluster, const std::string& sql) {
   return cluster.exec(sql).scalar();
 }
 
+// `pgshift ctl <args>` against p's admin API; stdout (a failure is a test failure).
+std::string ctl(const PgshiftProcess& p, const std::vector<std::string>& args) {
+  ProcessOptions o;
+  o.argv = {pgshift_binary().string(), "ctl", "--url",
+            "http://127.0.0.1:" + std::to_string(p.admin_port())};
+  o.argv.insert(o.argv.end(), args.begin(), args.end());
+  o.env = {{"PGSHIFT_ADMIN_TOKEN", p.admin_token()}};
+  const CommandResult r = run_command(std::move(o), 20s);
+  EXPECT_TRUE(r.success()) << r.describe();
+  return r.out;
+}
+
 // A coordinator in this test process, against the target's database (control: target).
 control::PgFleet coordinator() {
   control::PgFleet::Options o;
@@ -185,6 +197,19 @@ TEST_F(ControlPlaneTest, ThreeSidecarsApplyOneChangeUnderPgbench) {
   }
   EXPECT_EQ(wrong, 0) << "reads not where the formula sends them at 30 %";
   EXPECT_NEAR(on_target * 100.0 / keys, 30.0, 2.0);
+
+  // The operator's view of the fleet.
+  const std::string fleet_status = ctl(b, {"status"});
+  EXPECT_NE(fleet_status.find(route), std::string::npos) << fleet_status;
+  EXPECT_NE(fleet_status.find("30.00"), std::string::npos) << fleet_status;
+  EXPECT_NE(fleet_status.find("3/3"), std::string::npos) << fleet_status;
+  const std::string members = ctl(c, {"members"});
+  for (const char* pod : {"member-a-", "member-b-", "member-c-"}) {
+    EXPECT_NE(members.find(pod), std::string::npos) << members;
+  }
+  EXPECT_NE(members.find("(this)"), std::string::npos) << members;
+  const auto members_json = json::parse(ctl(c, {"members", "--json"}));
+  EXPECT_EQ(members_json.at("members").as_array().size(), 3u);
 
   for (auto& bench : benches) {
     const auto status = bench->wait_for(60s);
@@ -324,6 +349,11 @@ TEST_F(ControlPlaneTest, BarrierCommitsWhenEveryMemberAcknowledges) {
   EXPECT_EQ(scalar(split_servers().target,
                    "SELECT op_state FROM pgshift.routes WHERE name = '" + route + "'"),
             "committed");
+  EXPECT_EQ(scalar(split_servers().target,
+                   "SELECT string_agg(action || ':' || result, ',' ORDER BY id) FROM "
+                   "pgshift.audit WHERE route = '" +
+                       route + "'"),
+            "hold:prepare,commit:committed");
 }
 
 // One member is stopped (SIGSTOP): no acknowledgement, the coordinator aborts; held
