@@ -22,6 +22,7 @@
 namespace pgshift::proxy {
 class PauseGate;
 class RouteStateStore;
+class StateStore;
 }  // namespace pgshift::proxy
 
 namespace pgshift::control {
@@ -71,5 +72,12 @@ class LocalFleet : public Fleet {
   std::mutex mu_;
   std::map<std::string, std::string, std::less<>> held_;  // route -> kind
 };
+
+// The Fleet of a coordinator inside a sidecar (Runtime::states and Runtime::pause): PgFleet
+// on the control database of `cfg` when there is one, else LocalFleet on this sidecar's
+// state file and pause gate. Throws std::runtime_error when neither applies.
+std::unique_ptr<Fleet> make_fleet(const config::Config& cfg,
+                                  const std::shared_ptr<proxy::StateStore>& states,
+                                  const std::shared_ptr<proxy::PauseGate>& gate);
 
 }  // namespace pgshift::control

@@ -93,4 +93,17 @@ void LocalFleet::abort(const std::string& route, std::string_view reason) {
                   {f("route", route), f("reason", reason)});
 }
 
+std::unique_ptr<Fleet> make_fleet(const config::Config& cfg,
+                                  const std::shared_ptr<proxy::StateStore>& states,
+                                  const std::shared_ptr<proxy::PauseGate>& gate) {
+  if (config::control_upstream(cfg)) return PgFleet::from_config(cfg);
+  auto file = std::dynamic_pointer_cast<proxy::RouteStateStore>(states);
+  if (!file || !gate) {
+    throw std::runtime_error(
+        "no fleet: control is 'file' and this process has no state store "
+        "and pause gate of its own (run the coordinator in the sidecar)");
+  }
+  return std::make_unique<LocalFleet>(std::move(file), gate);
+}
+
 }  // namespace pgshift::control

@@ -73,6 +73,13 @@ std::int64_t to_i64(std::string_view s) {
 }  // namespace
 
 int ensure_schema(pgclient::Connection& conn) {
+  // Up to date already (every start but the first): no lock, no DDL, so a control user
+  // without CREATE on the database works once the schema exists.
+  auto exists = conn.exec("SELECT to_regclass('pgshift.schema_version') IS NOT NULL");
+  if (exists.get(0, 0) == "t") {
+    auto v = conn.exec("SELECT coalesce(max(version), 0) FROM pgshift.schema_version");
+    if (to_i64(v.get(0, 0)) == kSchemaVersion) return 0;
+  }
   return in_transaction(conn, [&] {
     // One key for every pgshift of every version: the DDL below runs strictly one at a time.
     conn.exec("SELECT pg_advisory_xact_lock(hashtext('pgshift.schema'))");

@@ -141,5 +141,15 @@ TEST(LocalFleet, DrainTimeoutAbortsAndAbortIsIdempotent) {
   EXPECT_EQ(store->snapshot()->find("a")->epoch, 0u);
 }
 
+TEST(LocalFleet, MakeFleetPicksTheLocalOneWithoutAControlDatabase) {
+  auto store = std::make_shared<RouteStateStore>("");
+  const auto cfg = one_route();  // no target: control is file
+  store->load(cfg);
+  auto gate = std::make_shared<PauseGate>();
+  auto fleet = control::make_fleet(cfg, store, gate);
+  EXPECT_NE(dynamic_cast<control::LocalFleet*>(fleet.get()), nullptr);
+  EXPECT_THROW(control::make_fleet(cfg, nullptr, gate), std::runtime_error);
+}
+
 }  // namespace
 }  // namespace pgshift::proxy
