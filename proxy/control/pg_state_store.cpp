@@ -96,7 +96,8 @@ void PgStateStore::start(std::chrono::milliseconds wait) {
            {f("member", opt_.member_id), f("control_database", pgclient::describe(opt_.conn))});
   thread_ = std::thread([this] { run(); });
   std::unique_lock lock(mu_);
-  if (!cv_.wait_for(lock, wait, [this] { return first_read_done_ || stopping_; })) {
+  cv_.wait_for(lock, wait, [this] { return first_read_done_ || first_attempt_done_ || stopping_; });
+  if (!first_read_done_) {
     log_warn(
         "control database not reachable at startup: serving the configured initial "
         "state until it is",
@@ -190,12 +191,12 @@ void PgStateStore::run() {
       disconnected(e.what());
     }
   }
+  // Release what this member holds: its transactions must not wait for a dead thread.
+  for (auto it = holds_.begin(); it != holds_.end();) {
+    gate_->release_route(it->first);
+    it = holds_.erase(it);
+  }
   if (have_conn_) {
-    // Release what this member holds: its transactions must not wait for a dead thread.
-    for (auto it = holds_.begin(); it != holds_.end();) {
-      gate_->release_route(it->first);
-      it = holds_.erase(it);
-    }
     bool leave = false;
     {
       std::lock_guard lock(mu_);
@@ -258,7 +259,9 @@ void PgStateStore::disconnected(const std::string& why) {
     last_error_ = why;
     failed.swap(jobs_);
     next_connect_ = Clock::now() + kReconnectDelay;
+    first_attempt_done_ = true;
   }
+  cv_.notify_all();  // start() stops waiting: serve the initial state at once
   metrics().control_connected().Set(0);
   if (log_it || was) {
     log_warn(
@@ -293,7 +296,10 @@ void PgStateStore::run_jobs() {
     try {
       result = apply_change(job.request);
     } catch (const std::exception& e) {
-      job.done(unavailable(pgclient::describe(opt_.conn), e.what()));
+      auto r = unavailable(pgclient::describe(opt_.conn), e.what());
+      r.message += " (the connection failed during the change: it may or may not have been "
+                   "applied; read the route's epoch before retrying)";
+      job.done(std::move(r));
       throw;  // the connection is suspect: reconnect
     }
     job.done(std::move(result));

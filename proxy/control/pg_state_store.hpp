@@ -49,9 +49,10 @@ class PgStateStore : public StateStore {
   ~PgStateStore() override;  // stop()
 
   // Startup: publishes every route of `cfg` at its initial state, then starts the control
-  // thread, which replaces them with the control database's as soon as it can connect. It
-  // waits up to `wait` for that first read, so a sidecar that can reach the control database
-  // starts with the fleet's state; one that cannot starts serving anyway (and says so).
+  // thread, which replaces them with the control database's as soon as it can connect.
+  // start() waits up to `wait` for that first read, so a sidecar that can reach the control
+  // database starts with the fleet's state; one whose first attempt fails starts serving at
+  // once (and says so), and the thread keeps trying every second.
   void load(const config::Config& cfg) override;
   void start(std::chrono::milliseconds wait);
   void reconcile(const config::Config& cfg) override;
@@ -111,6 +112,7 @@ class PgStateStore : public StateStore {
   bool stopping_ = false;
   bool leave_ = true;
   bool first_read_done_ = false;
+  bool first_attempt_done_ = false;  // a connection attempt failed (start() waits no more)
   bool connected_ = false;
   std::string last_error_;
   std::deque<Job> jobs_;
