@@ -72,6 +72,7 @@ PgStateStore::PgStateStore(Options options, std::shared_ptr<PauseGate> gate)
   // A statement never hangs the control thread for long (a lock held by a dead coordinator
   // session is released when its connection goes; this bounds everything else).
   opt_.conn.options = "-c statement_timeout=5000 -c lock_timeout=3000";
+  metrics().control_connected().Set(0);  // until the first connection succeeds
 }
 
 PgStateStore::~PgStateStore() {
