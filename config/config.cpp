@@ -15,8 +15,7 @@ constexpr std::array<std::string_view, 4> kUpstreamTlsModes{"disable", "require"
 constexpr std::array<std::string_view, 3> kClientAuthMethods{"scram-sha-256", "md5", "trust"};
 constexpr std::array<std::string_view, 2> kPoolModes{"session", "transaction"};
 constexpr std::array<std::string_view, 3> kSyncModes{"none", "logical", "mirror"};
-constexpr std::array<std::string_view, 4> kControlModes{"automatic", "target", "file",
-                                                       "database"};
+constexpr std::array<std::string_view, 4> kControlModes{"automatic", "target", "file", "database"};
 constexpr std::array<std::string_view, 5> kPhases{"source_only", "sync", "cutover",
                                                   "target_primary", "target_only"};
 

@@ -48,8 +48,8 @@ struct Scope {
 using FieldPtr =
     std::variant<std::monostate, std::string*, std::optional<std::string>*, int*, std::uint16_t*,
                  std::uint32_t*, bool*, double*, Millis*, std::vector<std::string>*, Secret*,
-                 ClientTlsMode*, UpstreamTlsMode*, ClientAuthMethod*, PoolMode*, SyncMode*, ControlMode*,
-                 std::vector<Route>*, Upstream*, std::optional<Upstream>*>;
+                 ClientTlsMode*, UpstreamTlsMode*, ClientAuthMethod*, PoolMode*, SyncMode*,
+                 ControlMode*, std::vector<Route>*, Upstream*, std::optional<Upstream>*>;
 
 struct KeyInfo {
   std::string_view path{};  // pattern: "listen.port", "upstream.tls.mode"

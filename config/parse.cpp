@@ -209,7 +209,7 @@ class Parser {
   }
 
   std::optional<Value> convert_choice(const KeyInfo& key, const YAML::Node& v,
-                                     const std::string& path, int line) {
+                                      const std::string& path, int line) {
     for (auto choice : key.choices()) {
       if (choice == v.Scalar()) return Value{v.Scalar()};
     }

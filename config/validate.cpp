@@ -167,8 +167,9 @@ class Validator {
     if (ctl.mode != ControlMode::target || c.routes.empty()) return;
     const Route* r = first_target_route(c);
     if (!r) {
-      add("control", "'target' needs a route with a target (or use 'file', or give control "
-                     "a host, database and user)");
+      add("control",
+          "'target' needs a route with a target (or use 'file', or give control "
+          "a host, database and user)");
       return;
     }
     const std::string where = "routes[" + std::to_string(r - c.routes.data()) + "].target";

@@ -197,8 +197,7 @@ AdminResponse internal_error(const Match& m, const std::exception& e) {
   // A bug, not a client error: say so without details that could leak internals.
   log_error("admin request failed", {f("endpoint", label(m.endpoint)), f("error", e.what())});
   metrics().errors(ErrorKind::internal).Increment();
-  return error_response(http::status::internal_server_error,
-                        "internal error; see the pgshift log");
+  return error_response(http::status::internal_server_error, "internal error; see the pgshift log");
 }
 
 }  // namespace
@@ -216,8 +215,7 @@ AdminResponse handle_admin_request(Runtime& runtime, const AdminRequest& req,
   return res;
 }
 
-asio::awaitable<AdminResponse> handle_admin_request_async(Runtime& runtime,
-                                                          const AdminRequest& req,
+asio::awaitable<AdminResponse> handle_admin_request_async(Runtime& runtime, const AdminRequest& req,
                                                           const std::string& peer) {
   const Match m = match(req.target());
   if (m.endpoint != Endpoint::read_percent) co_return handle_admin_request(runtime, req, peer);

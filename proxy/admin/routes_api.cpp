@@ -10,8 +10,8 @@
 #include <future>
 
 #include "proxy/admin/api.hpp"
-#include "proxy/telemetry/log.hpp"
 #include "proxy/control/state_store.hpp"
+#include "proxy/telemetry/log.hpp"
 #include "routing/split.hpp"
 
 namespace pgshift::proxy {

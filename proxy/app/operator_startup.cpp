@@ -18,19 +18,20 @@ std::shared_ptr<AdminServer> start_operator_surface(Runtime& runtime,
     o.conn = pgclient::conninfo_for(*control);
     o.poll = cfg.control.poll;
     o.member_timeout = cfg.control.member_timeout;
-    o.address = cfg.listen.host + ":" + std::to_string(cfg.listen.port) +
-                (cfg.admin.enabled
-                     ? " admin " + cfg.admin.host + ":" + std::to_string(cfg.admin.port)
-                     : "");
+    o.address =
+        cfg.listen.host + ":" + std::to_string(cfg.listen.port) +
+        (cfg.admin.enabled ? " admin " + cfg.admin.host + ":" + std::to_string(cfg.admin.port)
+                           : "");
     auto states = std::make_shared<PgStateStore>(std::move(o), runtime.pause);
     states->load(cfg);
     states->start(std::chrono::milliseconds(5000));
     runtime.states = std::move(states);
   } else {
     if (cfg.control.mode == config::ControlMode::automatic && config::first_target_route(cfg)) {
-      log_info("control: file (the first route's target has no fixed user and database for "
-               "a control plane; set control: to share state across sidecars)",
-               {f("state_file", cfg.state_file)});
+      log_info(
+          "control: file (the first route's target has no fixed user and database for "
+          "a control plane; set control: to share state across sidecars)",
+          {f("state_file", cfg.state_file)});
     }
     auto states = std::make_shared<RouteStateStore>(cfg.state_file);
     states->load(cfg);

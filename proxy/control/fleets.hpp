@@ -22,6 +22,7 @@
 namespace pgshift::proxy {
 class PauseGate;
 class RouteStateStore;
+class StateStore;
 }  // namespace pgshift::proxy
 
 namespace pgshift::control {
@@ -59,8 +60,7 @@ class PgFleet : public Fleet {
 
 class LocalFleet : public Fleet {
  public:
-  LocalFleet(std::shared_ptr<proxy::RouteStateStore> store,
-             std::shared_ptr<proxy::PauseGate> gate);
+  LocalFleet(std::shared_ptr<proxy::RouteStateStore> store, std::shared_ptr<proxy::PauseGate> gate);
 
   HoldResult hold(const HoldRequest& request) override;
   CommitResult commit(const std::string& route, const routing::StateChange& change) override;
@@ -72,5 +72,12 @@ class LocalFleet : public Fleet {
   std::mutex mu_;
   std::map<std::string, std::string, std::less<>> held_;  // route -> kind
 };
+
+// The Fleet of a coordinator inside a sidecar (Runtime::states and Runtime::pause): PgFleet
+// on the control database of `cfg` when there is one, else LocalFleet on this sidecar's
+// state file and pause gate. Throws std::runtime_error when neither applies.
+std::unique_ptr<Fleet> make_fleet(const config::Config& cfg,
+                                  const std::shared_ptr<proxy::StateStore>& states,
+                                  const std::shared_ptr<proxy::PauseGate>& gate);
 
 }  // namespace pgshift::control

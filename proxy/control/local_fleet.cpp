@@ -30,8 +30,8 @@ HoldResult LocalFleet::hold(const HoldRequest& request) {
     std::lock_guard lock(mu_);
     if (auto it = held_.find(request.route);
         it != held_.end() && gate_->route_held(request.route)) {
-      out.error = "route \"" + request.route + "\" is already held by a " + it->second +
-                  " operation";
+      out.error =
+          "route \"" + request.route + "\" is already held by a " + it->second + " operation";
       return out;
     }
     held_[request.route] = request.kind;
@@ -89,7 +89,21 @@ void LocalFleet::abort(const std::string& route, std::string_view reason) {
     if (!held_.erase(route)) return;
   }
   gate_->release_route(route);
-  proxy::log_warn("barrier: aborted (this sidecar alone)", {f("route", route), f("reason", reason)});
+  proxy::log_warn("barrier: aborted (this sidecar alone)",
+                  {f("route", route), f("reason", reason)});
+}
+
+std::unique_ptr<Fleet> make_fleet(const config::Config& cfg,
+                                  const std::shared_ptr<proxy::StateStore>& states,
+                                  const std::shared_ptr<proxy::PauseGate>& gate) {
+  if (config::control_upstream(cfg)) return PgFleet::from_config(cfg);
+  auto file = std::dynamic_pointer_cast<proxy::RouteStateStore>(states);
+  if (!file || !gate) {
+    throw std::runtime_error(
+        "no fleet: control is 'file' and this process has no state store "
+        "and pause gate of its own (run the coordinator in the sidecar)");
+  }
+  return std::make_unique<LocalFleet>(std::move(file), gate);
 }
 
 }  // namespace pgshift::control

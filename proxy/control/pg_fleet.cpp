@@ -80,7 +80,8 @@ HoldResult PgFleet::prepare(const HoldRequest& req) {
   pc::in_transaction(conn, [&] {
     auto row = pc::read_route(conn, req.route, true);
     if (!row) {
-      out.error = "route \"" + req.route + "\" is not in the control database (no sidecar "
+      out.error = "route \"" + req.route +
+                  "\" is not in the control database (no sidecar "
                   "serving it has started yet)";
       return;
     }
@@ -93,8 +94,8 @@ HoldResult PgFleet::prepare(const HoldRequest& req) {
     }
     if (row->op_stale()) {
       pc::abort_operation(conn, req.route, row->op_epoch,
-                          "deadline passed without commit (coordinator " +
-                              row->op_coordinator + "); cleaned up by the next coordinator");
+                          "deadline passed without commit (coordinator " + row->op_coordinator +
+                              "); cleaned up by the next coordinator");
     }
     out.epoch = row->state.epoch;
     const auto op_epoch = row->state.epoch + 1;
@@ -159,9 +160,9 @@ HoldResult PgFleet::await_acks(const HoldRequest& req, HoldResult held) {
       if (missing.empty()) {
         held.members = r.rows();
         held.held_transactions = waiting;
-        proxy::log_info("barrier: every live member holds the route",
-                        {f("route", req.route), f("members", held.members),
-                         f("op_epoch", held.epoch + 1)});
+        proxy::log_info(
+            "barrier: every live member holds the route",
+            {f("route", req.route), f("members", held.members), f("op_epoch", held.epoch + 1)});
         return held;
       }
       if (Clock::now() >= until) {
@@ -210,8 +211,8 @@ CommitResult PgFleet::commit(const std::string& route, const routing::StateChang
       routing::MigrationState next = *applied;
       next.epoch = held.op_epoch;  // the epoch every member held for, even for a no-op
       pc::write_state(conn, route, next, "committed");
-      pc::audit(conn, route, held.actor, "commit", pc::state_json(row->state),
-                pc::state_json(next), "committed");
+      pc::audit(conn, route, held.actor, "commit", pc::state_json(row->state), pc::state_json(next),
+                "committed");
       pc::notify(conn, pc::kStateChannel, route);
       out.ok = true;
       out.state = next;

@@ -27,7 +27,8 @@ void PgStateStore::follow_operation(const std::string& route, const pc::RouteRow
   auto it = holds_.find(route);
   if (row.op_open() && row.op_epoch == row.state.epoch + 1) {
     if (it != holds_.end() && it->second.op_epoch == row.op_epoch) return;  // already held
-    const auto open = gate_->hold_route(route, milliseconds(row.op_remaining_ms) + kSelfReleaseGrace);
+    const auto open =
+        gate_->hold_route(route, milliseconds(row.op_remaining_ms) + kSelfReleaseGrace);
     const auto drain = row.op_drain_ms > 0 ? milliseconds(row.op_drain_ms) : kDefaultDrain;
     holds_[route] = Hold{row.op_epoch, Clock::now() + drain, false};
     log_info("barrier: route held for a fleet operation",
@@ -42,10 +43,10 @@ void PgStateStore::follow_operation(const std::string& route, const pc::RouteRow
                                row.op_coordinator + "); cleaned up by member " + opt_.member_id;
     const bool cleaned = pc::in_transaction(conn_, [&] {
       if (!pc::abort_operation(conn_, route, row.op_epoch, reason)) return false;
-      pc::audit(conn_, route, "member:" + opt_.member_id, "abort_expired",
-                "{\"op_kind\":\"" + row.op_kind + "\",\"op_epoch\":" +
-                    std::to_string(row.op_epoch) + "}",
-                std::nullopt, "aborted");
+      pc::audit(
+          conn_, route, "member:" + opt_.member_id, "abort_expired",
+          "{\"op_kind\":\"" + row.op_kind + "\",\"op_epoch\":" + std::to_string(row.op_epoch) + "}",
+          std::nullopt, "aborted");
       pc::notify(conn_, pc::kStateChannel, route);
       return true;
     });

@@ -73,6 +73,13 @@ std::int64_t to_i64(std::string_view s) {
 }  // namespace
 
 int ensure_schema(pgclient::Connection& conn) {
+  // Up to date already (every start but the first): no lock, no DDL, so a control user
+  // without CREATE on the database works once the schema exists.
+  auto exists = conn.exec("SELECT to_regclass('pgshift.schema_version') IS NOT NULL");
+  if (exists.get(0, 0) == "t") {
+    auto v = conn.exec("SELECT coalesce(max(version), 0) FROM pgshift.schema_version");
+    if (to_i64(v.get(0, 0)) == kSchemaVersion) return 0;
+  }
   return in_transaction(conn, [&] {
     // One key for every pgshift of every version: the DDL below runs strictly one at a time.
     conn.exec("SELECT pg_advisory_xact_lock(hashtext('pgshift.schema'))");
@@ -85,8 +92,8 @@ int ensure_schema(pgclient::Connection& conn) {
     const int current = static_cast<int>(to_i64(r.get(0, 0)));
     if (current > kSchemaVersion) {
       throw pgclient::Error("control schema pgshift is at version " + std::to_string(current) +
-                            ", newer than this pgshift knows (" +
-                            std::to_string(kSchemaVersion) + "): upgrade pgshift");
+                            ", newer than this pgshift knows (" + std::to_string(kSchemaVersion) +
+                            "): upgrade pgshift");
     }
     int applied = 0;
     for (int v = current + 1; v <= kSchemaVersion; ++v) {
@@ -95,7 +102,8 @@ int ensure_schema(pgclient::Connection& conn) {
       ++applied;
     }
     if (applied > 0) {
-      log_info("control schema migrated", {f("from_version", current), f("to_version", kSchemaVersion)});
+      log_info("control schema migrated",
+               {f("from_version", current), f("to_version", kSchemaVersion)});
     }
     return applied;
   });
@@ -127,8 +135,7 @@ RouteRow parse_route_row(const pgclient::Result& r, int row, int c) {
   return out;
 }
 
-std::optional<RouteRow> read_route(pgclient::Connection& conn, std::string_view route,
-                                   bool lock) {
+std::optional<RouteRow> read_route(pgclient::Connection& conn, std::string_view route, bool lock) {
   auto r = conn.exec(std::string("SELECT ") + kRouteColumns +
                          " FROM pgshift.routes WHERE name = $1" + (lock ? " FOR UPDATE" : ""),
                      {std::string(route)});

@@ -41,8 +41,7 @@ extern const char* const kRouteColumns;
 RouteRow parse_route_row(const pgclient::Result& r, int row, int first_column);
 
 // The route's row, locked FOR UPDATE when `lock` (inside a transaction); nullopt if absent.
-std::optional<RouteRow> read_route(pgclient::Connection& conn, std::string_view route,
-                                   bool lock);
+std::optional<RouteRow> read_route(pgclient::Connection& conn, std::string_view route, bool lock);
 // Inserts the route at `initial` unless it exists.
 void insert_route_if_absent(pgclient::Connection& conn, std::string_view route,
                             const routing::MigrationState& initial);

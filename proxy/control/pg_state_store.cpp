@@ -72,6 +72,7 @@ PgStateStore::PgStateStore(Options options, std::shared_ptr<PauseGate> gate)
   // A statement never hangs the control thread for long (a lock held by a dead coordinator
   // session is released when its connection goes; this bounds everything else).
   opt_.conn.options = "-c statement_timeout=5000 -c lock_timeout=3000";
+  metrics().control_connected().Set(0);  // until the first connection succeeds
 }
 
 PgStateStore::~PgStateStore() {
@@ -96,14 +97,17 @@ void PgStateStore::start(std::chrono::milliseconds wait) {
            {f("member", opt_.member_id), f("control_database", pgclient::describe(opt_.conn))});
   thread_ = std::thread([this] { run(); });
   std::unique_lock lock(mu_);
-  if (!cv_.wait_for(lock, wait, [this] { return first_read_done_ || stopping_; })) {
-    log_warn("control database not reachable at startup: serving the configured initial "
-             "state until it is",
-             {f("control_database", pgclient::describe(opt_.conn)), f("error", last_error_)});
+  cv_.wait_for(lock, wait, [this] { return first_read_done_ || first_attempt_done_ || stopping_; });
+  if (!first_read_done_) {
+    log_warn(
+        "control database not reachable at startup: serving the configured initial "
+        "state until it is",
+        {f("control_database", pgclient::describe(opt_.conn)), f("error", last_error_)});
   }
 }
 
 void PgStateStore::reconcile(const config::Config& cfg) {
+  std::lock_guard publishing(publish_mu_);
   auto current = snapshot();
   auto next = std::make_shared<RouteStates>();
   std::lock_guard lock(mu_);
@@ -114,7 +118,7 @@ void PgStateStore::reconcile(const config::Config& cfg) {
     next->routes.emplace(r.name, s ? *s : initial_route_state(r));
   }
   publish(std::move(next));
-  next_poll_ = {};  // new routes get their rows at the next turn of the thread
+  reread_ = true;  // new routes get their rows at the next turn of the thread
 }
 
 void PgStateStore::stop(bool leave) {
@@ -188,12 +192,12 @@ void PgStateStore::run() {
       disconnected(e.what());
     }
   }
+  // Release what this member holds: its transactions must not wait for a dead thread.
+  for (auto it = holds_.begin(); it != holds_.end();) {
+    gate_->release_route(it->first);
+    it = holds_.erase(it);
+  }
   if (have_conn_) {
-    // Release what this member holds: its transactions must not wait for a dead thread.
-    for (auto it = holds_.begin(); it != holds_.end();) {
-      gate_->release_route(it->first);
-      it = holds_.erase(it);
-    }
     bool leave = false;
     {
       std::lock_guard lock(mu_);
@@ -256,13 +260,16 @@ void PgStateStore::disconnected(const std::string& why) {
     last_error_ = why;
     failed.swap(jobs_);
     next_connect_ = Clock::now() + kReconnectDelay;
+    first_attempt_done_ = true;
   }
+  cv_.notify_all();  // start() stops waiting: serve the initial state at once
   metrics().control_connected().Set(0);
   if (log_it || was) {
-    log_warn("control database unreachable: serving the last state, changes are refused "
-             "until it is back",
-             {f("member", opt_.member_id), f("control_database", pgclient::describe(opt_.conn)),
-              f("error", why)});
+    log_warn(
+        "control database unreachable: serving the last state, changes are refused "
+        "until it is back",
+        {f("member", opt_.member_id), f("control_database", pgclient::describe(opt_.conn)),
+         f("error", why)});
   }
   for (auto& job : failed) job.done(unavailable(pgclient::describe(opt_.conn), why));
 }
@@ -271,7 +278,7 @@ void PgStateStore::loop_once(bool& notified) {
   run_jobs();
   const auto now = Clock::now();
   if (now >= next_heartbeat_) heartbeat();
-  if (notified || now >= next_poll_) refresh();
+  if (notified || now >= next_poll_ || reread_.exchange(false)) refresh();
   barrier_step();
   const auto wait = holds_.empty() ? kIdleWait : kHoldWait;
   notified = !conn_.wait_notifications(wait).empty();
@@ -290,7 +297,10 @@ void PgStateStore::run_jobs() {
     try {
       result = apply_change(job.request);
     } catch (const std::exception& e) {
-      job.done(unavailable(pgclient::describe(opt_.conn), e.what()));
+      auto r = unavailable(pgclient::describe(opt_.conn), e.what());
+      r.message += " (the connection failed during the change: it may or may not have been "
+                   "applied; read the route's epoch before retrying)";
+      job.done(std::move(r));
       throw;  // the connection is suspect: reconnect
     }
     job.done(std::move(result));
@@ -437,17 +447,21 @@ void PgStateStore::refresh() {
 }
 
 void PgStateStore::publish_rows(const std::map<std::string, pc::RouteRow, std::less<>>& rows) {
-  auto current = snapshot();
-  bool moved = false;
-  auto next = std::make_shared<RouteStates>(*current);
-  for (const auto& [name, row] : rows) {
-    auto it = next->routes.find(name);
-    if (it == next->routes.end() || it->second == row.state) continue;
-    moved = true;
-    it->second = row.state;
+  RouteStatesPtr current;
+  {
+    std::lock_guard publishing(publish_mu_);
+    current = snapshot();
+    bool moved = false;
+    auto next = std::make_shared<RouteStates>(*current);
+    for (const auto& [name, row] : rows) {
+      auto it = next->routes.find(name);
+      if (it == next->routes.end() || it->second == row.state) continue;
+      moved = true;
+      it->second = row.state;
+    }
+    if (!moved) return;
+    publish(next);
   }
-  if (!moved) return;
-  publish(next);
   for (const auto& [name, row] : rows) {
     const auto* before = current->find(name);
     if (!before || *before == row.state) continue;
@@ -490,7 +504,8 @@ void PgStateStore::refresh_members() {
     auto applied = boost::json::parse(std::string(r.get(i, 4)), ec);
     if (!ec && applied.is_object()) {
       for (const auto& [k, v] : applied.get_object()) {
-        if (v.is_int64()) m.applied.emplace(std::string(k), static_cast<std::uint64_t>(v.as_int64()));
+        if (v.is_int64())
+          m.applied.emplace(std::string(k), static_cast<std::uint64_t>(v.as_int64()));
       }
     }
     m.heartbeat_age_ms = std::stoll(std::string(r.get(i, 5)));
@@ -499,8 +514,9 @@ void PgStateStore::refresh_members() {
     out.push_back(std::move(m));
   }
   // Members gone for long are forgotten (a killed pod never deletes its row).
-  conn_.exec("DELETE FROM pgshift.members WHERE heartbeat_at < now() - $1::bigint * interval '1 ms'",
-             {std::to_string(std::max<std::int64_t>(timeout * 10, 600000))});
+  conn_.exec(
+      "DELETE FROM pgshift.members WHERE heartbeat_at < now() - $1::bigint * interval '1 ms'",
+      {std::to_string(std::max<std::int64_t>(timeout * 10, 600000))});
   std::lock_guard lock(mu_);
   members_ = std::move(out);
 }

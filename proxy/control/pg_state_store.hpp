@@ -16,6 +16,7 @@
 // pgshift_control_connected is 0 and change() answers `unavailable` at once.
 //
 // Thread-safety: every public member may be called from any thread.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -48,9 +49,10 @@ class PgStateStore : public StateStore {
   ~PgStateStore() override;  // stop()
 
   // Startup: publishes every route of `cfg` at its initial state, then starts the control
-  // thread, which replaces them with the control database's as soon as it can connect. It
-  // waits up to `wait` for that first read, so a sidecar that can reach the control database
-  // starts with the fleet's state; one that cannot starts serving anyway (and says so).
+  // thread, which replaces them with the control database's as soon as it can connect.
+  // start() waits up to `wait` for that first read, so a sidecar that can reach the control
+  // database starts with the fleet's state; one whose first attempt fails starts serving at
+  // once (and says so), and the thread keeps trying every second.
   void load(const config::Config& cfg) override;
   void start(std::chrono::milliseconds wait);
   void reconcile(const config::Config& cfg) override;
@@ -98,16 +100,19 @@ class PgStateStore : public StateStore {
   Options opt_;
   std::shared_ptr<PauseGate> gate_;
   std::thread thread_;
-  pgclient::Connection conn_;  // control thread only
-  bool have_conn_ = false;     // control thread only
+  pgclient::Connection conn_;                       // control thread only
+  bool have_conn_ = false;                          // control thread only
   std::map<std::string, Hold, std::less<>> holds_;  // control thread only
   std::chrono::steady_clock::time_point next_heartbeat_{}, next_poll_{}, next_connect_{};
 
+  std::atomic<bool> reread_{false};  // a reload changed the routes: read them at once
+  std::mutex publish_mu_;            // serializes read-modify-publish of the snapshot
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
   bool leave_ = true;
   bool first_read_done_ = false;
+  bool first_attempt_done_ = false;  // a connection attempt failed (start() waits no more)
   bool connected_ = false;
   std::string last_error_;
   std::deque<Job> jobs_;

@@ -63,8 +63,7 @@ std::shared_ptr<RouteStates> merge(const config::Config& cfg, const RouteStates&
 }  // namespace
 
 RouteStateStore::RouteStateStore(std::string path, Clock clock)
-    : path_(std::move(path)),
-      clock_(clock ? std::move(clock) : Clock(system_now_ms)) {}
+    : path_(std::move(path)), clock_(clock ? std::move(clock) : Clock(system_now_ms)) {}
 
 void RouteStateStore::load(const config::Config& cfg) {
   std::lock_guard write_lock(write_mu_);
@@ -149,8 +148,8 @@ StateChangeResult RouteStateStore::apply_locked(std::string_view route,
     if (expected_epoch && *expected_epoch != before->epoch) {
       result.error = StateChangeError::conflict;
       result.message = "route \"" + std::string(route) + "\" is at epoch " +
-                       std::to_string(before->epoch) + ", not " +
-                       std::to_string(*expected_epoch) + "; read it again and retry";
+                       std::to_string(before->epoch) + ", not " + std::to_string(*expected_epoch) +
+                       "; read it again and retry";
       return result;
     }
     auto next_state = routing::apply(*before, change, clock_());

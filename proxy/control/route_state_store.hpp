@@ -1,19 +1,19 @@
 #pragma once
-// The StateStore of a sidecar without a control database (DESIGN.md §7, control: file): held as an immutable snapshot that readers take cheaply
-// and keep for as long as they like (a session takes one per transaction), changed only
-// through routing::apply() (which validates and bumps the epoch), and persisted to the
-// config's state_file with an atomic write *before* the new snapshot is published, so a
-// state that anyone has seen survives a crash or restart.
+// The StateStore of a sidecar without a control database (DESIGN.md §7, control: file): held as an
+// immutable snapshot that readers take cheaply and keep for as long as they like (a session takes
+// one per transaction), changed only through routing::apply() (which validates and bumps the
+// epoch), and persisted to the config's state_file with an atomic write *before* the new snapshot
+// is published, so a state that anyone has seen survives a crash or restart.
 //
 // Thread-safety: every member may be called from any thread. Changes are serialized; the
 // write (fsync included) happens on the caller's thread, so callers on an I/O thread block
 // it for the duration of one small file write (admin changes are rare).
 #include <cstdint>
 #include <functional>
-#include <optional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>

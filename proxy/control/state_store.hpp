@@ -77,7 +77,7 @@ struct MemberView {
 };
 
 struct ControlStatus {
-  std::string mode;      // "file" or "postgres"
+  std::string mode;       // "file" or "postgres"
   bool connected = true;  // file: always
   std::string member_id;
   std::string database;  // "host:port/db as user" (never a password); empty for file

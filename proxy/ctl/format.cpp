@@ -184,10 +184,10 @@ void print_status(std::ostream& out, const json::value& body) {
   const auto* routes = member(body, "routes");
   if (routes && routes->is_array()) {
     for (const auto& r : routes->get_array()) {
-      rows.push_back({text_of(member(r, "name")), text_of(member(r, "phase")),
-                      format_percent(member(r, "read_percent")), text_of(member(r, "epoch")),
-                      text_of(member(r, "members_at_epoch")) + "/" +
-                          text_of(member(r, "live_members"))});
+      rows.push_back(
+          {text_of(member(r, "name")), text_of(member(r, "phase")),
+           format_percent(member(r, "read_percent")), text_of(member(r, "epoch")),
+           text_of(member(r, "members_at_epoch")) + "/" + text_of(member(r, "live_members"))});
     }
   }
   print_table(out, rows);
@@ -210,9 +210,8 @@ void print_members(std::ostream& out, const json::value& body) {
       const auto* self = member(m, "self");
       const auto* live = member(m, "live");
       const auto* age = member(m, "heartbeat_age_ms");
-      rows.push_back({text_of(member(m, "id")) + (self && self->is_bool() && self->get_bool()
-                                                      ? " (this)"
-                                                      : ""),
+      rows.push_back({text_of(member(m, "id")) +
+                          (self && self->is_bool() && self->get_bool() ? " (this)" : ""),
                       live && live->is_bool() && live->get_bool() ? "yes" : "no",
                       age && age->is_number() ? text_of(age) + " ms" : "-",
                       applied.empty() ? "-" : applied, text_of(member(m, "version")),

@@ -242,8 +242,7 @@ Metrics::Metrics()
                                        "Pauses that ended by their timeout, not by resume.")),
       pause_wait_family_(family(prom::BuildHistogram(), *registry_, "pgshift_pause_wait_seconds",
                                 "Time a transaction was held by a pause.")),
-      control_connected_family_(family(prom::BuildGauge(), *registry_,
-                                       "pgshift_control_connected",
+      control_connected_family_(family(prom::BuildGauge(), *registry_, "pgshift_control_connected",
                                        "1 while the control thread is connected to the control "
                                        "database; 1 for a sidecar without one.")),
       barrier_holds_family_(family(prom::BuildCounter(), *registry_, "pgshift_barrier_holds_total",

@@ -111,6 +111,18 @@ std::string scalar(PgCluster& cluster, const std::string& sql) {
   return cluster.exec(sql).scalar();
 }
 
+// `pgshift ctl <args>` against p's admin API; stdout (a failure is a test failure).
+std::string ctl(const PgshiftProcess& p, const std::vector<std::string>& args) {
+  ProcessOptions o;
+  o.argv = {pgshift_binary().string(), "ctl", "--url",
+            "http://127.0.0.1:" + std::to_string(p.admin_port())};
+  o.argv.insert(o.argv.end(), args.begin(), args.end());
+  o.env = {{"PGSHIFT_ADMIN_TOKEN", p.admin_token()}};
+  const CommandResult r = run_command(std::move(o), 20s);
+  EXPECT_TRUE(r.success()) << r.describe();
+  return r.out;
+}
+
 // A coordinator in this test process, against the target's database (control: target).
 control::PgFleet coordinator() {
   control::PgFleet::Options o;
@@ -161,8 +173,8 @@ TEST_F(ControlPlaneTest, ThreeSidecarsApplyOneChangeUnderPgbench) {
   std::vector<std::unique_ptr<Process>> benches;
   for (auto* p : fleet) {
     benches.push_back(std::make_unique<Process>(ProcessOptions{
-        .argv = {pg_tool("pgbench").string(), "-n", "-M", "simple", "-c", "2", "-j", "1", "-T",
-                 "6", "-f", (dir / "mix.sql").string(), client_conninfo(*p)},
+        .argv = {pg_tool("pgbench").string(), "-n", "-M", "simple", "-c", "2", "-j", "1", "-T", "6",
+                 "-f", (dir / "mix.sql").string(), client_conninfo(*p)},
         .unset_env = libpq_environment_variables(),
         .merge_output = true}));
   }
@@ -185,6 +197,19 @@ TEST_F(ControlPlaneTest, ThreeSidecarsApplyOneChangeUnderPgbench) {
   }
   EXPECT_EQ(wrong, 0) << "reads not where the formula sends them at 30 %";
   EXPECT_NEAR(on_target * 100.0 / keys, 30.0, 2.0);
+
+  // The operator's view of the fleet.
+  const std::string fleet_status = ctl(b, {"status"});
+  EXPECT_NE(fleet_status.find(route), std::string::npos) << fleet_status;
+  EXPECT_NE(fleet_status.find("30.00"), std::string::npos) << fleet_status;
+  EXPECT_NE(fleet_status.find("3/3"), std::string::npos) << fleet_status;
+  const std::string members = ctl(c, {"members"});
+  for (const char* pod : {"member-a-", "member-b-", "member-c-"}) {
+    EXPECT_NE(members.find(pod), std::string::npos) << members;
+  }
+  EXPECT_NE(members.find("(this)"), std::string::npos) << members;
+  const auto members_json = json::parse(ctl(c, {"members", "--json"}));
+  EXPECT_EQ(members_json.at("members").as_array().size(), 3u);
 
   for (auto& bench : benches) {
     const auto status = bench->wait_for(60s);
@@ -220,10 +245,11 @@ TEST_F(ControlPlaneTest, ConcurrentChangesExactlyOneWinsAndBothAreAudited) {
 
   auto& target = split_servers().target;
   const std::string audit = target
-                                .exec("SELECT string_agg(actor || ' ' || action || ' ' || "
-                                      "coalesce(old::text, '') || ' ' || coalesce(new::text, '') "
-                                      "|| ' ' || result, E'\\n') FROM pgshift.audit WHERE route = '" +
-                                      route + "'")
+                                .exec(
+                                    "SELECT string_agg(actor || ' ' || action || ' ' || "
+                                    "coalesce(old::text, '') || ' ' || coalesce(new::text, '') "
+                                    "|| ' ' || result, E'\\n') FROM pgshift.audit WHERE route = '" +
+                                    route + "'")
                                 .scalar();
   EXPECT_NE(audit.find("set_read_percent"), std::string::npos) << audit;
   EXPECT_NE(audit.find(" ok"), std::string::npos) << audit;
@@ -296,13 +322,11 @@ TEST_F(ControlPlaneTest, BarrierCommitsWhenEveryMemberAcknowledges) {
   PgConnection open_txn(client_conninfo(a));
   open_txn.exec("BEGIN; SELECT side FROM marker");
   auto fleet_coordinator = coordinator();
-  auto held = std::async(std::launch::async, [&] {
-    return fleet_coordinator.hold(hold_request(route, 8000ms));
-  });
+  auto held = std::async(std::launch::async,
+                         [&] { return fleet_coordinator.hold(hold_request(route, 8000ms)); });
   // The hold cannot complete while a's transaction is open.
-  ASSERT_TRUE(wait_until(
-      [&] { return a.log().find("barrier: route held") != std::string::npos; }, 10s,
-      "member a holding the route"));
+  ASSERT_TRUE(wait_until([&] { return a.log().find("barrier: route held") != std::string::npos; },
+                         10s, "member a holding the route"));
   EXPECT_EQ(held.wait_for(300ms), std::future_status::timeout) << "acknowledged while open";
   open_txn.exec("COMMIT");
   const control::HoldResult h = held.get();
@@ -316,8 +340,7 @@ TEST_F(ControlPlaneTest, BarrierCommitsWhenEveryMemberAcknowledges) {
     return side_of(conn, "k1");
   });
   EXPECT_EQ(waiting.wait_for(300ms), std::future_status::timeout) << "not held";
-  const control::CommitResult cr =
-      fleet_coordinator.commit(route, routing::SetReadPercent{10000});
+  const control::CommitResult cr = fleet_coordinator.commit(route, routing::SetReadPercent{10000});
   ASSERT_TRUE(cr.ok) << cr.error;
   EXPECT_EQ(static_cast<std::int64_t>(cr.state.epoch), e0 + 1);
   EXPECT_EQ(waiting.get(), "target") << "the held read runs on the committed state (100 %)";
@@ -326,6 +349,11 @@ TEST_F(ControlPlaneTest, BarrierCommitsWhenEveryMemberAcknowledges) {
   EXPECT_EQ(scalar(split_servers().target,
                    "SELECT op_state FROM pgshift.routes WHERE name = '" + route + "'"),
             "committed");
+  EXPECT_EQ(scalar(split_servers().target,
+                   "SELECT string_agg(action || ':' || result, ',' ORDER BY id) FROM "
+                   "pgshift.audit WHERE route = '" +
+                       route + "'"),
+            "hold:prepare,commit:committed");
 }
 
 // One member is stopped (SIGSTOP): no acknowledgement, the coordinator aborts; held
@@ -345,12 +373,10 @@ TEST_F(ControlPlaneTest, BarrierAbortsWhenAMemberIsStopped) {
   } resume{c};
 
   auto fleet_coordinator = coordinator();
-  auto held = std::async(std::launch::async, [&] {
-    return fleet_coordinator.hold(hold_request(route, 5000ms));
-  });
-  ASSERT_TRUE(wait_until(
-      [&] { return b.log().find("barrier: acknowledged") != std::string::npos; }, 10s,
-      "member b acknowledging"));
+  auto held = std::async(std::launch::async,
+                         [&] { return fleet_coordinator.hold(hold_request(route, 5000ms)); });
+  ASSERT_TRUE(wait_until([&] { return b.log().find("barrier: acknowledged") != std::string::npos; },
+                         10s, "member b acknowledging"));
   auto waiting = std::async(std::launch::async, [&] {
     PgConnection conn(client_conninfo(b));
     conn.exec("INSERT INTO events (k, n) VALUES ('held', 1)");
@@ -385,14 +411,12 @@ TEST_F(ControlPlaneTest, DeadCoordinatorIsCleanedUpAfterTheDeadline) {
   EXPECT_EQ(side_of(conn, "k2"), expected_side("k2", 0)) << "resumed after the deadline";
   ASSERT_TRUE(wait_until(
       [&] {
-        return scalar(split_servers().target,
-                      "SELECT op_state FROM pgshift.routes WHERE name = '" + route + "'") ==
-               "aborted";
+        return scalar(split_servers().target, "SELECT op_state FROM pgshift.routes WHERE name = '" +
+                                                  route + "'") == "aborted";
       },
       10s, "the operation marked aborted"));
-  EXPECT_EQ(scalar(split_servers().target,
-                   "SELECT count(*) FROM pgshift.audit WHERE route = '" + route +
-                       "' AND action = 'abort_expired'"),
+  EXPECT_EQ(scalar(split_servers().target, "SELECT count(*) FROM pgshift.audit WHERE route = '" +
+                                               route + "' AND action = 'abort_expired'"),
             "1");
   EXPECT_EQ(epoch_of(b, route), e0);
 }
@@ -423,9 +447,7 @@ TEST_F(ControlPlaneTest, FiveSidecarsRaceToCreateTheSchema) {
   int migrated = 0;
   for (auto& p : fleet) migrated += p->log().find("control schema migrated") != std::string::npos;
   EXPECT_EQ(migrated, 1);
-  EXPECT_TRUE(wait_until(
-      [&] { return count("members") == "5"; }, 10s,
-      "five member rows"));
+  EXPECT_TRUE(wait_until([&] { return count("members") == "5"; }, 10s, "five member rows"));
   fleet.clear();  // SIGTERM: every member deletes its row
   EXPECT_EQ(count("members"), "0");
 }

@@ -186,8 +186,8 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
     auto deadline = wait.count() > 0 ? PauseGate::Clock::now() + wait
                                      : PauseGate::Clock::now() + PauseGate::kMaxTimeout;
     for (;;) {
-      auto r = co_await runtime_.pause->wait_if_paused(client_.get_executor(), deadline,
-                                                       route_name_);
+      auto r =
+          co_await runtime_.pause->wait_if_paused(client_.get_executor(), deadline, route_name_);
       if (end_reason_ != EndReason::none) co_return false;
       if (r == PauseGate::WaitResult::deadline) {
         fail("57014",
