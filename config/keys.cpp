@@ -283,10 +283,11 @@ const KeyInfo kKeys[] = {
      .description = "Host the target uses to reach the source; default: source.host."},
     {.path = "routes[].sync.publisher_port",
      .type = T::port,
-     .min = 0,  // 0 (absent): source.port
+     .default_value = "0",
+     .min = 0,  // 0: source.port
      .max = 65535,
      .field = PGSHIFT_FIELD(route->sync.publisher_port),
-     .description = "Port the target uses to reach the source; default: source.port."},
+     .description = "Port the target uses to reach the source; 0: source.port."},
     // --- upstream: routes[].source and routes[].target ----------------------------------
     {.path = "upstream.host",
      .type = T::string,
