@@ -136,6 +136,10 @@ long long total_rows(const Buckets& b) {
 bool wait_target_applied_marker(const SyncSides& sides, Connection& src_auto, Connection& tgt,
                                 std::chrono::seconds bound) {
   try {
+    // Without a live subscription nothing will arrive: compare at once.
+    auto sub = tgt.exec("SELECT 1 FROM pg_subscription WHERE subname = $1 AND subenabled",
+                        {sides.subscription});
+    if (sub.rows() == 0) return false;
     auto r = src_auto.exec(
         "INSERT INTO pgshift.heartbeat (route, origin, seq, origin_time) VALUES ($1, 'source', "
         "1, now()) ON CONFLICT (route, origin) DO UPDATE SET seq = pgshift.heartbeat.seq + 1, "

@@ -72,6 +72,7 @@ CommandResult run_pgshift(const PgshiftProcess& proxy, std::vector<std::string> 
 }
 
 void create_db_both(const std::string& db) {
+  if (!servers().target.running()) servers().target.start();  // a failed outage test
   for (PgCluster* c : {&servers().source, &servers().target}) {
     c->exec("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
     c->exec("CREATE DATABASE " + db);
@@ -271,6 +272,78 @@ TEST(SyncFlow, CopyUnderPgbenchThenLagVerifyReadYourWritesAndStop) {
       10s, "the lag to pass max_lag_ms once sync is stopped"));
   auto r = app.exec("/* user_id='reader-after-stop' */ SELECT current_setting('port')");
   EXPECT_EQ(r.at(0, 0), std::to_string(source.port()));
+}
+
+// The target stops under load: the lag rises, split reads fall back to the source and keep
+// working, writes never notice; the target comes back: sync resumes, the lag returns under
+// 1 s and verify finds both sides equal.
+TEST(SyncFlow, TargetStoppedUnderLoadThenResumes) {
+  PgCluster& source = servers().source;
+  PgCluster& target = servers().target;
+  create_db_both("outage");
+  for (PgCluster* c : {&source, &target}) {
+    c->exec("CREATE TABLE events (id bigint PRIMARY KEY, payload text NOT NULL)", "outage");
+  }
+  PgshiftProcess proxy({.config_yaml = config_yaml(source, "outage", "outage",
+                                                   "sync:\n  mode: logical\n  heartbeat_ms: 100\n"
+                                                   "read_split:\n  initial_read_percent: 100\n",
+                                                   "transaction"),
+                        .users = users_file_text({{"postgres", kPassword}})});
+  auto start = run_pgshift(proxy, {"sync", "start", "outage"});
+  ASSERT_EQ(start.exit_code, 0) << start.describe();
+
+  std::atomic<bool> stop{false};
+  std::atomic<long> writes{0}, write_errors{0};
+  std::thread writer([&] {
+    PgConnection c(proxy.conninfo("postgres", kPassword, "outage"));
+    for (long i = 1; !stop; ++i) {
+      try {
+        c.exec("INSERT INTO events VALUES (" + std::to_string(i) + ", 'e" + std::to_string(i) +
+               "')");
+        ++writes;
+      } catch (const std::exception&) {
+        ++write_errors;
+      }
+    }
+  });
+  auto wait_writes = [&](long more) {
+    const long goal = writes + more;
+    return wait_until([&] { return writes >= goal; }, 20s, "the writer to make progress");
+  };
+  ASSERT_TRUE(wait_until([&] { return lag_seconds(proxy, "outage").value_or(99) < 1.0; }, 30s,
+                         "lag under 1 s before the outage"));
+  ASSERT_TRUE(wait_writes(100));
+
+  target.stop(StopMode::fast);
+  ASSERT_TRUE(wait_until([&] { return lag_seconds(proxy, "outage").value_or(0) >= 1.0; }, 20s,
+                         "the lag to rise while the target is down"));
+  ASSERT_TRUE(wait_writes(100));
+  // Every read now falls back to the source, without errors.
+  PgConnection reader(proxy.conninfo("postgres", kPassword, "outage"));
+  for (int i = 0; i < 50; ++i) {
+    auto r = reader.exec("/* user_id='r" + std::to_string(i) +
+                         "' */ SELECT current_setting('port'), count(*) FROM events");
+    EXPECT_EQ(r.at(0, 0), std::to_string(source.port()));
+  }
+  const auto metrics = fetch_metrics(proxy);
+  EXPECT_GT(metric_value(metrics, "pgshift_sync_state", {{"route", "outage"}, {"state", "down"}})
+                .value_or(0),
+            0.5)
+      << metric_lines(metrics, "pgshift_sync_state");
+
+  target.start();
+  ASSERT_TRUE(wait_until([&] { return lag_seconds(proxy, "outage").value_or(99) < 1.0; }, 60s,
+                         "the lag to return under 1 s after the target is back"));
+  ASSERT_TRUE(wait_writes(100));
+  stop = true;
+  writer.join();
+  EXPECT_EQ(write_errors, 0);
+
+  auto equal = run_pgshift(proxy, {"verify", "outage"});
+  EXPECT_EQ(equal.exit_code, 0) << equal.describe();
+  auto stopped = run_pgshift(proxy, {"sync", "stop", "outage"});
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.describe();
+  EXPECT_EQ(source.exec("SELECT count(*) FROM pg_replication_slots").scalar(), "0");
 }
 
 }  // namespace
