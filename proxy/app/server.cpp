@@ -203,7 +203,7 @@ int Server::run() {
   for (auto& ctx : contexts_) ctx->stop();
   for (auto& t : threads) t.join();
   pool_logger_->stop();
-  pool_logger_.reset();  // its timer lives on io_context 0
+  pool_logger_.reset();   // its timer lives on io_context 0
   lag_monitors_.reset();  // joins the monitor threads
   stop_operator_surface(*runtime_, admin_);
   log_info("pgshift stopped");

@@ -48,8 +48,8 @@ class Server {
   std::vector<std::shared_ptr<pool::PoolSet>> pool_sets_;  // one per context, same index
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
   std::unique_ptr<asio::signal_set> signals_;
-  std::shared_ptr<AdminServer> admin_;       // null when admin.enabled is false
-  std::shared_ptr<PoolLogger> pool_logger_;  // on io_context 0; started by run()
+  std::shared_ptr<AdminServer> admin_;                  // null when admin.enabled is false
+  std::shared_ptr<PoolLogger> pool_logger_;             // on io_context 0; started by run()
   std::unique_ptr<migrate::LagMonitors> lag_monitors_;  // sync.mode logical routes
   std::mutex sessions_mu_;
   std::map<std::uint64_t, std::weak_ptr<ClientSession>> sessions_;

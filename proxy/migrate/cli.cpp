@@ -24,7 +24,7 @@ constexpr const char* kUsage =
 
 struct Args {
   std::string route, config;
-  std::set<std::string> flags;               // --copy-schema, --json
+  std::set<std::string> flags;                // --copy-schema, --json
   std::map<std::string, std::string> values;  // --tables
 };
 
@@ -98,7 +98,8 @@ int sync_main(int argc, char** argv) {
   if (!sides) return 2;
   try {
     if (sub == "check") return sync_check(*sides, std::cout);
-    if (sub == "start") return sync_start(*sides, args->flags.count("--copy-schema") > 0, std::cout);
+    if (sub == "start")
+      return sync_start(*sides, args->flags.count("--copy-schema") > 0, std::cout);
     if (sub == "status") return sync_status(*sides, args->flags.count("--json") > 0, std::cout);
     return sync_stop(*sides, std::cout);
   } catch (const UsageError& e) {

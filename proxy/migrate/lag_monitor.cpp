@@ -88,7 +88,7 @@ pgclient::ConnInfo monitor_info(pgclient::ConnInfo info) {
   return info;
 }
 
-// Everything the loop keeps between ticks.
+// Everything the loop keeps between ticks, and the two halves of a tick.
 struct Tick {
   std::optional<Connection> auth, other;
   std::deque<std::pair<long long, std::int64_t>> sent;  // (seq, steady ms before the write)
@@ -96,11 +96,74 @@ struct Tick {
   std::optional<routing::Side> side;
   long long errors_seen = -1;
   SyncState state = SyncState::not_started;
-};
+  std::string error;  // of this tick ("" = none)
 
-void ensure(std::optional<Connection>& c, const pgclient::ConnInfo& info) {
-  if (!c || !c->ok()) c = Connection::connect(monitor_info(info));
-}
+  static void ensure(std::optional<Connection>& c, const pgclient::ConnInfo& info) {
+    if (!c || !c->ok()) c = Connection::connect(monitor_info(info));
+  }
+
+  // Upserts the marker on the authoritative side when it is due.
+  void write_marker(const pgclient::ConnInfo& info, const std::string& route,
+                    const std::string& origin, std::chrono::milliseconds heartbeat) {
+    const std::int64_t now = steady_ms();
+    if (now < next_write) return;
+    next_write = now + heartbeat.count();
+    try {
+      ensure(auth, info);
+      const std::int64_t before = steady_ms();
+      auto r = auth->exec(kUpsert, {route, origin});
+      sent.emplace_back(std::stoll(std::string(r.get(0, 0))), before);
+      if (sent.size() > 100000) sent.pop_front();
+    } catch (const pgclient::Error& e) {
+      if (e.sqlstate() != "42P01") auth.reset();  // 42P01: sync not set up yet
+      error = e.what();
+    }
+  }
+
+  // Reads the other side's newest marker and subscription state; publishes the position.
+  void observe(const pgclient::ConnInfo& info, const std::string& route, const std::string& origin,
+               const std::string& subscription, routing::SyncPosition& position) {
+    try {
+      ensure(other, info);
+      auto r = other->exec(kObserve, {route, origin, subscription});
+      if (r.is_null(0, 2)) {
+        state = SyncState::not_started;
+      } else if (r.get(0, 2) != "t") {
+        state = SyncState::stopped;
+      } else if (r.get(0, 3) != "0") {
+        state = SyncState::copying;  // a table not ready yet may still miss rows
+      } else {
+        const long long errors = r.is_null(0, 5) ? 0 : std::stoll(std::string(r.get(0, 5)));
+        const bool new_errors = errors_seen >= 0 && errors > errors_seen;
+        errors_seen = errors;
+        state = (r.get(0, 4) == "t" && !new_errors) ? SyncState::streaming : SyncState::error;
+        if (!r.is_null(0, 0))
+          publish(std::stoll(std::string(r.get(0, 0))), std::stoll(std::string(r.get(0, 1))),
+                  position);
+      }
+    } catch (const pgclient::Error& e) {
+      if (e.sqlstate() == "42P01") {
+        state = SyncState::not_started;
+      } else {
+        other.reset();
+        state = SyncState::down;
+        error = e.what();
+      }
+    }
+    if (!error.empty() && state != SyncState::not_started && !auth) state = SyncState::down;
+  }
+
+  // The newest of our markers at or below the visible one was applied, and with it every
+  // commit acknowledged before we wrote it. (Markers of other sidecars have other seqs.)
+  void publish(long long visible, std::int64_t origin_ms, routing::SyncPosition& position) {
+    std::optional<std::int64_t> applied;
+    while (!sent.empty() && sent.front().first <= visible) {
+      applied = sent.front().second;
+      sent.pop_front();
+    }
+    if (applied) position.publish(*applied, origin_ms);
+  }
+};
 
 }  // namespace
 
@@ -135,7 +198,8 @@ void LagMonitor::run() {
   auto& lag_gauge = m.lag.Add({{"route", route_}});
   std::array<prometheus::Gauge*, kStates.size()> state_gauges{};
   for (std::size_t i = 0; i < kStates.size(); ++i) {
-    state_gauges[i] = &m.state.Add({{"route", route_}, {"state", std::string(to_string(kStates[i]))}});
+    state_gauges[i] =
+        &m.state.Add({{"route", route_}, {"state", std::string(to_string(kStates[i]))}});
   }
   Tick t;
   std::string last_error;
@@ -163,81 +227,30 @@ void LagMonitor::run() {
       }
       const bool forward = auth == routing::Side::source;
       const std::string origin = forward ? "source" : "target";
-      const std::string sub = subscription_name(route_, forward ? Direction::forward
-                                                                : Direction::reverse);
+      const std::string sub =
+          subscription_name(route_, forward ? Direction::forward : Direction::reverse);
+      t.error.clear();
       try {
         const SyncSides sides = sync_sides(*snap->config, route_);
-        const auto& auth_info = forward ? sides.source : sides.target;
-        const auto& other_info = forward ? sides.target : sides.source;
-        std::string error;
-        const std::int64_t now = steady_ms();
-        if (now >= t.next_write) {
-          t.next_write = now + route.sync.heartbeat.count();
-          try {
-            ensure(t.auth, auth_info);
-            const std::int64_t before = steady_ms();
-            auto r = t.auth->exec(kUpsert, {route_, origin});
-            t.sent.emplace_back(std::stoll(std::string(r.get(0, 0))), before);
-            if (t.sent.size() > 100000) t.sent.pop_front();
-          } catch (const pgclient::Error& e) {
-            if (e.sqlstate() != "42P01") t.auth.reset();  // 42P01: sync not set up yet
-            error = e.what();
-          }
-        }
-        try {
-          ensure(t.other, other_info);
-          auto r = t.other->exec(kObserve, {route_, origin, sub});
-          if (r.is_null(0, 2)) {
-            t.state = SyncState::not_started;
-          } else if (r.get(0, 2) != "t") {
-            t.state = SyncState::stopped;
-          } else if (r.get(0, 3) != "0") {
-            t.state = SyncState::copying;
-          } else {
-            const long long errors = r.is_null(0, 5) ? 0 : std::stoll(std::string(r.get(0, 5)));
-            const bool new_errors = t.errors_seen >= 0 && errors > t.errors_seen;
-            t.errors_seen = errors;
-            t.state = (r.get(0, 4) == "t" && !new_errors) ? SyncState::streaming : SyncState::error;
-            if (!r.is_null(0, 0)) {
-              // The newest of our markers at or below the visible one was applied, and with it
-              // every commit acknowledged before we wrote it.
-              const long long visible = std::stoll(std::string(r.get(0, 0)));
-              std::optional<std::int64_t> applied;
-              while (!t.sent.empty() && t.sent.front().first <= visible) {
-                applied = t.sent.front().second;
-                t.sent.pop_front();
-              }
-              if (applied) rr->sync->publish(*applied, std::stoll(std::string(r.get(0, 1))));
-            }
-          }
-        } catch (const pgclient::Error& e) {
-          if (e.sqlstate() == "42P01") {
-            t.state = SyncState::not_started;
-          } else {
-            t.other.reset();
-            t.state = SyncState::down;
-            error = e.what();
-          }
-        }
-        if (!error.empty() && t.state != SyncState::not_started && !t.auth) t.state = SyncState::down;
-        if (error != last_error) {
-          if (!error.empty()) {
-            proxy::log_warn("lag monitor: database error; lag grows until it recovers",
-                            {f("route", route_), f("error", error)});
-          }
-          last_error = error;
-        }
+        t.write_marker(forward ? sides.source : sides.target, route_, origin, route.sync.heartbeat);
+        t.observe(forward ? sides.target : sides.source, route_, origin, sub, *rr->sync);
       } catch (const UsageError& e) {
-        if (last_error != e.what()) proxy::log_error("lag monitor", {f("route", route_), f("error", e.what())});
-        last_error = e.what();
+        t.error = e.what();
         t.state = SyncState::down;
         poll = std::chrono::seconds(5);
       }
+      if (t.error != last_error && !t.error.empty()) {
+        proxy::log_warn("lag monitor: cannot measure; the lag grows until this is fixed",
+                        {f("route", route_), f("error", t.error)});
+      }
+      last_error = t.error;
       const auto lag = rr->sync->lag_ms(steady_ms());
       lag_gauge.Set(lag == std::numeric_limits<std::int64_t>::max()
                         ? std::numeric_limits<double>::infinity()
                         : static_cast<double>(lag) / 1000.0);
-      for (std::size_t i = 0; i < kStates.size(); ++i) state_gauges[i]->Set(kStates[i] == t.state);
+      for (std::size_t i = 0; i < kStates.size(); ++i) {
+        state_gauges[i]->Set(kStates[i] == t.state ? 1 : 0);
+      }
     }
     snap.reset();
     if (!wait_for(poll)) break;

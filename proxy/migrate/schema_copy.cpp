@@ -27,8 +27,8 @@ void write_file(const std::string& path, const std::string& text) {
 
 // Connection arguments for pg_dump/psql; the password goes in the environment, never argv.
 std::vector<std::string> conn_args(const pgclient::ConnInfo& info) {
-  return {"-h", info.host, "-p", std::to_string(info.port), "-U", info.user, "-d", info.dbname,
-          "-w"};
+  return {"-h", info.host,   "-p", std::to_string(info.port), "-U", info.user,
+          "-d", info.dbname, "-w"};
 }
 
 std::vector<std::string> conn_env(const pgclient::ConnInfo& info) {
@@ -83,9 +83,9 @@ SchemaCopy::~SchemaCopy() {
 }
 
 void SchemaCopy::dump(const std::string& section, const std::string& file) {
-  std::vector<std::string> argv{"pg_dump", "--schema-only", "--section=" + section, "--no-owner",
-                                "--no-privileges", "--no-publications", "--no-subscriptions",
-                                "--exclude-schema=pgshift"};
+  std::vector<std::string> argv{
+      "pg_dump",         "--schema-only",     "--section=" + section, "--no-owner",
+      "--no-privileges", "--no-publications", "--no-subscriptions",   "--exclude-schema=pgshift"};
   auto c = conn_args(sides_.source);
   argv.insert(argv.end(), c.begin(), c.end());
   if (!sides_.route->sync.tables.empty()) {
@@ -100,7 +100,7 @@ void SchemaCopy::dump(const std::string& section, const std::string& file) {
 
 void SchemaCopy::apply(const std::string& file) {
   std::vector<std::string> argv{"psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
-                                "-f", file};
+                                "-f",   file};
   auto c = conn_args(sides_.target);
   argv.insert(argv.end(), c.begin(), c.end());
   int rc = run_process(argv, conn_env(sides_.target), "/dev/null");

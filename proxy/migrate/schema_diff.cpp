@@ -50,8 +50,8 @@ SchemaDiff diff_schema(pgclient::Connection& source, pgclient::Connection& targe
   SchemaDiff d;
   std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(d.only_source));
   std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(d.only_target));
-  d.tables_on_target = static_cast<int>(
-      std::count_if(b.begin(), b.end(), [](const std::string& l) { return l.rfind("table ", 0) == 0; }));
+  d.tables_on_target = static_cast<int>(std::count_if(
+      b.begin(), b.end(), [](const std::string& l) { return l.rfind("table ", 0) == 0; }));
   return d;
 }
 

@@ -31,8 +31,11 @@ struct Checker {
   void source_settings(Connection& src) {
     auto wal = std::string(src.exec("SHOW wal_level").get(0, 0));
     if (wal != "logical") {
-      add(Severity::blocker, "source", "wal_level is '" + wal + "', logical replication needs "
-                                       "'logical'", kWalLevelFix);
+      add(Severity::blocker, "source",
+          "wal_level is '" + wal +
+              "', logical replication needs "
+              "'logical'",
+          kWalLevelFix);
     } else {
       add(Severity::ok, "source", "wal_level is logical");
     }
@@ -94,10 +97,11 @@ struct Checker {
     if (!super) {
       int not_owned = 0;
       for (const auto& t : tables) {
-        auto o = src.exec("SELECT pg_has_role(current_user, c.relowner, 'USAGE') FROM pg_class c "
-                          "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 "
-                          "AND c.relname = $2",
-                          {t.schema, t.name});
+        auto o = src.exec(
+            "SELECT pg_has_role(current_user, c.relowner, 'USAGE') FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 "
+            "AND c.relname = $2",
+            {t.schema, t.name});
         if (o.rows() > 0 && o.get(0, 0) != "t") {
           ++not_owned;
           add(Severity::blocker, "source",
@@ -139,8 +143,9 @@ struct Checker {
       if ((ident == "d" && !pk) || ident == "n") {
         ++bad;
         add(Severity::blocker, "source",
-            "table " + t.display() + " has no primary key or replica identity: its UPDATEs "
-            "and DELETEs cannot be replicated (and verify needs a key)",
+            "table " + t.display() +
+                " has no primary key or replica identity: its UPDATEs "
+                "and DELETEs cannot be replicated (and verify needs a key)",
             "ALTER TABLE " + t.qualified() + " ADD PRIMARY KEY (...); or ALTER TABLE " +
                 t.qualified() + " REPLICA IDENTITY FULL;");
       }
@@ -160,8 +165,9 @@ struct Checker {
         " (SELECT count(*) FROM pg_largeobject_metadata)");
     if (r.get(0, 0) != "0") {
       add(Severity::info, "source",
-          std::string(r.get(0, 0)) + " sequence(s): not carried by logical replication; "
-          "pgshift copies their values at cutover");
+          std::string(r.get(0, 0)) +
+              " sequence(s): not carried by logical replication; "
+              "pgshift copies their values at cutover");
     }
     if (!r.is_null(0, 1)) {
       add(Severity::warning, "source",
@@ -169,8 +175,7 @@ struct Checker {
           "copy them yourself or make them logged (ALTER TABLE ... SET LOGGED)");
     }
     if (!r.is_null(0, 2)) {
-      add(Severity::info, "source",
-          "materialized view(s) not carried: " + std::string(r.get(0, 2)),
+      add(Severity::info, "source", "materialized view(s) not carried: " + std::string(r.get(0, 2)),
           "REFRESH MATERIALIZED VIEW on the target before cutover");
     }
     if (r.get(0, 3) != "0") {
@@ -191,13 +196,14 @@ struct Checker {
       std::string slot(r.get(i, 0));
       bool has_sub = false;
       if (tgt) {
-        has_sub = tgt->exec("SELECT 1 FROM pg_subscription WHERE subslotname = $1", {slot})
-                      .rows() > 0;
+        has_sub =
+            tgt->exec("SELECT 1 FROM pg_subscription WHERE subslotname = $1", {slot}).rows() > 0;
       }
       if (!has_sub) {
         add(Severity::warning, "source",
-            "replication slot " + slot + " is inactive and no subscription on the target uses "
-            "it: it holds WAL on the source",
+            "replication slot " + slot +
+                " is inactive and no subscription on the target uses "
+                "it: it holds WAL on the source",
             "pgshift sync stop " + sides.route->name + ", or SELECT pg_drop_replication_slot(" +
                 quote_literal(slot) + ") on the source");
       }
@@ -209,8 +215,9 @@ struct Checker {
     const std::string role(r.get(0, 5));
     if (r.get(0, 0) != "t" && r.get(0, 2) != "t") {
       add(Severity::blocker, "target",
-          "role " + role + " may not create subscriptions (PostgreSQL 15 needs a superuser; "
-          "RDS: rds_superuser; PostgreSQL 16+: pg_create_subscription)",
+          "role " + role +
+              " may not create subscriptions (PostgreSQL 15 needs a superuser; "
+              "RDS: rds_superuser; PostgreSQL 16+: pg_create_subscription)",
           "use the RDS master user, or GRANT rds_superuser TO " + quote_ident(role) +
               "; or ALTER ROLE " + quote_ident(role) + " SUPERUSER");
       return false;
@@ -258,8 +265,8 @@ struct Checker {
               bool copy_schema) {
     auto d = diff_schema(src, tgt, tables);
     if (d.equal()) {
-      add(Severity::ok, "both", "schemas of the " + std::to_string(tables.size()) +
-                                    " table(s) are identical");
+      add(Severity::ok, "both",
+          "schemas of the " + std::to_string(tables.size()) + " table(s) are identical");
       return;
     }
     if (d.tables_on_target == 0) {

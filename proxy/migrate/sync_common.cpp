@@ -8,9 +8,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <sstream>
 
@@ -25,7 +25,8 @@ pgclient::ConnInfo side_info(const config::Route& r, const config::Upstream& u,
   if (u.passthrough || u.user.empty()) {
     throw UsageError("route " + r.name + ": " + where +
                      " uses passthrough credentials; sync and verify need a fixed user and "
-                     "password: set routes[]." + where + ".user and its password");
+                     "password: set routes[]." +
+                     where + ".user and its password");
   }
   std::string db = u.database;
   if (db.empty() && r.client_database != "*") db = r.client_database;
@@ -46,8 +47,8 @@ SyncSides sync_sides(const config::Config& config, const std::string& route_name
   if (!r) {
     std::string names;
     for (const auto& x : config.routes) names += (names.empty() ? "" : ", ") + x.name;
-    throw UsageError("no route named '" + route_name + "' in the configuration (routes: " +
-                     names + ")");
+    throw UsageError("no route named '" + route_name + "' in the configuration (routes: " + names +
+                     ")");
   }
   if (!r->target) {
     throw UsageError("route " + r->name + " has no target; add routes[].target to sync it");
@@ -81,9 +82,10 @@ std::string user_table_condition() {
 std::vector<TableRef> route_tables(pgclient::Connection& conn, const config::Route& route) {
   std::vector<TableRef> out;
   if (route.sync.tables.empty()) {
-    auto res = conn.exec("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON "
-                         "n.oid = c.relnamespace WHERE " +
-                         user_table_condition() + " ORDER BY 1, 2");
+    auto res = conn.exec(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON "
+        "n.oid = c.relnamespace WHERE " +
+        user_table_condition() + " ORDER BY 1, 2");
     for (int i = 0; i < res.rows(); ++i) {
       out.push_back({std::string(res.get(i, 0)), std::string(res.get(i, 1))});
     }

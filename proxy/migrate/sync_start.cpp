@@ -71,9 +71,10 @@ struct Starter {
       if (r.get(0, 0) != sides.publication) {
         throw std::runtime_error(
             "subscription " + sides.subscription + " exists on the target with publication(s) " +
-            std::string(r.get(0, 0)) + ", not " + sides.publication + "; drop it (DROP "
-            "SUBSCRIPTION " + sides.subscription + ") or run pgshift sync stop " +
-            sides.route->name);
+            std::string(r.get(0, 0)) + ", not " + sides.publication +
+            "; drop it (DROP "
+            "SUBSCRIPTION " +
+            sides.subscription + ") or run pgshift sync stop " + sides.route->name);
       }
       out << "subscription " << sides.subscription << " exists on the target: adopted\n";
       return;
@@ -261,8 +262,8 @@ int sync_start(const SyncSides& sides, bool copy_schema, std::ostream& out) {
       schema->after_copy();
     }
   } catch (const std::exception& e) {
-    out << "sync is running but waiting for it failed: " << e.what()
-        << "\n(pgshift sync status " << sides.route->name << " shows progress; pgshift sync "
+    out << "sync is running but waiting for it failed: " << e.what() << "\n(pgshift sync status "
+        << sides.route->name << " shows progress; pgshift sync "
         << "stop " << sides.route->name << " undoes it)\n";
     return 1;
   }

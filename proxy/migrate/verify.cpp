@@ -214,12 +214,61 @@ struct Verifier {
 // Keys and row hashes of the rows of some buckets, for the drill-down.
 std::map<std::string, std::string> key_hashes(Connection& c, const TablePlan& p,
                                               const std::set<long>& buckets, long limit) {
-  auto r = c.exec("SELECT " + p.key_expr + ", md5(" + p.row_expr + ") FROM " +
-                  p.table.qualified() + " t WHERE " + bucket_expr(p) + " IN (" + in_list(buckets) +
-                  ") LIMIT " + std::to_string(limit));
+  auto r = c.exec("SELECT " + p.key_expr + ", md5(" + p.row_expr + ") FROM " + p.table.qualified() +
+                  " t WHERE " + bucket_expr(p) + " IN (" + in_list(buckets) + ") LIMIT " +
+                  std::to_string(limit));
   std::map<std::string, std::string> out;
   for (int i = 0; i < r.rows(); ++i) out[std::string(r.get(i, 0))] = std::string(r.get(i, 1));
   return out;
+}
+
+// Runs the first pass with progress lines (rows of the source done, rows/s, ETA).
+std::pair<std::map<std::string, Buckets>, std::map<std::string, Buckets>> first_pass(
+    Verifier& v, bool tty, bool quiet, std::ostream& out) {
+  double est_total = 0;
+  for (const auto& p : v.plans) est_total += std::max(1.0, p.est_rows);
+  const auto start = std::chrono::steady_clock::now();
+  auto fut = std::async(std::launch::async, [&] { return v.pass(nullptr); });
+  while (fut.wait_for(std::chrono::milliseconds(tty ? 250 : 2000)) != std::future_status::ready) {
+    if (quiet) continue;
+    const double done = v.source_rows_done.load();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double rate = secs > 0 ? done / secs : 0;
+    char line[160];
+    std::snprintf(line, sizeof line, "verify: %.0f/%.0f rows, %.0f rows/s, ETA %s", done, est_total,
+                  rate, format_duration(rate > 0 ? (est_total - done) / rate : -1).c_str());
+    out << (tty ? "\r" : "") << line << (tty ? "   " : "\n") << std::flush;
+  }
+  if (tty) out << "\n";
+  return fut.get();
+}
+
+// Differing keys of one table's differing buckets, read from both sides.
+struct KeyDiff {
+  json::array missing, extra, changed;
+};
+KeyDiff drill_down(Connection& src, Connection& tgt, const TablePlan& p,
+                   const std::set<long>& buckets, long max_diffs) {
+  constexpr long kRowLimit = 100000;  // per side; a whole differing table is not fetched
+  auto sk = key_hashes(src, p, buckets, kRowLimit);
+  auto tk = key_hashes(tgt, p, buckets, kRowLimit);
+  KeyDiff d;
+  auto add = [&](json::array& a, const std::string& k) {
+    if (static_cast<long>(a.size()) < max_diffs) a.emplace_back(k);
+  };
+  for (const auto& [k, h] : sk) {
+    auto f = tk.find(k);
+    if (f == tk.end()) {
+      add(d.missing, k);
+    } else if (f->second != h) {
+      add(d.changed, k);
+    }
+  }
+  for (const auto& [k, h] : tk) {
+    if (!sk.count(k)) add(d.extra, k);
+  }
+  return d;
 }
 
 }  // namespace
@@ -232,25 +281,10 @@ int verify(const SyncSides& sides, const VerifyOptions& opt, std::ostream& out) 
     Connection src = connect_side(sides.source);
     config::Route r = *sides.route;
     if (!opt.tables.empty()) r.sync.tables = opt.tables;
-    for (const auto& t : route_tables(src, r)) v.plans.push_back(plan_table(src, t, opt.chunk_rows));
+    for (const auto& t : route_tables(src, r))
+      v.plans.push_back(plan_table(src, t, opt.chunk_rows));
   }
-  double est_total = 0;
-  for (const auto& p : v.plans) est_total += std::max(1.0, p.est_rows);
-
-  // First pass, with progress while it runs.
-  auto fut = std::async(std::launch::async, [&] { return v.pass(nullptr); });
-  while (fut.wait_for(std::chrono::milliseconds(tty ? 250 : 2000)) != std::future_status::ready) {
-    if (opt.json) continue;
-    const double done = v.source_rows_done.load();
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double rate = secs > 0 ? done / secs : 0;
-    char line[160];
-    std::snprintf(line, sizeof line, "verify: %.0f/%.0f rows, %.0f rows/s, ETA %s", done, est_total,
-                  rate, format_duration(rate > 0 ? (est_total - done) / rate : -1).c_str());
-    out << (tty ? "\r" : "") << line << (tty ? "   " : "\n") << std::flush;
-  }
-  auto [src_res, tgt_res] = fut.get();
-  if (tty) out << "\n";
+  auto [src_res, tgt_res] = first_pass(v, tty, opt.json, out);
 
   std::map<std::string, std::set<long>> diff;
   for (const auto& p : v.plans) {
@@ -273,70 +307,59 @@ int verify(const SyncSides& sides, const VerifyOptions& opt, std::ostream& out) 
   bool all_equal = true;
   Connection src = connect_side(sides.source), tgt = connect_side(sides.target);
   for (const auto& p : v.plans) {
-    json::object o{{"table", p.table.display()}};
+    const std::string name = p.table.display();
+    json::object o{{"table", name}};
     if (!p.skip.empty()) {
       o["equal"] = false;
       o["skipped"] = p.skip;
       all_equal = false;
-      if (!opt.json) out << p.table.display() << ": NOT VERIFIED: " << p.skip << "\n";
+      if (!opt.json) out << name << ": NOT VERIFIED: " << p.skip << "\n";
       tables.push_back(std::move(o));
       continue;
     }
-    const auto& sb = src_res[p.table.display()];
-    const auto& tb = tgt_res[p.table.display()];
-    o["source_rows"] = total_rows(sb);
-    o["target_rows"] = total_rows(tb);
+    const long long srows = total_rows(src_res[name]), trows = total_rows(tgt_res[name]);
+    o["source_rows"] = srows;
+    o["target_rows"] = trows;
     o["buckets"] = p.buckets;
-    auto it = diff.find(p.table.display());
-    const bool equal = it == diff.end();
-    o["equal"] = equal;
-    if (equal) {
-      if (!opt.json) out << p.table.display() << ": equal (" << total_rows(sb) << " rows)\n";
+    auto it = diff.find(name);
+    o["equal"] = it == diff.end();
+    if (it == diff.end()) {
+      if (!opt.json) out << name << ": equal (" << srows << " rows)\n";
       tables.push_back(std::move(o));
       continue;
     }
     all_equal = false;
     o["differing_buckets"] = it->second.size();
-    const long limit = 100000;
-    auto sk = key_hashes(src, p, it->second, limit);
-    auto tk = key_hashes(tgt, p, it->second, limit);
-    json::array missing, extra, changed;
-    for (const auto& [k, h] : sk) {
-      auto f = tk.find(k);
-      if (f == tk.end()) {
-        if (static_cast<long>(missing.size()) < opt.max_diffs) missing.emplace_back(k);
-      } else if (f->second != h) {
-        if (static_cast<long>(changed.size()) < opt.max_diffs) changed.emplace_back(k);
-      }
-    }
-    for (const auto& [k, h] : tk) {
-      if (!sk.count(k) && static_cast<long>(extra.size()) < opt.max_diffs) extra.emplace_back(k);
-    }
+    KeyDiff d = drill_down(src, tgt, p, it->second, opt.max_diffs);
     if (!opt.json) {
-      out << p.table.display() << ": DIFFERENT (source " << total_rows(sb) << " rows, target "
-          << total_rows(tb) << " rows, " << it->second.size() << " of " << p.buckets
-          << " bucket(s) differ)\n";
-      for (const auto& k : missing) out << "  missing on target: key " << k.as_string().c_str() << "\n";
-      for (const auto& k : extra) out << "  extra on target:   key " << k.as_string().c_str() << "\n";
-      for (const auto& k : changed) out << "  changed:           key " << k.as_string().c_str() << "\n";
+      out << name << ": DIFFERENT (source " << srows << " rows, target " << trows << " rows, "
+          << it->second.size() << " of " << p.buckets << " bucket(s) differ)\n";
+      for (const auto& k : d.missing) out << "  missing on target: key " << k.as_string().c_str() << "\n";
+      for (const auto& k : d.extra) out << "  extra on target:   key " << k.as_string().c_str() << "\n";
+      for (const auto& k : d.changed) out << "  changed:           key " << k.as_string().c_str() << "\n";
     }
-    o["missing_on_target"] = std::move(missing);
-    o["extra_on_target"] = std::move(extra);
-    o["changed"] = std::move(changed);
+    o["missing_on_target"] = std::move(d.missing);
+    o["extra_on_target"] = std::move(d.extra);
+    o["changed"] = std::move(d.changed);
     tables.push_back(std::move(o));
   }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   long long rows = 0;
   for (const auto& [t, b] : src_res) rows += total_rows(b);
+  const double rate = secs > 0 ? static_cast<double>(rows) / secs : 0.0;
   if (opt.json) {
-    json::object o{{"route", sides.route->name}, {"equal", all_equal}, {"tables", std::move(tables)},
-                   {"rows", rows}, {"seconds", secs},
-                   {"rows_per_second", secs > 0 ? static_cast<double>(rows) / secs : 0.0}};
+    json::object o{{"route", sides.route->name},
+                   {"equal", all_equal},
+                   {"tables", std::move(tables)},
+                   {"rows", rows},
+                   {"seconds", secs},
+                   {"rows_per_second", rate}};
     out << json::serialize(o) << "\n";
   } else {
     out << (all_equal ? "EQUAL" : "NOT EQUAL") << ": " << v.plans.size() << " table(s), " << rows
-        << " source rows in " << format_duration(secs) << " ("
-        << static_cast<long long>(secs > 0 ? rows / secs : 0) << " rows/s)\n";
+        << " source rows in " << format_duration(secs) << " (" << static_cast<long long>(rate)
+        << " rows/s)\n";
   }
   return all_equal ? 0 : 1;
 }

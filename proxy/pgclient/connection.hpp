@@ -34,7 +34,7 @@ struct ConnInfo {
   std::string sslrootcert;
   int connect_timeout_s = 5;
   std::string application_name = "pgshift";
-  std::string options;  // libpq "options" (e.g. "-c lock_timeout=1000")
+  std::string options;      // libpq "options" (e.g. "-c lock_timeout=1000")
   std::string replication;  // libpq "replication" ("database": a walsender connection)
 };
 

@@ -72,8 +72,8 @@ SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& e
         // the window oracle, the same window).
         const bool old_logical = old.sync != nullptr;
         if (old.ryw && old_logical == logical &&
-            (logical ||
-             old.route->read_split.read_your_writes_window == r.read_split.read_your_writes_window)) {
+            (logical || old.route->read_split.read_your_writes_window ==
+                            r.read_split.read_your_writes_window)) {
           rr.ryw = old.ryw;
         }
         // The sessions already in keep their slots; a lower limit only refuses new ones.

@@ -20,10 +20,10 @@ using namespace std::chrono_literals;
 constexpr const char* kPassword = "postgres-test-password";
 
 struct SyncServers {
-  PgCluster source{{.name = "source",
-                    .settings = {{"wal_level", "logical"}, {"max_connections", "100"}}}};
-  PgCluster target{{.name = "target",
-                    .settings = {{"wal_level", "logical"}, {"max_connections", "100"}}}};
+  PgCluster source{
+      {.name = "source", .settings = {{"wal_level", "logical"}, {"max_connections", "100"}}}};
+  PgCluster target{
+      {.name = "target", .settings = {{"wal_level", "logical"}, {"max_connections", "100"}}}};
 };
 const auto* const sync_env = SharedEnvironment<SyncServers>::install();
 SyncServers& servers() {
@@ -144,12 +144,12 @@ TEST(SyncFlow, CopyUnderPgbenchThenLagVerifyReadYourWritesAndStop) {
   PgCluster& source = servers().source;
   PgCluster& target = servers().target;
   create_db_both("bench");
-  auto init = run_command(
-      ProcessOptions{.argv = {pg_tool("pgbench").string(), "-i", "-q", "-s", "2", "-h",
-                              source.host(), "-p", std::to_string(source.port()), "-U",
-                              "postgres", "bench"},
-                     .env = {{"PGPASSWORD", kPassword}}},
-      120s);
+  auto init =
+      run_command(ProcessOptions{.argv = {pg_tool("pgbench").string(), "-i", "-q", "-s", "2", "-h",
+                                          source.host(), "-p", std::to_string(source.port()), "-U",
+                                          "postgres", "bench"},
+                                 .env = {{"PGPASSWORD", kPassword}}},
+                  120s);
   ASSERT_TRUE(init.success()) << init.describe();
   // pgbench_history has no key; with REPLICA IDENTITY FULL it can be published and verified.
   source.exec("ALTER TABLE pgbench_history REPLICA IDENTITY FULL", "bench");
@@ -202,7 +202,8 @@ TEST(SyncFlow, CopyUnderPgbenchThenLagVerifyReadYourWritesAndStop) {
   auto diff = run_pgshift(proxy, {"verify", "bench", "--tables", "pgbench_accounts"});
   EXPECT_EQ(diff.exit_code, 1) << diff.describe();
   EXPECT_NE(diff.out.find("changed:           key 777"), std::string::npos) << diff.out;
-  auto diff_json = run_pgshift(proxy, {"verify", "bench", "--tables", "pgbench_accounts", "--json"});
+  auto diff_json =
+      run_pgshift(proxy, {"verify", "bench", "--tables", "pgbench_accounts", "--json"});
   EXPECT_EQ(diff_json.exit_code, 1);
   EXPECT_NE(diff_json.out.find("\"changed\":[\"777\"]"), std::string::npos) << diff_json.out;
   target.exec("UPDATE pgbench_accounts SET abalance = abalance - 1 WHERE aid = 777", "bench");
@@ -218,8 +219,8 @@ TEST(SyncFlow, CopyUnderPgbenchThenLagVerifyReadYourWritesAndStop) {
     const std::string tag = "/* user_id='" + key + "' */ ";
     app.exec(tag + "INSERT INTO ryw_probe VALUES ('" + key + "', " + std::to_string(i) +
              ") ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v");
-    auto r = app.exec(tag + "SELECT v, current_setting('port') FROM ryw_probe WHERE k = '" + key +
-                      "'");
+    auto r =
+        app.exec(tag + "SELECT v, current_setting('port') FROM ryw_probe WHERE k = '" + key + "'");
     if (r.size() != 1 || r.at(0, 0) != std::to_string(i)) ++stale;
     if (r.size() == 1 && r.at(0, 1) == target_port) ++pair_reads_on_target;
   }
@@ -229,12 +230,14 @@ TEST(SyncFlow, CopyUnderPgbenchThenLagVerifyReadYourWritesAndStop) {
   int released = 0;
   for (int u = 0; u < 40 && released == 0; ++u) {
     const std::string tag = "/* user_id='u" + std::to_string(u) + "' */ ";
-    const std::string expected = app.exec(tag + "SELECT v FROM ryw_probe WHERE k = 'u" +
-                                          std::to_string(u) + "' FOR SHARE").scalar();
+    const std::string expected =
+        app.exec(tag + "SELECT v FROM ryw_probe WHERE k = 'u" + std::to_string(u) + "' FOR SHARE")
+            .scalar();
     if (!poll_until(
             [&] {
-              auto r = app.exec(tag + "SELECT v, current_setting('port') FROM ryw_probe WHERE k = 'u" +
-                                std::to_string(u) + "'");
+              auto r =
+                  app.exec(tag + "SELECT v, current_setting('port') FROM ryw_probe WHERE k = 'u" +
+                           std::to_string(u) + "'");
               EXPECT_EQ(r.at(0, 0), expected);
               return r.at(0, 1) == target_port;
             },
@@ -254,8 +257,8 @@ TEST(SyncFlow, CopyUnderPgbenchThenLagVerifyReadYourWritesAndStop) {
   EXPECT_GT(others_on_target, 50) << "pair reads on target: " << pair_reads_on_target;
   EXPECT_LT(others_on_target, 150);
   if (std::getenv("SYNC_TEST_VERBOSE")) {
-    std::cerr << start.out << equal.out << diff.out << status.out << "pair reads on target: "
-              << pair_reads_on_target << "\n";
+    std::cerr << start.out << equal.out << diff.out << status.out
+              << "pair reads on target: " << pair_reads_on_target << "\n";
   }
 
   auto stop = run_pgshift(proxy, {"sync", "stop", "bench"});
