@@ -32,13 +32,13 @@ struct RouteRuntime {
   // Read your writes, shared by every session of the route (a user may write through one
   // connection and read through another). Kept across reloads while the window is the same.
   std::shared_ptr<routing::ReadYourWrites> ryw;
-  // sync.mode logical only (else null): the lag marker's position, fed by the sidecar's lag
-  // monitor (proxy/migrate/lag_monitor.hpp); gates split reads and answers read-your-writes
-  // (MarkerOracle instead of the window). Kept across reloads while the route stays logical.
-  std::shared_ptr<routing::SyncPosition> sync;
   // Client connections of the route (pool.max_client_connections), over all I/O threads.
   // Kept across reloads while a route of the same name exists; never null.
   std::shared_ptr<ClientSlots> client_slots;
+  // sync.mode logical only (else null): the lag marker's position, fed by the sidecar's lag
+  // monitor (proxy/migrate/lag_monitor.hpp); gates split reads and answers read-your-writes
+  // (MarkerOracle instead of the window). Kept across reloads while the route stays logical.
+  std::shared_ptr<routing::SyncPosition> sync{};
 };
 
 struct Snapshot {
