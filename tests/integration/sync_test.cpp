@@ -124,6 +124,50 @@ TEST(SyncCheck, GoodPairPassesAndSchemaDiffIsReadable) {
       << diff.out;
 }
 
+TEST(SyncCheck, WrongPasswordIsOneClearBlocker) {
+  create_db_both("wrongpw");
+  std::string yaml = config_yaml(servers().source, "wrongpw", "wrongpw", "");
+  const std::string good = "password: \"" + std::string(kPassword) + "\"";
+  yaml.replace(yaml.rfind(good), good.size(), "password: \"not-the-password\"");  // the target's
+  auto r = run_cli(yaml, {"sync", "check", "wrongpw"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("BLOCKER [target] could not connect to 127.0.0.1:" +
+                       std::to_string(servers().target.port()) + "/wrongpw as postgres"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("password authentication failed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("fix: check routes[].target host, port, user and password"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(SyncStart, AFailedStartDropsWhatItCreated) {
+  create_db_both("rollback");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE items (id int PRIMARY KEY)", "rollback");
+  }
+  // A subscription of pgshift's name, but to another publication (no slot, not connected).
+  servers().target.exec("CREATE SUBSCRIPTION pgshift_rollback CONNECTION 'host=127.0.0.1 port=" +
+                            std::to_string(servers().source.port()) +
+                            " dbname=rollback' PUBLICATION other WITH (connect = false)",
+                        "rollback");
+  auto r = run_cli(config_yaml(servers().source, "rollback", "rollback", ""),
+                   {"sync", "start", "rollback"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("subscription pgshift_rollback exists on the target with publication(s) "
+                       "other"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("rolled back: dropped publication pgshift_rollback"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(servers().source.exec("SELECT count(*) FROM pg_publication", "rollback").scalar(), "0");
+  EXPECT_EQ(servers().source.exec("SELECT count(*) FROM pg_replication_slots").scalar(), "0");
+  servers().target.exec(
+      "ALTER SUBSCRIPTION pgshift_rollback SET (slot_name = NONE); "
+      "DROP SUBSCRIPTION pgshift_rollback",
+      "rollback");
+}
+
 // The lag the sidecar exports for route `route`; nullopt before the first scrape has it.
 std::optional<double> lag_seconds(const PgshiftProcess& proxy, const std::string& route) {
   return metric_value(fetch_metrics(proxy), "pgshift_sync_lag_seconds", {{"route", route}});
