@@ -95,6 +95,7 @@ struct Tick {
   std::int64_t next_write = 0;
   std::optional<routing::Side> side;
   long long errors_seen = -1;
+  std::int64_t last_error_ms = 0;  // steady time errors were last seen to increase
   SyncState state = SyncState::not_started;
   std::string error;  // of this tick ("" = none)
 
@@ -133,10 +134,13 @@ struct Tick {
       } else if (r.get(0, 3) != "0") {
         state = SyncState::copying;  // a table not ready yet may still miss rows
       } else {
+        // An apply error makes the worker exit and retry (wal_retrieve_retry_interval, 5 s):
+        // "error" while the worker is gone or errors were counted in the last 10 s.
         const long long errors = r.is_null(0, 5) ? 0 : std::stoll(std::string(r.get(0, 5)));
-        const bool new_errors = errors_seen >= 0 && errors > errors_seen;
+        if (errors_seen >= 0 && errors > errors_seen) last_error_ms = steady_ms();
         errors_seen = errors;
-        state = (r.get(0, 4) == "t" && !new_errors) ? SyncState::streaming : SyncState::error;
+        const bool recent = last_error_ms != 0 && steady_ms() - last_error_ms < 10000;
+        state = (r.get(0, 4) == "t" && !recent) ? SyncState::streaming : SyncState::error;
         if (!r.is_null(0, 0))
           publish(std::stoll(std::string(r.get(0, 0))), std::stoll(std::string(r.get(0, 1))),
                   position);

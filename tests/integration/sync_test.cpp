@@ -393,5 +393,54 @@ TEST(SyncFlow, TargetStoppedUnderLoadThenResumes) {
   EXPECT_EQ(source.exec("SELECT count(*) FROM pg_replication_slots").scalar(), "0");
 }
 
+// A stray write on the target breaks the apply (unique violation): status and the metric
+// say so, split reads fall back to the source; removing the stray row lets sync resume.
+TEST(SyncFlow, ApplyErrorIsReportedAndReadsFallBack) {
+  PgCluster& source = servers().source;
+  PgCluster& target = servers().target;
+  create_db_both("applyerr");
+  for (PgCluster* c : {&source, &target}) {
+    c->exec("CREATE TABLE items (id int PRIMARY KEY, v text)", "applyerr");
+  }
+  PgshiftProcess proxy({.config_yaml = config_yaml(source, "applyerr", "applyerr",
+                                                   "sync:\n  mode: logical\n  heartbeat_ms: 100\n"
+                                                   "read_split:\n  initial_read_percent: 100\n",
+                                                   "transaction"),
+                        .users = users_file_text({{"postgres", kPassword}})});
+  auto start = run_pgshift(proxy, {"sync", "start", "applyerr"});
+  ASSERT_EQ(start.exit_code, 0) << start.describe();
+  ASSERT_TRUE(wait_until([&] { return lag_seconds(proxy, "applyerr").value_or(99) < 1.0; }, 30s,
+                         "lag under 1 s"));
+
+  target.exec("INSERT INTO items VALUES (5, 'stray')", "applyerr");
+  source.exec("INSERT INTO items VALUES (5, 'real')", "applyerr");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return metric_value(fetch_metrics(proxy), "pgshift_sync_state",
+                            {{"route", "applyerr"}, {"state", "error"}})
+                   .value_or(0) == 1.0;
+      },
+      30s, "pgshift_sync_state{state=error}"));
+  ASSERT_TRUE(wait_until([&] { return lag_seconds(proxy, "applyerr").value_or(0) >= 1.0; }, 10s,
+                         "the lag to pass 1 s"));
+  PgConnection reader(proxy.conninfo("postgres", kPassword, "applyerr"));
+  for (int i = 0; i < 20; ++i) {
+    auto r = reader.exec("/* user_id='r" + std::to_string(i) +
+                         "' */ SELECT current_setting('port'), v FROM items WHERE id = 5");
+    EXPECT_EQ(r.at(0, 0), std::to_string(source.port()));
+    EXPECT_EQ(r.at(0, 1), "real");
+  }
+  auto status = run_pgshift(proxy, {"sync", "status", "applyerr"});
+  EXPECT_EQ(status.out.find("apply errors 0"), std::string::npos) << status.out;
+
+  target.exec("DELETE FROM items WHERE id = 5", "applyerr");
+  ASSERT_TRUE(wait_until([&] { return lag_seconds(proxy, "applyerr").value_or(99) < 1.0; }, 60s,
+                         "sync to resume once the stray row is gone"));
+  auto equal = run_pgshift(proxy, {"verify", "applyerr"});
+  EXPECT_EQ(equal.exit_code, 0) << equal.describe();
+  auto stopped = run_pgshift(proxy, {"sync", "stop", "applyerr"});
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.describe();
+}
+
 }  // namespace
 }  // namespace pgshift::test
