@@ -73,6 +73,12 @@ TablePlan plan_table(Connection& src, const TableRef& t, long chunk_rows) {
     return p;
   }
   p.est_rows = std::stod(std::string(cols.get(0, 2)));
+  if (p.est_rows < 1) {
+    // Never analyzed and no statistics yet: count once, or every row would land in one
+    // bucket (and the drill-down would have to read the whole table).
+    p.est_rows =
+        std::stod(std::string(src.exec("SELECT count(*) FROM " + t.qualified()).get(0, 0)));
+  }
   if (key_cols == 0) {
     if (cols.get(0, 3) != "f") {
       p.skip = "no primary key (add one, or REPLICA IDENTITY FULL to compare whole rows)";
@@ -214,9 +220,11 @@ struct Verifier {
 // Keys and row hashes of the rows of some buckets, for the drill-down.
 std::map<std::string, std::string> key_hashes(Connection& c, const TablePlan& p,
                                               const std::set<long>& buckets, long limit) {
+  // Ordered by a hash of the key, not the key: both sides order alike whatever their
+  // collations, so a limit cuts both at (nearly) the same key.
   auto r = c.exec("SELECT " + p.key_expr + ", md5(" + p.row_expr + ") FROM " + p.table.qualified() +
-                  " t WHERE " + bucket_expr(p) + " IN (" + in_list(buckets) + ") LIMIT " +
-                  std::to_string(limit));
+                  " t WHERE " + bucket_expr(p) + " IN (" + in_list(buckets) + ") ORDER BY md5(" +
+                  p.key_expr + ") LIMIT " + std::to_string(limit));
   std::map<std::string, std::string> out;
   for (int i = 0; i < r.rows(); ++i) out[std::string(r.get(i, 0))] = std::string(r.get(i, 1));
   return out;
@@ -334,9 +342,12 @@ int verify(const SyncSides& sides, const VerifyOptions& opt, std::ostream& out) 
     if (!opt.json) {
       out << name << ": DIFFERENT (source " << srows << " rows, target " << trows << " rows, "
           << it->second.size() << " of " << p.buckets << " bucket(s) differ)\n";
-      for (const auto& k : d.missing) out << "  missing on target: key " << k.as_string().c_str() << "\n";
-      for (const auto& k : d.extra) out << "  extra on target:   key " << k.as_string().c_str() << "\n";
-      for (const auto& k : d.changed) out << "  changed:           key " << k.as_string().c_str() << "\n";
+      for (const auto& k : d.missing)
+        out << "  missing on target: key " << k.as_string().c_str() << "\n";
+      for (const auto& k : d.extra)
+        out << "  extra on target:   key " << k.as_string().c_str() << "\n";
+      for (const auto& k : d.changed)
+        out << "  changed:           key " << k.as_string().c_str() << "\n";
     }
     o["missing_on_target"] = std::move(d.missing);
     o["extra_on_target"] = std::move(d.extra);
