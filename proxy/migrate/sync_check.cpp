@@ -32,10 +32,7 @@ struct Checker {
     auto wal = std::string(src.exec("SHOW wal_level").get(0, 0));
     if (wal != "logical") {
       add(Severity::blocker, "source",
-          "wal_level is '" + wal +
-              "', logical replication needs "
-              "'logical'",
-          kWalLevelFix);
+          "wal_level is '" + wal + "', logical replication needs 'logical'", kWalLevelFix);
     } else {
       add(Severity::ok, "source", "wal_level is logical");
     }
