@@ -61,6 +61,12 @@ SyncSides sync_sides(const config::Config& config, const std::string& route_name
   if (!r->sync.publisher_host.empty()) s.publisher.host = r->sync.publisher_host;
   if (r->sync.publisher_port != 0) s.publisher.port = r->sync.publisher_port;
   s.publisher.application_name = subscription_name(r->name, Direction::forward);
+  // The subscription connects from the target server, which has no copy of pgshift's CA
+  // file: it encrypts (sslmode=require) but cannot verify the source's certificate.
+  s.publisher.sslrootcert.clear();
+  if (s.publisher.sslmode == "verify-ca" || s.publisher.sslmode == "verify-full") {
+    s.publisher.sslmode = "require";
+  }
   s.publication = publication_name(r->name, Direction::forward);
   s.subscription = subscription_name(r->name, Direction::forward);
   return s;

@@ -94,6 +94,12 @@ TEST(SyncSides, NamesDatabasesAndThePublisherAddress) {
   EXPECT_EQ(s.publisher.host, "source");
   EXPECT_EQ(s.publisher.port, 5432);
   EXPECT_EQ(s.source.host, "db.internal");  // pgshift itself still uses source.host
+  c.routes[0].source.tls.mode = config::UpstreamTlsMode::verify_full;
+  c.routes[0].source.tls.ca_file = "/etc/pgshift/ca.pem";
+  s = sync_sides(c, "Shop-EU");
+  EXPECT_EQ(s.source.sslmode, "verify-full");
+  EXPECT_EQ(s.publisher.sslmode, "require");  // the target server has no copy of the CA file
+  EXPECT_EQ(s.publisher.sslrootcert, "");
 }
 
 TEST(SyncSides, UsageErrorsNameTheFix) {
