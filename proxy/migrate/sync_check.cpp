@@ -258,12 +258,31 @@ struct Checker {
     }
   }
 
+  // Before the subscription exists, rows already on the target would make the initial copy
+  // fail on duplicate keys (and retry forever).
+  void target_rows(Connection& tgt, const std::vector<TableRef>& tables) {
+    if (tgt.exec("SELECT 1 FROM pg_subscription WHERE subname = $1", {sides.subscription}).rows() >
+        0) {
+      return;
+    }
+    for (const auto& t : tables) {
+      if (tgt.exec("SELECT EXISTS (SELECT 1 FROM " + t.qualified() + ")").get(0, 0) == "t") {
+        add(Severity::blocker, "target",
+            "table " + t.display() +
+                " already has rows on the target; the initial copy would "
+                "fail on duplicate keys",
+            "TRUNCATE " + t.qualified() + "; on the target (the initial copy fills it)");
+      }
+    }
+  }
+
   void schema(Connection& src, Connection& tgt, const std::vector<TableRef>& tables,
               bool copy_schema) {
     auto d = diff_schema(src, tgt, tables);
     if (d.equal()) {
       add(Severity::ok, "both",
           "schemas of the " + std::to_string(tables.size()) + " table(s) are identical");
+      target_rows(tgt, tables);
       return;
     }
     if (d.tables_on_target == 0) {

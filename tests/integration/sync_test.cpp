@@ -114,6 +114,14 @@ TEST(SyncCheck, GoodPairPassesAndSchemaDiffIsReadable) {
   // The probe left nothing behind.
   EXPECT_EQ(servers().target.exec("SELECT count(*) FROM pg_subscription", "good").scalar(), "0");
 
+  servers().target.exec("INSERT INTO items VALUES (1, 'already here')", "good");
+  auto rows = run_cli(yaml, {"sync", "check", "good"});
+  EXPECT_EQ(rows.exit_code, 1) << rows.out;
+  EXPECT_NE(rows.out.find("table public.items already has rows on the target"), std::string::npos)
+      << rows.out;
+  EXPECT_NE(rows.out.find("TRUNCATE \"public\".\"items\";"), std::string::npos) << rows.out;
+  servers().target.exec("TRUNCATE items", "good");
+
   servers().target.exec("ALTER TABLE items ALTER COLUMN name TYPE varchar(20)", "good");
   auto diff = run_cli(yaml, {"sync", "check", "good"});
   EXPECT_EQ(diff.exit_code, 1) << diff.out;
