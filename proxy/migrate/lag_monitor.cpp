@@ -242,6 +242,14 @@ void LagMonitor::run() {
         t.error = e.what();
         t.state = SyncState::down;
         poll = std::chrono::seconds(5);
+      } catch (const std::exception& e) {
+        // Anything unexpected (a value that does not parse...): this thread must not die,
+        // and nothing is published, so the lag grows. Start over with new connections.
+        const auto side = t.side;
+        t = Tick{};
+        t.side = side;
+        t.error = e.what();
+        t.state = SyncState::down;
       }
       if (t.error != last_error && !t.error.empty()) {
         proxy::log_warn("lag monitor: cannot measure; the lag grows until this is fixed",

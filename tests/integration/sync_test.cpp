@@ -346,6 +346,15 @@ TEST(SyncFlow, TargetStoppedUnderLoadThenResumes) {
                         .users = users_file_text({{"postgres", kPassword}})});
   auto start = run_pgshift(proxy, {"sync", "start", "outage"});
   ASSERT_EQ(start.exit_code, 0) << start.describe();
+  // A second start adopts what the first created.
+  auto again = run_pgshift(proxy, {"sync", "start", "outage"});
+  EXPECT_EQ(again.exit_code, 0) << again.describe();
+  EXPECT_NE(again.out.find("publication pgshift_outage exists on the source: adopted"),
+            std::string::npos)
+      << again.out;
+  EXPECT_NE(again.out.find("subscription pgshift_outage exists on the target: adopted"),
+            std::string::npos)
+      << again.out;
 
   std::atomic<bool> stop{false};
   std::atomic<long> writes{0}, write_errors{0};
