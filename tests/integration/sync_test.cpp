@@ -459,5 +459,31 @@ TEST(SyncFlow, ApplyErrorIsReportedAndReadsFallBack) {
   EXPECT_EQ(stopped.exit_code, 0) << stopped.describe();
 }
 
+// A measurement, not a check (disabled by default): verify rows/s on a pgbench database of
+// scale SYNC_BENCH_SCALE (default 10: 1,000,000 accounts) after an initial copy.
+// Run: sync_test --gtest_also_run_disabled_tests --gtest_filter=SyncBench.*
+TEST(SyncBench, DISABLED_VerifyThroughput) {
+  PgCluster& source = servers().source;
+  create_db_both("vbench");
+  const char* scale = std::getenv("SYNC_BENCH_SCALE");
+  auto init = run_command(
+      ProcessOptions{.argv = {pg_tool("pgbench").string(), "-i", "-q", "-s", scale ? scale : "10",
+                              "-h", source.host(), "-p", std::to_string(source.port()), "-U",
+                              "postgres", "vbench"},
+                     .env = {{"PGPASSWORD", kPassword}}},
+      600s);
+  ASSERT_TRUE(init.success()) << init.describe();
+  source.exec("ALTER TABLE pgbench_history REPLICA IDENTITY FULL", "vbench");
+  PgshiftProcess proxy({.config_yaml = config_yaml(source, "vbench", "vbench",
+                                                   "sync:\n  mode: logical\n"),
+                        .users = users_file_text({{"postgres", kPassword}})});
+  auto start = run_pgshift(proxy, {"sync", "start", "vbench", "--copy-schema"}, 600s);
+  ASSERT_EQ(start.exit_code, 0) << start.describe();
+  auto v = run_pgshift(proxy, {"verify", "vbench", "--json"}, 600s);
+  EXPECT_EQ(v.exit_code, 0) << v.describe();
+  std::cout << start.out << v.out;
+  run_pgshift(proxy, {"sync", "stop", "vbench"});
+}
+
 }  // namespace
 }  // namespace pgshift::test
