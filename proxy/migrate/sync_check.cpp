@@ -18,7 +18,7 @@ using pgclient::quote_literal;
 constexpr const char* kWalLevelFix =
     "set wal_level = logical and restart the source (containers: command: postgres -c "
     "wal_level=logical; RDS: rds.logical_replication = 1 in the DB parameter group, then "
-    "reboot; Neon: Settings > Logical replication > Enable)";
+    "reboot; Neon: Project settings > Logical replication > Enable)";
 
 struct Checker {
   const SyncSides& sides;
