@@ -331,8 +331,8 @@ TEST(SyncFlow, CopyUnderPgbenchThenLagVerifyReadYourWritesAndStop) {
 
 // The target stops under load: the lag rises, split reads fall back to the source and keep
 // working, writes never notice; the target comes back: sync resumes, the lag returns under
-// 1 s and verify finds both sides equal.
-TEST(SyncFlow, TargetStoppedUnderLoadThenResumes) {
+// 1 s. The source restarts: sync resumes again, and verify finds both sides equal.
+TEST(SyncFlow, TargetStoppedAndSourceRestartedUnderLoad) {
   PgCluster& source = servers().source;
   PgCluster& target = servers().target;
   create_db_both("outage");
@@ -403,6 +403,24 @@ TEST(SyncFlow, TargetStoppedUnderLoadThenResumes) {
   writer.join();
   EXPECT_EQ(write_errors, 0);
 
+  // The source restarts: the subscription reconnects and resumes from its slot.
+  source.restart(StopMode::fast);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        try {
+          PgConnection c(proxy.conninfo("postgres", kPassword, "outage"));
+          c.exec(
+              "INSERT INTO events SELECT g, 'after restart' FROM generate_series(1000001, "
+              "1000100) g");
+          return true;
+        } catch (const std::exception&) {
+          return false;  // the pool may hand out a connection from before the restart once
+        }
+      },
+      20s, "a write through pgshift after the source restart"));
+  ASSERT_TRUE(wait_until([&] { return lag_seconds(proxy, "outage").value_or(99) < 1.0; }, 60s,
+                         "the lag to return under 1 s after the source restart"));
+
   auto equal = run_pgshift(proxy, {"verify", "outage"});
   EXPECT_EQ(equal.exit_code, 0) << equal.describe();
   auto stopped = run_pgshift(proxy, {"sync", "stop", "outage"});
@@ -467,16 +485,16 @@ TEST(SyncBench, DISABLED_VerifyThroughput) {
   create_db_both("vbench");
   const char* scale = std::getenv("SYNC_BENCH_SCALE");
   auto init = run_command(
-      ProcessOptions{.argv = {pg_tool("pgbench").string(), "-i", "-q", "-s", scale ? scale : "10",
-                              "-h", source.host(), "-p", std::to_string(source.port()), "-U",
-                              "postgres", "vbench"},
-                     .env = {{"PGPASSWORD", kPassword}}},
+      ProcessOptions{
+          .argv = {pg_tool("pgbench").string(), "-i", "-q", "-s", scale ? scale : "10", "-h",
+                   source.host(), "-p", std::to_string(source.port()), "-U", "postgres", "vbench"},
+          .env = {{"PGPASSWORD", kPassword}}},
       600s);
   ASSERT_TRUE(init.success()) << init.describe();
   source.exec("ALTER TABLE pgbench_history REPLICA IDENTITY FULL", "vbench");
-  PgshiftProcess proxy({.config_yaml = config_yaml(source, "vbench", "vbench",
-                                                   "sync:\n  mode: logical\n"),
-                        .users = users_file_text({{"postgres", kPassword}})});
+  PgshiftProcess proxy(
+      {.config_yaml = config_yaml(source, "vbench", "vbench", "sync:\n  mode: logical\n"),
+       .users = users_file_text({{"postgres", kPassword}})});
   auto start = run_pgshift(proxy, {"sync", "start", "vbench", "--copy-schema"}, 600s);
   ASSERT_EQ(start.exit_code, 0) << start.describe();
   auto v = run_pgshift(proxy, {"verify", "vbench", "--json"}, 600s);
