@@ -164,11 +164,6 @@ bool wait_target_applied_marker(const SyncSides& sides, Connection& src_auto, Co
   return false;
 }
 
-struct SideRun {
-  Connection conn;
-  std::map<std::string, Buckets> results;
-};
-
 struct Verifier {
   Verifier(const SyncSides& s, const VerifyOptions& o) : sides(s), opt(o) {}
   const SyncSides& sides;
