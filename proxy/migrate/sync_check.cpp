@@ -241,12 +241,15 @@ struct Checker {
       return;
     }
     try {
+      // PostgreSQL warns that the publication does not exist yet: expected here.
+      tgt.exec("SET client_min_messages = error");
       tgt.exec("CREATE SUBSCRIPTION " + quote_ident(sides.subscription) + " CONNECTION " +
                quote_literal(pgclient::to_conninfo_string(sides.publisher)) + " PUBLICATION " +
                quote_ident(sides.publication) +
                " WITH (connect = true, create_slot = false, enabled = false, copy_data = false, "
                "slot_name = NONE)");
       tgt.exec("DROP SUBSCRIPTION " + quote_ident(sides.subscription));
+      tgt.exec("RESET client_min_messages");
       add(Severity::ok, "target", "the target server reaches the source at " + where);
     } catch (const pgclient::Error& e) {
       add(Severity::blocker, "target",

@@ -37,6 +37,9 @@ pgclient::ConnInfo side_info(const config::Route& r, const config::Upstream& u,
   }
   auto info = pgclient::conninfo_for(u, db);
   info.application_name = "pgshift-sync";
+  // The commands print what they did themselves; PostgreSQL's NOTICEs ("created replication
+  // slot ...") would only repeat it on stderr.
+  info.options = "-c client_min_messages=warning";
   return info;
 }
 
@@ -64,6 +67,7 @@ SyncSides sync_sides(const config::Config& config, const std::string& route_name
   // The subscription connects from the target server, which has no copy of pgshift's CA
   // file: it encrypts (sslmode=require) but cannot verify the source's certificate.
   s.publisher.sslrootcert.clear();
+  s.publisher.options.clear();
   if (s.publisher.sslmode == "verify-ca" || s.publisher.sslmode == "verify-full") {
     s.publisher.sslmode = "require";
   }

@@ -21,7 +21,7 @@ namespace json = boost::json;
 
 constexpr const char* kSessionOptions =
     "-c TimeZone=UTC -c DateStyle=ISO,MDY -c IntervalStyle=postgres -c extra_float_digits=1 "
-    "-c bytea_output=hex -c statement_timeout=0";
+    "-c bytea_output=hex -c statement_timeout=0 -c client_min_messages=warning";
 
 // How one table is hashed: the same SQL text runs on both sides.
 struct TablePlan {
