@@ -249,6 +249,15 @@ const KeyInfo kKeys[] = {
      .max = 100,
      .field = PGSHIFT_FIELD(route->read_split.initial_read_percent),
      .description = "Read percent of a route with no saved state; 0..100, two decimals."},
+    {.path = "routes[].read_split.max_lag_ms",
+     .type = T::duration_ms,
+     .default_value = "1000",
+     .reloadable = true,
+     .min = 1,
+     .max = kMaxMs,
+     .field = PGSHIFT_FIELD(route->read_split.max_lag_ms),
+     .description = "sync.mode logical: split reads go to the target only while its lag is "
+                    "below this."},
     {.path = "routes[].sync", .type = T::mapping, .description = "How the target is kept in sync."},
     {.path = "routes[].sync.mode",
      .type = T::enumeration,
@@ -257,6 +266,33 @@ const KeyInfo kKeys[] = {
      .field = PGSHIFT_FIELD(route->sync.mode),
      .description = "none, logical replication, or mirrored writes; logical/mirror need a "
                     "target."},
+    {.path = "routes[].sync.heartbeat_ms",
+     .type = T::duration_ms,
+     .default_value = "500",
+     .reloadable = true,
+     .min = 10,
+     .max = 60000,
+     .field = PGSHIFT_FIELD(route->sync.heartbeat),
+     .description = "How often the lag marker row pgshift.heartbeat is written."},
+    {.path = "routes[].sync.tables",
+     .type = T::string_list,
+     .reloadable = true,  // read by the sync commands, not by the running sidecar
+     .field = PGSHIFT_FIELD(route->sync.tables),
+     .description = "Tables to replicate (schema.table; no schema = public); empty = every "
+                    "user table."},
+    {.path = "routes[].sync.publisher_host",
+     .type = T::string,
+     .reloadable = true,  // read by the sync commands, not by the running sidecar
+     .field = PGSHIFT_FIELD(route->sync.publisher_host),
+     .description = "Host the target uses to reach the source; default: source.host."},
+    {.path = "routes[].sync.publisher_port",
+     .type = T::port,
+     .default_value = "0",
+     .reloadable = true,  // read by the sync commands, not by the running sidecar
+     .min = 0,            // 0: source.port
+     .max = 65535,
+     .field = PGSHIFT_FIELD(route->sync.publisher_port),
+     .description = "Port the target uses to reach the source; 0: source.port."},
     // --- upstream: routes[].source and routes[].target ----------------------------------
     {.path = "upstream.host",
      .type = T::string,

@@ -14,6 +14,7 @@
 #include "proxy/app/cpu_quota.hpp"
 #include "proxy/app/operator_startup.hpp"
 #include "proxy/control/route_state_store.hpp"
+#include "proxy/migrate/lag_monitor.hpp"
 #include "proxy/session/idle_sweeper.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/telemetry/log.hpp"
@@ -184,6 +185,7 @@ int Server::run() {
   admin_ = start_operator_surface(*runtime_, main_ctx.get_executor());
   pool_logger_ = std::make_shared<PoolLogger>(pool_registry_, main_ctx.get_executor());
   pool_logger_->start();
+  lag_monitors_ = std::make_unique<migrate::LagMonitors>(runtime_);
 
   log_info("pgshift listening",
            {f("host", listen.host), f("port", acceptor_->local_endpoint().port()),
@@ -206,7 +208,8 @@ int Server::run() {
   for (auto& ctx : contexts_) ctx->stop();
   for (auto& t : threads) t.join();
   pool_logger_->stop();
-  pool_logger_.reset();  // its timer lives on io_context 0
+  pool_logger_.reset();   // its timer lives on io_context 0
+  lag_monitors_.reset();  // joins the monitor threads
   stop_operator_surface(*runtime_, admin_);
   log_info("pgshift stopped");
   return 0;

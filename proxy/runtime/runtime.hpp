@@ -15,6 +15,7 @@
 #include "proxy/runtime/client_slots.hpp"
 #include "routing/classifier.hpp"
 #include "routing/read_your_writes.hpp"
+#include "routing/sync_position.hpp"
 
 namespace pgshift::pool {
 class PoolRegistry;
@@ -34,6 +35,10 @@ struct RouteRuntime {
   // Client connections of the route (pool.max_client_connections), over all I/O threads.
   // Kept across reloads while a route of the same name exists; never null.
   std::shared_ptr<ClientSlots> client_slots;
+  // sync.mode logical only (else null): the lag marker's position, fed by the sidecar's lag
+  // monitor (proxy/migrate/lag_monitor.hpp); gates split reads and answers read-your-writes
+  // (MarkerOracle instead of the window). Kept across reloads while the route stays logical.
+  std::shared_ptr<routing::SyncPosition> sync{};
 };
 
 struct Snapshot {

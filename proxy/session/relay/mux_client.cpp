@@ -65,6 +65,7 @@ SplitDecision split_decision(routing::Reason r) {
       return SplitDecision::ryw_hold;
     case routing::Reason::target_unhealthy_fallback:
     case routing::Reason::source_unhealthy_fallback:
+    case routing::Reason::target_lagging:
       return SplitDecision::fallback;
     default:
       return SplitDecision::authoritative;
@@ -232,6 +233,7 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
       in.has_target = true;
       in.target_healthy = health_ && health_->target.healthy();
       in.source_healthy = !health_ || health_->source.healthy();
+      in.target_lagging = route_->sync && route_->sync->lagging(steady_ms());
       in.statement = c.kind;
       in.only_unknown_functions = c.only_unknown_functions;
       in.session_pinned = pinned_;
@@ -243,6 +245,8 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
       route_metrics_->split(split_decision(d.reason)).Increment();
       if (d.reason == routing::Reason::target_unhealthy_fallback) {
         metrics().target_fallbacks(route_name_, FallbackReason::target_unhealthy).Increment();
+      } else if (d.reason == routing::Reason::target_lagging) {
+        metrics().target_fallbacks(route_name_, FallbackReason::target_lagging).Increment();
       }
     }
   }
