@@ -12,11 +12,11 @@
 
 #include "config/load.hpp"
 #include "proxy/app/operator_startup.hpp"
+#include "proxy/control/route_state_store.hpp"
 #include "proxy/session/idle_sweeper.hpp"
+#include "proxy/session/session.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "proxy/telemetry/pool_report.hpp"
-#include "proxy/control/route_state_store.hpp"
-#include "proxy/session/session.hpp"
 
 namespace pgshift::proxy {
 
@@ -104,17 +104,20 @@ void Server::reload() {
   log_info("configuration reloaded", {f("routes", loaded.config->routes.size())});
 }
 
+std::vector<std::shared_ptr<ClientSession>> Server::live_sessions() {
+  std::vector<std::shared_ptr<ClientSession>> live;
+  std::lock_guard lock(sessions_mu_);
+  for (auto& [id, weak] : sessions_) {
+    if (auto s = weak.lock()) live.push_back(std::move(s));
+  }
+  return live;
+}
+
 asio::awaitable<void> Server::drain() {
   runtime_->draining.store(true);
   boost::system::error_code ignored;
   acceptor_->close(ignored);
-  std::vector<std::shared_ptr<ClientSession>> live;
-  {
-    std::lock_guard lock(sessions_mu_);
-    for (auto& [id, weak] : sessions_) {
-      if (auto s = weak.lock()) live.push_back(std::move(s));
-    }
-  }
+  std::vector<std::shared_ptr<ClientSession>> live = live_sessions();
   log_info("shutting down: draining sessions", {f("sessions", live.size())});
   // The pools as they were when the drain began, then no more periodic lines.
   pool_logger_->stop();
@@ -130,8 +133,18 @@ asio::awaitable<void> Server::drain() {
     co_await timer.async_wait(use_tuple);
   }
   long left = runtime_->active_sessions.load();
-  if (left > 0)
+  if (left > 0) {
     log_warn("shutdown timeout reached; closing remaining sessions", {f("sessions", left)});
+    // Each is told (FATAL 57P01) before its connection closes; give them a moment to say it.
+    for (auto& s : live_sessions()) {
+      asio::post(s->get_executor(), [s]() { s->terminate_now(); });
+    }
+    auto told = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (runtime_->active_sessions.load() > 0 && std::chrono::steady_clock::now() < told) {
+      timer.expires_after(std::chrono::milliseconds(5));
+      co_await timer.async_wait(use_tuple);
+    }
+  }
   // Each thread closes its own pools (idle servers get a Terminate), then everything stops.
   auto pending = std::make_shared<std::atomic<std::size_t>>(pool_sets_.size());
   for (std::size_t i = 0; i < pool_sets_.size(); ++i) {

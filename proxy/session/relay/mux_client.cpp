@@ -9,10 +9,10 @@
 #include <chrono>
 #include <utility>
 
-#include "proxy/telemetry/log.hpp"
 #include "proxy/control/pause_gate.hpp"
 #include "proxy/control/route_state_store.hpp"
 #include "proxy/session/session.hpp"
+#include "proxy/telemetry/log.hpp"
 #include "routing/split.hpp"
 #include "wire/messages.hpp"
 #include "wire/scanner.hpp"
@@ -581,6 +581,10 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
       if (r.kind == wire::ScanKind::message) {
         if (!co_await on_client_message(r.type, r.body, raw)) {
           terminate = true;
+          // Bytes after Terminate: a protocol violation the client is told about.
+          if (pos + r.consumed < data.size()) {
+            end(EndReason::client_protocol_error, "unexpected message after Terminate");
+          }
           break;
         }
       } else if (server_ && !at_boundary() && !skip_until_sync_) {
