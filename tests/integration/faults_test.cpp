@@ -300,6 +300,73 @@ TEST_P(SigtermTest, IdleAndInTransactionClientsGetFatal57P01) {
 
 INSTANTIATE_TEST_SUITE_P(PoolModes, SigtermTest, ::testing::Values("session", "transaction"));
 
+// ---- 16.6: SCRAM does not reveal which users exist ----
+
+// The salt and iteration count pgshift offers `user` in its SCRAM server-first-message
+// ("s=...,i=4096"), read over a raw socket (the exchange is then abandoned).
+std::string scram_salt_offered(const PgshiftProcess& proxy, const std::string& user) {
+  RawSocket socket = RawSocket::connect(proxy.host(), proxy.port());
+  socket.send(startup_packet({{"user", user}, {"database", "postgres"}}));
+  auto next = [&](char type) -> std::string {
+    std::string bytes;
+    const auto deadline = SteadyClock::now() + 10s;
+    while (SteadyClock::now() < deadline && !socket.closed()) {
+      for (const auto& m : parse_backend_messages(bytes)) {
+        if (m.type == type) return m.body;
+      }
+      bytes += socket.receive(1, 1s);
+    }
+    return {};
+  };
+  const std::string sasl = next('R');
+  if (sasl.size() < 4 || read_be32(sasl, 0) != 10) return "no AuthenticationSASL";
+  const std::string first = "n,,n=,r=fyko+d2lbbFgONRv9qkxdawL";
+  socket.send(frontend_message('p', std::string("SCRAM-SHA-256") + '\0' +
+                                        be32(static_cast<std::uint32_t>(first.size())) + first));
+  const std::string cont = next('R');
+  if (cont.size() < 4 || read_be32(cont, 0) != 11) return "no AuthenticationSASLContinue";
+  const std::string server_first = cont.substr(4);
+  return server_first.substr(server_first.find(",s="));
+}
+
+TEST(ScramEnumerationTest, UnknownUsersLookLikeKnownOnes) {
+  // "stored" has a SCRAM secret (salt fixed in the secret), "plain" a plaintext password,
+  // "hashed" only an md5 hash (cannot do SCRAM).
+  const std::string secret =
+      "SCRAM-SHA-256$4096:c2FsdHNhbHRzYWx0c2FsdA==$"
+      "2mSHT7vxyyc5POjZhNTp9bdfmVn7Q4NQc3wTtIVbHbk=:"
+      "bmVBvEkcxgHGY8RvaRRhp7Hr2C5+M73CQwXl2DYzIeE=";
+  ConfigSpec spec;
+  spec.client_auth_method = "scram-sha-256";
+  spec.routes.push_back({.source = upstream_of(servers().source)});
+  PgshiftProcess proxy(
+      {.config_yaml = spec.to_yaml(),
+       .users = users_file_text(
+           {{"stored", secret}, {"plain", "plain-pw"}, {"hashed", "md5" + std::string(32, 'a')}})});
+  const std::string stored = scram_salt_offered(proxy, "stored");
+  EXPECT_EQ(stored, ",s=c2FsdHNhbHRzYWx0c2FsdA==,i=4096");
+  for (const std::string user : {"nobody", "plain", "hashed"}) {
+    const std::string first = scram_salt_offered(proxy, user);
+    ASSERT_TRUE(first.starts_with(",s=")) << user << ": " << first;
+    EXPECT_TRUE(first.ends_with(",i=4096")) << user << ": " << first;
+    EXPECT_EQ(scram_salt_offered(proxy, user), first) << user << ": the salt changed";
+  }
+  EXPECT_NE(scram_salt_offered(proxy, "nobody"), scram_salt_offered(proxy, "nobody-else"));
+  // Wrong user and wrong password: the same error, at the same step.
+  auto error_for = [&](const std::string& user, const std::string& password) {
+    std::string e = connect_error_verbose(proxy.conninfo(user, password));
+    const auto at = e.find(user);
+    if (at != std::string::npos) e.replace(at, user.size(), "<user>");
+    return e;
+  };
+  const std::string wrong_password = error_for("plain", "not-the-password");
+  EXPECT_THAT(wrong_password,
+              HasSubstr("FATAL:  28P01: password authentication failed for user \"<user>\""));
+  EXPECT_EQ(error_for("nobody", "whatever"), wrong_password);
+  EXPECT_EQ(error_for("hashed", "whatever"), wrong_password);
+  EXPECT_EQ(error_for("stored", "whatever"), wrong_password);
+}
+
 // ---- 14.5 / 16.3: a login that cannot complete ends with an ErrorResponse ----
 
 // Pool of one server held by another client, a long query_wait_timeout and a short login
