@@ -86,16 +86,18 @@ void Server::reload() {
   }
   std::vector<std::string> errors;
   auto previous = runtime_->snapshot();
+  // Keys that cannot change at runtime keep their running value until a restart.
+  auto next = std::make_shared<config::Config>(*loaded.config);
+  for (const auto& k : config::keep_restart_only_values(*previous->config, *next)) {
+    log_warn("reload: this setting changes only on restart; keeping the running value",
+             {f("key", k.path), f("running", k.running), f("configured", k.configured)});
+  }
+  loaded.config = std::move(next);
   auto snap = build_snapshot(loaded.config, errors, previous.get());
   if (!snap) {
     for (auto& e : errors) log_error("reload: error", {f("error", e)});
     log_error("reload rejected; keeping the running configuration");
     return;
-  }
-  const auto& old_cfg = *runtime_->snapshot()->config;
-  if (old_cfg.listen.host != snap->config->listen.host ||
-      old_cfg.listen.port != snap->config->listen.port) {
-    log_warn("reload: listen address changes need a restart; keeping the old listener");
   }
   LogLevel level;
   if (parse_log_level(snap->config->log_level, level)) set_log_level(level);

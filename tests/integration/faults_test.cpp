@@ -300,6 +300,44 @@ TEST_P(SigtermTest, IdleAndInTransactionClientsGetFatal57P01) {
 
 INSTANTIATE_TEST_SUITE_P(PoolModes, SigtermTest, ::testing::Values("session", "transaction"));
 
+// ---- 16.5: restart-only settings on reload ----
+
+TEST(ReloadTest, RestartOnlySettingsWarnAndKeepTheirRunningValue) {
+  ConfigSpec spec;
+  spec.client_auth_method = "trust";
+  spec.routes.push_back({.source = upstream_of(servers().source), .pool_mode = "session"});
+  PgshiftProcess proxy({.config_yaml = spec.to_yaml(), .users = users_file_text({})});
+  EXPECT_EQ(run_psql(proxy.conninfo("app", "x"), "SELECT 1"), "1");
+  ASSERT_TRUE(port_accepts("127.0.0.1", proxy.admin_port()));
+
+  // pool.mode and admin.port change, and so does a reloadable key (log_level).
+  const std::uint16_t new_admin_port = free_port();
+  spec.routes[0].pool_mode = "transaction";
+  spec.log_level = "debug";
+  std::string yaml = spec.to_yaml();
+  const std::string admin = "  port: {{admin_port}}\n";
+  yaml.replace(yaml.find(admin), admin.size(), "  port: " + std::to_string(new_admin_port) + "\n");
+  proxy.write_config(yaml);
+  proxy.send_signal(SIGHUP);
+  ASSERT_TRUE(proxy.wait_for_log("configuration reloaded")) << proxy.log();
+  const std::string log = proxy.log();
+  EXPECT_THAT(log, HasSubstr("\"key\":\"routes[main].pool.mode\",\"running\":\"session\","
+                             "\"configured\":\"transaction\""));
+  EXPECT_THAT(log, HasSubstr("\"key\":\"admin.port\""));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("\"key\":\"log_level\"")));
+
+  // The running values stay: sessions are still in session mode, the admin API is where it
+  // was; the reloadable change took effect (debug lines appear).
+  EXPECT_EQ(
+      run_psql(proxy.conninfo("app", "x", "postgres", "application_name=after-reload"), "SELECT 2"),
+      "2");
+  RawSocket::connect(proxy.host(), proxy.port()).shutdown_write();  // logged at debug level
+  EXPECT_TRUE(proxy.wait_for_log("\"level\":\"debug\""));
+  EXPECT_THAT(proxy.log(), ::testing::Not(HasSubstr("\"pool_mode\":\"transaction\"")));
+  EXPECT_TRUE(port_accepts("127.0.0.1", proxy.admin_port()));
+  EXPECT_FALSE(port_accepts("127.0.0.1", new_admin_port));
+}
+
 // ---- 16.6: SCRAM does not reveal which users exist ----
 
 // The salt and iteration count pgshift offers `user` in its SCRAM server-first-message
