@@ -412,6 +412,10 @@ void ServerPool::place(std::unique_ptr<ServerConnection> conn) {
     w->timer.cancel();
     return;
   }
+  if (keeps_no_idle(params_->database)) {
+    retire(std::move(conn), true);
+    return;
+  }
   // Over size: reserve connections (or a size lowered by a reload) are not kept.
   // Another thread's clients have waited past rebalance_after while ours do not: free the
   // slot for them. (Closing for every waiter elsewhere would churn connections between
@@ -496,7 +500,9 @@ void ServerPool::maintain() {
   }
 
   // min_idle: clients waiting get connections their own way; after a failure, back off.
-  if (!waiters_.empty() || now < open_idle_not_before_) return;
+  if (!waiters_.empty() || now < open_idle_not_before_ || keeps_no_idle(params_->database)) {
+    return;
+  }
   while (idle_.size() + static_cast<std::size_t>(opening_idle_) < share) {
     if (!shared_->try_take_slot(false)) break;
     ++opening_idle_;
@@ -531,6 +537,19 @@ asio::awaitable<void> ServerPool::open_idle(std::shared_ptr<ServerPool> self) {
   self->last_connect_error_.clear();
   self->open_idle_backoff_ = milliseconds(0);
   self->place(std::move(conn));
+}
+
+bool ServerPool::keeps_no_idle(std::string_view database) {
+  return database == "template0" || database == "template1";
+}
+
+void ServerPool::drop_idle() {
+  while (!idle_.empty()) {
+    auto conn = std::move(idle_.front().conn);
+    idle_.pop_front();
+    gauges_.idle.add(-1);
+    retire(std::move(conn), true);
+  }
 }
 
 void ServerPool::close() {

@@ -28,6 +28,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.hpp"
@@ -160,6 +161,12 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   // Stops the pool: waiters fail with pool_closed, idle connections are closed, later
   // releases close their connection, acquire fails. Idempotent.
   void close();
+  // Closes every idle connection of this thread's pool now (gracefully: Terminate, so the
+  // backend exits), e.g. before DROP DATABASE of its database. Connections in use stay.
+  void drop_idle();
+  // Template databases (template0, template1) never keep idle connections: CREATE DATABASE
+  // copies template1 and refuses while anyone is connected to it (docs/pooling.md).
+  static bool keeps_no_idle(std::string_view database);
   bool closed() const noexcept { return closed_; }
 
   const PoolKey& key() const noexcept { return shared_->key(); }

@@ -135,5 +135,57 @@ TEST(ParamCountRawTest, LargeParameterDescriptionIsRelayed) {
   }
 }
 
+// ---- 14.2: idle pooled servers do not block database commands ----
+
+std::string backends_on(const std::string& database) {
+  return servers()
+      .source.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = '" + database + "'")
+      .scalar();
+}
+
+class DatabaseCommandTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DatabaseCommandTest, IdlePooledServersDoNotBlockThem) {
+  const std::string p = "ddl_" + GetParam() + "_";
+  for (const char* db : {"drop", "rename", "src"}) {
+    servers().source.exec("DROP DATABASE IF EXISTS " + p + db);
+    servers().source.exec("CREATE DATABASE " + p + db);
+  }
+  for (const char* db : {"renamed", "copy", "new"}) {
+    servers().source.exec("DROP DATABASE IF EXISTS " + p + db);
+  }
+  PgshiftProcess proxy(proxy_options(GetParam()));
+  // A session on each database leaves an idle pooled server behind, except on template1.
+  for (const std::string& db : {p + "drop", p + "rename", p + "src", std::string("template1")}) {
+    EXPECT_EQ(run_psql(proxy.conninfo("app", "x", db), "SELECT 1"), "1") << db;
+  }
+  EXPECT_TRUE(wait_until([&] { return backends_on(p + "drop") == "1"; }, 10s,
+                         "an idle pooled server on the database"));
+  EXPECT_TRUE(wait_until([&] { return backends_on("template1") == "0"; }, 10s,
+                         "no idle pooled server on template1"));
+
+  const std::string c = proxy.conninfo("app", "x", "postgres");
+  auto run = [&](const std::string& sql) {
+    const CommandResult r = try_psql(c, sql, 30s);
+    EXPECT_TRUE(r.success()) << sql << "\n" << r.describe();
+  };
+  run("DROP DATABASE " + p + "drop");
+  run("/* tools comment */ ALTER DATABASE " + p + "rename RENAME TO " + p + "renamed");
+  run("CREATE DATABASE " + p + "copy TEMPLATE " + p + "src");
+  run("CREATE DATABASE " + p + "new");  // copies template1
+  EXPECT_EQ(servers()
+                .source
+                .exec("SELECT count(*) FROM pg_database WHERE datname IN ('" + p + "renamed', '" +
+                      p + "copy', '" + p + "new')")
+                .scalar(),
+            "3");
+  for (const char* db : {"renamed", "copy", "new", "src"}) {
+    servers().source.exec("DROP DATABASE IF EXISTS " + p + db + " WITH (FORCE)");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(PoolModes, DatabaseCommandTest,
+                         ::testing::Values("session", "transaction"));
+
 }  // namespace
 }  // namespace pgshift::test

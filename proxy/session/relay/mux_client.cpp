@@ -11,6 +11,7 @@
 
 #include "proxy/control/pause_gate.hpp"
 #include "proxy/control/route_state_store.hpp"
+#include "proxy/session/exclusive_ddl.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "routing/split.hpp"
@@ -422,6 +423,7 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
       }
       note_statement(c);
       if (server_ && drops_prepared_statements(sql)) server_->prepared.clear();
+      free_databases_for_sql(*pools_->registry(), sql, id_);  // DROP DATABASE... (14.2)
       forward(type, body, raw);
       co_return true;
     }
@@ -431,6 +433,7 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
         end(EndReason::client_protocol_error, "malformed Parse message");
         co_return true;
       }
+      free_databases_for_sql(*pools_->registry(), p.query, id_);  // DROP DATABASE... (14.2)
       StatementInfo info{route_->classifier->classify(p.query), true};
       rs().last_parse_named = !p.statement.empty();
       if (rs().last_parse_named && mapper_.knows(std::string(p.statement))) {

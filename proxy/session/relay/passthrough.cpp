@@ -2,6 +2,7 @@
 // forwarded as they arrive; only message headers are inspected (Terminate from the client,
 // ReadyForQuery from the server), so a large DataRow or CopyData is never held in full. Framing is
 // validated in both directions; lost framing ends the session.
+#include "proxy/session/exclusive_ddl.hpp"
 #include "proxy/session/message_io.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/telemetry/log.hpp"
@@ -123,7 +124,12 @@ asio::awaitable<void> ClientSession::client_to_server() {
         }
         break;
       }
-      if (r.kind == wire::ScanKind::message || r.first_piece) tracker_.on_frontend(r.type);
+      if (r.kind == wire::ScanKind::message || r.first_piece) {
+        tracker_.on_frontend(r.type);
+        // DROP DATABASE and friends: our idle servers must not be "other users" (14.2).
+        free_databases_for_message(*pools_->registry(), r.type,
+                                   data.subspan(forward + 5, r.consumed - 5), id_);
+      }
       forward += r.consumed;
     }
     if (forward > 0) {
