@@ -359,7 +359,7 @@ void ServerPool::release(PooledConnection& conn, ReleaseState state) noexcept {
   }
   gauges_.active.add(-1);
   const bool clean = state == ReleaseState::clean;
-  if (clean && !closed_ && c->stream.is_open() && c->txn_status == 'I' &&
+  if (clean && !closed_ && c->stream.is_open() && c->txn_status == 'I' && !c->no_reuse &&
       !expired(*c, Clock::now())) {
     place(std::move(c));
   } else {
@@ -379,6 +379,18 @@ asio::awaitable<error_code> ServerPool::reset_for_reuse(PooledConnection& conn) 
     result = co_await run_simple_command(*conn, "ROLLBACK", options_.check_timeout);
   } else {
     result.status = 'I';
+  }
+  if (result.ok() && !conn->no_reuse) {
+    // Once a backend made its temporary namespace it keeps it for life, and DISCARD ALL does
+    // not undo that: the next client would not get a fresh backend (its PREPARE TRANSACTION
+    // after using temporary tables is not refused as it should be). Such a server is closed.
+    result = co_await run_simple_command(*conn, "SELECT 1 WHERE pg_my_temp_schema() <> 0",
+                                         options_.check_timeout);
+    if (result.ok() && result.rows > 0) conn->no_reuse = true;
+  }
+  if (conn->no_reuse) {
+    conn.release(ReleaseState::clean);  // a goodbye, then closed (release() checks no_reuse)
+    co_return error_code{};
   }
   if (result.ok()) {
     result = co_await run_simple_command(*conn, "DISCARD ALL", options_.check_timeout);

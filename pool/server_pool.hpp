@@ -150,6 +150,9 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   // ROLLBACK if a transaction is open), expecting CommandComplete and ReadyForQuery 'I'
   // within options.check_timeout. On failure the connection is closed (conn becomes empty)
   // and the error returned. The caller must know nothing is outstanding on it.
+  // A server with state DISCARD ALL cannot undo (ServerConnection::no_reuse, or a temporary
+  // namespace, asked of the server) is released to be closed: conn becomes empty and the
+  // result is success.
   asio::awaitable<error_code> reset_for_reuse(PooledConnection& conn);
 
   // One maintenance pass (PoolSet runs it every maintenance_interval): closes idle

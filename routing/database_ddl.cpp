@@ -69,23 +69,45 @@ void check_statement(const std::vector<Token>& s, std::vector<std::string>& out)
   }
 }
 
-}  // namespace
+bool lasting(const std::vector<Token>& s) {
+  if (s.empty()) return false;
+  if (keyword(s[0], "load")) return true;
+  if (s.size() < 2) return false;
+  return (keyword(s[0], "prepare") && keyword(s[1], "transaction")) ||
+         ((keyword(s[0], "commit") || keyword(s[0], "rollback")) && keyword(s[1], "prepared"));
+}
 
-std::vector<std::string> databases_needing_exclusive_access(std::string_view sql,
-                                                            LexerOptions options) {
-  std::vector<std::string> out;
+// Calls f(tokens) for each statement's code tokens (comments removed); stops when f
+// returns true, and returns whether it did.
+template <typename F>
+bool for_each_statement(std::string_view sql, LexerOptions options, F f) {
   Lexer lexer(sql, options);
   std::vector<Token> statement;
   for (;;) {
     const Token t = lexer.next();
     if (t.kind == TokenKind::end || t.kind == TokenKind::semicolon) {
-      check_statement(statement, out);
+      if (f(statement)) return true;
       statement.clear();
-      if (t.kind == TokenKind::end) break;
+      if (t.kind == TokenKind::end) return false;
       continue;
     }
     if (is_code(t)) statement.push_back(t);
   }
+}
+
+}  // namespace
+
+bool outlives_discard_all(std::string_view sql, LexerOptions options) {
+  return for_each_statement(sql, options, [](const std::vector<Token>& s) { return lasting(s); });
+}
+
+std::vector<std::string> databases_needing_exclusive_access(std::string_view sql,
+                                                            LexerOptions options) {
+  std::vector<std::string> out;
+  for_each_statement(sql, options, [&out](const std::vector<Token>& s) {
+    check_statement(s, out);
+    return false;
+  });
   return out;
 }
 

@@ -21,4 +21,9 @@ namespace pgshift::routing {
 std::vector<std::string> databases_needing_exclusive_access(std::string_view sql,
                                                             LexerOptions options = {});
 
+// Statements whose effect on the backend DISCARD ALL does not undo, so a pooled server that
+// ran one is closed rather than reset for the next client (docs/pooling.md): LOAD, and
+// two-phase commit (PREPARE TRANSACTION, COMMIT PREPARED, ROLLBACK PREPARED).
+bool outlives_discard_all(std::string_view sql, LexerOptions options = {});
+
 }  // namespace pgshift::routing

@@ -18,18 +18,24 @@ std::string_view c_string(std::span<const std::uint8_t> body, std::size_t at) {
   return {begin, nul ? static_cast<std::size_t>(static_cast<const char*>(nul) - begin) : left};
 }
 
-bool mentions_database(std::string_view sql) {
-  constexpr std::string_view kWord = "database";
-  return std::search(sql.begin(), sql.end(), kWord.begin(), kWord.end(), [](char a, char b) {
+// Case-insensitive search for a lower-case word: a cheap filter before the lexer runs.
+bool mentions(std::string_view sql, std::string_view word) {
+  return std::search(sql.begin(), sql.end(), word.begin(), word.end(), [](char a, char b) {
            return (a >= 'A' && a <= 'Z' ? a - 'A' + 'a' : a) == b;
          }) != sql.end();
+}
+
+std::string_view query_text(std::uint8_t type, std::span<const std::uint8_t> body) {
+  if (type == 'Q') return c_string(body, 0);
+  if (type == 'P') return c_string(body, c_string(body, 0).size() + 1);
+  return {};
 }
 
 }  // namespace
 
 void free_databases_for_sql(pool::PoolRegistry& registry, std::string_view sql,
                             std::uint64_t session) {
-  if (!mentions_database(sql)) return;
+  if (!mentions(sql, "database")) return;
   for (const std::string& db : routing::databases_needing_exclusive_access(sql)) {
     const std::size_t pools = registry.drop_idle(db);
     log_info("closing idle server connections before a statement that needs the database alone",
@@ -39,12 +45,16 @@ void free_databases_for_sql(pool::PoolRegistry& registry, std::string_view sql,
 
 void free_databases_for_message(pool::PoolRegistry& registry, std::uint8_t type,
                                 std::span<const std::uint8_t> body, std::uint64_t session) {
-  if (type == 'Q') {
-    free_databases_for_sql(registry, c_string(body, 0), session);
-  } else if (type == 'P') {
-    const std::string_view name = c_string(body, 0);
-    free_databases_for_sql(registry, c_string(body, name.size() + 1), session);
-  }
+  if (type == 'Q' || type == 'P') free_databases_for_sql(registry, query_text(type, body), session);
+}
+
+bool leaves_lasting_state(std::string_view sql) {
+  if (!mentions(sql, "load") && !mentions(sql, "prepare")) return false;
+  return routing::outlives_discard_all(sql);
+}
+
+bool leaves_lasting_state(std::uint8_t type, std::span<const std::uint8_t> body) {
+  return (type == 'Q' || type == 'P') && leaves_lasting_state(query_text(type, body));
 }
 
 }  // namespace pgshift::proxy

@@ -25,4 +25,9 @@ void free_databases_for_message(pool::PoolRegistry& registry, std::uint8_t type,
 void free_databases_for_sql(pool::PoolRegistry& registry, std::string_view sql,
                             std::uint64_t session);
 
+// Whether a Query / Parse (body or its first part) runs a statement whose effect DISCARD ALL
+// does not undo (routing::outlives_discard_all): its server is then closed, not reused.
+bool leaves_lasting_state(std::uint8_t type, std::span<const std::uint8_t> body);
+bool leaves_lasting_state(std::string_view sql);
+
 }  // namespace pgshift::proxy

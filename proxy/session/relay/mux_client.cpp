@@ -424,6 +424,7 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
       note_statement(c);
       if (server_ && drops_prepared_statements(sql)) server_->prepared.clear();
       free_databases_for_sql(*pools_->registry(), sql, id_);  // DROP DATABASE... (14.2)
+      if (server_ && leaves_lasting_state(sql)) server_->no_reuse = true;  // 14.4
       forward(type, body, raw);
       co_return true;
     }

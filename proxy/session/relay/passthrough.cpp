@@ -127,8 +127,9 @@ asio::awaitable<void> ClientSession::client_to_server() {
       if (r.kind == wire::ScanKind::message || r.first_piece) {
         tracker_.on_frontend(r.type);
         // DROP DATABASE and friends: our idle servers must not be "other users" (14.2).
-        free_databases_for_message(*pools_->registry(), r.type,
-                                   data.subspan(forward + 5, r.consumed - 5), id_);
+        const auto body = data.subspan(forward + 5, r.consumed - 5);
+        free_databases_for_message(*pools_->registry(), r.type, body, id_);
+        if (leaves_lasting_state(r.type, body)) server_->no_reuse = true;  // 14.4
       }
       forward += r.consumed;
     }

@@ -40,5 +40,17 @@ TEST(DatabaseDdlTest, CommentsLiteralsAndOtherStatements) {
   EXPECT_TRUE(databases_needing_exclusive_access("").empty());
 }
 
+TEST(DatabaseDdlTest, StatementsThatOutliveDiscardAll) {
+  EXPECT_TRUE(outlives_discard_all("PREPARE TRANSACTION 'x'"));
+  EXPECT_TRUE(outlives_discard_all("begin; insert into t values (1); prepare transaction 'x'"));
+  EXPECT_TRUE(outlives_discard_all("COMMIT PREPARED 'x'"));
+  EXPECT_TRUE(outlives_discard_all("rollback prepared 'x'"));
+  EXPECT_TRUE(outlives_discard_all("/* c */ LOAD 'auto_explain'"));
+  EXPECT_FALSE(outlives_discard_all("PREPARE q AS SELECT 1"));
+  EXPECT_FALSE(outlives_discard_all("COMMIT"));
+  EXPECT_FALSE(outlives_discard_all("SELECT 'prepare transaction'"));
+  EXPECT_FALSE(outlives_discard_all("SELECT load FROM t"));
+}
+
 }  // namespace
 }  // namespace pgshift::routing
