@@ -38,8 +38,7 @@ TEST(ScramMockSaltTest, MockSecretFailsAtTheProof) {
   std::array<std::uint8_t, 32> secret{};
   random_bytes(secret);
   const std::string salt = scram_mock_salt("nobody", secret);
-  ScramServer server(make_scram_secret(random_nonce(), salt, kScramMockIterations),
-                     random_nonce());
+  ScramServer server(make_scram_secret(random_nonce(), salt, kScramMockIterations), random_nonce());
   ScramClient client("a guess", random_nonce());
   std::string server_first, client_final, server_final;
   ASSERT_FALSE(server.handle_client_first(client.client_first(), server_first));
