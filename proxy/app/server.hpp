@@ -38,6 +38,7 @@ class Server {
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> signal_loop();
   asio::awaitable<void> drain();
+  std::vector<std::shared_ptr<ClientSession>> live_sessions();  // locks sessions_mu_
   void reload();
   void track(const std::shared_ptr<ClientSession>& s);
 
