@@ -1,0 +1,444 @@
+#include "proxy/migrate/cutover_coordinator.hpp"
+
+#include <optional>
+#include <stdexcept>
+
+#include "proxy/migrate/cutover_db.hpp"
+#include "proxy/migrate/cutover_metrics.hpp"
+#include "proxy/migrate/names.hpp"
+#include "proxy/telemetry/log.hpp"
+
+namespace pgshift::migrate {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using ms = std::chrono::milliseconds;
+using config::Phase;
+using pgclient::Connection;
+
+ms since(Clock::time_point t) {
+  return std::chrono::duration_cast<ms>(Clock::now() - t);
+}
+
+// A step that refuses the operation before anything changed.
+struct Refusal : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Which way the route moves, as the steps see it: "from" is authoritative now, "to" will be.
+struct Direction {
+  std::string from_name, to_name;  // "source" / "target"
+  std::string in_stream;           // from -> to: publication on from, subscription on to
+  std::string out_stream;          // to -> from: created by this operation
+  Phase expected = Phase::sync;
+  Phase commit_phase = Phase::target_primary;
+};
+
+Direction direction_of(SwitchKind kind, const std::string& route) {
+  Direction d;
+  const bool cut = kind != SwitchKind::rollback;
+  d.from_name = cut ? "source" : "target";
+  d.to_name = cut ? "target" : "source";
+  d.in_stream = publication_name(route, cut ? migrate::Direction::forward
+                                            : migrate::Direction::reverse);
+  d.out_stream = publication_name(route, cut ? migrate::Direction::reverse
+                                             : migrate::Direction::forward);
+  d.expected = kind == SwitchKind::cutover ? Phase::sync : Phase::target_primary;
+  d.commit_phase = kind == SwitchKind::cutover    ? Phase::target_primary
+                   : kind == SwitchKind::rollback ? Phase::sync
+                                                  : Phase::target_only;
+  return d;
+}
+
+class Switch {
+ public:
+  Switch(SwitchKind kind, const std::string& route, const routing::MigrationState& current,
+         const SwitchEndpoints& ep, control::Fleet& fleet, const SwitchOptions& opt,
+         const StepListener& listener)
+      : kind_(kind), route_(route), current_(current), ep_(ep), fleet_(fleet), opt_(opt),
+        listener_(listener), dir_(direction_of(kind, route)) {
+    out_.kind = kind;
+    out_.route = route;
+  }
+
+  SwitchOutcome run();
+
+ private:
+  // Runs `body` as the step `name`; returns false when it failed (outcome filled in).
+  template <typename Body>
+  bool step(const std::string& name, Body&& body);
+  void record(StepRecord r);
+  void undo_all();
+  void preconditions();
+  void switch_steps();
+  void finalize_steps();
+  std::string databases_after_undo() const;
+
+  Connection& from() { return kind_ == SwitchKind::rollback ? target_ : source_; }
+  Connection& to() { return kind_ == SwitchKind::rollback ? source_ : target_; }
+  const std::string& from_as_seen_from_to() const {
+    return kind_ == SwitchKind::rollback ? ep_.target_as_seen_from_source
+                                         : ep_.source_as_seen_from_target;
+  }
+  const std::string& to_as_seen_from_from() const {
+    return kind_ == SwitchKind::rollback ? ep_.source_as_seen_from_target
+                                         : ep_.target_as_seen_from_source;
+  }
+
+  SwitchKind kind_;
+  std::string route_;
+  routing::MigrationState current_;
+  const SwitchEndpoints& ep_;
+  control::Fleet& fleet_;
+  SwitchOptions opt_;
+  const StepListener& listener_;
+  Direction dir_;
+  Connection source_, target_;
+  std::vector<TableName> tables_;
+  struct Undo {
+    std::string name;
+    std::function<void()> run;
+  };
+  std::vector<Undo> undo_;
+  std::vector<std::string> undone_;
+  std::optional<Clock::time_point> held_at_;
+  SwitchOutcome out_;
+};
+
+template <typename Body>
+bool Switch::step(const std::string& name, Body&& body) {
+  const auto start = Clock::now();
+  StepRecord r{name, "ok", ms(0), {}};
+  try {
+    r.detail = body();
+  } catch (const Refusal& e) {
+    r.status = "refused";
+    r.detail = e.what();
+  } catch (const std::exception& e) {
+    r.status = "failed";
+    r.detail = e.what();
+  }
+  r.duration = since(start);
+  const bool ok = r.status == "ok";
+  if (!ok) {
+    out_.result = r.status == "refused" ? "refused" : "aborted";
+    out_.error = name + ": " + r.detail;
+  }
+  record(std::move(r));
+  return ok;
+}
+
+void Switch::record(StepRecord r) {
+  cutover_metrics().step_seconds(route_, r.name).Observe(r.duration.count() / 1000.0);
+  proxy::log_info("cutover step",
+                  {proxy::f("audit", std::string(to_string(kind_))), proxy::f("route", route_),
+                   proxy::f("step", r.name), proxy::f("status", r.status),
+                   proxy::f("duration_ms", static_cast<std::int64_t>(r.duration.count())),
+                   proxy::f("detail", r.detail), proxy::f("who", opt_.actor)});
+  if (listener_) listener_(r);
+  out_.steps.push_back(std::move(r));
+}
+
+void Switch::undo_all() {
+  while (!undo_.empty()) {
+    Undo u = std::move(undo_.back());
+    undo_.pop_back();
+    const auto start = Clock::now();
+    StepRecord r{"undo " + u.name, "ok", ms(0), {}};
+    try {
+      u.run();
+      undone_.push_back(u.name);
+    } catch (const std::exception& e) {
+      r.status = "failed";
+      r.detail = e.what();
+      out_.databases += "undo of " + u.name + " FAILED (" + e.what() + "); ";
+    }
+    r.duration = since(start);
+    record(std::move(r));
+  }
+  if (held_at_) out_.pause = since(*held_at_);
+}
+
+void Switch::preconditions() {
+  std::vector<std::string> ok;
+  if (current_.phase != dir_.expected) {
+    throw Refusal("route " + route_ + " is in phase " +
+                  std::string(routing::phase_name(current_.phase)) + "; " +
+                  std::string(to_string(kind_)) + " needs phase " +
+                  std::string(routing::phase_name(dir_.expected)) +
+                  (current_.phase == Phase::cutover
+                       ? " (an operation is in progress or was interrupted)"
+                       : ""));
+  }
+  source_ = Connection::connect(ep_.source);
+  target_ = Connection::connect(ep_.target);
+  auto ro = to().exec("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')");
+  if (ro.get(0, 0) == "t" || ro.get(0, 1) == "on") {
+    throw Refusal("the " + dir_.to_name + " (" + pgclient::describe(to().info()) +
+                  ") is read-only; it must accept writes to take the route");
+  }
+  ok.push_back(dir_.to_name + " writable");
+  if (kind_ == SwitchKind::finalize) return;
+  auto h = subscription_health(to(), dir_.in_stream);
+  if (!h.exists) {
+    throw Refusal("subscription " + dir_.in_stream + " does not exist on the " + dir_.to_name +
+                  "; start the sync first (pgshift sync start " + route_ + ")");
+  }
+  if (!h.enabled || !h.worker_running) {
+    throw Refusal("subscription " + dir_.in_stream + " on the " + dir_.to_name +
+                  (h.enabled ? " has no running apply worker (see the server log)"
+                             : " is disabled (ALTER SUBSCRIPTION ... ENABLE)"));
+  }
+  if (h.ready != h.tables) {
+    std::string list;
+    for (const auto& t : h.not_ready) list += (list.empty() ? "" : ", ") + t;
+    throw Refusal("subscription " + dir_.in_stream + ": tables still copying: " + list);
+  }
+  tables_ = publication_tables(from(), dir_.in_stream);
+  if (!fenced_tables(from()).empty()) {
+    throw Refusal("the " + dir_.from_name + " already carries pgshift_fence triggers (an " +
+                  "interrupted operation?); nothing was changed");
+  }
+  const auto lag_start = Clock::now();
+  const auto seq = write_marker(from(), route_, dir_.from_name);
+  if (!wait_for_marker(to(), route_, dir_.from_name, seq, opt_.max_lag)) {
+    throw Refusal("lag above --max-lag-ms " + std::to_string(opt_.max_lag.count()) +
+                  " ms: a marker written on the " + dir_.from_name + " was not visible on the " +
+                  dir_.to_name + " within that time");
+  }
+  ok.push_back("lag " + std::to_string(since(lag_start).count()) + " ms");
+  if (!opt_.skip_verify) {
+    throw Refusal("no clean verify run is recorded for route " + route_ +
+                  "; run pgshift verify " + route_ + " and pass --skip-verify");
+  }
+  proxy::log_warn("cutover without a recorded verify run",
+                  {proxy::f("audit", "skip_verify"), proxy::f("route", route_),
+                   proxy::f("who", opt_.actor)});
+}
+
+
+void Switch::switch_steps() {
+  const std::string moved_to = dir_.to_name;
+  if (!step("drain", [&] {
+        const auto t0 = database_now(from());
+        const int open = wait_for_transactions_before(from(), t0, opt_.drain_timeout);
+        if (open > 0) {
+          throw std::runtime_error(std::to_string(open) + " transaction(s) still open on the " +
+                                   dir_.from_name + " after --drain-timeout-ms " +
+                                   std::to_string(opt_.drain_timeout.count()));
+        }
+        return std::string("no open writer on the ") + dir_.from_name;
+      })) {
+    return;
+  }
+  if (!step("fence", [&] {
+        auto st = fence_tables(from(), tables_, route_, moved_to, opt_.drain_timeout);
+        undo_.push_back({"fence", [this] { unfence_tables(from(), tables_); }});
+        return std::to_string(tables_.size()) + " table(s) of the " + dir_.from_name +
+               " fenced (" + std::to_string(st.attempts) + " lock attempt(s))";
+      })) {
+    return;
+  }
+  if (!step("catch_up", [&] {
+        const auto seq = write_marker(from(), route_, dir_.from_name);
+        if (!wait_for_marker(to(), route_, dir_.from_name, seq, opt_.catch_up_timeout)) {
+          throw std::runtime_error("marker " + std::to_string(seq) + " written on the " +
+                                   dir_.from_name + " after the fence did not reach the " +
+                                   dir_.to_name + " within " +
+                                   std::to_string(opt_.catch_up_timeout.count()) + " ms");
+        }
+        return "marker " + std::to_string(seq) + " visible on the " + dir_.to_name;
+      })) {
+    return;
+  }
+  if (!step("sequences", [&] {
+        auto copied = copy_sequences(from(), to(), opt_.sequence_gap);
+        return std::to_string(copied.size()) + " sequence(s) set on the " + dir_.to_name +
+               " (gap " + std::to_string(opt_.sequence_gap) + ")";
+      })) {
+    return;
+  }
+  if (!step("stop_stream", [&] {
+        drop_subscription(to(), dir_.in_stream);
+        undo_.push_back({"stop_stream", [this] {
+                           create_subscription(to(), dir_.in_stream, from_as_seen_from_to(),
+                                               dir_.in_stream);
+                         }});
+        return "subscription " + dir_.in_stream + " dropped on the " + dir_.to_name;
+      })) {
+    return;
+  }
+  if (!step("start_reverse_stream", [&] {
+        std::string what;
+        if (!publication_exists(to(), dir_.out_stream)) {
+          create_publication(to(), dir_.out_stream, tables_);
+          undo_.push_back({"create publication",
+                           [this] { drop_publication(to(), dir_.out_stream); }});
+          what = "publication " + dir_.out_stream + " created on the " + dir_.to_name + ", ";
+        }
+        create_subscription(from(), dir_.out_stream, to_as_seen_from_from(), dir_.out_stream);
+        undo_.push_back({"create subscription",
+                         [this] { drop_subscription(from(), dir_.out_stream); }});
+        return what + "subscription " + dir_.out_stream + " created on the " + dir_.from_name +
+               " (copy_data = false)";
+      })) {
+    return;
+  }
+  if (!step("unfence_new_side", [&] {
+        const bool was_fenced = !fenced_tables(to()).empty();
+        unfence_tables(to(), tables_);
+        if (was_fenced) {
+          undo_.push_back({"unfence_new_side", [this] {
+                             fence_tables(to(), tables_, route_, dir_.from_name,
+                                          opt_.drain_timeout);
+                           }});
+        }
+        return std::string(was_fenced ? "fence removed from the " : "no fence on the ") +
+               dir_.to_name;
+      })) {
+    return;
+  }
+  step("commit", [&] {
+    auto c = fleet_.commit(route_, routing::SetPhase{dir_.commit_phase});
+    if (!c.ok) throw std::runtime_error("the fleet did not commit: " + c.error);
+    undo_.clear();  // the point of no return
+    out_.result = "completed";
+    return "phase " + std::string(routing::phase_name(c.state.phase)) + " at epoch " +
+           std::to_string(c.state.epoch);
+  });
+}
+
+void Switch::finalize_steps() {
+  const std::string rev = publication_name(route_, migrate::Direction::reverse);
+  const std::string fwd = publication_name(route_, migrate::Direction::forward);
+  if (!step("stop_reverse_stream", [&] {
+        drop_subscription(source_, rev);
+        undo_.push_back({"stop_reverse_stream", [this, rev] {
+                           create_subscription(source_, rev, ep_.target_as_seen_from_source, rev);
+                         }});
+        return "subscription " + rev + " dropped on the source (its slot on the target too)";
+      })) {
+    return;
+  }
+  step("commit", [&] {
+    auto c = fleet_.commit(route_, routing::SetPhase{Phase::target_only});
+    if (!c.ok) throw std::runtime_error("the fleet did not commit: " + c.error);
+    undo_.clear();
+    out_.result = "completed";
+    return "phase target_only at epoch " + std::to_string(c.state.epoch);
+  });
+  if (out_.result != "completed") return;
+  // Past the commit point: leftovers only cost disk, so a failure here is reported, not undone.
+  step("drop_publications", [&] {
+    drop_publication(target_, rev);
+    drop_publication(source_, fwd);
+    return "publications " + rev + " (target) and " + fwd + " (source) dropped";
+  });
+  out_.result = "completed";
+  out_.error.clear();
+}
+
+std::string Switch::databases_after_undo() const {
+  std::string s = "both databases back as before: the " + dir_.from_name +
+                  " takes writes (no fence)";
+  for (const auto& u : undone_) {
+    if (u == "stop_stream") s += ", subscription " + dir_.in_stream + " re-created at the current position";
+  }
+  return s + ", the " + dir_.to_name + " keeps receiving the stream";
+}
+
+SwitchOutcome Switch::run() {
+  const auto start = Clock::now();
+  out_.result = "aborted";
+  if (step("preconditions", [&] {
+        preconditions();
+        return std::string("ok: phase ") + std::string(routing::phase_name(current_.phase)) +
+               (kind_ == SwitchKind::finalize
+                    ? ""
+                    : ", " + std::to_string(tables_.size()) + " table(s), stream " +
+                          dir_.in_stream + " healthy, lag under " +
+                          std::to_string(opt_.max_lag.count()) + " ms");
+      })) {
+    if (opt_.dry_run) {
+      out_.result = "dry_run";
+    } else if (step("hold", [&] {
+                 control::HoldRequest req;
+                 req.route = route_;
+                 req.kind = std::string(to_string(kind_));
+                 req.actor = opt_.actor;
+                 req.drain_timeout = opt_.drain_timeout;
+                 req.deadline = opt_.drain_timeout * 2 + opt_.catch_up_timeout + ms(10000);
+                 held_at_ = Clock::now();
+                 auto h = fleet_.hold(req);
+                 if (!h.ok) {
+                   held_at_.reset();
+                   throw std::runtime_error("the fleet did not hold: " + h.error);
+                 }
+                 undo_.push_back({"hold", [this] {
+                                    fleet_.abort(route_, out_.error);
+                                  }});
+                 out_.held_transactions = h.held_transactions;
+                 return std::to_string(h.members) + " member(s) holding at epoch " +
+                        std::to_string(h.epoch);
+               })) {
+      if (kind_ == SwitchKind::finalize) {
+        finalize_steps();
+      } else {
+        switch_steps();
+      }
+      if (out_.result == "completed") {
+        out_.pause = since(*held_at_);
+      } else {
+        undo_all();
+        if (out_.databases.empty()) out_.databases = databases_after_undo();
+      }
+    }
+  }
+  if (out_.result == "refused") out_.databases = "nothing was changed";
+  out_.total = since(start);
+  cutover_metrics().outcome(route_, to_string(kind_), out_.result).Increment();
+  if (held_at_) {
+    cutover_metrics().pause_seconds(route_, to_string(kind_)).Observe(out_.pause.count() / 1000.0);
+    cutover_metrics().held_transactions(route_).Set(static_cast<double>(out_.held_transactions));
+  }
+  proxy::log_info("cutover finished", {proxy::f("audit", std::string(to_string(kind_))),
+                                       proxy::f("route", route_), proxy::f("result", out_.result),
+                                       proxy::f("summary", out_.summary()),
+                                       proxy::f("who", opt_.actor)});
+  return std::move(out_);
+}
+
+}  // namespace
+
+std::string_view to_string(SwitchKind k) {
+  switch (k) {
+    case SwitchKind::cutover:
+      return "cutover";
+    case SwitchKind::rollback:
+      return "rollback";
+    case SwitchKind::finalize:
+      return "finalize";
+  }
+  return "cutover";
+}
+
+std::string SwitchOutcome::summary() const {
+  std::string s = std::string(to_string(kind)) + " of route " + route + ": " + result + " in " +
+                  std::to_string(total.count()) + " ms (total pause " +
+                  std::to_string(pause.count()) + " ms, held transactions " +
+                  std::to_string(held_transactions) + ", longest hold <= " +
+                  std::to_string(pause.count()) + " ms)";
+  if (!error.empty()) s += "; " + error;
+  if (!databases.empty()) s += "; " + databases;
+  return s;
+}
+
+SwitchOutcome run_switch(SwitchKind kind, const std::string& route,
+                         const routing::MigrationState& current, const SwitchEndpoints& endpoints,
+                         control::Fleet& fleet, const SwitchOptions& options,
+                         const StepListener& listener) {
+  Switch s(kind, route, current, endpoints, fleet, options, listener);
+  return s.run();
+}
+
+}  // namespace pgshift::migrate
