@@ -159,11 +159,25 @@ std::vector<TableName> fenced_tables(Connection& db) {
 }
 
 std::int64_t write_marker(Connection& db, std::string_view route, std::string_view origin) {
-  auto r = db.exec(
+  // synchronous_commit on for this transaction: its commit flushes the WAL at once, so the
+  // walsender sends the marker (and everything before it) now rather than at the WAL
+  // writer's next round (up to wal_writer_delay later when the server runs with it off).
+  db.exec("BEGIN; SET LOCAL synchronous_commit = on");
+  pgclient::Result r;
+  try {
+    r = db.exec(
       "INSERT INTO pgshift.heartbeat AS h (route, origin, seq, origin_time)"
       " VALUES ($1, $2, 1, clock_timestamp()) ON CONFLICT (route, origin) DO UPDATE"
       " SET seq = h.seq + 1, origin_time = clock_timestamp() RETURNING seq",
-      {std::string(route), std::string(origin)});
+        {std::string(route), std::string(origin)});
+    db.exec("COMMIT");
+  } catch (const pgclient::Error&) {
+    try {
+      db.exec("ROLLBACK");
+    } catch (const pgclient::Error&) {
+    }
+    throw;
+  }
   return to_int(r.get(0, 0));
 }
 
