@@ -93,6 +93,11 @@ struct Sync {
   SyncMode mode = SyncMode::none;
 };
 
+// Cutover and rollback of the route (docs/cutover.md).
+struct Cutover {
+  int sequence_gap = 1000;  // added to each sequence's value when it is copied across
+};
+
 struct Route {
   std::string name;
   std::string client_database;             // "*" = pass any database name through
@@ -103,6 +108,7 @@ struct Route {
   RoutingKey routing_key;
   ReadSplit read_split;
   Sync sync;
+  Cutover cutover;
 };
 
 struct Limits {

@@ -3,6 +3,8 @@
 #include "proxy/control/health_checker.hpp"
 #include "proxy/control/pause_gate.hpp"
 #include "proxy/control/route_state_store.hpp"
+#include "proxy/migrate/cutover_local_fleet.hpp"
+#include "proxy/migrate/cutover_runner.hpp"
 
 namespace pgshift::proxy {
 
@@ -14,6 +16,10 @@ std::shared_ptr<AdminServer> start_operator_surface(Runtime& runtime,
   states->load(cfg);
   runtime.states = std::move(states);
   runtime.pause = std::make_shared<PauseGate>();
+  // Cutover and rollback on this sidecar's own pause gate and state store (no control
+  // database yet: the PostgreSQL control plane replaces the fleet when it lands).
+  runtime.operations = std::make_shared<migrate::CutoverRunner>(
+      runtime, std::make_shared<migrate::SidecarFleet>(runtime.states, runtime.pause));
   runtime.health = std::make_shared<HealthChecker>(runtime, executor);
   runtime.health->start();
   if (!cfg.admin.enabled) return nullptr;
@@ -25,6 +31,7 @@ std::shared_ptr<AdminServer> start_operator_surface(Runtime& runtime,
 void stop_operator_surface(Runtime& runtime, const std::shared_ptr<AdminServer>& admin) {
   if (admin) admin->stop();
   if (runtime.health) runtime.health->stop();
+  runtime.operations.reset();  // joins a running operation (every step has a deadline)
   // Held transactions must not outlive the process's I/O threads.
   if (runtime.pause) runtime.pause->resume();
   runtime.health.reset();
