@@ -1,7 +1,9 @@
 #include "proxy/migrate/cutover_coordinator.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 
 #include "proxy/migrate/cutover_db.hpp"
 #include "proxy/migrate/cutover_metrics.hpp"
@@ -15,6 +17,9 @@ using Clock = std::chrono::steady_clock;
 using ms = std::chrono::milliseconds;
 using config::Phase;
 using pgclient::Connection;
+
+constexpr ms kWorkerStartWait{10000};
+constexpr ms kLagBudget{5000};
 
 ms since(Clock::time_point t) {
   return std::chrono::duration_cast<ms>(Clock::now() - t);
@@ -160,7 +165,6 @@ void Switch::undo_all() {
 }
 
 void Switch::preconditions() {
-  std::vector<std::string> ok;
   if (current_.phase != dir_.expected) {
     throw Refusal("route " + route_ + " is in phase " +
                   std::string(routing::phase_name(current_.phase)) + "; " +
@@ -177,16 +181,24 @@ void Switch::preconditions() {
     throw Refusal("the " + dir_.to_name + " (" + pgclient::describe(to().info()) +
                   ") is read-only; it must accept writes to take the route");
   }
-  ok.push_back(dir_.to_name + " writable");
   if (kind_ == SwitchKind::finalize) return;
   auto h = subscription_health(to(), dir_.in_stream);
+  // A stream created moments ago (by the last switch) gets its apply worker from the
+  // launcher within a few seconds: give it that long before calling the stream unhealthy.
+  const auto worker_deadline = Clock::now() + kWorkerStartWait;
+  while (h.exists && h.enabled && !h.worker_running && Clock::now() < worker_deadline) {
+    std::this_thread::sleep_for(ms(20));
+    h = subscription_health(to(), dir_.in_stream);
+  }
   if (!h.exists) {
     throw Refusal("subscription " + dir_.in_stream + " does not exist on the " + dir_.to_name +
                   "; start the sync first (pgshift sync start " + route_ + ")");
   }
   if (!h.enabled || !h.worker_running) {
     throw Refusal("subscription " + dir_.in_stream + " on the " + dir_.to_name +
-                  (h.enabled ? " has no running apply worker (see the server log)"
+                  (h.enabled ? " has no running apply worker after " +
+                                   std::to_string(kWorkerStartWait.count() / 1000) +
+                                   " s (see the server log)"
                              : " is disabled (ALTER SUBSCRIPTION ... ENABLE)"));
   }
   if (h.ready != h.tables) {
@@ -199,14 +211,21 @@ void Switch::preconditions() {
     throw Refusal("the " + dir_.from_name + " already carries pgshift_fence triggers (an " +
                   "interrupted operation?); nothing was changed");
   }
-  const auto lag_start = Clock::now();
-  const auto seq = write_marker(from(), route_, dir_.from_name);
-  if (!wait_for_marker(to(), route_, dir_.from_name, seq, opt_.max_lag)) {
-    throw Refusal("lag above --max-lag-ms " + std::to_string(opt_.max_lag.count()) +
-                  " ms: a marker written on the " + dir_.from_name + " was not visible on the " +
-                  dir_.to_name + " within that time");
+  // Lag: a marker must cross within max_lag. A stream that is catching up (e.g. one started
+  // by the last switch, whose worker the launcher started a few seconds later) gets another
+  // marker once the last one has arrived, until kLagBudget has passed.
+  const auto budget_end = Clock::now() + std::max(kLagBudget, opt_.max_lag * 3);
+  for (;;) {
+    const auto seq = write_marker(from(), route_, dir_.from_name);
+    if (wait_for_marker(to(), route_, dir_.from_name, seq, opt_.max_lag)) break;
+    const auto left = std::chrono::duration_cast<ms>(budget_end - Clock::now());
+    if (left <= ms(0) || !wait_for_marker(to(), route_, dir_.from_name, seq, left) ||
+        Clock::now() >= budget_end) {
+      throw Refusal("lag above --max-lag-ms " + std::to_string(opt_.max_lag.count()) +
+                    " ms: a marker written on the " + dir_.from_name +
+                    " was not visible on the " + dir_.to_name + " within that time");
+    }
   }
-  ok.push_back("lag " + std::to_string(since(lag_start).count()) + " ms");
   if (!opt_.skip_verify) {
     throw Refusal("no clean verify run is recorded for route " + route_ +
                   "; run pgshift verify " + route_ + " and pass --skip-verify");

@@ -17,7 +17,10 @@ PgClusterOptions logical(const std::string& name) {
                 {"max_replication_slots", "10"},
                 {"max_wal_senders", "10"},
                 {"max_connections", "200"},
-                {"wal_receiver_status_interval", "1s"}};
+                {"wal_receiver_status_interval", "1s"},
+                // The launcher starts at most one apply worker per interval (default 5 s); a
+                // switch creates a stream whose worker should not wait that long.
+                {"wal_retrieve_retry_interval", "500ms"}};
   return o;
 }
 
@@ -59,9 +62,6 @@ CutoverServers::CutoverServers() : source(logical("source")), target(logical("ta
   }
   run_ok({pg_tool("pgbench").string(), "-i", "-q", "-s", "1", libpq(source)});
   run_ok({pg_tool("pgbench").string(), "-i", "-q", "-I", "dtp", libpq(target)});
-  source.exec("CREATE PUBLICATION pgshift_app FOR TABLE ledger, orders, pgbench_accounts,"
-              " pgbench_branches, pgbench_history, pgbench_tellers, pgshift.heartbeat",
-              kDb);
   reset();
 }
 
@@ -86,6 +86,10 @@ void CutoverServers::reset() {
   drop_subscription_hard(source, "pgshift_app_rev", target);
   drop_subscription_hard(target, "pgshift_app", source);
   target.exec("DROP PUBLICATION IF EXISTS pgshift_app_rev", kDb);
+  source.exec("DROP PUBLICATION IF EXISTS pgshift_app;"
+              "CREATE PUBLICATION pgshift_app FOR TABLE ledger, orders, pgbench_accounts,"
+              " pgbench_branches, pgbench_history, pgbench_tellers, pgshift.heartbeat",
+              kDb);
   for (PgCluster* c : {&source, &target}) {
     auto conn = pgclient::Connection::connect(conninfo(*c));
     migrate::unfence_tables(conn, migrate::fenced_tables(conn));
