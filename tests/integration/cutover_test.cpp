@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <sstream>
 
 #include "proxy/migrate/cutover_db.hpp"
 #include "tests/integration/cutover_support.hpp"
@@ -80,6 +81,19 @@ std::set<std::int64_t> acknowledged(const std::vector<LedgerWriter*>& writers) {
   return all;
 }
 
+// The subscriber's log lines about logical replication errors, for failure messages.
+std::string replication_errors(const PgCluster& c) {
+  std::string out;
+  std::istringstream in(c.log());
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("ERROR") != std::string::npos || line.find("logical replication") !=
+                                                        std::string::npos) {
+      out += line + "\n";
+    }
+  }
+  return "\n--- " + c.name() + " log (replication) ---\n" + out;
+}
+
 // The ids of `acked` that `c` lacks (at most 5, for the message).
 std::vector<std::int64_t> missing_on(const PgCluster& c, const std::set<std::int64_t>& acked) {
   const auto have = ledger_ids(c);
@@ -103,8 +117,11 @@ TEST_F(CutoverTest, SwitchesUnderLoadLoseNoAcknowledgedWriteInEitherDirection) {
 
   for (int round = 0; round < 3; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    auto cut = ctl("cutover", {"--skip-verify"});
-    ASSERT_TRUE(cut.success()) << cut.describe();
+    // The lag bound is loose here: this test is about losing nothing under load on a shared
+    // CI machine, where the apply worker may run behind by a second; the refusal itself is
+    // tested below.
+    auto cut = ctl("cutover", {"--skip-verify", "--max-lag-ms", "3000"});
+    ASSERT_TRUE(cut.success()) << cut.describe() << replication_errors(s.target);
     std::cout << cut.out;
     for (const char* step : {"preconditions", "hold", "drain", "fence", "catch_up", "sequences",
                              "stop_stream", "start_reverse_stream", "commit"}) {
@@ -130,8 +147,8 @@ TEST_F(CutoverTest, SwitchesUnderLoadLoseNoAcknowledgedWriteInEitherDirection) {
     wait_caught_up(s.target, s.source, "target");
     EXPECT_EQ(missing_on(s.source, acked), std::vector<std::int64_t>{});
 
-    auto back = ctl("rollback", {"--skip-verify"});
-    ASSERT_TRUE(back.success()) << back.describe();
+    auto back = ctl("rollback", {"--skip-verify", "--max-lag-ms", "3000"});
+    ASSERT_TRUE(back.success()) << back.describe() << replication_errors(s.source);
     std::cout << back.out;
     EXPECT_NE(back.out.find("rollback of route app: completed"), std::string::npos) << back.out;
     acked = acknowledged(writers);
