@@ -211,6 +211,22 @@ TEST_F(CutoverTest, DryRunAndFinalize) {
   app.exec("INSERT INTO ledger VALUES (11, 'target only')");
   EXPECT_EQ(ledger_ids(s.target), std::set<std::int64_t>{11});
   EXPECT_TRUE(fenced(s.source));  // the retired source stays read-only
+
+  const auto m = fetch_metrics(*proxy_);
+  EXPECT_GE(metric_value(m, "pgshift_cutover_phase_seconds_count",
+                         {{"route", "app"}, {"step", "fence"}})
+                .value_or(0),
+            1)
+      << metric_lines(m, "pgshift_cutover");
+  for (const char* kind : {"cutover", "finalize"}) {
+    EXPECT_EQ(metric_value(m, "pgshift_cutover_operations_total",
+                           {{"route", "app"}, {"kind", kind}, {"result", "completed"}}),
+              1)
+        << kind << "\n" << metric_lines(m, "pgshift_cutover");
+  }
+  EXPECT_EQ(metric_value(m, "pgshift_cutover_operations_total",
+                         {{"route", "app"}, {"kind", "cutover"}, {"result", "dry_run"}}),
+            1);
 }
 
 }  // namespace
