@@ -75,6 +75,11 @@ class Switch {
   void record(StepRecord r);
   void undo_all();
   void preconditions();
+  control::HoldRequest hold_request(std::string kind) const;
+  void change_phase(Phase phase, const std::string& why);
+  bool begin_step();
+  bool hold_step();
+  void finish();
   void switch_steps();
   void finalize_steps();
   std::string databases_after_undo() const;
@@ -239,8 +244,15 @@ void Switch::preconditions() {
 void Switch::switch_steps() {
   const std::string moved_to = dir_.to_name;
   if (!step("drain", [&] {
-        const auto t0 = database_now(from());
-        const int open = wait_for_transactions_before(from(), t0, opt_.drain_timeout);
+        // Two passes: the second catches a transaction that passed the hold just before it
+        // began and reached the database only after the first pass's reference time. (The
+        // control plane's fleets also count such transactions in the sidecars.)
+        const auto until = Clock::now() + opt_.drain_timeout;
+        int open = 0;
+        for (int pass = 0; pass < 2 && open == 0; ++pass) {
+          const auto left = std::max(ms(0), std::chrono::duration_cast<ms>(until - Clock::now()));
+          open = wait_for_transactions_before(from(), database_now(from()), left);
+        }
         if (open > 0) {
           throw std::runtime_error(std::to_string(open) + " transaction(s) still open on the " +
                                    dir_.from_name + " after --drain-timeout-ms " +
@@ -366,55 +378,56 @@ std::string Switch::databases_after_undo() const {
   return s + ", the " + dir_.to_name + " keeps receiving the stream";
 }
 
-SwitchOutcome Switch::run() {
-  const auto start = Clock::now();
-  out_.result = "aborted";
-  if (step("preconditions", [&] {
-        preconditions();
-        return std::string("ok: phase ") + std::string(routing::phase_name(current_.phase)) +
-               (kind_ == SwitchKind::finalize
-                    ? ""
-                    : ", " + std::to_string(tables_.size()) + " table(s), stream " +
-                          dir_.in_stream + " healthy, lag under " +
-                          std::to_string(opt_.max_lag.count()) + " ms");
-      })) {
-    if (opt_.dry_run) {
-      out_.result = "dry_run";
-    } else if (step("hold", [&] {
-                 control::HoldRequest req;
-                 req.route = route_;
-                 req.kind = std::string(to_string(kind_));
-                 req.actor = opt_.actor;
-                 req.drain_timeout = opt_.drain_timeout;
-                 req.deadline = opt_.drain_timeout * 2 + opt_.catch_up_timeout + ms(10000);
-                 held_at_ = Clock::now();
-                 auto h = fleet_.hold(req);
-                 if (!h.ok) {
-                   held_at_.reset();
-                   throw std::runtime_error("the fleet did not hold: " + h.error);
-                 }
-                 undo_.push_back({"hold", [this] {
-                                    fleet_.abort(route_, out_.error);
-                                  }});
-                 out_.held_transactions = h.held_transactions;
-                 return std::to_string(h.members) + " member(s) holding at epoch " +
-                        std::to_string(h.epoch);
-               })) {
-      if (kind_ == SwitchKind::finalize) {
-        finalize_steps();
-      } else {
-        switch_steps();
-      }
-      if (out_.result == "completed") {
-        out_.pause = since(*held_at_);
-      } else {
-        undo_all();
-        if (out_.databases.empty()) out_.databases = databases_after_undo();
-      }
-    }
+control::HoldRequest Switch::hold_request(std::string kind) const {
+  control::HoldRequest req;
+  req.route = route_;
+  req.kind = std::move(kind);
+  req.actor = opt_.actor;
+  req.drain_timeout = opt_.drain_timeout;
+  req.deadline = opt_.drain_timeout * 2 + opt_.catch_up_timeout + ms(10000);
+  return req;
+}
+
+// One state change through the fleet outside the main hold (a hold of its own, then the
+// commit): used to enter and to leave the transient phase `cutover`.
+void Switch::change_phase(Phase phase, const std::string& why) {
+  auto h = fleet_.hold(hold_request(std::string(to_string(kind_)) + "_" + why));
+  if (!h.ok) throw std::runtime_error("the fleet did not hold: " + h.error);
+  auto c = fleet_.commit(route_, routing::SetPhase{phase});
+  if (!c.ok) {
+    fleet_.abort(route_, c.error);
+    throw std::runtime_error("the fleet did not commit phase " +
+                             std::string(routing::phase_name(phase)) + ": " + c.error);
   }
+}
+
+// Records phase `cutover` before anything changes in the databases, so that an interrupted
+// operation is visible in the route state (and the preconditions of the next one refuse).
+bool Switch::begin_step() {
+  return step("begin", [&] {
+    change_phase(Phase::cutover, "begin");
+    undo_.push_back({"begin", [this] { change_phase(dir_.expected, "abort"); }});
+    return std::string("phase cutover recorded (was ") +
+           std::string(routing::phase_name(dir_.expected)) + ")";
+  });
+}
+
+bool Switch::hold_step() {
+  return step("hold", [&] {
+    held_at_ = Clock::now();
+    auto h = fleet_.hold(hold_request(std::string(to_string(kind_))));
+    if (!h.ok) {
+      held_at_.reset();
+      throw std::runtime_error("the fleet did not hold: " + h.error);
+    }
+    undo_.push_back({"hold", [this] { fleet_.abort(route_, out_.error); }});
+    out_.held_transactions = h.held_transactions;
+    return std::to_string(h.members) + " member(s) holding at epoch " + std::to_string(h.epoch);
+  });
+}
+
+void Switch::finish() {
   if (out_.result == "refused") out_.databases = "nothing was changed";
-  out_.total = since(start);
   cutover_metrics().outcome(route_, to_string(kind_), out_.result).Increment();
   if (held_at_) {
     cutover_metrics().pause_seconds(route_, to_string(kind_)).Observe(out_.pause.count() / 1000.0);
@@ -424,6 +437,35 @@ SwitchOutcome Switch::run() {
                                        proxy::f("route", route_), proxy::f("result", out_.result),
                                        proxy::f("summary", out_.summary()),
                                        proxy::f("who", opt_.actor)});
+}
+
+SwitchOutcome Switch::run() {
+  const auto start = Clock::now();
+  out_.result = "aborted";
+  const bool checked = step("preconditions", [&] {
+    preconditions();
+    return std::string("ok: phase ") + std::string(routing::phase_name(current_.phase)) +
+           (kind_ == SwitchKind::finalize
+                ? ""
+                : ", " + std::to_string(tables_.size()) + " table(s), stream " + dir_.in_stream +
+                      " healthy, lag under " + std::to_string(opt_.max_lag.count()) + " ms");
+  });
+  if (checked && opt_.dry_run) {
+    out_.result = "dry_run";
+  } else if (checked && (kind_ == SwitchKind::finalize || begin_step()) && hold_step()) {
+    if (kind_ == SwitchKind::finalize) {
+      finalize_steps();
+    } else {
+      switch_steps();
+    }
+    if (out_.result == "completed") out_.pause = since(*held_at_);
+  }
+  if (!out_.ok() && !undo_.empty()) {
+    undo_all();
+    if (out_.databases.empty()) out_.databases = databases_after_undo();
+  }
+  out_.total = since(start);
+  finish();
   return std::move(out_);
 }
 

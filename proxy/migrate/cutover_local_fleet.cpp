@@ -8,8 +8,6 @@
 
 namespace pgshift::migrate {
 
-using config::Phase;
-
 SidecarFleet::SidecarFleet(std::shared_ptr<proxy::RouteStateStore> states,
                            std::shared_ptr<proxy::PauseGate> pause)
     : states_(std::move(states)), pause_(std::move(pause)) {}
@@ -30,16 +28,7 @@ control::HoldResult SidecarFleet::hold(const control::HoldRequest& request) {
   const auto timeout = std::clamp(request.deadline, std::chrono::milliseconds(1),
                                    std::chrono::milliseconds(proxy::PauseGate::kMaxTimeout));
   pause_->pause(timeout);
-  std::uint64_t epoch = st->epoch;
-  if (request.kind != "finalize" && st->phase != Phase::cutover) {
-    auto changed = states_->apply(request.route, routing::SetPhase{Phase::cutover});
-    if (!changed.ok()) {
-      pause_->resume();
-      r.error = "cannot enter phase cutover: " + changed.message;
-      return r;
-    }
-    epoch = changed.after.epoch;
-  }
+  const std::uint64_t epoch = st->epoch;
   held_route_ = request.route;
   held_kind_ = request.kind;
   r.ok = true;
@@ -75,14 +64,6 @@ control::CommitResult SidecarFleet::commit(const std::string& route,
 void SidecarFleet::abort(const std::string& route, std::string_view reason) {
   std::lock_guard lock(mu_);
   if (held_route_ != route) return;
-  const auto states = states_->snapshot();
-  if (const auto* st = states->find(route); st && st->phase == Phase::cutover) {
-    auto back = states_->apply(route, routing::SetPhase{st->previous_phase});
-    if (!back.ok()) {
-      proxy::log_error("fleet abort could not restore the phase",
-                       {proxy::f("route", route), proxy::f("error", back.message)});
-    }
-  }
   pause_->resume();
   proxy::log_info("fleet abort", {proxy::f("route", route), proxy::f("reason", reason)});
   held_route_.clear();

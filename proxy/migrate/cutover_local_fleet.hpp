@@ -5,11 +5,12 @@
 //
 //   hold    pauses new transactions (the process-wide pause gate, so every route of this
 //           sidecar waits; they are released at commit or abort, or by the pause's own
-//           deadline) and, for a cutover or rollback, records the transient phase `cutover`
-//           in the state file, so a restart mid-operation is visible;
+//           deadline);
 //   commit  applies the change (the state file is written with fsync before it is published)
 //           and releases the held transactions onto the new state;
-//   abort   returns the phase to the one before `cutover` and releases them unchanged.
+//   abort   releases them unchanged.
+// Same contract as control::LocalFleet of the control plane (which holds per route and
+// drains the route's open transactions); this one goes when that one is merged.
 //
 // Thread-safety: every member may be called from any thread; one operation at a time.
 #include <memory>

@@ -17,7 +17,7 @@ using migrate::SwitchKind;
 using pgclient::Connection;
 
 // A fleet of no sidecars: records the calls and keeps the route state the way the control
-// plane does (hold enters nothing; commit passes through the transient cutover phase).
+// plane does (one validated change per commit).
 struct TestFleet : control::Fleet {
   routing::MigrationState state = [] {
     routing::MigrationState st;
@@ -35,8 +35,7 @@ struct TestFleet : control::Fleet {
   }
   control::CommitResult commit(const std::string&, const routing::StateChange& c) override {
     calls.push_back("commit");
-    auto mid = routing::apply(state, routing::SetPhase{config::Phase::cutover}, 1);
-    auto next = routing::apply(mid ? *mid : state, c, 2);
+    auto next = routing::apply(state, c, 2);
     control::CommitResult r;
     if (!next) {
       r.error = "invalid transition";
@@ -195,7 +194,9 @@ TEST_F(CutoverDbTest, CatchUpTimeoutAbortsUnfencesAndKeepsTheStream) {
   EXPECT_EQ(out.result, "aborted") << log_;
   EXPECT_NE(out.error.find("catch_up"), std::string::npos) << out.error;
   EXPECT_EQ(fleet_.state.phase, config::Phase::sync);
-  EXPECT_EQ(fleet_.calls, (std::vector<std::string>{"hold cutover", "abort"}));
+  EXPECT_EQ(fleet_.calls,
+            (std::vector<std::string>{"hold cutover_begin", "commit", "hold cutover", "abort",
+                                      "hold cutover_abort", "commit"}));
   auto source = Connection::connect(s.conninfo(s.source));
   EXPECT_TRUE(migrate::fenced_tables(source).empty()) << log_;
   insert(s.source, 77);

@@ -150,7 +150,7 @@ TEST_F(CutoverApiTest, CtlExitsOneWhenTheOperationDidNotComplete) {
   EXPECT_EQ(ctl({"cutover"}).code, 2);  // usage
 }
 
-TEST(SidecarFleet, HoldEntersCutoverCommitAppliesAndReleasesAbortRestores) {
+TEST(SidecarFleet, HoldPausesCommitAppliesAndReleasesAbortReleases) {
   auto states = std::make_shared<RouteStateStore>("");
   config::Config cfg;
   cfg.routes.push_back(config::Route{});
@@ -166,7 +166,7 @@ TEST(SidecarFleet, HoldEntersCutoverCommitAppliesAndReleasesAbortRestores) {
   auto h = fleet.hold(req);
   ASSERT_TRUE(h.ok) << h.error;
   EXPECT_TRUE(pause->status().paused);
-  EXPECT_EQ(states->snapshot()->find("auth")->phase, config::Phase::cutover);
+  EXPECT_EQ(h.epoch, 1u);
   EXPECT_FALSE(fleet.hold(req).ok);  // one operation at a time
 
   fleet.abort("auth", "test");
@@ -174,9 +174,12 @@ TEST(SidecarFleet, HoldEntersCutoverCommitAppliesAndReleasesAbortRestores) {
   EXPECT_EQ(states->snapshot()->find("auth")->phase, config::Phase::sync);
 
   ASSERT_TRUE(fleet.hold(req).ok);
-  auto c = fleet.commit("auth", routing::SetPhase{config::Phase::target_primary});
+  auto bad = fleet.commit("auth", routing::SetPhase{config::Phase::target_primary});
+  EXPECT_FALSE(bad.ok);  // sync -> target_primary skips cutover
+  EXPECT_TRUE(pause->status().paused) << "a refused commit keeps the hold";
+  auto c = fleet.commit("auth", routing::SetPhase{config::Phase::cutover});
   ASSERT_TRUE(c.ok) << c.error;
-  EXPECT_EQ(c.state.phase, config::Phase::target_primary);
+  EXPECT_EQ(c.state.phase, config::Phase::cutover);
   EXPECT_FALSE(pause->status().paused);
   EXPECT_FALSE(fleet.commit("auth", routing::SetPhase{config::Phase::sync}).ok);  // not held
 }
