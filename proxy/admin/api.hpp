@@ -18,7 +18,7 @@ AdminResponse handle_list_routes(const AdminCall& call);
 AdminResponse handle_get_route(const AdminCall& call, std::string_view name);
 AdminResponse handle_put_read_percent(const AdminCall& call, std::string_view name);
 
-// cutover_api.cpp: POST /v1/routes/{name}/cutover|rollback|finalize (202, runs on its own
+// cutover_api.cpp: POST /v1/routes/{name}/cutover|rollback|finalize|recover (202, runs on its own
 // thread), GET /v1/routes/{name}/operation (its progress).
 AdminResponse handle_route_operation(const AdminCall& call, std::string_view name,
                                      std::string_view action);

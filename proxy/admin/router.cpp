@@ -21,7 +21,8 @@ enum class Endpoint {
   cutover,    // POST, like rollback and finalize
   rollback,
   finalize,
-  operation,  // GET the latest of those three
+  recover,
+  operation,  // GET the latest of those four
   pause,
   resume,
   pools,
@@ -55,6 +56,8 @@ std::string_view label(Endpoint e) {
       return "/v1/routes/{name}/rollback";
     case Endpoint::finalize:
       return "/v1/routes/{name}/finalize";
+    case Endpoint::recover:
+      return "/v1/routes/{name}/recover";
     case Endpoint::operation:
       return "/v1/routes/{name}/operation";
     case Endpoint::pause:
@@ -77,6 +80,7 @@ std::vector<http::verb> allowed(Endpoint e) {
     case Endpoint::cutover:
     case Endpoint::rollback:
     case Endpoint::finalize:
+    case Endpoint::recover:
       return {http::verb::post};
     case Endpoint::pause:
       return {http::verb::get, http::verb::post};
@@ -109,9 +113,11 @@ Match match(std::string_view target) {
     const auto sub = rest.substr(slash + 1);
     if (sub == "read-percent") {
       e = Endpoint::read_percent;
-    } else if (sub == "cutover" || sub == "rollback" || sub == "finalize") {
-      e = sub == "cutover" ? Endpoint::cutover
-          : sub == "rollback" ? Endpoint::rollback : Endpoint::finalize;
+    } else if (sub == "cutover" || sub == "rollback" || sub == "finalize" || sub == "recover") {
+      e = sub == "cutover"    ? Endpoint::cutover
+          : sub == "rollback" ? Endpoint::rollback
+          : sub == "finalize" ? Endpoint::finalize
+                              : Endpoint::recover;
     } else if (sub == "operation") {
       e = Endpoint::operation;
     } else {
@@ -157,6 +163,8 @@ AdminResponse dispatch(const AdminCall& call, const Match& m) {
       return handle_route_operation(call, m.name, "rollback");
     case Endpoint::finalize:
       return handle_route_operation(call, m.name, "finalize");
+    case Endpoint::recover:
+      return handle_route_operation(call, m.name, "recover");
     case Endpoint::operation:
       return handle_get_operation(call, m.name);
     case Endpoint::pause:

@@ -36,6 +36,7 @@ constexpr const char* kUsage =
     "                                  move the route's writes to the target (docs/cutover.md)\n"
     "  rollback NAME [same options]    move them back to the source, losing nothing\n"
     "  finalize NAME                   stop the reverse stream; the route becomes target_only\n"
+    "  recover NAME                    end a cutover or rollback whose coordinator died\n"
     "\n"
     "options:\n"
     "  --url URL          admin API (default $PGSHIFT_ADMIN_URL or http://127.0.0.1:9187)\n"
@@ -327,7 +328,7 @@ int ctl_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
     auto url = parse_ctl_url(o.url, error);
     if (!url) throw Usage{error};
     const auto& cmd = o.args[0];
-    if (cmd == "cutover" || cmd == "rollback" || cmd == "finalize") {
+    if (cmd == "cutover" || cmd == "rollback" || cmd == "finalize" || cmd == "recover") {
       if (o.args.size() != 2) throw Usage{cmd + ": expected NAME"};
       CtlOperation op{cmd, path_segment(o.args[1]), o.dry_run, o.skip_verify,
                       o.max_lag_ms, o.drain_timeout_ms, o.json};

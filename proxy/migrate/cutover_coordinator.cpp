@@ -5,138 +5,17 @@
 #include <stdexcept>
 #include <thread>
 
-#include "proxy/migrate/cutover_db.hpp"
 #include "proxy/migrate/cutover_metrics.hpp"
-#include "proxy/migrate/names.hpp"
+#include "proxy/migrate/cutover_switch.hpp"
 #include "proxy/telemetry/log.hpp"
 
-namespace pgshift::migrate {
+namespace pgshift::migrate::detail {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-using ms = std::chrono::milliseconds;
-using config::Phase;
-using pgclient::Connection;
 
 constexpr ms kWorkerStartWait{10000};
 constexpr ms kLagBudget{5000};
 
-ms since(Clock::time_point t) {
-  return std::chrono::duration_cast<ms>(Clock::now() - t);
-}
-
-// A step that refuses the operation before anything changed.
-struct Refusal : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// Which way the route moves, as the steps see it: "from" is authoritative now, "to" will be.
-struct Direction {
-  std::string from_name, to_name;  // "source" / "target"
-  std::string in_stream;           // from -> to: publication on from, subscription on to
-  std::string out_stream;          // to -> from: created by this operation
-  Phase expected = Phase::sync;
-  Phase commit_phase = Phase::target_primary;
-};
-
-Direction direction_of(SwitchKind kind, const std::string& route) {
-  Direction d;
-  const bool cut = kind != SwitchKind::rollback;
-  d.from_name = cut ? "source" : "target";
-  d.to_name = cut ? "target" : "source";
-  d.in_stream = publication_name(route, cut ? migrate::Direction::forward
-                                            : migrate::Direction::reverse);
-  d.out_stream = publication_name(route, cut ? migrate::Direction::reverse
-                                             : migrate::Direction::forward);
-  d.expected = kind == SwitchKind::cutover ? Phase::sync : Phase::target_primary;
-  d.commit_phase = kind == SwitchKind::cutover    ? Phase::target_primary
-                   : kind == SwitchKind::rollback ? Phase::sync
-                                                  : Phase::target_only;
-  return d;
-}
-
-class Switch {
- public:
-  Switch(SwitchKind kind, const std::string& route, const routing::MigrationState& current,
-         const SwitchEndpoints& ep, control::Fleet& fleet, const SwitchOptions& opt,
-         const StepListener& listener)
-      : kind_(kind), route_(route), current_(current), ep_(ep), fleet_(fleet), opt_(opt),
-        listener_(listener), dir_(direction_of(kind, route)) {
-    out_.kind = kind;
-    out_.route = route;
-  }
-
-  SwitchOutcome run();
-
- private:
-  // Runs `body` as the step `name`; returns false when it failed (outcome filled in).
-  template <typename Body>
-  bool step(const std::string& name, Body&& body);
-  void record(StepRecord r);
-  void undo_all();
-  void preconditions();
-  control::HoldRequest hold_request(std::string kind) const;
-  void change_phase(Phase phase, const std::string& why);
-  bool begin_step();
-  bool hold_step();
-  void finish();
-  void switch_steps();
-  void finalize_steps();
-  std::string databases_after_undo() const;
-
-  Connection& from() { return kind_ == SwitchKind::rollback ? target_ : source_; }
-  Connection& to() { return kind_ == SwitchKind::rollback ? source_ : target_; }
-  const std::string& from_as_seen_from_to() const {
-    return kind_ == SwitchKind::rollback ? ep_.target_as_seen_from_source
-                                         : ep_.source_as_seen_from_target;
-  }
-  const std::string& to_as_seen_from_from() const {
-    return kind_ == SwitchKind::rollback ? ep_.source_as_seen_from_target
-                                         : ep_.target_as_seen_from_source;
-  }
-
-  SwitchKind kind_;
-  std::string route_;
-  routing::MigrationState current_;
-  const SwitchEndpoints& ep_;
-  control::Fleet& fleet_;
-  SwitchOptions opt_;
-  const StepListener& listener_;
-  Direction dir_;
-  Connection source_, target_;
-  std::vector<TableName> tables_;
-  struct Undo {
-    std::string name;
-    std::function<void()> run;
-  };
-  std::vector<Undo> undo_;
-  std::vector<std::string> undone_;
-  std::optional<Clock::time_point> held_at_;
-  SwitchOutcome out_;
-};
-
-template <typename Body>
-bool Switch::step(const std::string& name, Body&& body) {
-  const auto start = Clock::now();
-  StepRecord r{name, "ok", ms(0), {}};
-  try {
-    r.detail = body();
-  } catch (const Refusal& e) {
-    r.status = "refused";
-    r.detail = e.what();
-  } catch (const std::exception& e) {
-    r.status = "failed";
-    r.detail = e.what();
-  }
-  r.duration = since(start);
-  const bool ok = r.status == "ok";
-  if (!ok) {
-    out_.result = r.status == "refused" ? "refused" : "aborted";
-    out_.error = name + ": " + r.detail;
-  }
-  record(std::move(r));
-  return ok;
-}
+}  // namespace
 
 void Switch::record(StepRecord r) {
   cutover_metrics().step_seconds(route_, r.name).Observe(r.duration.count() / 1000.0);
@@ -176,11 +55,20 @@ void Switch::preconditions() {
                   std::string(to_string(kind_)) + " needs phase " +
                   std::string(routing::phase_name(dir_.expected)) +
                   (current_.phase == Phase::cutover
-                       ? " (an operation is in progress or was interrupted)"
+                       ? " (an operation is in progress, or was interrupted: pgshift ctl "
+                         "recover " + route_ + " ends it)"
                        : ""));
+  }
+  if (kind_ == SwitchKind::recover && current_.previous_phase != Phase::sync &&
+      current_.previous_phase != Phase::target_primary) {
+    throw Refusal("route " + route_ + " entered phase cutover from " +
+                  std::string(routing::phase_name(current_.previous_phase)) +
+                  "; recover only ends a cutover (from sync) or a rollback (from "
+                  "target_primary)");
   }
   source_ = Connection::connect(ep_.source);
   target_ = Connection::connect(ep_.target);
+  if (kind_ == SwitchKind::recover) return;
   auto ro = to().exec("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')");
   if (ro.get(0, 0) == "t" || ro.get(0, 1) == "on") {
     throw Refusal("the " + dir_.to_name + " (" + pgclient::describe(to().info()) +
@@ -214,7 +102,8 @@ void Switch::preconditions() {
   tables_ = publication_tables(from(), dir_.in_stream);
   if (!fenced_tables(from()).empty()) {
     throw Refusal("the " + dir_.from_name + " already carries pgshift_fence triggers (an " +
-                  "interrupted operation?); nothing was changed");
+                  "interrupted operation? pgshift ctl recover " + route_ +
+                  " ends it); nothing was changed");
   }
   // Lag: a marker must cross within max_lag. A stream that is catching up (e.g. one started
   // by the last switch, whose worker the launcher started a few seconds later) gets another
@@ -445,16 +334,19 @@ SwitchOutcome Switch::run() {
   const bool checked = step("preconditions", [&] {
     preconditions();
     return std::string("ok: phase ") + std::string(routing::phase_name(current_.phase)) +
-           (kind_ == SwitchKind::finalize
+           (kind_ == SwitchKind::finalize || kind_ == SwitchKind::recover
                 ? ""
                 : ", " + std::to_string(tables_.size()) + " table(s), stream " + dir_.in_stream +
                       " healthy, lag under " + std::to_string(opt_.max_lag.count()) + " ms");
   });
+  const bool switches_sides = kind_ == SwitchKind::cutover || kind_ == SwitchKind::rollback;
   if (checked && opt_.dry_run) {
     out_.result = "dry_run";
-  } else if (checked && (kind_ == SwitchKind::finalize || begin_step()) && hold_step()) {
+  } else if (checked && (!switches_sides || begin_step()) && hold_step()) {
     if (kind_ == SwitchKind::finalize) {
       finalize_steps();
+    } else if (kind_ == SwitchKind::recover) {
+      recover_steps();
     } else {
       switch_steps();
     }
@@ -469,7 +361,9 @@ SwitchOutcome Switch::run() {
   return std::move(out_);
 }
 
-}  // namespace
+}  // namespace pgshift::migrate::detail
+
+namespace pgshift::migrate {
 
 std::string_view to_string(SwitchKind k) {
   switch (k) {
@@ -479,6 +373,8 @@ std::string_view to_string(SwitchKind k) {
       return "rollback";
     case SwitchKind::finalize:
       return "finalize";
+    case SwitchKind::recover:
+      return "recover";
   }
   return "cutover";
 }
@@ -498,7 +394,7 @@ SwitchOutcome run_switch(SwitchKind kind, const std::string& route,
                          const routing::MigrationState& current, const SwitchEndpoints& endpoints,
                          control::Fleet& fleet, const SwitchOptions& options,
                          const StepListener& listener) {
-  Switch s(kind, route, current, endpoints, fleet, options, listener);
+  detail::Switch s(kind, route, current, endpoints, fleet, options, listener);
   return s.run();
 }
 

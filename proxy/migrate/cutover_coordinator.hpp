@@ -27,7 +27,10 @@
 
 namespace pgshift::migrate {
 
-enum class SwitchKind { cutover, rollback, finalize };
+// recover: ends an operation that was interrupted (its coordinator died) in phase cutover,
+// back where it started: the old side authoritative and unfenced, its stream running, the
+// new side fenced, no reverse stream. Every step is idempotent; run it again if it fails.
+enum class SwitchKind { cutover, rollback, finalize, recover };
 std::string_view to_string(SwitchKind k);
 
 struct SwitchOptions {

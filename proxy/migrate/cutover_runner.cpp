@@ -83,6 +83,7 @@ proxy::OperationStarted CutoverRunner::start(const proxy::OperationRequest& requ
   proxy::OperationStarted r;
   SwitchKind kind = request.kind == "rollback"   ? SwitchKind::rollback
                     : request.kind == "finalize" ? SwitchKind::finalize
+                    : request.kind == "recover"  ? SwitchKind::recover
                                                  : SwitchKind::cutover;
   const auto snap = runtime_.snapshot();
   const config::Route* route = snap->config->find_route(request.route);

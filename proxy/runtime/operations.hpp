@@ -16,7 +16,7 @@ namespace pgshift::proxy {
 
 struct OperationRequest {
   std::string route;
-  std::string kind;  // "cutover", "rollback", "finalize"
+  std::string kind;  // "cutover", "rollback", "finalize", "recover"
   bool dry_run = false;
   bool skip_verify = false;
   std::optional<std::int64_t> max_lag_ms, drain_timeout_ms;

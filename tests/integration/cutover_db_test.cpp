@@ -65,6 +65,10 @@ class CutoverDbTest : public ::testing::Test {
     }
     return out;
   }
+  bool fenced_cluster(const PgCluster& c) {
+    auto conn = Connection::connect(servers().conninfo(c));
+    return !migrate::fenced_tables(conn).empty();
+  }
   void insert(const PgCluster& c, std::int64_t id) {
     c.exec("INSERT INTO ledger VALUES (" + std::to_string(id) + ", 'test')", kDb);
   }
@@ -202,6 +206,63 @@ TEST_F(CutoverDbTest, CatchUpTimeoutAbortsUnfencesAndKeepsTheStream) {
   insert(s.source, 77);
   wait_caught_up(s.source, s.target, "source");
   EXPECT_EQ(ledger_ids(s.target), std::set<std::int64_t>{77});
+}
+
+// The coordinator "dies" right after a step (the listener throws out of run_switch, so no
+// undo runs); recover must bring both databases back to where the operation started, after
+// which the route switches normally.
+struct CoordinatorDied {};
+
+TEST_F(CutoverDbTest, RecoverEndsAnOperationWhoseCoordinatorDiedAtAnyStep) {
+  auto& s = servers();
+  struct Case {
+    SwitchKind kind;
+    std::string dies_after;
+  };
+  const std::vector<Case> cases = {{SwitchKind::cutover, "begin"},
+                                   {SwitchKind::cutover, "fence"},
+                                   {SwitchKind::cutover, "stop_stream"},
+                                   {SwitchKind::cutover, "start_reverse_stream"},
+                                   {SwitchKind::cutover, "unfence_new_side"},
+                                   {SwitchKind::rollback, "stop_stream"},
+                                   {SwitchKind::rollback, "start_reverse_stream"}};
+  std::int64_t id = 100;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(migrate::to_string(c.kind)) + " dies after " + c.dies_after);
+    servers().reset();
+    fleet_.state = {};
+    fleet_.state.phase = config::Phase::sync;
+    if (c.kind == SwitchKind::rollback) {
+      ASSERT_EQ(run(SwitchKind::cutover).result, "completed");
+    }
+    const PgCluster& old_side = c.kind == SwitchKind::rollback ? s.target : s.source;
+    const PgCluster& new_side = c.kind == SwitchKind::rollback ? s.source : s.target;
+    const std::string old_name = c.kind == SwitchKind::rollback ? "target" : "source";
+    const auto phase_before = fleet_.state.phase;
+    insert(old_side, id++);
+    EXPECT_THROW(run(c.kind,
+                     [&](const migrate::StepRecord& r) {
+                       if (r.name == c.dies_after) throw CoordinatorDied{};
+                     }),
+                 CoordinatorDied);
+    ASSERT_EQ(fleet_.state.phase, config::Phase::cutover);
+
+    auto refused = run(c.kind);  // a new operation refuses while one is unfinished
+    EXPECT_EQ(refused.result, "refused");
+    EXPECT_NE(refused.error.find("recover"), std::string::npos) << refused.error;
+
+    auto rec = run(SwitchKind::recover);
+    ASSERT_EQ(rec.result, "completed") << rec.summary() << "\n" << log_;
+    EXPECT_EQ(fleet_.state.phase, phase_before);
+    EXPECT_FALSE(fenced_cluster(old_side));
+    EXPECT_TRUE(fenced_cluster(new_side));
+    insert(old_side, id++);
+    wait_caught_up(old_side, new_side, old_name);
+    EXPECT_EQ(table_fingerprints(s.source), table_fingerprints(s.target));
+    // And the route switches normally afterwards.
+    auto again = run(c.kind);
+    EXPECT_EQ(again.result, "completed") << again.summary() << "\n" << log_;
+  }
 }
 
 TEST_F(CutoverDbTest, DryRunChecksOnlyAndVerifyIsRequiredUnlessSkipped) {
