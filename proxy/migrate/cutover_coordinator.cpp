@@ -49,7 +49,12 @@ void Switch::undo_all() {
 }
 
 void Switch::preconditions() {
-  if (current_.phase != dir_.expected) {
+  // A route whose sync was started without recording phase sync (pgshift sync start keeps
+  // the phase) may be cut over too: the stream's health is checked in the databases below,
+  // and the begin step records sync first.
+  const bool unrecorded_sync =
+      kind_ == SwitchKind::cutover && current_.phase == Phase::source_only;
+  if (current_.phase != dir_.expected && !unrecorded_sync) {
     throw Refusal("route " + route_ + " is in phase " +
                   std::string(routing::phase_name(current_.phase)) + "; " +
                   std::string(to_string(kind_)) + " needs phase " +
@@ -294,10 +299,11 @@ void Switch::change_phase(Phase phase, const std::string& why) {
 // operation is visible in the route state (and the preconditions of the next one refuse).
 bool Switch::begin_step() {
   return step("begin", [&] {
+    if (current_.phase == Phase::source_only) change_phase(Phase::sync, "sync");
     change_phase(Phase::cutover, "begin");
     undo_.push_back({"begin", [this] { change_phase(dir_.expected, "abort"); }});
     return std::string("phase cutover recorded (was ") +
-           std::string(routing::phase_name(dir_.expected)) + ")";
+           std::string(routing::phase_name(current_.phase)) + ")";
   });
 }
 

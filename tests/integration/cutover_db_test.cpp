@@ -265,6 +265,17 @@ TEST_F(CutoverDbTest, RecoverEndsAnOperationWhoseCoordinatorDiedAtAnyStep) {
   }
 }
 
+TEST_F(CutoverDbTest, ARouteWhosePhaseNeverRecordedSyncIsCutOverThroughSync) {
+  fleet_.state.phase = config::Phase::source_only;  // sync started, phase not recorded
+  auto out = run(SwitchKind::cutover);
+  ASSERT_EQ(out.result, "completed") << log_;
+  EXPECT_EQ(fleet_.state.phase, config::Phase::target_primary);
+  EXPECT_EQ(fleet_.calls.at(0), "hold cutover_sync");
+  // Rollback from there returns to sync, not source_only.
+  ASSERT_EQ(run(SwitchKind::rollback).result, "completed") << log_;
+  EXPECT_EQ(fleet_.state.phase, config::Phase::sync);
+}
+
 TEST_F(CutoverDbTest, DryRunChecksOnlyAndVerifyIsRequiredUnlessSkipped) {
   options_.dry_run = true;
   auto out = run(SwitchKind::cutover);
