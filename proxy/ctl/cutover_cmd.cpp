@@ -31,8 +31,7 @@ std::string error_text(const CtlHttpResult& r) {
   boost::system::error_code ec;
   const auto v = json::parse(r.body, ec);
   if (!ec && v.is_object() && v.as_object().contains("error")) {
-    return text_of(v.as_object().if_contains("error")) + " (HTTP " + std::to_string(r.status) +
-           ")";
+    return text_of(v.as_object().if_contains("error")) + " (HTTP " + std::to_string(r.status) + ")";
   }
   return "HTTP " + std::to_string(r.status);
 }
@@ -64,11 +63,11 @@ int ctl_operation(const CtlUrl& url, const std::string& token,
   std::size_t printed = 0;
   const auto give_up = std::chrono::steady_clock::now() + kGiveUpAfter;
   for (;;) {
-    auto g = ctl_http_request(url, http::verb::get, base + "/operation", token, {},
-                              request_timeout);
+    auto g =
+        ctl_http_request(url, http::verb::get, base + "/operation", token, {}, request_timeout);
     boost::system::error_code ec;
-    const auto v = g.transport_error.empty() && g.status == 200 ? json::parse(g.body, ec)
-                                                                : json::value();
+    const auto v =
+        g.transport_error.empty() && g.status == 200 ? json::parse(g.body, ec) : json::value();
     if (!v.is_object()) {
       err << "error: reading the operation's progress: " << error_text(g) << "\n";
       return 1;
@@ -90,7 +89,8 @@ int ctl_operation(const CtlUrl& url, const std::string& token,
     }
     if (std::chrono::steady_clock::now() > give_up) {
       err << "error: the operation is still running after 10 minutes; follow it with "
-             "GET /v1/routes/" << op.route << "/operation\n";
+             "GET /v1/routes/"
+          << op.route << "/operation\n";
       return 1;
     }
     std::this_thread::sleep_for(kPollEvery);

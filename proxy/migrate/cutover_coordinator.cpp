@@ -52,8 +52,7 @@ void Switch::preconditions() {
   // A route whose sync was started without recording phase sync (pgshift sync start keeps
   // the phase) may be cut over too: the stream's health is checked in the databases below,
   // and the begin step records sync first.
-  const bool unrecorded_sync =
-      kind_ == SwitchKind::cutover && current_.phase == Phase::source_only;
+  const bool unrecorded_sync = kind_ == SwitchKind::cutover && current_.phase == Phase::source_only;
   if (current_.phase != dir_.expected && !unrecorded_sync) {
     throw Refusal("route " + route_ + " is in phase " +
                   std::string(routing::phase_name(current_.phase)) + "; " +
@@ -61,7 +60,8 @@ void Switch::preconditions() {
                   std::string(routing::phase_name(dir_.expected)) +
                   (current_.phase == Phase::cutover
                        ? " (an operation is in progress, or was interrupted: pgshift ctl "
-                         "recover " + route_ + " ends it)"
+                         "recover " +
+                             route_ + " ends it)"
                        : ""));
   }
   if (kind_ == SwitchKind::recover && current_.previous_phase != Phase::sync &&
@@ -121,19 +121,18 @@ void Switch::preconditions() {
     if (left <= ms(0) || !wait_for_marker(to(), route_, dir_.from_name, seq, left) ||
         Clock::now() >= budget_end) {
       throw Refusal("lag above --max-lag-ms " + std::to_string(opt_.max_lag.count()) +
-                    " ms: a marker written on the " + dir_.from_name +
-                    " was not visible on the " + dir_.to_name + " within that time");
+                    " ms: a marker written on the " + dir_.from_name + " was not visible on the " +
+                    dir_.to_name + " within that time");
     }
   }
   if (!opt_.skip_verify) {
-    throw Refusal("no clean verify run is recorded for route " + route_ +
-                  "; run pgshift verify " + route_ + " and pass --skip-verify");
+    throw Refusal("no clean verify run is recorded for route " + route_ + "; run pgshift verify " +
+                  route_ + " and pass --skip-verify");
   }
-  proxy::log_warn("cutover without a recorded verify run",
-                  {proxy::f("audit", "skip_verify"), proxy::f("route", route_),
-                   proxy::f("who", opt_.actor)});
+  proxy::log_warn(
+      "cutover without a recorded verify run",
+      {proxy::f("audit", "skip_verify"), proxy::f("route", route_), proxy::f("who", opt_.actor)});
 }
-
 
 void Switch::switch_steps() {
   const std::string moved_to = dir_.to_name;
@@ -159,8 +158,8 @@ void Switch::switch_steps() {
   if (!step("fence", [&] {
         auto st = fence_tables(from(), tables_, route_, moved_to, opt_.drain_timeout);
         undo_.push_back({"fence", [this] { unfence_tables(from(), tables_); }});
-        return std::to_string(tables_.size()) + " table(s) of the " + dir_.from_name +
-               " fenced (" + std::to_string(st.attempts) + " lock attempt(s))";
+        return std::to_string(tables_.size()) + " table(s) of the " + dir_.from_name + " fenced (" +
+               std::to_string(st.attempts) + " lock attempt(s))";
       })) {
     return;
   }
@@ -197,13 +196,13 @@ void Switch::switch_steps() {
         std::string what;
         if (!publication_exists(to(), dir_.out_stream)) {
           create_publication(to(), dir_.out_stream, tables_);
-          undo_.push_back({"create publication",
-                           [this] { drop_publication(to(), dir_.out_stream); }});
+          undo_.push_back(
+              {"create publication", [this] { drop_publication(to(), dir_.out_stream); }});
           what = "publication " + dir_.out_stream + " created on the " + dir_.to_name + ", ";
         }
         create_subscription(from(), dir_.out_stream, to_as_seen_from_from(), dir_.out_stream);
-        undo_.push_back({"create subscription",
-                         [this] { drop_subscription(from(), dir_.out_stream); }});
+        undo_.push_back(
+            {"create subscription", [this] { drop_subscription(from(), dir_.out_stream); }});
         return what + "subscription " + dir_.out_stream + " created on the " + dir_.from_name +
                " (copy_data = false)";
       })) {
@@ -264,10 +263,11 @@ void Switch::finalize_steps() {
 }
 
 std::string Switch::databases_after_undo() const {
-  std::string s = "both databases back as before: the " + dir_.from_name +
-                  " takes writes (no fence)";
+  std::string s =
+      "both databases back as before: the " + dir_.from_name + " takes writes (no fence)";
   for (const auto& u : undone_) {
-    if (u == "stop_stream") s += ", subscription " + dir_.in_stream + " re-created at the current position";
+    if (u == "stop_stream")
+      s += ", subscription " + dir_.in_stream + " re-created at the current position";
   }
   return s + ", the " + dir_.to_name + " keeps receiving the stream";
 }
@@ -328,10 +328,10 @@ void Switch::finish() {
     cutover_metrics().pause_seconds(route_, to_string(kind_)).Observe(out_.pause.count() / 1000.0);
     cutover_metrics().held_transactions(route_).Set(static_cast<double>(out_.held_transactions));
   }
-  proxy::log_info("cutover finished", {proxy::f("audit", std::string(to_string(kind_))),
-                                       proxy::f("route", route_), proxy::f("result", out_.result),
-                                       proxy::f("summary", out_.summary()),
-                                       proxy::f("who", opt_.actor)});
+  proxy::log_info("cutover finished",
+                  {proxy::f("audit", std::string(to_string(kind_))), proxy::f("route", route_),
+                   proxy::f("result", out_.result), proxy::f("summary", out_.summary()),
+                   proxy::f("who", opt_.actor)});
 }
 
 SwitchOutcome Switch::run() {
@@ -389,8 +389,8 @@ std::string SwitchOutcome::summary() const {
   std::string s = std::string(to_string(kind)) + " of route " + route + ": " + result + " in " +
                   std::to_string(total.count()) + " ms (total pause " +
                   std::to_string(pause.count()) + " ms, held transactions " +
-                  std::to_string(held_transactions) + ", longest hold <= " +
-                  std::to_string(pause.count()) + " ms)";
+                  std::to_string(held_transactions) +
+                  ", longest hold <= " + std::to_string(pause.count()) + " ms)";
   if (!error.empty()) s += "; " + error;
   if (!databases.empty()) s += "; " + databases;
   return s;

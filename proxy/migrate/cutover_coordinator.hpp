@@ -34,10 +34,10 @@ enum class SwitchKind { cutover, rollback, finalize, recover };
 std::string_view to_string(SwitchKind k);
 
 struct SwitchOptions {
-  bool dry_run = false;       // preconditions only
-  bool skip_verify = false;   // no clean verify recorded: go on anyway (audited)
+  bool dry_run = false;      // preconditions only
+  bool skip_verify = false;  // no clean verify recorded: go on anyway (audited)
   std::chrono::milliseconds max_lag{500};
-  std::chrono::milliseconds drain_timeout{5000};     // open transactions, fence locks
+  std::chrono::milliseconds drain_timeout{5000};      // open transactions, fence locks
   std::chrono::milliseconds catch_up_timeout{10000};  // marker after the fence
   std::int64_t sequence_gap = 1000;                   // routes[].cutover.sequence_gap
   std::string actor = "cli";                          // who asked (audit)
@@ -60,8 +60,8 @@ struct StepRecord {
 struct SwitchOutcome {
   SwitchKind kind = SwitchKind::cutover;
   std::string route;
-  std::string result;  // completed | refused | aborted | dry_run
-  std::string error;   // why not completed
+  std::string result;     // completed | refused | aborted | dry_run
+  std::string error;      // why not completed
   std::string databases;  // the state both databases are left in
   std::chrono::milliseconds total{0};
   std::chrono::milliseconds pause{0};  // hold to commit/abort: the longest any client waited

@@ -26,7 +26,8 @@ std::int64_t to_int(std::string_view s) {
 
 std::vector<TableName> tables_of(const pgclient::Result& r) {
   std::vector<TableName> out;
-  for (int i = 0; i < r.rows(); ++i) out.push_back({std::string(r.get(i, 0)), std::string(r.get(i, 1))});
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back({std::string(r.get(i, 0)), std::string(r.get(i, 1))});
   return out;
 }
 
@@ -55,17 +56,17 @@ std::string TableName::qualified() const {
 }
 
 std::vector<TableName> publication_tables(Connection& db, std::string_view publication) {
-  auto exists = db.exec("SELECT 1 FROM pg_publication WHERE pubname = $1",
-                        {std::string(publication)});
+  auto exists =
+      db.exec("SELECT 1 FROM pg_publication WHERE pubname = $1", {std::string(publication)});
   if (exists.rows() == 0) {
     throw pgclient::Error(pgclient::describe(db.info()) + ": publication \"" +
                               std::string(publication) + "\" does not exist",
                           "42704", {}, "Start the sync first: pgshift sync start ROUTE.");
   }
-  return tables_of(db.exec(
-      "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1"
-      " AND schemaname <> 'pgshift' ORDER BY 1, 2",
-      {std::string(publication)}));
+  return tables_of(
+      db.exec("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1"
+              " AND schemaname <> 'pgshift' ORDER BY 1, 2",
+              {std::string(publication)}));
 }
 
 void ensure_heartbeat(Connection& db) {
@@ -152,10 +153,10 @@ void unfence_tables(Connection& db, const std::vector<TableName>& tables) {
 }
 
 std::vector<TableName> fenced_tables(Connection& db) {
-  return tables_of(db.exec(
-      "SELECT n.nspname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
-      " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.tgname = $1 ORDER BY 1, 2",
-      {std::string(kFenceTrigger)}));
+  return tables_of(
+      db.exec("SELECT n.nspname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+              " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.tgname = $1 ORDER BY 1, 2",
+              {std::string(kFenceTrigger)}));
 }
 
 std::int64_t write_marker(Connection& db, std::string_view route, std::string_view origin) {
@@ -166,9 +167,9 @@ std::int64_t write_marker(Connection& db, std::string_view route, std::string_vi
   pgclient::Result r;
   try {
     r = db.exec(
-      "INSERT INTO pgshift.heartbeat AS h (route, origin, seq, origin_time)"
-      " VALUES ($1, $2, 1, clock_timestamp()) ON CONFLICT (route, origin) DO UPDATE"
-      " SET seq = h.seq + 1, origin_time = clock_timestamp() RETURNING seq",
+        "INSERT INTO pgshift.heartbeat AS h (route, origin, seq, origin_time)"
+        " VALUES ($1, $2, 1, clock_timestamp()) ON CONFLICT (route, origin) DO UPDATE"
+        " SET seq = h.seq + 1, origin_time = clock_timestamp() RETURNING seq",
         {std::string(route), std::string(origin)});
     db.exec("COMMIT");
   } catch (const pgclient::Error&) {
@@ -218,8 +219,8 @@ std::vector<SequenceCopy> copy_sequences(Connection& from, Connection& to, std::
     if (src.is_null(i, 1)) continue;  // never used on this side: nothing to carry
     auto it = dest.find(name);
     if (it == dest.end()) {
-      throw pgclient::Error(pgclient::describe(to.info()) + ": sequence " + name +
-                                " exists on " + pgclient::describe(from.info()) + " but not here",
+      throw pgclient::Error(pgclient::describe(to.info()) + ": sequence " + name + " exists on " +
+                                pgclient::describe(from.info()) + " but not here",
                             "42P01", {}, "Create it (pg_dump --schema-only) before switching.");
     }
     SequenceCopy c{name, to_int(src.get(i, 1)), 0};
@@ -271,8 +272,7 @@ SubscriptionHealth subscription_health(Connection& subscriber, std::string_view 
 }
 
 bool publication_exists(Connection& db, std::string_view name) {
-  return db.exec("SELECT 1 FROM pg_publication WHERE pubname = $1", {std::string(name)}).rows() >
-         0;
+  return db.exec("SELECT 1 FROM pg_publication WHERE pubname = $1", {std::string(name)}).rows() > 0;
 }
 
 void create_publication(Connection& db, std::string_view name,

@@ -26,7 +26,7 @@ control::HoldResult SidecarFleet::hold(const control::HoldRequest& request) {
     return r;
   }
   const auto timeout = std::clamp(request.deadline, std::chrono::milliseconds(1),
-                                   std::chrono::milliseconds(proxy::PauseGate::kMaxTimeout));
+                                  std::chrono::milliseconds(proxy::PauseGate::kMaxTimeout));
   pause_->pause(timeout);
   const std::uint64_t epoch = st->epoch;
   held_route_ = request.route;
@@ -52,8 +52,7 @@ control::CommitResult SidecarFleet::commit(const std::string& route,
     return r;  // still held: the coordinator aborts
   }
   const auto released = pause_->resume();
-  proxy::log_info("fleet commit", {proxy::f("route", route),
-                                   proxy::f("epoch", changed.after.epoch),
+  proxy::log_info("fleet commit", {proxy::f("route", route), proxy::f("epoch", changed.after.epoch),
                                    proxy::f("released", released.waiting)});
   held_route_.clear();
   r.ok = true;

@@ -44,8 +44,7 @@ void Switch::recover_steps() {
   if (!step("unfence_old_side", [&] {
         auto fenced = fenced_tables(from());
         unfence_tables(from(), fenced);
-        return std::to_string(fenced.size()) + " fence trigger(s) dropped on the " +
-               dir_.from_name;
+        return std::to_string(fenced.size()) + " fence trigger(s) dropped on the " + dir_.from_name;
       })) {
     return;
   }

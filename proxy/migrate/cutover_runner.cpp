@@ -57,12 +57,14 @@ std::optional<SwitchEndpoints> CutoverRunner::endpoints_of(const config::Route& 
   SwitchEndpoints e;
   for (const auto* u : {&route.source, &*route.target}) {
     if (u->passthrough || u->user.empty()) {
-      error = "route " + route.name + ": cutover needs fixed credentials (user and password) "
+      error = "route " + route.name +
+              ": cutover needs fixed credentials (user and password) "
               "on both upstreams, not passthrough";
       return std::nullopt;
     }
     if (database(*u).empty()) {
-      error = "route " + route.name + ": set source.database and target.database (the route "
+      error = "route " + route.name +
+              ": set source.database and target.database (the route "
               "matches every database, so the one to switch is not known)";
       return std::nullopt;
     }
@@ -116,8 +118,9 @@ proxy::OperationStarted CutoverRunner::start(const proxy::OperationRequest& requ
   std::lock_guard lock(mu_);
   if (running_) {
     r.status = 409;
-    r.error = "another cutover, rollback or finalize is running on this pgshift; wait for it "
-              "(GET /v1/routes/{name}/operation)";
+    r.error =
+        "another cutover, rollback or finalize is running on this pgshift; wait for it "
+        "(GET /v1/routes/{name}/operation)";
     return r;
   }
   if (thread_.joinable()) thread_.join();  // the previous one has ended
@@ -134,9 +137,8 @@ proxy::OperationStarted CutoverRunner::start(const proxy::OperationRequest& requ
   return r;
 }
 
-void CutoverRunner::run(proxy::OperationRequest request, SwitchKind kind,
-                        SwitchEndpoints endpoints, SwitchOptions options,
-                        routing::MigrationState current) {
+void CutoverRunner::run(proxy::OperationRequest request, SwitchKind kind, SwitchEndpoints endpoints,
+                        SwitchOptions options, routing::MigrationState current) {
   auto listener = [&](const StepRecord& step) {
     std::lock_guard lock(mu_);
     latest_[request.route]["steps"].as_array().push_back(to_json(step));
@@ -149,8 +151,8 @@ void CutoverRunner::run(proxy::OperationRequest request, SwitchKind kind,
     out.kind = kind;
     out.result = "aborted";
     out.error = e.what();
-    proxy::log_error("cutover failed", {proxy::f("route", request.route),
-                                        proxy::f("error", e.what())});
+    proxy::log_error("cutover failed",
+                     {proxy::f("route", request.route), proxy::f("error", e.what())});
   }
   std::lock_guard lock(mu_);
   auto& o = latest_[request.route];

@@ -6,9 +6,9 @@
 //
 // Thread-safety: every member may be called from any thread. The destructor joins the
 // running operation's thread (it ends by itself: every step has a deadline).
+#include <map>
 #include <memory>
 #include <mutex>
-#include <map>
 #include <thread>
 
 #include "proxy/control/fleet.hpp"

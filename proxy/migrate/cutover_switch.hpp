@@ -44,10 +44,10 @@ inline Direction direction_of(SwitchKind kind, const std::string& route, bool re
   const bool cut = !reversed;
   d.from_name = cut ? "source" : "target";
   d.to_name = cut ? "target" : "source";
-  d.in_stream = publication_name(route, cut ? migrate::Direction::forward
-                                            : migrate::Direction::reverse);
-  d.out_stream = publication_name(route, cut ? migrate::Direction::reverse
-                                             : migrate::Direction::forward);
+  d.in_stream =
+      publication_name(route, cut ? migrate::Direction::forward : migrate::Direction::reverse);
+  d.out_stream =
+      publication_name(route, cut ? migrate::Direction::reverse : migrate::Direction::forward);
   switch (kind) {
     case SwitchKind::cutover:
       d.expected = Phase::sync;
@@ -74,7 +74,12 @@ class Switch {
   Switch(SwitchKind kind, const std::string& route, const routing::MigrationState& current,
          const SwitchEndpoints& ep, control::Fleet& fleet, const SwitchOptions& opt,
          const StepListener& listener)
-      : kind_(kind), route_(route), current_(current), ep_(ep), fleet_(fleet), opt_(opt),
+      : kind_(kind),
+        route_(route),
+        current_(current),
+        ep_(ep),
+        fleet_(fleet),
+        opt_(opt),
         listener_(listener),
         reversed_(kind == SwitchKind::rollback ||
                   (kind == SwitchKind::recover && current.previous_phase == Phase::target_primary)),
@@ -105,12 +110,10 @@ class Switch {
   Connection& from() { return reversed_ ? target_ : source_; }
   Connection& to() { return reversed_ ? source_ : target_; }
   const std::string& from_as_seen_from_to() const {
-    return reversed_ ? ep_.target_as_seen_from_source
-                                         : ep_.source_as_seen_from_target;
+    return reversed_ ? ep_.target_as_seen_from_source : ep_.source_as_seen_from_target;
   }
   const std::string& to_as_seen_from_from() const {
-    return reversed_ ? ep_.source_as_seen_from_target
-                                         : ep_.target_as_seen_from_source;
+    return reversed_ ? ep_.source_as_seen_from_target : ep_.target_as_seen_from_source;
   }
 
   SwitchKind kind_;

@@ -1,11 +1,12 @@
 // Cutover and rollback at the database level (issue 13), without a proxy: the fence, the
 // coordinator's steps with an in-test fleet, refusals and aborts. cutover_test.cpp runs the
 // same protocol through pgshift under load.
+#include "proxy/migrate/cutover_db.hpp"
+
 #include <gtest/gtest.h>
 
 #include <future>
 
-#include "proxy/migrate/cutover_db.hpp"
 #include "proxy/migrate/names.hpp"
 #include "tests/integration/cutover_support.hpp"
 
@@ -58,8 +59,8 @@ class CutoverDbTest : public ::testing::Test {
   }
   static CutoverServers& servers() { return cutover_servers(); }
   migrate::SwitchOutcome run(SwitchKind kind, const migrate::StepListener& l = {}) {
-    auto out = migrate::run_switch(kind, kRoute, fleet_.state, servers().endpoints(), fleet_,
-                                   options_, l);
+    auto out =
+        migrate::run_switch(kind, kRoute, fleet_.state, servers().endpoints(), fleet_, options_, l);
     for (const auto& s : out.steps) {
       log_ += s.name + " " + s.status + " " + s.detail + "\n";
     }
@@ -80,17 +81,17 @@ class CutoverDbTest : public ::testing::Test {
 TEST_F(CutoverDbTest, FenceStopsSuperusersButNotTheApplyWorker) {
   auto& s = servers();
   auto target = Connection::connect(s.conninfo(s.target));
-  auto tables = migrate::publication_tables(*std::make_unique<Connection>(
-                                                Connection::connect(s.conninfo(s.source))),
-                                            "pgshift_app");
+  auto tables = migrate::publication_tables(
+      *std::make_unique<Connection>(Connection::connect(s.conninfo(s.source))), "pgshift_app");
   ASSERT_EQ(tables.size(), 6u);
   migrate::fence_tables(target, tables, kRoute, "source", 5s);
   EXPECT_EQ(migrate::fenced_tables(target), tables);
 
   // A superuser writing directly on the fenced side gets 25006, for every kind of write.
   PgConnection direct(s.libpq(s.target));
-  for (const char* sql : {"INSERT INTO ledger VALUES (-1, 'direct')", "UPDATE ledger SET writer = 'x'",
-                          "DELETE FROM ledger", "TRUNCATE orders"}) {
+  for (const char* sql :
+       {"INSERT INTO ledger VALUES (-1, 'direct')", "UPDATE ledger SET writer = 'x'",
+        "DELETE FROM ledger", "TRUNCATE orders"}) {
     try {
       direct.exec(sql);
       ADD_FAILURE() << sql << " succeeded on a fenced table";
@@ -137,9 +138,10 @@ TEST_F(CutoverDbTest, CutoverRollbackCyclesLoseNothingAndCarrySequences) {
   for (int round = 0; round < 3; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     for (int i = 0; i < 20; ++i) insert(s.source, id++);
-    s.source.exec("INSERT INTO orders (note) SELECT 'src' FROM generate_series(1, 5);"
-                  "SELECT nextval('standalone_seq')",
-                  kDb);
+    s.source.exec(
+        "INSERT INTO orders (note) SELECT 'src' FROM generate_series(1, 5);"
+        "SELECT nextval('standalone_seq')",
+        kDb);
     auto cut = run(SwitchKind::cutover);
     ASSERT_EQ(cut.result, "completed") << cut.summary() << "\n" << log_;
     EXPECT_EQ(fleet_.state.phase, config::Phase::target_primary);
@@ -198,9 +200,8 @@ TEST_F(CutoverDbTest, CatchUpTimeoutAbortsUnfencesAndKeepsTheStream) {
   EXPECT_EQ(out.result, "aborted") << log_;
   EXPECT_NE(out.error.find("catch_up"), std::string::npos) << out.error;
   EXPECT_EQ(fleet_.state.phase, config::Phase::sync);
-  EXPECT_EQ(fleet_.calls,
-            (std::vector<std::string>{"hold cutover_begin", "commit", "hold cutover", "abort",
-                                      "hold cutover_abort", "commit"}));
+  EXPECT_EQ(fleet_.calls, (std::vector<std::string>{"hold cutover_begin", "commit", "hold cutover",
+                                                    "abort", "hold cutover_abort", "commit"}));
   auto source = Connection::connect(s.conninfo(s.source));
   EXPECT_TRUE(migrate::fenced_tables(source).empty()) << log_;
   insert(s.source, 77);

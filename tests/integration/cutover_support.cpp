@@ -30,9 +30,8 @@ CREATE TABLE orders (id serial PRIMARY KEY, note text);
 CREATE SEQUENCE standalone_seq;
 )sql";
 
-const std::vector<std::string> kTables = {"ledger", "orders", "pgbench_accounts",
-                                          "pgbench_branches", "pgbench_history",
-                                          "pgbench_tellers"};
+const std::vector<std::string> kTables = {"ledger",           "orders",          "pgbench_accounts",
+                                          "pgbench_branches", "pgbench_history", "pgbench_tellers"};
 
 void run_ok(const std::vector<std::string>& argv) {
   auto r = run_command(argv, std::chrono::seconds(120));
@@ -48,8 +47,10 @@ void drop_subscription_hard(const PgCluster& subscriber, const std::string& name
     subscriber.exec("ALTER SUBSCRIPTION " + name + " SET (slot_name = NONE)", kDb);
     subscriber.exec("DROP SUBSCRIPTION " + name, kDb);
   }
-  publisher.exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
-                 " WHERE slot_name = '" + name + "' AND NOT active");
+  publisher.exec(
+      "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+      " WHERE slot_name = '" +
+      name + "' AND NOT active");
 }
 
 }  // namespace
@@ -86,17 +87,17 @@ void CutoverServers::reset() {
   drop_subscription_hard(source, "pgshift_app_rev", target);
   drop_subscription_hard(target, "pgshift_app", source);
   target.exec("DROP PUBLICATION IF EXISTS pgshift_app_rev", kDb);
-  source.exec("DROP PUBLICATION IF EXISTS pgshift_app;"
-              "CREATE PUBLICATION pgshift_app FOR TABLE ledger, orders, pgbench_accounts,"
-              " pgbench_branches, pgbench_history, pgbench_tellers, pgshift.heartbeat",
-              kDb);
+  source.exec(
+      "DROP PUBLICATION IF EXISTS pgshift_app;"
+      "CREATE PUBLICATION pgshift_app FOR TABLE ledger, orders, pgbench_accounts,"
+      " pgbench_branches, pgbench_history, pgbench_tellers, pgshift.heartbeat",
+      kDb);
   for (PgCluster* c : {&source, &target}) {
     auto conn = pgclient::Connection::connect(conninfo(*c));
     migrate::unfence_tables(conn, migrate::fenced_tables(conn));
     c->exec("TRUNCATE ledger, orders, pgshift.heartbeat", kDb);
   }
-  target.exec("TRUNCATE pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers",
-              kDb);
+  target.exec("TRUNCATE pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers", kDb);
   target.exec("CREATE SUBSCRIPTION pgshift_app CONNECTION " +
                   pgclient::quote_literal(pgclient::to_conninfo_string(conninfo(source))) +
                   " PUBLICATION pgshift_app WITH (copy_data = true)",
@@ -134,9 +135,11 @@ void wait_caught_up(const PgCluster& from, const PgCluster& to, const std::strin
 std::vector<std::string> table_fingerprints(const PgCluster& c) {
   std::vector<std::string> out;
   for (const auto& t : kTables) {
-    auto r = c.exec("SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, ',' ORDER BY"
-                    " x::text)), '-') FROM " + t + " x",
-                    kDb);
+    auto r = c.exec(
+        "SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, ',' ORDER BY"
+        " x::text)), '-') FROM " +
+            t + " x",
+        kDb);
     out.push_back(t + "=" + r.scalar());
   }
   return out;

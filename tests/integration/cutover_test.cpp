@@ -43,9 +43,13 @@ class CutoverTest : public ::testing::Test {
 
   // `pgshift ctl KIND app ARGS...`, the real command line.
   CommandResult ctl(const std::string& kind, std::vector<std::string> args = {}) {
-    std::vector<std::string> argv = {pgshift_binary().string(), "ctl", "--url",
+    std::vector<std::string> argv = {pgshift_binary().string(),
+                                     "ctl",
+                                     "--url",
                                      "http://127.0.0.1:" + std::to_string(proxy_->admin_port()),
-                                     "--token-file", proxy_->admin_token_file().string(), kind,
+                                     "--token-file",
+                                     proxy_->admin_token_file().string(),
+                                     kind,
                                      kRoute};
     argv.insert(argv.end(), args.begin(), args.end());
     return run_command(argv, 120s);
@@ -86,8 +90,8 @@ std::string replication_errors(const PgCluster& c) {
   std::string out;
   std::istringstream in(c.log());
   for (std::string line; std::getline(in, line);) {
-    if (line.find("ERROR") != std::string::npos || line.find("logical replication") !=
-                                                        std::string::npos) {
+    if (line.find("ERROR") != std::string::npos ||
+        line.find("logical replication") != std::string::npos) {
       out += line + "\n";
     }
   }
@@ -108,9 +112,9 @@ TEST_F(CutoverTest, SwitchesUnderLoadLoseNoAcknowledgedWriteInEitherDirection) {
   auto& s = servers();
   PgConnection app(client());
   for (int i = 0; i < 10; ++i) app.exec("INSERT INTO orders (note) VALUES ('before')");
-  Process pgbench(ProcessOptions{.argv = {pg_tool("pgbench").string(), "-n", "-c", "4", "-j",
-                                          "2", "-T", "25", client()},
-                                 .merge_output = true});
+  Process pgbench(ProcessOptions{
+      .argv = {pg_tool("pgbench").string(), "-n", "-c", "4", "-j", "2", "-T", "25", client()},
+      .merge_output = true});
   LedgerWriter w1(client(), 1'000'000'000), w2(client(), 2'000'000'000);
   const std::vector<LedgerWriter*> writers = {&w1, &w2};
   wait_for_progress(writers, 50);
@@ -187,10 +191,10 @@ TEST_F(CutoverTest, LagAboveTheLimitIsRefusedWithTheReasonAndChangesNothing) {
   PgConnection app(client());
   app.exec("INSERT INTO ledger VALUES (5, 'after refusal')");
   EXPECT_EQ(ledger_ids(s.source), std::set<std::int64_t>{5});
-  auto route = run_command({pgshift_binary().string(), "ctl", "--url",
-                            "http://127.0.0.1:" + std::to_string(proxy_->admin_port()),
-                            "--token-file", proxy_->admin_token_file().string(), "--json",
-                            "route", kRoute});
+  auto route =
+      run_command({pgshift_binary().string(), "ctl", "--url",
+                   "http://127.0.0.1:" + std::to_string(proxy_->admin_port()), "--token-file",
+                   proxy_->admin_token_file().string(), "--json", "route", kRoute});
   EXPECT_NE(route.out.find("\"phase\":\"sync\""), std::string::npos) << route.out;
 }
 
@@ -213,16 +217,17 @@ TEST_F(CutoverTest, DryRunAndFinalize) {
   EXPECT_TRUE(fenced(s.source));  // the retired source stays read-only
 
   const auto m = fetch_metrics(*proxy_);
-  EXPECT_GE(metric_value(m, "pgshift_cutover_phase_seconds_count",
-                         {{"route", "app"}, {"step", "fence"}})
-                .value_or(0),
-            1)
+  EXPECT_GE(
+      metric_value(m, "pgshift_cutover_phase_seconds_count", {{"route", "app"}, {"step", "fence"}})
+          .value_or(0),
+      1)
       << metric_lines(m, "pgshift_cutover");
   for (const char* kind : {"cutover", "finalize"}) {
     EXPECT_EQ(metric_value(m, "pgshift_cutover_operations_total",
                            {{"route", "app"}, {"kind", kind}, {"result", "completed"}}),
               1)
-        << kind << "\n" << metric_lines(m, "pgshift_cutover");
+        << kind << "\n"
+        << metric_lines(m, "pgshift_cutover");
   }
   EXPECT_EQ(metric_value(m, "pgshift_cutover_operations_total",
                          {{"route", "app"}, {"kind", "cutover"}, {"result", "dry_run"}}),

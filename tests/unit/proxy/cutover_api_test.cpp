@@ -44,7 +44,9 @@ struct ScriptedOperations : RouteOperations {
     const char* names[] = {"preconditions", "hold", "fence", "commit"};
     json::array steps;
     for (std::size_t i = 0; i < std::min<std::size_t>(reads, 4); ++i) {
-      steps.push_back({{"name", names[i]}, {"status", "ok"}, {"duration_ms", 3 + i},
+      steps.push_back({{"name", names[i]},
+                       {"status", "ok"},
+                       {"duration_ms", 3 + i},
                        {"detail", "step " + std::to_string(i)}});
     }
     json::object o;
