@@ -18,7 +18,7 @@ enum class Endpoint {
   routes,
   route,
   read_percent,
-  cutover,    // POST, like rollback and finalize
+  cutover,  // POST, like rollback and finalize
   rollback,
   finalize,
   recover,

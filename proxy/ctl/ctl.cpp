@@ -330,10 +330,10 @@ int ctl_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
     const auto& cmd = o.args[0];
     if (cmd == "cutover" || cmd == "rollback" || cmd == "finalize" || cmd == "recover") {
       if (o.args.size() != 2) throw Usage{cmd + ": expected NAME"};
-      CtlOperation op{cmd, path_segment(o.args[1]), o.dry_run, o.skip_verify,
-                      o.max_lag_ms, o.drain_timeout_ms, o.json};
-      return ctl_operation(*url, read_token(o), std::chrono::milliseconds(o.request_timeout_ms),
-                           op, out, err);
+      CtlOperation op{cmd,          path_segment(o.args[1]), o.dry_run, o.skip_verify,
+                      o.max_lag_ms, o.drain_timeout_ms,      o.json};
+      return ctl_operation(*url, read_token(o), std::chrono::milliseconds(o.request_timeout_ms), op,
+                           out, err);
     }
     Client client(*url, read_token(o), std::chrono::milliseconds(o.request_timeout_ms), err);
     return run(o, client, out);
