@@ -115,14 +115,19 @@ void Switch::preconditions() {
   // marker once the last one has arrived, until kLagBudget has passed.
   const auto budget_end = Clock::now() + std::max(kLagBudget, opt_.max_lag * 3);
   for (;;) {
+    const auto written = Clock::now();
     const auto seq = write_marker(from(), route_, dir_.from_name);
     if (wait_for_marker(to(), route_, dir_.from_name, seq, opt_.max_lag)) break;
     const auto left = std::chrono::duration_cast<ms>(budget_end - Clock::now());
-    if (left <= ms(0) || !wait_for_marker(to(), route_, dir_.from_name, seq, left) ||
-        Clock::now() >= budget_end) {
+    const bool arrived = left > ms(0) && wait_for_marker(to(), route_, dir_.from_name, seq, left);
+    if (!arrived || Clock::now() >= budget_end) {
       throw Refusal("lag above --max-lag-ms " + std::to_string(opt_.max_lag.count()) +
-                    " ms: a marker written on the " + dir_.from_name + " was not visible on the " +
-                    dir_.to_name + " within that time");
+                    " ms: a marker written on the " + dir_.from_name + " was visible on the " +
+                    dir_.to_name + " after " +
+                    (arrived ? std::to_string(since(written).count()) + " ms"
+                             : "more than " + std::to_string(since(written).count()) + " ms") +
+                    " (markers were retried for " +
+                    std::to_string(std::max(kLagBudget, opt_.max_lag * 3).count()) + " ms)");
     }
   }
   if (!opt_.skip_verify) {
