@@ -277,6 +277,34 @@ TEST_F(CutoverDbTest, ARouteWhosePhaseNeverRecordedSyncIsCutOverThroughSync) {
   EXPECT_EQ(fleet_.state.phase, config::Phase::sync);
 }
 
+// A failure after the stream was dropped: every step done so far is undone, the stream is
+// re-created at the current position, and nothing written before or after is lost.
+TEST_F(CutoverDbTest, AFailureAfterTheStreamWasDroppedUndoesEverythingAndLosesNothing) {
+  auto& s = servers();
+  insert(s.source, 1);
+  // A leftover slot with the reverse stream's name makes CREATE SUBSCRIPTION fail.
+  s.target.exec("SELECT pg_create_logical_replication_slot('pgshift_app_rev', 'pgoutput')", kDb);
+  auto out = run(SwitchKind::cutover);
+  s.target.exec("SELECT pg_drop_replication_slot('pgshift_app_rev')", kDb);
+  EXPECT_EQ(out.result, "aborted") << log_;
+  EXPECT_NE(out.error.find("start_reverse_stream"), std::string::npos) << out.error;
+  for (const char* undo : {"undo create publication", "undo stop_stream", "undo fence",
+                           "undo hold", "undo begin"}) {
+    EXPECT_NE(log_.find(std::string(undo) + " ok"), std::string::npos) << undo << "\n" << log_;
+  }
+  EXPECT_NE(out.databases.find("re-created at the current position"), std::string::npos)
+      << out.databases;
+  EXPECT_EQ(fleet_.state.phase, config::Phase::sync);
+  EXPECT_FALSE(fenced_cluster(s.source));
+  EXPECT_EQ(s.source.exec("SELECT count(*) FROM pg_subscription", kDb).scalar(), "0");
+  EXPECT_EQ(s.target.exec("SELECT count(*) FROM pg_publication", kDb).scalar(), "0");
+  wait_stream_ready(s.target, "pgshift_app");
+  insert(s.source, 2);
+  wait_caught_up(s.source, s.target, "source");
+  EXPECT_EQ(ledger_ids(s.target), (std::set<std::int64_t>{1, 2}));
+  EXPECT_EQ(run(SwitchKind::cutover).result, "completed") << log_;
+}
+
 TEST_F(CutoverDbTest, DryRunChecksOnlyAndVerifyIsRequiredUnlessSkipped) {
   options_.dry_run = true;
   auto out = run(SwitchKind::cutover);
