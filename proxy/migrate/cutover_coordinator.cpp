@@ -71,8 +71,14 @@ void Switch::preconditions() {
                   "; recover only ends a cutover (from sync) or a rollback (from "
                   "target_primary)");
   }
-  source_ = Connection::connect(ep_.source);
-  target_ = Connection::connect(ep_.target);
+  // Every statement of the coordinator is bounded, so a database that stops answering
+  // aborts the operation instead of hanging it (lock waits have their own, shorter bound).
+  auto bounded = [](pgclient::ConnInfo c) {
+    c.options += (c.options.empty() ? "" : " ") + std::string("-c statement_timeout=60000");
+    return c;
+  };
+  source_ = Connection::connect(bounded(ep_.source));
+  target_ = Connection::connect(bounded(ep_.target));
   if (kind_ == SwitchKind::recover) return;
   auto ro = to().exec("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')");
   if (ro.get(0, 0) == "t" || ro.get(0, 1) == "on") {

@@ -197,7 +197,11 @@ bool wait_for_marker(Connection& db, std::string_view route, std::string_view or
 std::vector<SequenceCopy> copy_sequences(Connection& from, Connection& to, std::int64_t gap) {
   constexpr std::string_view kList =
       "SELECT schemaname || '.' || sequencename, last_value, max_value,"
-      " quote_ident(schemaname) || '.' || quote_ident(sequencename)"
+      " quote_ident(schemaname) || '.' || quote_ident(sequencename),"
+      // pg_sequences shows NULL both for a sequence never used and for one the role may not
+      // read; the second must not pass for the first.
+      " has_sequence_privilege(quote_ident(schemaname) || '.' || quote_ident(sequencename),"
+      " 'SELECT,USAGE')"
       " FROM pg_sequences WHERE schemaname <> 'pgshift' ORDER BY 1";
   auto src = from.exec(kList);
   auto dst = to.exec(kList);
@@ -216,6 +220,12 @@ std::vector<SequenceCopy> copy_sequences(Connection& from, Connection& to, std::
   std::string sql = "BEGIN;";
   for (int i = 0; i < src.rows(); ++i) {
     const std::string name(src.get(i, 0));
+    if (src.get(i, 4) != "t") {
+      throw pgclient::Error(pgclient::describe(from.info()) + ": cannot read sequence " + name,
+                            "42501", {},
+                            "GRANT SELECT ON SEQUENCE " + std::string(src.get(i, 3)) +
+                                " to the route's user on both sides.");
+    }
     if (src.is_null(i, 1)) continue;  // never used on this side: nothing to carry
     auto it = dest.find(name);
     if (it == dest.end()) {
