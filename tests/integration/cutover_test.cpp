@@ -33,10 +33,10 @@ class CutoverTest : public ::testing::Test {
                     .pool_size = 12};
     route.extra_yaml = "cutover:\n  sequence_gap: 500\n";
     spec.routes.push_back(route);
-    proxy_ = std::make_unique<PgshiftProcess>(
-        PgshiftOptions{.config_yaml = spec.to_yaml(),
-                       .users = users_file_text({{"app", "app-pw"}}),
-                       .files = {{"pgshift-state.json", kInitialState}}});
+    options_ = PgshiftOptions{.config_yaml = spec.to_yaml(),
+                              .users = users_file_text({{"app", "app-pw"}}),
+                              .files = {{"pgshift-state.json", kInitialState}}};
+    proxy_ = std::make_unique<PgshiftProcess>(options_);
   }
   static CutoverServers& servers() { return cutover_servers(); }
   std::string client() const { return proxy_->conninfo("app", "app-pw", kDb); }
@@ -60,6 +60,7 @@ class CutoverTest : public ::testing::Test {
     return !migrate::fenced_tables(conn).empty();
   }
 
+  PgshiftOptions options_;
   std::unique_ptr<PgshiftProcess> proxy_;
 };
 
@@ -199,6 +200,32 @@ TEST_F(CutoverTest, LagAboveTheLimitIsRefusedWithTheReasonAndChangesNothing) {
                    "http://127.0.0.1:" + std::to_string(proxy_->admin_port()), "--token-file",
                    proxy_->admin_token_file().string(), "--json", "route", kRoute});
   EXPECT_NE(route.out.find("\"phase\":\"sync\""), std::string::npos) << route.out;
+}
+
+// A second sidecar that did not take part in the switch (no shared control database here)
+// still routes writes to the source: the fence refuses them, so no write lands on the
+// side the route left. After the rollback it writes again.
+TEST_F(CutoverTest, AStaleSidecarsWritesAreRefusedByTheFence) {
+  auto& s = servers();
+  PgshiftProcess stale(options_);
+  PgConnection through_stale(stale.conninfo("app", "app-pw", kDb));
+  through_stale.exec("INSERT INTO ledger VALUES (1, 'stale before')");
+  ASSERT_TRUE(ctl("cutover", {"--skip-verify"}).success());
+  try {
+    through_stale.exec("INSERT INTO ledger VALUES (2, 'stale after')");
+    ADD_FAILURE() << "a stale sidecar wrote to the fenced source";
+  } catch (const PgError& e) {
+    EXPECT_EQ(e.sqlstate(), "25006") << e.what();
+    EXPECT_NE(std::string(e.what()).find("moved to the target"), std::string::npos) << e.what();
+  }
+  PgConnection through_switched(client());
+  through_switched.exec("INSERT INTO ledger VALUES (3, 'switched')");
+  wait_caught_up(s.target, s.source, "target");
+  EXPECT_EQ(ledger_ids(s.target), (std::set<std::int64_t>{1, 3}));
+  EXPECT_EQ(ledger_ids(s.source), (std::set<std::int64_t>{1, 3}));
+  ASSERT_TRUE(ctl("rollback", {"--skip-verify"}).success());
+  through_stale.exec("INSERT INTO ledger VALUES (4, 'stale again in step')");
+  EXPECT_EQ(ledger_ids(s.source), (std::set<std::int64_t>{1, 3, 4}));
 }
 
 TEST_F(CutoverTest, DryRunAndFinalize) {
