@@ -86,6 +86,12 @@ void Switch::preconditions() {
                   ") is read-only; it must accept writes to take the route");
   }
   if (kind_ == SwitchKind::finalize) return;
+  stream_preconditions();
+}
+
+// The stream from the old side is healthy and caught up, the old side is not fenced, and a
+// verify run is recorded (or skipped).
+void Switch::stream_preconditions() {
   auto h = subscription_health(to(), dir_.in_stream);
   // A stream created moments ago (by the last switch) gets its apply worker from the
   // launcher within a few seconds: give it that long before calling the stream unhealthy.
@@ -186,6 +192,11 @@ void Switch::switch_steps() {
       })) {
     return;
   }
+  move_streams();
+}
+
+// sequences -> stop_stream -> start_reverse_stream -> unfence_new_side -> commit
+void Switch::move_streams() {
   if (!step("sequences", [&] {
         auto copied = copy_sequences(from(), to(), opt_.sequence_gap);
         return std::to_string(copied.size()) + " sequence(s) set on the " + dir_.to_name +

@@ -97,12 +97,14 @@ class Switch {
   void record(StepRecord r);
   void undo_all();
   void preconditions();
+  void stream_preconditions();
   control::HoldRequest hold_request(std::string kind) const;
   void change_phase(Phase phase, const std::string& why);
   bool begin_step();
   bool hold_step();
   void finish();
   void switch_steps();
+  void move_streams();
   void finalize_steps();
   void recover_steps();  // cutover_recover.cpp
   std::string databases_after_undo() const;
