@@ -149,7 +149,9 @@ bool Switch::step(const std::string& name, Body&& body) {
     r.status = "refused";
     r.detail = e.what();
   } catch (const std::exception& e) {
-    r.status = "failed";
+    // Before the hold nothing has changed yet: an error there (a database unreachable)
+    // refuses the operation like a failed check.
+    r.status = undo_.empty() && !held_at_ && name == "preconditions" ? "refused" : "failed";
     r.detail = e.what();
   }
   r.duration = since(start);

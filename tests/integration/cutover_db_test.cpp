@@ -288,8 +288,8 @@ TEST_F(CutoverDbTest, AFailureAfterTheStreamWasDroppedUndoesEverythingAndLosesNo
   s.target.exec("SELECT pg_drop_replication_slot('pgshift_app_rev')", kDb);
   EXPECT_EQ(out.result, "aborted") << log_;
   EXPECT_NE(out.error.find("start_reverse_stream"), std::string::npos) << out.error;
-  for (const char* undo : {"undo create publication", "undo stop_stream", "undo fence",
-                           "undo hold", "undo begin"}) {
+  for (const char* undo :
+       {"undo create publication", "undo stop_stream", "undo fence", "undo hold", "undo begin"}) {
     EXPECT_NE(log_.find(std::string(undo) + " ok"), std::string::npos) << undo << "\n" << log_;
   }
   EXPECT_NE(out.databases.find("re-created at the current position"), std::string::npos)
@@ -315,6 +315,15 @@ TEST_F(CutoverDbTest, DryRunChecksOnlyAndVerifyIsRequiredUnlessSkipped) {
   out = run(SwitchKind::cutover);
   EXPECT_EQ(out.result, "refused");
   EXPECT_NE(out.error.find("verify"), std::string::npos) << out.error;
+  // An unreachable side refuses too, and says which.
+  auto unreachable = servers().endpoints();
+  unreachable.target.port = 1;
+  out =
+      migrate::run_switch(SwitchKind::cutover, kRoute, fleet_.state, unreachable, fleet_, options_);
+  EXPECT_EQ(out.result, "refused");
+  EXPECT_NE(out.error.find("could not connect to 127.0.0.1:1/app"), std::string::npos) << out.error;
+  EXPECT_EQ(out.databases, "nothing was changed");
+  EXPECT_TRUE(fleet_.calls.empty());
   // Rollback needs a cutover first.
   out = run(SwitchKind::rollback);
   EXPECT_EQ(out.result, "refused");
