@@ -15,6 +15,12 @@ SidecarFleet::SidecarFleet(std::shared_ptr<proxy::RouteStateStore> states,
 control::HoldResult SidecarFleet::hold(const control::HoldRequest& request) {
   control::HoldResult r;
   std::lock_guard lock(mu_);
+  // A hold whose pause has ended by its own deadline (its coordinator died or hung) no
+  // longer blocks a new operation, e.g. the recover that cleans up after it.
+  if (!held_route_.empty()) {
+    const auto st = pause_->status();
+    if (!st.paused || st.pause_id != held_pause_id_) held_route_.clear();
+  }
   if (!held_route_.empty()) {
     r.error = "a " + held_kind_ + " of route " + held_route_ + " is in progress";
     return r;
@@ -27,7 +33,7 @@ control::HoldResult SidecarFleet::hold(const control::HoldRequest& request) {
   }
   const auto timeout = std::clamp(request.deadline, std::chrono::milliseconds(1),
                                   std::chrono::milliseconds(proxy::PauseGate::kMaxTimeout));
-  pause_->pause(timeout);
+  held_pause_id_ = pause_->pause(timeout).pause_id;
   const std::uint64_t epoch = st->epoch;
   held_route_ = request.route;
   held_kind_ = request.kind;

@@ -13,6 +13,7 @@
 // drains the route's open transactions); this one goes when that one is merged.
 //
 // Thread-safety: every member may be called from any thread; one operation at a time.
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -40,6 +41,7 @@ class SidecarFleet : public control::Fleet {
   std::shared_ptr<proxy::PauseGate> pause_;
   std::mutex mu_;
   std::string held_route_, held_kind_;  // empty: nothing held
+  std::uint64_t held_pause_id_ = 0;     // the pause of the hold (PauseGate::Status::pause_id)
 };
 
 }  // namespace pgshift::migrate

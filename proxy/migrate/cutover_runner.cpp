@@ -147,6 +147,7 @@ void CutoverRunner::run(proxy::OperationRequest request, SwitchKind kind, Switch
   try {
     out = run_switch(kind, request.route, current, endpoints, *fleet_, options, listener);
   } catch (const std::exception& e) {  // a bug: the coordinator catches what the steps throw
+    fleet_->abort(request.route, e.what());
     out.route = request.route;
     out.kind = kind;
     out.result = "aborted";

@@ -6,6 +6,7 @@
 #include <boost/json/parse.hpp>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "admin_fixture.hpp"
 #include "proxy/control/pause_gate.hpp"
@@ -184,6 +185,31 @@ TEST(SidecarFleet, HoldPausesCommitAppliesAndReleasesAbortReleases) {
   EXPECT_EQ(c.state.phase, config::Phase::cutover);
   EXPECT_FALSE(pause->status().paused);
   EXPECT_FALSE(fleet.commit("auth", routing::SetPhase{config::Phase::sync}).ok);  // not held
+}
+
+TEST(SidecarFleet, AHoldWhosePauseExpiredNoLongerBlocksTheNextOperation) {
+  auto states = std::make_shared<RouteStateStore>("");
+  config::Config cfg;
+  cfg.routes.push_back(config::Route{});
+  cfg.routes[0].name = "auth";
+  states->load(cfg);
+  auto pause = std::make_shared<PauseGate>();
+  migrate::SidecarFleet fleet(states, pause);
+  control::HoldRequest req;
+  req.route = "auth";
+  req.kind = "cutover";
+  req.deadline = std::chrono::milliseconds(20);  // its coordinator never comes back
+  ASSERT_TRUE(fleet.hold(req).ok);
+  EXPECT_FALSE(fleet.hold(req).ok);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (pause->status().paused && std::chrono::steady_clock::now() < until) {
+    std::this_thread::yield();
+  }
+  ASSERT_FALSE(pause->status().paused);
+  req.kind = "recover";
+  req.deadline = std::chrono::milliseconds(10000);
+  EXPECT_TRUE(fleet.hold(req).ok);
+  fleet.abort("auth", "test");
 }
 
 }  // namespace
