@@ -15,6 +15,7 @@ constexpr std::array<std::string_view, 4> kUpstreamTlsModes{"disable", "require"
 constexpr std::array<std::string_view, 3> kClientAuthMethods{"scram-sha-256", "md5", "trust"};
 constexpr std::array<std::string_view, 2> kPoolModes{"session", "transaction"};
 constexpr std::array<std::string_view, 3> kSyncModes{"none", "logical", "mirror"};
+constexpr std::array<std::string_view, 4> kControlModes{"automatic", "target", "file", "database"};
 constexpr std::array<std::string_view, 5> kPhases{"source_only", "sync", "cutover",
                                                   "target_primary", "target_only"};
 
@@ -69,6 +70,10 @@ std::string_view to_string(Phase p) {
   return name_of(p, kPhases);
 }
 
+std::string_view to_string(ControlMode m) {
+  return name_of(m, kControlModes);
+}
+
 std::optional<Phase> phase_from_string(std::string_view s) {
   return value_of<Phase>(s, kPhases);
 }
@@ -87,6 +92,47 @@ bool from_string(std::string_view s, PoolMode& out) {
 }
 bool from_string(std::string_view s, SyncMode& out) {
   return assign(s, kSyncModes, out);
+}
+
+bool from_string(std::string_view s, ControlMode& out) {
+  if (s == "none" || s == "file") {
+    out = ControlMode::file;
+    return true;
+  }
+  if (s == "target") {
+    out = ControlMode::target;
+    return true;
+  }
+  return false;
+}
+
+const Route* first_target_route(const Config& c) {
+  for (const auto& r : c.routes) {
+    if (r.target) return &r;
+  }
+  return nullptr;
+}
+
+ControlMode control_mode(const Config& c) {
+  if (!c.control.database.host.empty()) return ControlMode::database;
+  if (c.control.mode != ControlMode::automatic) return c.control.mode;
+  const Route* r = first_target_route(c);
+  if (r && !r->target->passthrough && !r->target->user.empty() && !r->target->database.empty()) {
+    return ControlMode::target;
+  }
+  return ControlMode::file;
+}
+
+std::optional<Upstream> control_upstream(const Config& c) {
+  switch (control_mode(c)) {
+    case ControlMode::database:
+      return c.control.database;
+    case ControlMode::target:
+      if (const Route* r = first_target_route(c)) return *r->target;
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
 }
 
 }  // namespace pgshift::config

@@ -23,6 +23,10 @@ enum class ClientAuthMethod { scram_sha_256, md5, trust };
 enum class PoolMode { session, transaction };
 enum class SyncMode { none, logical, mirror };
 enum class Phase { source_only, sync, cutover, target_primary, target_only };
+// Where the fleet's migration state lives (docs/control-plane.md). As written in the YAML:
+// automatic (key absent), target, file ("none" or "file"); a mapping with a host gives
+// database. control_mode() resolves automatic.
+enum class ControlMode { automatic, target, file, database };
 
 struct ClientTls {
   ClientTlsMode mode = ClientTlsMode::disable;
@@ -111,6 +115,15 @@ struct Route {
   Cutover cutover;
 };
 
+// control: target | none | file | {host, port, database, user, password, tls, poll_ms,
+// member_timeout_ms}. A mapping without a host means "target" with these timings.
+struct Control {
+  ControlMode mode = ControlMode::automatic;
+  Upstream database;  // the mapping form (host set): a control database of its own
+  Millis poll{1000};
+  Millis member_timeout{10000};
+};
+
 struct Limits {
   std::uint32_t max_message_length = 1u << 30;  // 1 GiB, like the server
 };
@@ -121,6 +134,7 @@ struct Config {
   ClientAuth client_auth;
   std::vector<Route> routes;
   Limits limits;
+  Control control;
   int threads = 0;                 // 0 = number of cores
   Millis shutdown_timeout{30000};  // SIGTERM: how long sessions may finish
   std::string state_file = "pgshift-state.json";
@@ -131,12 +145,23 @@ struct Config {
 
 using ConfigPtr = std::shared_ptr<const Config>;
 
+// The control mode in force (never automatic): database when control.host is set; target
+// when written so, or when absent and the first route with a target has a fixed user and a
+// database (the control plane needs both); file otherwise.
+ControlMode control_mode(const Config& c);
+// The connection settings of the control database (a copy of the first target's upstream
+// in target mode, control's own in database mode); nullopt in file mode.
+std::optional<Upstream> control_upstream(const Config& c);
+// The first route with a target, or null.
+const Route* first_target_route(const Config& c);
+
 std::string_view to_string(ClientTlsMode m);
 std::string_view to_string(UpstreamTlsMode m);
 std::string_view to_string(ClientAuthMethod m);
 std::string_view to_string(PoolMode m);
 std::string_view to_string(SyncMode m);
 std::string_view to_string(Phase p);
+std::string_view to_string(ControlMode m);
 std::optional<Phase> phase_from_string(std::string_view s);
 
 // Inverse of to_string for the configuration enums (the YAML spellings, e.g. "verify-full").
@@ -146,5 +171,7 @@ bool from_string(std::string_view s, UpstreamTlsMode& out);
 bool from_string(std::string_view s, ClientAuthMethod& out);
 bool from_string(std::string_view s, PoolMode& out);
 bool from_string(std::string_view s, SyncMode& out);
+// "none" and "file" both give file.
+bool from_string(std::string_view s, ControlMode& out);
 
 }  // namespace pgshift::config

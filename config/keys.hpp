@@ -49,7 +49,7 @@ using FieldPtr =
     std::variant<std::monostate, std::string*, std::optional<std::string>*, int*, std::uint16_t*,
                  std::uint32_t*, bool*, double*, Millis*, std::vector<std::string>*, Secret*,
                  ClientTlsMode*, UpstreamTlsMode*, ClientAuthMethod*, PoolMode*, SyncMode*,
-                 std::vector<Route>*, Upstream*, std::optional<Upstream>*>;
+                 ControlMode*, std::vector<Route>*, Upstream*, std::optional<Upstream>*>;
 
 struct KeyInfo {
   std::string_view path{};  // pattern: "listen.port", "upstream.tls.mode"
@@ -57,7 +57,9 @@ struct KeyInfo {
   std::string_view default_value{};  // as the docs show it; "" = none
   bool reloadable = false;           // a SIGHUP applies a change without a restart
   bool required = false;             // must be present and non-empty
-  std::string_view values{};         // enumeration choices: "disable|allow|require"
+  // enumeration choices: "disable|allow|require"; for a mapping, the scalars it also
+  // accepts instead of a mapping (control: target)
+  std::string_view values{};
   std::int64_t min = 0, max = 0;     // inclusive range of integer, duration and number keys
   std::string_view section{};        // mappings whose keys live under another pattern
   FieldPtr (*field)(const Scope&) = nullptr;

@@ -94,6 +94,13 @@ class Parser {
   void entry(const KeyInfo& key, const YAML::Node& v, const std::string& path, int line,
              const Scope& scope) {
     FieldPtr field = key.field ? key.field(scope) : FieldPtr{};
+    if (key.type == KeyType::mapping && !key.values.empty() && v.IsScalar()) {
+      // A section that also takes a word instead of its keys (control: target).
+      if (auto value = convert_choice(key, v, path, line)) {
+        store(key, field, std::move(*value), path, line);
+      }
+      return;
+    }
     if (key.type == KeyType::mapping) {
       if (!v.IsNull() && !v.IsMap()) {
         error(path, line, "expected a mapping, got " + node_kind(v));
@@ -199,6 +206,16 @@ class Parser {
       default:
         return Value{s};
     }
+  }
+
+  std::optional<Value> convert_choice(const KeyInfo& key, const YAML::Node& v,
+                                      const std::string& path, int line) {
+    for (auto choice : key.choices()) {
+      if (choice == v.Scalar()) return Value{v.Scalar()};
+    }
+    error(path, line,
+          "must be one of: " + choices_text(key) + ", or a mapping, got " + quote(v.Scalar()));
+    return std::nullopt;
   }
 
   std::optional<Value> string_list(const YAML::Node& v, const std::string& path, int line) {

@@ -48,6 +48,7 @@ class Validator {
     listen(c);
     admin(c);
     client_auth(c);
+    control(c);
     return std::move(errors_);
   }
 
@@ -144,6 +145,44 @@ class Validator {
       return;
     }
     for (const auto& e : load_users_file(ca.users_file).errors) add("client_auth.users_file", e);
+  }
+
+  // The control database must be reachable with fixed credentials and a named database:
+  // the control thread logs in by itself, with no client to borrow them from.
+  void control(const Config& c) {
+    const auto& ctl = c.control;
+    if (!ctl.database.host.empty()) {
+      if (ctl.mode != ControlMode::automatic) {
+        add("control", "is both " + quote(to_string(ctl.mode)) + " and a mapping with a host");
+      }
+      if (ctl.database.database.empty()) add("control.database", "is required with control.host");
+      if (ctl.database.user.empty()) add("control.user", "is required with control.host");
+      const auto& tls = ctl.database.tls;
+      if ((tls.mode == UpstreamTlsMode::verify_ca || tls.mode == UpstreamTlsMode::verify_full) &&
+          tls.ca_file.empty()) {
+        add("control.tls.ca_file", "is required when tls.mode is " + quote(to_string(tls.mode)));
+      }
+      return;
+    }
+    if (ctl.mode != ControlMode::target || c.routes.empty()) return;
+    const Route* r = first_target_route(c);
+    if (!r) {
+      add("control",
+          "'target' needs a route with a target (or use 'file', or give control "
+          "a host, database and user)");
+      return;
+    }
+    const std::string where = "routes[" + std::to_string(r - c.routes.data()) + "].target";
+    if (r->target->passthrough || r->target->user.empty()) {
+      add("control", "'target' uses " + where +
+                         ", which has no fixed user (credentials: passthrough); set its user and "
+                         "password, or give control its own host, database and user");
+    }
+    if (r->target->database.empty()) {
+      add("control", "'target' uses " + where +
+                         ", which has no database (it follows the client's); set " + where +
+                         ".database, or give control its own host, database and user");
+    }
   }
 
   void routes(const Config& c) {

@@ -2,6 +2,7 @@
 // The endpoint handlers of the admin API (docs/admin-api.md). admin_router.cpp has already
 // checked the method and the bearer token when these run. They run on the admin server's
 // executor (io_context 0); PUT read-percent writes the state file (fsync) on that thread.
+#include <boost/asio/awaitable.hpp>
 #include <string_view>
 
 #include "proxy/admin/http.hpp"
@@ -16,7 +17,15 @@ AdminResponse handle_metrics(const AdminCall& call);
 // admin_routes_api.cpp
 AdminResponse handle_list_routes(const AdminCall& call);
 AdminResponse handle_get_route(const AdminCall& call, std::string_view name);
+// Without an async caller (handle_admin_request) it waits for the store on this thread.
 AdminResponse handle_put_read_percent(const AdminCall& call, std::string_view name);
+boost::asio::awaitable<AdminResponse> handle_put_read_percent_async(AdminCall call,
+                                                                    std::string name);
+
+// members_api.cpp: GET /v1/members
+AdminResponse handle_list_members(const AdminCall& call);
+// The control block of /v1/members and /v1/routes: mode, connected, member id...
+json::object control_view(const Runtime& runtime);
 
 // cutover_api.cpp: POST /v1/routes/{name}/cutover|rollback|finalize|recover (202, runs on its own
 // thread), GET /v1/routes/{name}/operation (its progress).

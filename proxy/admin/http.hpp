@@ -24,6 +24,8 @@ struct AdminCall {
   Runtime& runtime;
   const AdminRequest& request;
   const std::string& peer;  // "127.0.0.1:53412": the "who" of audit lines
+  // The audit's actor: "admin:<first 8 hex of SHA-256 of the token>@<peer>", never the token.
+  std::string actor{};
 };
 
 AdminResponse json_response(http::status status, const json::value& body);

@@ -1,9 +1,9 @@
 // GET /healthz (liveness), GET /readyz (readiness), GET /metrics (Prometheus).
 #include "proxy/admin/api.hpp"
 #include "proxy/control/health_checker.hpp"
-#include "proxy/telemetry/metrics.hpp"
 #include "proxy/control/pause_gate.hpp"
-#include "proxy/control/route_state_store.hpp"
+#include "proxy/control/state_store.hpp"
+#include "proxy/telemetry/metrics.hpp"
 
 namespace pgshift::proxy {
 namespace {

@@ -1,7 +1,9 @@
 // The JSON shape of a route in GET /v1/routes, GET /v1/routes/{name} and PUT responses.
+#include <algorithm>
+
 #include "proxy/admin/api.hpp"
 #include "proxy/control/health_checker.hpp"
-#include "proxy/control/route_state_store.hpp"
+#include "proxy/control/state_store.hpp"
 
 namespace pgshift::proxy {
 namespace {
@@ -54,6 +56,26 @@ json::object route_view(const Runtime& runtime, const RouteRuntime& rr) {
     o["read_percent_bp"] = state->read_percent.basis_points();
     o["epoch"] = state->epoch;
     o["updated_at"] = iso8601_utc(state->updated_at_ms);
+    // The fleet: the epoch each live member serving the route has applied (GET
+    // /v1/members has the full rows).
+    json::array members;
+    int live = 0, at_epoch = 0;
+    for (const auto& m : runtime.states->members()) {
+      if (std::find(m.routes.begin(), m.routes.end(), r.name) == m.routes.end()) continue;
+      auto it = m.applied.find(r.name);
+      json::object mo;
+      mo["id"] = m.id;
+      mo["applied_epoch"] = it == m.applied.end() ? json::value(nullptr) : json::value(it->second);
+      mo["live"] = m.live;
+      mo["self"] = m.self;
+      members.push_back(std::move(mo));
+      if (!m.live) continue;
+      ++live;
+      if (it != m.applied.end() && it->second == state->epoch) ++at_epoch;
+    }
+    o["members"] = std::move(members);
+    o["live_members"] = live;
+    o["members_at_epoch"] = at_epoch;
   } else {
     o["phase"] = nullptr;  // a route added by a reload a moment ago
   }

@@ -1,6 +1,9 @@
 #include "proxy/admin/router.hpp"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "proxy/admin/api.hpp"
@@ -26,6 +29,7 @@ enum class Endpoint {
   pause,
   resume,
   pools,
+  members,
   unknown,
   bad_path
 };
@@ -66,6 +70,8 @@ std::string_view label(Endpoint e) {
       return "/v1/resume";
     case Endpoint::pools:
       return "/v1/pools";
+    case Endpoint::members:
+      return "/v1/members";
     case Endpoint::unknown:
     case Endpoint::bad_path:
       return "other";
@@ -104,6 +110,7 @@ Match match(std::string_view target) {
   if (path == "/v1/pause") return {Endpoint::pause, {}};
   if (path == "/v1/resume") return {Endpoint::resume, {}};
   if (path == "/v1/pools") return {Endpoint::pools, {}};
+  if (path == "/v1/members") return {Endpoint::members, {}};
   constexpr std::string_view kRoutes = "/v1/routes/";
   if (!path.starts_with(kRoutes)) return {};
   std::string_view rest = path.substr(kRoutes.size());
@@ -173,6 +180,8 @@ AdminResponse dispatch(const AdminCall& call, const Match& m) {
       return handle_resume(call);
     case Endpoint::pools:
       return handle_list_pools(call);
+    case Endpoint::members:
+      return handle_list_members(call);
     case Endpoint::bad_path:
       return error_response(http::status::bad_request, "malformed route name in the path");
     case Endpoint::unknown:
@@ -181,13 +190,29 @@ AdminResponse dispatch(const AdminCall& call, const Match& m) {
   return error_response(http::status::not_found, "no such endpoint");
 }
 
-AdminResponse route_request(Runtime& runtime, const AdminRequest& req, const std::string& peer,
-                            const Match& m) {
+// The token's id for the audit trail: a short hash prefix, never the token.
+std::string token_id(const std::string* token) {
+  if (!token || token->empty()) return "none";
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token->data()), token->size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 4; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
+}
+
+// Authentication and method checks; a response when the request stops here.
+std::optional<AdminResponse> precheck(Runtime& runtime, const AdminRequest& req, const Match& m,
+                                      std::string& actor, const std::string& peer) {
   if (m.endpoint != Endpoint::healthz) {
     const auto snap = runtime.snapshot();
-    const auto auth =
-        check_bearer(req[http::field::authorization], snap ? snap->admin_token.get() : nullptr);
+    const std::string* token = snap ? snap->admin_token.get() : nullptr;
+    const auto auth = check_bearer(req[http::field::authorization], token);
     if (auth != AdminAuth::ok) return unauthorized(auth);
+    actor = "admin:" + token_id(token) + "@" + peer.substr(0, peer.rfind(':'));
   }
   const auto verbs = allowed(m.endpoint);
   if (!verbs.empty() && std::find(verbs.begin(), verbs.end(), req.method()) == verbs.end()) {
@@ -199,7 +224,21 @@ AdminResponse route_request(Runtime& runtime, const AdminRequest& req, const std
     res.set(http::field::allow, allow);
     return res;
   }
-  return dispatch(AdminCall{runtime, req, peer}, m);
+  return std::nullopt;
+}
+
+AdminResponse route_request(Runtime& runtime, const AdminRequest& req, const std::string& peer,
+                            const Match& m) {
+  std::string actor;
+  if (auto res = precheck(runtime, req, m, actor, peer)) return std::move(*res);
+  return dispatch(AdminCall{runtime, req, peer, actor}, m);
+}
+
+AdminResponse internal_error(const Match& m, const std::exception& e) {
+  // A bug, not a client error: say so without details that could leak internals.
+  log_error("admin request failed", {f("endpoint", label(m.endpoint)), f("error", e.what())});
+  metrics().errors(ErrorKind::internal).Increment();
+  return error_response(http::status::internal_server_error, "internal error; see the pgshift log");
 }
 
 }  // namespace
@@ -211,14 +250,38 @@ AdminResponse handle_admin_request(Runtime& runtime, const AdminRequest& req,
   try {
     res = route_request(runtime, req, peer, m);
   } catch (const std::exception& e) {
-    // A bug, not a client error: say so without details that could leak internals.
-    log_error("admin request failed", {f("endpoint", label(m.endpoint)), f("error", e.what())});
-    metrics().errors(ErrorKind::internal).Increment();
-    res =
-        error_response(http::status::internal_server_error, "internal error; see the pgshift log");
+    res = internal_error(m, e);
   }
   metrics().admin_requests(label(m.endpoint), res.result_int()).Increment();
   return res;
+}
+
+asio::awaitable<AdminResponse> handle_admin_request_async(Runtime& runtime, const AdminRequest& req,
+                                                          const std::string& peer) {
+  const Match m = match(req.target());
+  if (m.endpoint != Endpoint::read_percent) co_return handle_admin_request(runtime, req, peer);
+  AdminResponse res;
+  std::string actor;
+  std::optional<AdminResponse> early;
+  try {
+    early = precheck(runtime, req, m, actor, peer);
+  } catch (const std::exception& e) {
+    early = internal_error(m, e);
+  }
+  if (early) {
+    res = std::move(*early);
+  } else {
+    // Named, not temporaries: GCC 12 may destroy a temporary of a co_await expression twice.
+    AdminCall call{runtime, req, peer, actor};
+    std::string name = m.name;
+    try {
+      res = co_await handle_put_read_percent_async(call, std::move(name));
+    } catch (const std::exception& e) {
+      res = internal_error(m, e);
+    }
+  }
+  metrics().admin_requests(label(m.endpoint), res.result_int()).Increment();
+  co_return res;
 }
 
 }  // namespace pgshift::proxy

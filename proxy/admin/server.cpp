@@ -132,7 +132,7 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
       metrics().admin_requests("other", res.result_int()).Increment();
     } else {
       const AdminRequest& req = parser.get();
-      res = handle_admin_request(runtime_, req, peer);
+      res = co_await handle_admin_request_async(runtime_, req, peer);
       res.version(req.version());
       keep_alive = req.keep_alive() && !stopping_.load();
     }

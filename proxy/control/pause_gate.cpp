@@ -49,15 +49,117 @@ void PauseGate::wake_all_locked() {
   }
 }
 
+void PauseGate::update_flag_locked() {
+  // seq_cst: see the header (the counter protocol of the barrier).
+  paused_.store(active_ || !holds_.empty(), std::memory_order_seq_cst);
+}
+
 void PauseGate::end_locked(bool expired) {
   active_ = false;
-  paused_.store(false, std::memory_order_release);
+  update_flag_locked();
   metrics().pause_active().Set(0);
   // Every registered waiter is alive: it unregisters (under mu_) before it is destroyed.
+  // Waiters still held by their route's hold go back to waiting when they look.
   for (const auto& [ptr, ref] : waiters_) {
     ptr->released_by = expired ? WaitResult::expired : WaitResult::resumed;
   }
   wake_all_locked();
+}
+
+const PauseGate::Clock::time_point* PauseGate::hold_locked(std::string_view route,
+                                                           Clock::time_point now) {
+  bool expired_any = false;
+  for (auto it = holds_.begin(); it != holds_.end();) {
+    if (now < it->second) {
+      ++it;
+      continue;
+    }
+    log_warn("route hold expired: releasing held transactions (no commit or abort in time)",
+             {f("route", it->first)});
+    for (const auto& [ptr, ref] : waiters_) {
+      if (ref.route == it->first) ptr->released_by = WaitResult::expired;
+    }
+    it = holds_.erase(it);
+    expired_any = true;
+  }
+  if (expired_any) {
+    update_flag_locked();
+    wake_all_locked();
+  }
+  if (route.empty()) return nullptr;
+  auto it = holds_.find(route);
+  return it == holds_.end() ? nullptr : &it->second;
+}
+
+bool PauseGate::blocks(std::string_view route) {
+  std::lock_guard lock(mu_);
+  const auto now = Clock::now();
+  const bool active = active_locked(now);
+  return hold_locked(route, now) != nullptr || active;
+}
+
+std::shared_ptr<PauseGate::RouteCounter> PauseGate::counter(std::string_view route) {
+  std::lock_guard lock(mu_);
+  auto it = counters_.find(route);
+  if (it == counters_.end()) {
+    it = counters_.emplace(std::string(route), std::make_shared<RouteCounter>()).first;
+  }
+  return it->second;
+}
+
+std::int64_t PauseGate::hold_route(std::string_view route, std::chrono::milliseconds timeout) {
+  timeout = std::clamp(timeout, std::chrono::milliseconds(1), kMaxTimeout);
+  std::shared_ptr<RouteCounter> c;
+  {
+    std::lock_guard lock(mu_);
+    const auto now = Clock::now();
+    hold_locked({}, now);
+    auto [it, fresh] = holds_.insert_or_assign(std::string(route), now + timeout);
+    update_flag_locked();
+    if (!fresh) wake_all_locked();  // held waiters re-arm their timers to the new expiry
+    auto cit = counters_.find(route);
+    if (cit != counters_.end()) c = cit->second;
+  }
+  log_info("route held: new transactions wait at their boundary",
+           {f("route", route), f("timeout_ms", timeout.count())});
+  return c ? c->open.load(std::memory_order_seq_cst) : 0;
+}
+
+bool PauseGate::release_route(std::string_view route) {
+  std::lock_guard lock(mu_);
+  auto it = holds_.find(route);
+  if (it == holds_.end()) return false;
+  holds_.erase(it);
+  update_flag_locked();
+  for (const auto& [ptr, ref] : waiters_) {
+    if (ref.route == route) ptr->released_by = WaitResult::resumed;
+  }
+  wake_all_locked();
+  log_info("route released: held transactions go on", {f("route", route)});
+  return true;
+}
+
+bool PauseGate::route_held(std::string_view route) {
+  std::lock_guard lock(mu_);
+  return hold_locked(route, Clock::now()) != nullptr;
+}
+
+std::int64_t PauseGate::open_transactions(std::string_view route) {
+  std::shared_ptr<RouteCounter> c;
+  {
+    std::lock_guard lock(mu_);
+    auto it = counters_.find(route);
+    if (it == counters_.end()) return 0;
+    c = it->second;
+  }
+  return c->open.load(std::memory_order_seq_cst);
+}
+
+std::size_t PauseGate::waiting(std::string_view route) {
+  std::lock_guard lock(mu_);
+  std::size_t n = 0;
+  for (const auto& [ptr, ref] : waiters_) n += ref.route == route ? 1 : 0;
+  return n;
 }
 
 PauseGate::Status PauseGate::pause(std::chrono::milliseconds timeout) {
@@ -69,7 +171,7 @@ PauseGate::Status PauseGate::pause(std::chrono::milliseconds timeout) {
   active_ = true;
   expires_at_ = now + timeout;
   ++pause_id_;
-  paused_.store(true, std::memory_order_release);
+  update_flag_locked();
   metrics().pause_active().Set(1);
   if (!extending) metrics().pauses_total().Increment();
   // Held waiters re-arm their timers to the new expiry (it may be earlier than the old one).
@@ -97,16 +199,28 @@ PauseGate::Status PauseGate::status() {
 }
 
 asio::awaitable<PauseGate::WaitResult> PauseGate::wait_if_paused(asio::any_io_executor executor,
-                                                                 Clock::time_point deadline) {
+                                                                 Clock::time_point deadline,
+                                                                 std::string route) {
   if (!maybe_paused()) co_return WaitResult::not_paused;
   auto waiter = std::make_shared<Waiter>(executor);
   const auto started = Clock::now();
+  // The earliest moment something may change for this waiter, or null when nothing holds it.
+  auto next_wake = [this, &route, deadline](Clock::time_point now) {
+    std::optional<Clock::time_point> until;
+    const bool active = active_locked(now);
+    const auto* hold = hold_locked(route, now);
+    if (active) until = expires_at_;
+    if (hold) until = until ? std::min(*until, *hold) : *hold;
+    if (until) until = std::min(*until, deadline);
+    return until;
+  };
   {
     std::lock_guard lock(mu_);
-    if (!active_locked(started)) co_return WaitResult::not_paused;
+    const auto until = next_wake(started);
+    if (!until) co_return WaitResult::not_paused;
     if (started >= deadline) co_return WaitResult::deadline;
-    waiters_.emplace(waiter.get(), WaiterRef{waiter, executor});
-    waiter->timer.expires_at(std::min(expires_at_, deadline));
+    waiters_.emplace(waiter.get(), WaiterRef{waiter, executor, route});
+    waiter->timer.expires_at(*until);
   }
   metrics().pause_waiting().Increment();
   // Also runs when the coroutine is destroyed while suspended (session torn down, io_context
@@ -118,20 +232,19 @@ asio::awaitable<PauseGate::WaitResult> PauseGate::wait_if_paused(asio::any_io_ex
   }};
   WaitResult result = WaitResult::deadline;
   for (;;) {
-    // Ends on expiry/deadline, or early (operation_aborted) when resume() or a new pause()
-    // cancels it; the state under the lock decides which.
+    // Ends on expiry/deadline, or early (operation_aborted) when resume(), release_route()
+    // or a new pause()/hold cancels it; the state under the lock decides which.
     co_await waiter->timer.async_wait(asio::as_tuple(asio::use_awaitable));
     std::lock_guard lock(mu_);
     const auto now = Clock::now();
-    const bool active = active_locked(now);
-    if (waiter->released_by) {
-      result = *waiter->released_by;
-    } else if (!active) {
-      result = WaitResult::resumed;  // unreachable: ending a pause marks every waiter
+    const auto until = next_wake(now);
+    if (!until) {
+      result = waiter->released_by.value_or(WaitResult::resumed);
     } else if (now >= deadline) {
       result = WaitResult::deadline;
     } else {
-      waiter->timer.expires_at(std::min(expires_at_, deadline));
+      waiter->released_by.reset();  // e.g. the pause ended but the route is still held
+      waiter->timer.expires_at(*until);
       continue;
     }
     break;

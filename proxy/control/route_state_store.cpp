@@ -63,24 +63,7 @@ std::shared_ptr<RouteStates> merge(const config::Config& cfg, const RouteStates&
 }  // namespace
 
 RouteStateStore::RouteStateStore(std::string path, Clock clock)
-    : path_(std::move(path)),
-      clock_(clock ? std::move(clock) : Clock(system_now_ms)),
-      current_(std::make_shared<const RouteStates>()) {}
-
-routing::MigrationState RouteStateStore::initial_state(const config::Route& route) {
-  routing::MigrationState s;
-  const double pct = route.read_split.initial_read_percent;
-  if (auto p = routing::ReadPercent::from_double(pct)) {
-    s.read_percent = *p;
-  } else {
-    // Config validation keeps this to 0..100; clamp and round rather than refuse to start.
-    const double bp = std::clamp(std::round(pct * 100.0), 0.0, 10000.0);
-    s.read_percent = *routing::ReadPercent::from_basis_points(static_cast<std::uint64_t>(bp));
-    log_warn("initial_read_percent rounded to two decimals",
-             {f("route", route.name), f("read_percent", s.read_percent.to_string())});
-  }
-  return s;
-}
+    : path_(std::move(path)), clock_(clock ? std::move(clock) : Clock(system_now_ms)) {}
 
 void RouteStateStore::load(const config::Config& cfg) {
   std::lock_guard write_lock(write_mu_);
@@ -100,31 +83,60 @@ void RouteStateStore::load(const config::Config& cfg) {
     log_info("no state file yet: routes start from their configured initial state",
              {f("state_file", path_)});
   }
-  publish(merge(cfg, known, path_, "startup", &initial_state));
+  publish(merge(cfg, known, path_, "startup", &initial_route_state));
 }
 
 void RouteStateStore::reconcile(const config::Config& cfg) {
   std::lock_guard write_lock(write_mu_);
   auto current = snapshot();
-  publish(merge(cfg, *current, path_, "reload", &initial_state));
-}
-
-RouteStatesPtr RouteStateStore::snapshot() const {
-  std::lock_guard lock(read_mu_);
-  return current_;
-}
-
-void RouteStateStore::publish(RouteStatesPtr next) {
-  std::lock_guard lock(read_mu_);
-  current_ = std::move(next);
+  publish(merge(cfg, *current, path_, "reload", &initial_route_state));
 }
 
 StateChangeResult RouteStateStore::apply(std::string_view route,
                                          const routing::StateChange& change) {
+  std::lock_guard write_lock(write_mu_);
+  return apply_locked(route, change, std::nullopt);
+}
+
+void RouteStateStore::change(ChangeRequest request, Done done) {
   StateChangeResult result;
-  std::vector<std::shared_ptr<const Listener>> listeners;
   {
     std::lock_guard write_lock(write_mu_);
+    result = apply_locked(request.route, request.change, request.expected_epoch);
+  }
+  if (result.ok()) {
+    log_info("audit: route state change",
+             {f("audit", "change"), f("who", request.actor), f("route", request.route),
+              f("old_epoch", result.before.epoch), f("epoch", result.after.epoch),
+              f("changed", result.changed() ? "true" : "false")});
+  }
+  done(std::move(result));
+}
+
+ControlStatus RouteStateStore::control_status() const {
+  ControlStatus s;
+  s.mode = "file";
+  s.connected = true;
+  return s;
+}
+
+std::vector<MemberView> RouteStateStore::members() const {
+  MemberView self;
+  self.id = "local";
+  self.self = true;
+  for (const auto& [name, state] : snapshot()->routes) {
+    self.routes.push_back(name);
+    self.applied.emplace(name, state.epoch);
+  }
+  return {self};
+}
+
+// Requires write_mu_.
+StateChangeResult RouteStateStore::apply_locked(std::string_view route,
+                                                const routing::StateChange& change,
+                                                std::optional<std::uint64_t> expected_epoch) {
+  StateChangeResult result;
+  {
     auto current = snapshot();
     const auto* before = current->find(route);
     if (!before) {
@@ -133,6 +145,13 @@ StateChangeResult RouteStateStore::apply(std::string_view route,
       return result;
     }
     result.before = result.after = *before;
+    if (expected_epoch && *expected_epoch != before->epoch) {
+      result.error = StateChangeError::conflict;
+      result.message = "route \"" + std::string(route) + "\" is at epoch " +
+                       std::to_string(before->epoch) + ", not " + std::to_string(*expected_epoch) +
+                       "; read it again and retry";
+      return result;
+    }
     auto next_state = routing::apply(*before, change, clock_());
     if (!next_state) {
       result.error = StateChangeError::invalid;
@@ -166,28 +185,11 @@ StateChangeResult RouteStateStore::apply(std::string_view route,
               f("old_phase", routing::phase_name(result.before.phase)),
               f("read_percent", result.after.read_percent.to_string()),
               f("old_read_percent", result.before.read_percent.to_string())});
-    {
-      std::lock_guard lock(listeners_mu_);
-      for (const auto& [id, l] : listeners_) listeners.push_back(l);
-    }
     // Still under write_mu_, so listeners see changes in epoch order (a gauge never goes
     // back to an older value); they may read snapshot() but must not call apply().
-    const std::string name(route);
-    for (const auto& l : listeners) (*l)(name, result.before, result.after);
+    notify(std::string(route), result.before, result.after);
   }
   return result;
-}
-
-std::uint64_t RouteStateStore::subscribe(Listener listener) {
-  std::lock_guard lock(listeners_mu_);
-  const auto id = next_listener_++;
-  listeners_.emplace(id, std::make_shared<const Listener>(std::move(listener)));
-  return id;
-}
-
-void RouteStateStore::unsubscribe(std::uint64_t id) {
-  std::lock_guard lock(listeners_mu_);
-  listeners_.erase(id);
 }
 
 }  // namespace pgshift::proxy

@@ -26,6 +26,9 @@ constexpr const char* kUsage =
     "\n"
     "commands:\n"
     "  routes                          list routes: phase, read percent, epoch, target health\n"
+    "  status                          the fleet per route: phase, read %, epoch, members at\n"
+    "                                  that epoch / live members\n"
+    "  members                         sidecars of the fleet: epochs applied, heartbeat age\n"
     "  route NAME                      show one route\n"
     "  set-read-percent NAME PERCENT   send PERCENT (0..100, two decimals) of reads to the target\n"
     "  pause [--timeout-ms N]          hold new transactions (default 30000 ms, max 300000)\n"
@@ -281,6 +284,19 @@ int run(const Options& o, Client& client, std::ostream& out) {
     } else {
       out << "not paused; nothing to resume\n";
     }
+    return kOk;
+  }
+  if (cmd == "status" || cmd == "members") {
+    need_operands(o, 0, "no operands");
+    const bool status = cmd == "status";
+    auto v = client.call(http::verb::get, status ? "/v1/routes" : "/v1/members", {}, &raw);
+    if (!v) return kApiError;
+    if (o.json)
+      emit_raw();
+    else if (status)
+      print_status(out, *v);
+    else
+      print_members(out, *v);
     return kOk;
   }
   if (cmd == "pools") {

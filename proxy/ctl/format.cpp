@@ -159,4 +159,66 @@ void print_pools(std::ostream& out, const json::value& body) {
   out << pool::format_pools_text(pools);
 }
 
+namespace {
+
+void print_control(std::ostream& out, const json::value* control) {
+  if (!control) return;
+  const auto* mode = member(control, "mode");
+  if (text_of(mode) != "postgres") {
+    out << "control: " << text_of(mode) << " (this sidecar alone)\n";
+    return;
+  }
+  const auto* connected = member(control, "connected");
+  const bool up = connected && connected->is_bool() && connected->get_bool();
+  out << "control: " << text_of(member(control, "database")) << ", "
+      << (up ? "connected" : "NOT CONNECTED: " + text_of(member(control, "error")))
+      << "; this member " << text_of(member(control, "member_id")) << "\n";
+}
+
+}  // namespace
+
+void print_status(std::ostream& out, const json::value& body) {
+  print_control(out, member(body, "control"));
+  std::vector<std::vector<std::string>> rows{
+      {"ROUTE", "PHASE", "READ %", "EPOCH", "MEMBERS AT EPOCH"}};
+  const auto* routes = member(body, "routes");
+  if (routes && routes->is_array()) {
+    for (const auto& r : routes->get_array()) {
+      rows.push_back(
+          {text_of(member(r, "name")), text_of(member(r, "phase")),
+           format_percent(member(r, "read_percent")), text_of(member(r, "epoch")),
+           text_of(member(r, "members_at_epoch")) + "/" + text_of(member(r, "live_members"))});
+    }
+  }
+  print_table(out, rows);
+}
+
+void print_members(std::ostream& out, const json::value& body) {
+  print_control(out, member(body, "control"));
+  std::vector<std::vector<std::string>> rows{
+      {"MEMBER", "LIVE", "HEARTBEAT AGE", "APPLIED EPOCHS", "VERSION", "ADDRESS"}};
+  const auto* members = member(body, "members");
+  if (members && members->is_array()) {
+    for (const auto& m : members->get_array()) {
+      std::string applied;
+      const auto* a = member(m, "applied");
+      if (a && a->is_object()) {
+        for (const auto& [route, epoch] : a->get_object()) {
+          applied += (applied.empty() ? "" : " ") + std::string(route) + "=" + text_of(&epoch);
+        }
+      }
+      const auto* self = member(m, "self");
+      const auto* live = member(m, "live");
+      const auto* age = member(m, "heartbeat_age_ms");
+      rows.push_back({text_of(member(m, "id")) +
+                          (self && self->is_bool() && self->get_bool() ? " (this)" : ""),
+                      live && live->is_bool() && live->get_bool() ? "yes" : "no",
+                      age && age->is_number() ? text_of(age) + " ms" : "-",
+                      applied.empty() ? "-" : applied, text_of(member(m, "version")),
+                      text_of(member(m, "address"))});
+    }
+  }
+  print_table(out, rows);
+}
+
 }  // namespace pgshift::proxy

@@ -15,6 +15,10 @@ void print_routes(std::ostream& out, const boost::json::value& body);  // GET /v
 void print_route(std::ostream& out, const boost::json::value& route);  // one route object
 void print_health(std::ostream& out, const boost::json::value& readyz,
                   const boost::json::value& routes);
+// GET /v1/routes as the fleet sees it: route, phase, read %, epoch, members at epoch / live.
+void print_status(std::ostream& out, const boost::json::value& body);
+// GET /v1/members: the control plane's state, then one line per member.
+void print_members(std::ostream& out, const boost::json::value& body);
 void print_pause(std::ostream& out, const boost::json::value& status);
 // GET /v1/pools as pool::format_pools_text() draws it ("no server pools yet" when empty).
 void print_pools(std::ostream& out, const boost::json::value& body);

@@ -1,6 +1,6 @@
 #include "proxy/migrate/cutover_runner.hpp"
 
-#include "proxy/control/route_state_store.hpp"
+#include "proxy/control/state_store.hpp"
 #include "proxy/telemetry/log.hpp"
 
 namespace pgshift::migrate {

@@ -52,7 +52,7 @@ using SnapshotPtr = std::shared_ptr<const Snapshot>;
 SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& errors,
                            const Snapshot* previous = nullptr);
 
-class RouteStateStore;
+class StateStore;
 class PauseGate;
 class HealthChecker;
 class RouteOperations;
@@ -77,7 +77,7 @@ class Runtime {
   // The operator surface (proxy/route_state_store.hpp, pause_gate.hpp, health_checker.hpp).
   // Set by Server::run() before any session starts and never replaced, so sessions read the
   // pointers without locking; null in unit tests that do not need them.
-  std::shared_ptr<RouteStateStore> states;
+  std::shared_ptr<StateStore> states;
   std::shared_ptr<PauseGate> pause;
   std::shared_ptr<HealthChecker> health;
   // Cutover, rollback and finalize (proxy/runtime/operations.hpp); null when not wired.

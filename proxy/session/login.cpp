@@ -43,6 +43,7 @@ ClientSession::ClientSession(Runtime& runtime, std::shared_ptr<pool::PoolSet> po
 }
 
 ClientSession::~ClientSession() {
+  uncount_transaction();  // a session that ended inside a transaction
   if (registered_) runtime_.cancels.unregister(client_key_);
   for (auto& side : sides_) {
     if (side.conn) side.conn.release(pool::ReleaseState::dirty);

@@ -28,6 +28,7 @@
 #include "pool/upstream.hpp"
 #include "proxy/runtime/cancel_registry.hpp"
 #include "proxy/control/health_checker.hpp"
+#include "proxy/control/pause_gate.hpp"
 #include "proxy/session/io_buffer.hpp"
 #include "proxy/telemetry/metrics.hpp"
 #include "proxy/session/prepared_statements.hpp"
@@ -131,6 +132,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<bool> on_client_message(std::uint8_t type, std::span<const std::uint8_t> body,
                                           std::span<const std::uint8_t> raw);
   asio::awaitable<bool> start_transaction(const routing::Classification& c, char trigger);
+  // The route's open-transaction counter (PauseGate::counter), for the fleet barrier: +1
+  // when a transaction starts, -1 when it ends (or the session does); idempotent.
+  void count_transaction();
+  void uncount_transaction();
   void note_statement(const routing::Classification& c);
   bool at_boundary() const { return tracker_.idle(); }
   bool forward(std::uint8_t type, std::span<const std::uint8_t> body,
@@ -183,6 +188,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::uint64_t server_gen_ = 0;             // bumped whenever the active server changes
   std::unique_ptr<routing::KeyState> keys_;  // routes with a target only
   RouteHealthPtr health_;
+  std::shared_ptr<PauseGate::RouteCounter> open_counter_;  // made at the first transaction
+  bool txn_counted_ = false;
   StatementMapper mapper_;
   // What the multiplexed relay keeps between messages besides the statement mapper: made
   // on first use, and dropped when the session goes idle holding nothing in it

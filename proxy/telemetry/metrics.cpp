@@ -236,13 +236,21 @@ Metrics::Metrics()
                                        "Pauses that ended by their timeout, not by resume.")),
       pause_wait_family_(family(prom::BuildHistogram(), *registry_, "pgshift_pause_wait_seconds",
                                 "Time a transaction was held by a pause.")),
+      control_connected_family_(family(prom::BuildGauge(), *registry_, "pgshift_control_connected",
+                                       "1 while the control thread is connected to the control "
+                                       "database; 1 for a sidecar without one.")),
+      barrier_holds_family_(family(prom::BuildCounter(), *registry_, "pgshift_barrier_holds_total",
+                                   "Fleet barrier operations this member held a route for, by "
+                                   "outcome.")),
       client_accepted_(&client_accepted_family_.Add({})),
       pause_active_(&pause_active_family_.Add({})),
       hot_sessions_(&hot_sessions_family_.Add({})),
       pause_waiting_(&pause_waiting_family_.Add({})),
       pauses_total_(&pauses_total_family_.Add({})),
       pause_expirations_(&pause_expirations_family_.Add({})),
-      pause_wait_(&pause_wait_family_.Add({}, kWaitBuckets)) {
+      pause_wait_(&pause_wait_family_.Add({}, kWaitBuckets)),
+      control_connected_(&control_connected_family_.Add({})) {
+  control_connected_->Set(1);
   // Series for every enum value exist from the start, so dashboards and alerts see zeros
   // instead of absent series.
   for (auto r :

@@ -191,6 +191,12 @@ class Metrics {
   prometheus::Counter& pauses_total() { return *pauses_total_; }
   prometheus::Counter& pause_expirations() { return *pause_expirations_; }
   prometheus::Histogram& pause_wait() { return *pause_wait_; }
+  // 1 while the control thread is connected to the control database (docs/control-plane.md).
+  prometheus::Gauge& control_connected() { return *control_connected_; }
+  // Fleet barrier operations this member took part in, by outcome (committed, aborted...).
+  prometheus::Counter& barrier_holds(const std::string& outcome) {
+    return barrier_holds_family_.Add({{"outcome", outcome}});
+  }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -225,6 +231,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& pauses_total_family_;
   prometheus::Family<prometheus::Counter>& pause_expirations_family_;
   prometheus::Family<prometheus::Histogram>& pause_wait_family_;
+  prometheus::Family<prometheus::Gauge>& control_connected_family_;
+  prometheus::Family<prometheus::Counter>& barrier_holds_family_;
 
   prometheus::Counter* client_accepted_;
   prometheus::Gauge* pause_active_;
@@ -233,6 +241,7 @@ class Metrics {
   prometheus::Counter* pauses_total_;
   prometheus::Counter* pause_expirations_;
   prometheus::Histogram* pause_wait_;
+  prometheus::Gauge* control_connected_;
 
   std::mutex routes_mu_;
   std::map<std::string, std::unique_ptr<RouteMetrics>, std::less<>> routes_;

@@ -228,6 +228,50 @@ TEST_F(CutoverTest, AStaleSidecarsWritesAreRefusedByTheFence) {
   EXPECT_EQ(ledger_ids(s.source), (std::set<std::int64_t>{1, 3, 4}));
 }
 
+// Two sidecars sharing the control database (the target's, control plane of issue 10): a
+// cutover coordinated by one moves both, a rollback coordinated by the other moves both
+// back, and the clients of both lose nothing and see no error.
+TEST_F(CutoverTest, TwoSidecarsOnOneControlDatabaseSwitchTogether) {
+  auto& s = servers();
+  proxy_.reset();
+  PgshiftOptions fleet_options = options_;
+  const auto at = fleet_options.config_yaml.find("control: file");
+  ASSERT_NE(at, std::string::npos) << fleet_options.config_yaml;
+  fleet_options.config_yaml.replace(at, 13, "control: {poll_ms: 250}");
+  proxy_ = std::make_unique<PgshiftProcess>(fleet_options);
+  PgshiftProcess second(fleet_options);
+  const std::string via_second = second.conninfo("app", "app-pw", kDb);
+  LedgerWriter w1(client(), 3'000'000'000), w2(via_second, 4'000'000'000);
+  const std::vector<LedgerWriter*> writers = {&w1, &w2};
+  wait_for_progress(writers, 50);
+
+  auto cut = ctl("cutover", {"--skip-verify", "--max-lag-ms", "3000"});
+  ASSERT_TRUE(cut.success()) << cut.describe() << proxy_->log() << second.log();
+  std::cout << cut.out;
+  EXPECT_NE(cut.out.find("2 member(s) holding"), std::string::npos) << cut.out;
+  EXPECT_EQ(missing_on(s.target, acknowledged(writers)), std::vector<std::int64_t>{});
+  wait_for_progress(writers, 50);
+  EXPECT_EQ(missing_on(s.target, acknowledged(writers)), std::vector<std::int64_t>{});
+
+  // The other sidecar coordinates the rollback.
+  auto back = run_command({pgshift_binary().string(), "ctl", "--url",
+                           "http://127.0.0.1:" + std::to_string(second.admin_port()),
+                           "--token-file", second.admin_token_file().string(), "rollback", kRoute,
+                           "--skip-verify", "--max-lag-ms", "3000"},
+                          120s);
+  ASSERT_TRUE(back.success()) << back.describe();
+  std::cout << back.out;
+  EXPECT_EQ(missing_on(s.source, acknowledged(writers)), std::vector<std::int64_t>{});
+  wait_for_progress(writers, 50);
+  w1.stop();
+  w2.stop();
+  EXPECT_EQ(w1.errors(), std::vector<std::string>{});
+  EXPECT_EQ(w2.errors(), std::vector<std::string>{});
+  wait_caught_up(s.source, s.target, "source");
+  EXPECT_EQ(missing_on(s.target, acknowledged(writers)), std::vector<std::int64_t>{});
+  EXPECT_EQ(table_fingerprints(s.source), table_fingerprints(s.target));
+}
+
 TEST_F(CutoverTest, DryRunAndFinalize) {
   auto& s = servers();
   auto dry = ctl("cutover", {"--dry-run", "--skip-verify"});

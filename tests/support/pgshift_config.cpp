@@ -96,6 +96,7 @@ std::string ConfigSpec::to_yaml() const {
   out << "  users_file: \"{{users_file}}\"\n";
   out << "shutdown_timeout_ms: " << shutdown_timeout_ms << "\n";
   out << "state_file: \"{{dir}}/pgshift-state.json\"\n";
+  if (!control.empty()) out << "control: " << control << "\n";
   out << "log_level: " << log_level << "\n";
   out << "routes:\n";
   for (const RouteSpec& route : routes) {

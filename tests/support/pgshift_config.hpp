@@ -49,6 +49,11 @@ struct ConfigSpec {
   int shutdown_timeout_ms = 5000;
   std::string log_level = "info";
   bool admin_enabled = true;
+  // control: as written ("file", "target", or a flow mapping such as "{poll_ms: 250}");
+  // empty: omitted (pgshift's default: the control plane in the first target's database
+  // when it has a user and a database). "file" keeps tests that are not about the fleet
+  // independent of each other's state in a shared target cluster.
+  std::string control = "file";
   std::string extra_yaml{};  // appended verbatim at top level
 
   std::string to_yaml() const;

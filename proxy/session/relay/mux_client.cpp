@@ -199,19 +199,37 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
     end(EndReason::drain);
     co_return false;
   }
-  if (runtime_.pause && runtime_.pause->maybe_paused()) {
+  // Counted as open before the gate is read (the barrier's protocol, pause_gate.hpp).
+  if (runtime_.pause) count_transaction();
+  if (runtime_.pause && runtime_.pause->maybe_paused() && runtime_.pause->blocks(route_name_)) {
+    uncount_transaction();  // a held transaction is not open: the barrier must not wait for it
     auto wait = route_->route->pool.query_wait_timeout;
     auto deadline = wait.count() > 0 ? PauseGate::Clock::now() + wait
                                      : PauseGate::Clock::now() + PauseGate::kMaxTimeout;
-    auto r = co_await runtime_.pause->wait_if_paused(client_.get_executor(), deadline);
-    if (end_reason_ != EndReason::none) co_return false;
-    if (r == PauseGate::WaitResult::deadline) {
-      fail("57014",
-           "canceling statement: pgshift is paused and the pause outlasted query_wait_timeout",
-           "An operator paused new transactions (POST /v1/pause).");
-      co_return false;
+    for (;;) {
+      auto r =
+          co_await runtime_.pause->wait_if_paused(client_.get_executor(), deadline, route_name_);
+      if (end_reason_ != EndReason::none) co_return false;
+      if (r == PauseGate::WaitResult::deadline) {
+        fail("57014",
+             "canceling statement: pgshift is paused and the pause outlasted query_wait_timeout",
+             "An operator paused new transactions (POST /v1/pause), or a fleet operation held "
+             "the route (docs/control-plane.md).");
+        co_return false;
+      }
+      count_transaction();
+      if (!runtime_.pause->maybe_paused() || !runtime_.pause->blocks(route_name_)) break;
+      uncount_transaction();  // held again (a new hold began as this one ended)
     }
   }
+  // Every way out below but success ends the transaction before it began.
+  struct Uncount {
+    ClientSession* self;
+    bool keep = false;
+    ~Uncount() {
+      if (!keep) self->uncount_transaction();
+    }
+  } uncount{this};
 
   // Where the transaction goes.
   // One snapshot of the route state per transaction: it gives both the authoritative side
@@ -280,6 +298,7 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
     co_return false;
   }
   txn_wrote_ = false;
+  uncount.keep = true;
   co_return true;
 }
 

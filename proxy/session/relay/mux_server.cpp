@@ -22,7 +22,22 @@ std::int64_t steady_ms() {
 }
 }  // namespace
 
+void ClientSession::count_transaction() {
+  if (txn_counted_) return;
+  if (!open_counter_) open_counter_ = runtime_.pause->counter(route_name_);
+  // seq_cst, then the gate's flag is read: see pause_gate.hpp.
+  open_counter_->open.fetch_add(1, std::memory_order_seq_cst);
+  txn_counted_ = true;
+}
+
+void ClientSession::uncount_transaction() {
+  if (!txn_counted_) return;
+  open_counter_->open.fetch_sub(1, std::memory_order_relaxed);
+  txn_counted_ = false;
+}
+
 void ClientSession::on_transaction_end() {
+  uncount_transaction();
   if (txn_wrote_ && route_->ryw && !rs().txn_key.empty()) {
     route_->ryw->record_write(rs().txn_key, {steady_ms(), 0});
   }
@@ -49,6 +64,7 @@ asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
            {f("session", id_), f("route", route_name_), f("detail", detail),
             f("outstanding", outstanding), f("in_transaction", in_transaction)});
   co_await dispose_active();  // also forgets what was outstanding
+  uncount_transaction();
   txn_wrote_ = false;
   if (keys_) keys_->end_transaction();
   if (outstanding > 0) {

@@ -236,3 +236,45 @@ TEST(AdminServer, ReadyzWithoutHealthCheckerIsNotReady) {
 
 }  // namespace
 }  // namespace pgshift::proxy
+
+namespace pgshift::proxy {
+namespace {
+
+// Compare-and-set on the file store: a change based on an old epoch is refused with 409 and
+// the current epoch; the right epoch applies.
+TEST(AdminServer, PutReadPercentWithAnEpochIsACompareAndSet) {
+  test::AdminFixture f;
+  auto stale =
+      f.request(http::verb::put, "/v1/routes/auth/read-percent", R"({"percent": 10, "epoch": 7})");
+  ASSERT_EQ(stale.status, 409u) << stale.body;
+  EXPECT_EQ(stale.json().at("epoch").as_int64(), 0);
+  EXPECT_NE(std::string(stale.json().at("error").as_string()).find("is at epoch 0, not 7"),
+            std::string::npos)
+      << stale.body;
+  auto bad =
+      f.request(http::verb::put, "/v1/routes/auth/read-percent", R"({"percent": 10, "epoch": -1})");
+  EXPECT_EQ(bad.status, 400u) << bad.body;
+  auto ok =
+      f.request(http::verb::put, "/v1/routes/auth/read-percent", R"({"percent": 10, "epoch": 0})");
+  ASSERT_EQ(ok.status, 200u) << ok.body;
+  EXPECT_EQ(ok.json().at("epoch").as_int64(), 1);
+  EXPECT_EQ(ok.json().at("members_at_epoch").as_int64(), 1);
+  EXPECT_EQ(ok.json().at("live_members").as_int64(), 1);
+}
+
+// Without a control database the fleet is this sidecar alone.
+TEST(AdminServer, MembersWithoutAControlDatabase) {
+  test::AdminFixture f;
+  auto r = f.get("/v1/members");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  const auto v = r.json();
+  const auto& o = v.as_object();
+  EXPECT_EQ(o.at("control").at("mode").as_string(), "file");
+  EXPECT_TRUE(o.at("control").at("connected").as_bool());
+  ASSERT_EQ(o.at("members").as_array().size(), 1u);
+  EXPECT_EQ(o.at("members").as_array()[0].at("id").as_string(), "local");
+  EXPECT_EQ(f.get("/v1/members", "").status, 401u);
+}
+
+}  // namespace
+}  // namespace pgshift::proxy

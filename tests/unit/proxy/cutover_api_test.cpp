@@ -12,7 +12,6 @@
 #include "proxy/control/pause_gate.hpp"
 #include "proxy/control/route_state_store.hpp"
 #include "proxy/ctl/ctl.hpp"
-#include "proxy/migrate/cutover_local_fleet.hpp"
 #include "proxy/runtime/operations.hpp"
 
 namespace pgshift::proxy {
@@ -151,65 +150,6 @@ TEST_F(CutoverApiTest, CtlExitsOneWhenTheOperationDidNotComplete) {
   EXPECT_EQ(busy.code, 1);
   EXPECT_NE(busy.err.find("another cutover is running (HTTP 409)"), std::string::npos) << busy.err;
   EXPECT_EQ(ctl({"cutover"}).code, 2);  // usage
-}
-
-TEST(SidecarFleet, HoldPausesCommitAppliesAndReleasesAbortReleases) {
-  auto states = std::make_shared<RouteStateStore>("");
-  config::Config cfg;
-  cfg.routes.push_back(config::Route{});
-  cfg.routes[0].name = "auth";
-  states->load(cfg);
-  ASSERT_TRUE(states->apply("auth", routing::SetPhase{config::Phase::sync}).ok());
-  auto pause = std::make_shared<PauseGate>();
-  migrate::SidecarFleet fleet(states, pause);
-
-  control::HoldRequest req;
-  req.route = "auth";
-  req.kind = "cutover";
-  auto h = fleet.hold(req);
-  ASSERT_TRUE(h.ok) << h.error;
-  EXPECT_TRUE(pause->status().paused);
-  EXPECT_EQ(h.epoch, 1u);
-  EXPECT_FALSE(fleet.hold(req).ok);  // one operation at a time
-
-  fleet.abort("auth", "test");
-  EXPECT_FALSE(pause->status().paused);
-  EXPECT_EQ(states->snapshot()->find("auth")->phase, config::Phase::sync);
-
-  ASSERT_TRUE(fleet.hold(req).ok);
-  auto bad = fleet.commit("auth", routing::SetPhase{config::Phase::target_primary});
-  EXPECT_FALSE(bad.ok);  // sync -> target_primary skips cutover
-  EXPECT_TRUE(pause->status().paused) << "a refused commit keeps the hold";
-  auto c = fleet.commit("auth", routing::SetPhase{config::Phase::cutover});
-  ASSERT_TRUE(c.ok) << c.error;
-  EXPECT_EQ(c.state.phase, config::Phase::cutover);
-  EXPECT_FALSE(pause->status().paused);
-  EXPECT_FALSE(fleet.commit("auth", routing::SetPhase{config::Phase::sync}).ok);  // not held
-}
-
-TEST(SidecarFleet, AHoldWhosePauseExpiredNoLongerBlocksTheNextOperation) {
-  auto states = std::make_shared<RouteStateStore>("");
-  config::Config cfg;
-  cfg.routes.push_back(config::Route{});
-  cfg.routes[0].name = "auth";
-  states->load(cfg);
-  auto pause = std::make_shared<PauseGate>();
-  migrate::SidecarFleet fleet(states, pause);
-  control::HoldRequest req;
-  req.route = "auth";
-  req.kind = "cutover";
-  req.deadline = std::chrono::milliseconds(20);  // its coordinator never comes back
-  ASSERT_TRUE(fleet.hold(req).ok);
-  EXPECT_FALSE(fleet.hold(req).ok);
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (pause->status().paused && std::chrono::steady_clock::now() < until) {
-    std::this_thread::yield();
-  }
-  ASSERT_FALSE(pause->status().paused);
-  req.kind = "recover";
-  req.deadline = std::chrono::milliseconds(10000);
-  EXPECT_TRUE(fleet.hold(req).ok);
-  fleet.abort("auth", "test");
 }
 
 }  // namespace
