@@ -104,6 +104,11 @@ struct Sync {
   std::uint16_t publisher_port = 0;  // 0 = source.port
 };
 
+// Cutover and rollback of the route (docs/cutover.md).
+struct Cutover {
+  int sequence_gap = 1000;  // added to each sequence's value when it is copied across
+};
+
 struct Route {
   std::string name;
   std::string client_database;             // "*" = pass any database name through
@@ -114,6 +119,7 @@ struct Route {
   RoutingKey routing_key;
   ReadSplit read_split;
   Sync sync;
+  Cutover cutover;
 };
 
 // control: target | none | file | {host, port, database, user, password, tls, poll_ms,

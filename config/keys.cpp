@@ -293,6 +293,18 @@ const KeyInfo kKeys[] = {
      .max = 65535,
      .field = PGSHIFT_FIELD(route->sync.publisher_port),
      .description = "Port the target uses to reach the source; 0: source.port."},
+    {.path = "routes[].cutover",
+     .type = T::mapping,
+     .description = "Cutover and rollback of the route (docs/cutover.md)."},
+    {.path = "routes[].cutover.sequence_gap",
+     .type = T::integer,
+     .default_value = "1000",
+     .reloadable = true,
+     .min = 0,
+     .max = kMaxCount,
+     .field = PGSHIFT_FIELD(route->cutover.sequence_gap),
+     .description = "Added to each sequence's last value when a cutover or rollback copies it "
+                    "to the other side, so ids taken there never collide."},
     // --- upstream: routes[].source and routes[].target ----------------------------------
     {.path = "upstream.host",
      .type = T::string,

@@ -60,6 +60,7 @@ SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& e
 class StateStore;
 class PauseGate;
 class HealthChecker;
+class RouteOperations;
 
 // Settings this build accepts but does not honour yet, as sentences for the log and
 // check-config (e.g. sync modes, which come with the sync feature).
@@ -84,6 +85,8 @@ class Runtime {
   std::shared_ptr<StateStore> states;
   std::shared_ptr<PauseGate> pause;
   std::shared_ptr<HealthChecker> health;
+  // Cutover, rollback and finalize (proxy/runtime/operations.hpp); null when not wired.
+  std::shared_ptr<RouteOperations> operations;
   // Every server pool of the process (pool/pool_shared.hpp), for the admin API, the
   // periodic pool log line and the pool metrics. Same convention as the pointers above.
   std::shared_ptr<pool::PoolRegistry> pools;
