@@ -102,8 +102,15 @@ int sync_main(int argc, char** argv) {
     if (sub == "start") {
       const int rc = sync_start(*sides, args->flags.count("--copy-schema") > 0, std::cout);
       // A verify run older than this start no longer counts for cutover (verify_record.hpp).
-      if (rc == 0)
+      if (rc != 0) return rc;
+      try {
         std::cout << "sync start recorded in " << record_sync_start(*cfg, args->route) << "\n";
+      } catch (const std::exception& e) {
+        std::cerr << "pgshift sync start: the sync runs, but its start was NOT recorded (a "
+                     "verify run from before it would still count for cutover): "
+                  << e.what() << "\n";
+        return 1;
+      }
       return rc;
     }
     if (sub == "status") return sync_status(*sides, args->flags.count("--json") > 0, std::cout);
