@@ -13,7 +13,7 @@ using pgclient::Param;
 
 // Migration N takes the schema from version N-1 to N. Append only; never edit a released
 // one (sidecars of the older version may still be running against the same database).
-constexpr std::array<std::string_view, 1> kMigrations{
+constexpr std::array<std::string_view, 2> kMigrations{
     R"sql(
 CREATE TABLE pgshift.routes (
   name            text PRIMARY KEY,
@@ -60,6 +60,21 @@ CREATE TABLE pgshift.audit (
   result text NOT NULL
 );
 CREATE INDEX audit_route_at ON pgshift.audit (route, at);
+)sql",
+    // 2: `pgshift verify` results, read by the cutover/rollback preconditions.
+    R"sql(
+CREATE TABLE pgshift.verify_runs (
+  id          bigserial PRIMARY KEY,
+  route       text NOT NULL,
+  started_at  timestamptz NOT NULL,
+  finished_at timestamptz NOT NULL,
+  equal       boolean NOT NULL,
+  tables      integer NOT NULL,
+  rows        bigint NOT NULL,
+  differences integer NOT NULL,
+  summary     text NOT NULL
+);
+CREATE INDEX verify_runs_route_finished ON pgshift.verify_runs (route, finished_at);
 )sql",
 };
 

@@ -17,7 +17,7 @@ namespace pgshift::proxy::pgcontrol {
 
 inline constexpr std::string_view kStateChannel = "pgshift_state";  // payload: route name
 inline constexpr std::string_view kAckChannel = "pgshift_ack";      // payload: route name
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Creates or migrates schema pgshift to kSchemaVersion. Idempotent and safe when many
 // sidecars start at once: every step runs in one transaction under a transaction-level

@@ -10,6 +10,7 @@
 #include "config/load.hpp"
 #include "proxy/migrate/sync.hpp"
 #include "proxy/migrate/verify.hpp"
+#include "proxy/migrate/verify_record.hpp"
 
 namespace pgshift::migrate {
 
@@ -98,8 +99,20 @@ int sync_main(int argc, char** argv) {
   if (!sides) return 2;
   try {
     if (sub == "check") return sync_check(*sides, std::cout);
-    if (sub == "start")
-      return sync_start(*sides, args->flags.count("--copy-schema") > 0, std::cout);
+    if (sub == "start") {
+      const int rc = sync_start(*sides, args->flags.count("--copy-schema") > 0, std::cout);
+      // A verify run older than this start no longer counts for cutover (verify_record.hpp).
+      if (rc != 0) return rc;
+      try {
+        std::cout << "sync start recorded in " << record_sync_start(*cfg, args->route) << "\n";
+      } catch (const std::exception& e) {
+        std::cerr << "pgshift sync start: the sync runs, but its start was NOT recorded (a "
+                     "verify run from before it would still count for cutover): "
+                  << e.what() << "\n";
+        return 1;
+      }
+      return rc;
+    }
     if (sub == "status") return sync_status(*sides, args->flags.count("--json") > 0, std::cout);
     return sync_stop(*sides, std::cout);
   } catch (const UsageError& e) {
@@ -129,7 +142,25 @@ int verify_main(int argc, char** argv) {
     if (auto it = args->values.find("--max-diffs"); it != args->values.end()) {
       opt.max_diffs = std::stol(it->second);
     }
-    return verify(*sides, opt, std::cout);
+    VerifyRun run;
+    const int rc = verify(*sides, opt, std::cout, &run);
+    // Recorded for the cutover/rollback preconditions (verify_record.hpp). A run that could
+    // not reach a database threw above and records nothing.
+    std::ostream& note = opt.json ? std::cerr : std::cout;
+    if (!opt.tables.empty()) {
+      // Part of the route is no evidence for switching all of it.
+      note << "verify result not recorded: --tables compares part of the route\n";
+      return rc;
+    }
+    try {
+      note << "verify result recorded in " << record_verify_run(*cfg, run) << "\n";
+    } catch (const std::exception& e) {
+      std::cerr << "pgshift verify: the result was NOT recorded (cutover and rollback will not "
+                   "see it): "
+                << e.what() << "\n";
+      return rc == 0 ? 1 : rc;
+    }
+    return rc;
   } catch (const UsageError& e) {
     std::cerr << e.what() << "\n";
     return 2;

@@ -142,13 +142,52 @@ void Switch::stream_preconditions() {
                     std::to_string(std::max(kLagBudget, opt_.max_lag * 3).count()) + " ms)");
     }
   }
-  if (!opt_.skip_verify) {
-    throw Refusal("no clean verify run is recorded for route " + route_ + "; run pgshift verify " +
-                  route_ + " and pass --skip-verify");
+  verify_precondition();
+}
+
+// A clean verify run recorded after the route's last state change (a completed or aborted
+// cutover/rollback, a recorded sync phase, a read-percentage change): the streams compared
+// then are the ones that will be switched now. verify compares source and target whichever
+// is authoritative, so a clean run after a cutover is valid for the rollback.
+void Switch::verify_precondition() const {
+  if (opt_.skip_verify) {
+    proxy::log_warn(
+        "cutover without a recorded verify run",
+        {proxy::f("audit", "skip_verify"), proxy::f("route", route_),
+         proxy::f("operation", std::string(to_string(kind_))), proxy::f("who", opt_.actor)});
+    return;
   }
-  proxy::log_warn(
-      "cutover without a recorded verify run",
-      {proxy::f("audit", "skip_verify"), proxy::f("route", route_), proxy::f("who", opt_.actor)});
+  const std::string fix =
+      "; run pgshift verify " + route_ + " --config FILE, or pass --skip-verify";
+  VerifyRecord rec;
+  try {
+    if (opt_.verify_record) rec = opt_.verify_record(route_);
+  } catch (const std::exception& e) {
+    throw Refusal("verify: the recorded verify runs cannot be read (" + std::string(e.what()) +
+                  ")" + fix);
+  }
+  const auto& run = rec.latest;
+  if (!run) throw Refusal("verify: no verify run is recorded for route " + route_ + fix);
+  const auto ago = [](std::int64_t unix_ms) {
+    const auto now =
+        std::chrono::duration_cast<ms>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::to_string(std::max<std::int64_t>(0, now - unix_ms) / 1000) + " s ago";
+  };
+  if (!run->equal) {
+    throw Refusal("verify: the latest verify run of route " + route_ + " (finished " +
+                  ago(run->finished_at_ms) + ") found " + std::to_string(run->differences) +
+                  " table(s) different or not verified: " + run->summary + fix);
+  }
+  if (run->finished_at_ms <= current_.updated_at_ms) {
+    throw Refusal("verify: the latest clean verify run of route " + route_ + " finished " +
+                  ago(run->finished_at_ms) + ", before the route's last state change (" +
+                  ago(current_.updated_at_ms) + ")" + fix);
+  }
+  if (run->finished_at_ms <= rec.sync_started_at_ms) {
+    throw Refusal("verify: the latest clean verify run of route " + route_ + " finished " +
+                  ago(run->finished_at_ms) + ", before the sync was last started (" +
+                  ago(rec.sync_started_at_ms) + ")" + fix);
+  }
 }
 
 void Switch::switch_steps() {

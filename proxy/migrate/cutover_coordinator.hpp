@@ -18,10 +18,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "proxy/control/fleet.hpp"
+#include "proxy/migrate/verify_record.hpp"
 #include "proxy/pgclient/connection.hpp"
 #include "routing/migration_state.hpp"
 
@@ -36,6 +38,11 @@ std::string_view to_string(SwitchKind k);
 struct SwitchOptions {
   bool dry_run = false;      // preconditions only
   bool skip_verify = false;  // no clean verify recorded: go on anyway (audited)
+  // The recorded `pgshift verify` runs of a route (verify_record.hpp), called on the
+  // operation's thread; unset: none is recorded. The latest run must be clean and have
+  // finished after the route's last state change (MigrationState::updated_at_ms) and its
+  // last recorded sync start, unless skip_verify.
+  std::function<VerifyRecord(const std::string& route)> verify_record;
   std::chrono::milliseconds max_lag{500};
   std::chrono::milliseconds drain_timeout{5000};      // open transactions, fence locks
   std::chrono::milliseconds catch_up_timeout{10000};  // marker after the fence

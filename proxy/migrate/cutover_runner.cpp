@@ -114,6 +114,11 @@ proxy::OperationStarted CutoverRunner::start(const proxy::OperationRequest& requ
     opt.drain_timeout = std::chrono::milliseconds(*request.drain_timeout_ms);
   }
   opt.sequence_gap = route->cutover.sequence_gap;
+  // Read on the operation's thread (libpq or file I/O), from this config's control database
+  // or verify file: where `pgshift verify` with the same config recorded its runs.
+  opt.verify_record = [cfg = snap->config](const std::string& name) {
+    return read_verify_record(*cfg, name);
+  };
   opt.actor = request.actor;
   std::lock_guard lock(mu_);
   if (running_) {

@@ -98,6 +98,7 @@ class Switch {
   void undo_all();
   void preconditions();
   void stream_preconditions();
+  void verify_precondition() const;
   control::HoldRequest hold_request(std::string kind) const;
   void change_phase(Phase phase, const std::string& why);
   bool begin_step();

@@ -274,10 +274,17 @@ KeyDiff drill_down(Connection& src, Connection& tgt, const TablePlan& p,
   return d;
 }
 
+std::int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
-int verify(const SyncSides& sides, const VerifyOptions& opt, std::ostream& out) {
+int verify(const SyncSides& sides, const VerifyOptions& opt, std::ostream& out, VerifyRun* result) {
   Verifier v(sides, opt);
+  const std::int64_t started_at_ms = unix_ms_now();
   const bool tty = !opt.json && stdout_is_tty() && &out == &std::cout;
   const auto start = std::chrono::steady_clock::now();
   {
@@ -308,6 +315,7 @@ int verify(const SyncSides& sides, const VerifyOptions& opt, std::ostream& out) 
 
   json::array tables;
   bool all_equal = true;
+  int differences = 0;
   Connection src = connect_side(sides.source), tgt = connect_side(sides.target);
   for (const auto& p : v.plans) {
     const std::string name = p.table.display();
@@ -316,6 +324,7 @@ int verify(const SyncSides& sides, const VerifyOptions& opt, std::ostream& out) 
       o["equal"] = false;
       o["skipped"] = p.skip;
       all_equal = false;
+      ++differences;
       if (!opt.json) out << name << ": NOT VERIFIED: " << p.skip << "\n";
       tables.push_back(std::move(o));
       continue;
@@ -332,6 +341,7 @@ int verify(const SyncSides& sides, const VerifyOptions& opt, std::ostream& out) 
       continue;
     }
     all_equal = false;
+    ++differences;
     o["differing_buckets"] = it->second.size();
     KeyDiff d = drill_down(src, tgt, p, it->second, opt.max_diffs);
     if (!opt.json) {
@@ -354,6 +364,20 @@ int verify(const SyncSides& sides, const VerifyOptions& opt, std::ostream& out) 
   long long rows = 0;
   for (const auto& [t, b] : src_res) rows += total_rows(b);
   const double rate = secs > 0 ? static_cast<double>(rows) / secs : 0.0;
+  const std::string summary = std::string(all_equal ? "EQUAL" : "NOT EQUAL") + ": " +
+                              std::to_string(v.plans.size()) + " table(s), " +
+                              std::to_string(rows) + " source rows in " + format_duration(secs) +
+                              " (" + std::to_string(static_cast<long long>(rate)) + " rows/s)";
+  if (result) {
+    *result = VerifyRun{sides.route->name,
+                        started_at_ms,
+                        unix_ms_now(),
+                        all_equal,
+                        static_cast<int>(v.plans.size()),
+                        rows,
+                        differences,
+                        summary};
+  }
   if (opt.json) {
     json::object o{{"route", sides.route->name},
                    {"equal", all_equal},
@@ -363,9 +387,7 @@ int verify(const SyncSides& sides, const VerifyOptions& opt, std::ostream& out) 
                    {"rows_per_second", rate}};
     out << json::serialize(o) << "\n";
   } else {
-    out << (all_equal ? "EQUAL" : "NOT EQUAL") << ": " << v.plans.size() << " table(s), " << rows
-        << " source rows in " << format_duration(secs) << " (" << static_cast<long long>(rate)
-        << " rows/s)\n";
+    out << summary << "\n";
   }
   return all_equal ? 0 : 1;
 }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "proxy/migrate/sync_common.hpp"
+#include "proxy/migrate/verify_record.hpp"
 
 namespace pgshift::migrate {
 
@@ -32,6 +33,9 @@ struct VerifyOptions {
   bool json = false;
 };
 
-int verify(const SyncSides& sides, const VerifyOptions& options, std::ostream& out);
+// `result` (optional) receives the run's counts and summary line (route, times, equal...),
+// for record_verify_run(). Throws when a side cannot be reached (then nothing is filled).
+int verify(const SyncSides& sides, const VerifyOptions& options, std::ostream& out,
+           VerifyRun* result = nullptr);
 
 }  // namespace pgshift::migrate

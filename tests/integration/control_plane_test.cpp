@@ -443,7 +443,7 @@ TEST_F(ControlPlaneTest, FiveSidecarsRaceToCreateTheSchema) {
   auto count = [&](const std::string& table) {
     return ctl.exec("SELECT count(*) FROM pgshift." + table, "race").scalar();
   };
-  EXPECT_EQ(count("schema_version"), "1");
+  EXPECT_EQ(count("schema_version"), "2");
   int migrated = 0;
   for (auto& p : fleet) migrated += p->log().find("control schema migrated") != std::string::npos;
   EXPECT_EQ(migrated, 1);

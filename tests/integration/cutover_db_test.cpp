@@ -5,9 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <future>
 
+#include "config/load.hpp"
 #include "proxy/migrate/names.hpp"
+#include "proxy/migrate/verify_record.hpp"
 #include "tests/integration/cutover_support.hpp"
 
 namespace pgshift::test {
@@ -36,7 +39,11 @@ struct TestFleet : control::Fleet {
   }
   control::CommitResult commit(const std::string&, const routing::StateChange& c) override {
     calls.push_back("commit");
-    auto next = routing::apply(state, c, 2);
+    // The wall clock, as the control plane's: verify runs are compared with updated_at_ms.
+    auto next = routing::apply(state, c,
+                               std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
     control::CommitResult r;
     if (!next) {
       r.error = "invalid transition";
@@ -48,6 +55,46 @@ struct TestFleet : control::Fleet {
     return r;
   }
   void abort(const std::string&, std::string_view) override { calls.push_back("abort"); }
+};
+
+// A config of route app with the control database in the target (control: target), written
+// to a temporary directory, and `pgshift verify app --config FILE` run with it: the real
+// command, recording its result where the coordinator reads it.
+struct VerifyConfig {
+  explicit VerifyConfig(const CutoverServers& s) {
+    ConfigSpec spec;
+    spec.admin_enabled = false;
+    spec.control = "target";
+    spec.routes.push_back(RouteSpec{.name = kRoute,
+                                    .client_database = kDb,
+                                    .source = upstream_of(s.source, {}, kDb),
+                                    .target = upstream_of(s.target, {}, kDb)});
+    std::string yaml = spec.to_yaml();
+    const std::map<std::string, std::string> values = {
+        {"{{host}}", "127.0.0.1"},
+        {"{{port}}", "1"},
+        {"{{admin_port}}", "2"},
+        {"{{admin_token_file}}", (dir / "admin-token").string()},
+        {"{{users_file}}", (dir / "users.txt").string()},
+        {"{{dir}}", dir.path().string()}};
+    for (const auto& [key, value] : values) {
+      for (auto at = yaml.find(key); at != std::string::npos; at = yaml.find(key, at)) {
+        yaml.replace(at, key.size(), value);
+      }
+    }
+    std::ofstream(dir / "users.txt") << users_file_text({{"app", "app-pw"}});
+    std::ofstream(file) << yaml;
+    auto loaded = config::load_file(file.string());
+    if (!loaded.ok()) throw std::runtime_error("test config: " + loaded.errors.at(0).to_string());
+    config = loaded.config;
+  }
+  CommandResult verify() const {
+    return run_command({pgshift_binary().string(), "verify", kRoute, "--config", file.string()},
+                       120s);
+  }
+  TempDir dir{"cutover-verify"};
+  std::filesystem::path file = dir / "pgshift.yaml";
+  config::ConfigPtr config;
 };
 
 class CutoverDbTest : public ::testing::Test {
@@ -328,6 +375,71 @@ TEST_F(CutoverDbTest, DryRunChecksOnlyAndVerifyIsRequiredUnlessSkipped) {
   out = run(SwitchKind::rollback);
   EXPECT_EQ(out.result, "refused");
   EXPECT_NE(out.error.find("needs phase target_primary"), std::string::npos) << out.error;
+}
+
+// Issue 13's precondition: a clean verify run recorded (here in the control database, the
+// target's) after the route's last state change and its last sync start.
+TEST_F(CutoverDbTest, CutoverAndRollbackNeedACleanVerifyRunRecordedSinceTheLastChange) {
+  auto& s = servers();
+  const VerifyConfig vc(s);
+  options_.skip_verify = false;
+  options_.verify_record = [&](const std::string& route) {
+    return migrate::read_verify_record(*vc.config, route);
+  };
+  migrate::read_verify_record(*vc.config, kRoute);  // creates the control schema
+  s.target.exec("DELETE FROM pgshift.verify_runs; DELETE FROM pgshift.audit", kDb);
+  const std::string fix = "run pgshift verify app --config FILE, or pass --skip-verify";
+  auto refused_for = [&](SwitchKind kind, const std::string& reason) {
+    const auto calls = fleet_.calls.size();
+    auto out = run(kind);
+    EXPECT_EQ(out.result, "refused") << log_;
+    EXPECT_NE(out.error.find(reason), std::string::npos) << out.error;
+    EXPECT_NE(out.error.find(fix), std::string::npos) << out.error;
+    EXPECT_EQ(out.databases, "nothing was changed");
+    EXPECT_EQ(fleet_.calls.size(), calls);
+  };
+  refused_for(SwitchKind::cutover, "verify: no verify run is recorded for route app");
+
+  // A run that found a difference (a row only on the target) refuses.
+  s.target.exec("INSERT INTO ledger VALUES (-1, 'only on the target')", kDb);
+  auto v = vc.verify();
+  EXPECT_EQ(v.exit_code, 1) << v.describe();
+  EXPECT_NE(v.out.find("extra on target:   key -1"), std::string::npos) << v.describe();
+  EXPECT_NE(v.out.find("verify result recorded in control database"), std::string::npos)
+      << v.describe();
+  refused_for(SwitchKind::cutover, "found 1 table(s) different or not verified: NOT EQUAL");
+
+  // Equal again: the cutover proceeds without --skip-verify.
+  s.target.exec("DELETE FROM ledger WHERE id = -1", kDb);
+  insert(s.source, 1);
+  wait_caught_up(s.source, s.target, "source");
+  v = vc.verify();
+  ASSERT_EQ(v.exit_code, 0) << v.describe();
+  EXPECT_EQ(s.target
+                .exec("SELECT count(*) FILTER (WHERE equal) || '/' || count(*) FROM "
+                      "pgshift.verify_runs WHERE route = 'app'",
+                      kDb)
+                .scalar(),
+            "1/2");
+  auto cut = run(SwitchKind::cutover);
+  ASSERT_EQ(cut.result, "completed") << cut.summary() << "\n" << log_;
+
+  // The run predates the cutover: the rollback needs a new one (verify compares both sides
+  // whichever is authoritative, so a run after the switch counts).
+  refused_for(SwitchKind::rollback, "before the route's last state change");
+  insert(s.target, 2);
+  wait_caught_up(s.target, s.source, "target");
+  v = vc.verify();
+  ASSERT_EQ(v.exit_code, 0) << v.describe();
+  auto back = run(SwitchKind::rollback);
+  ASSERT_EQ(back.result, "completed") << back.summary() << "\n" << log_;
+
+  // A sync started after the latest run makes it stale too.
+  v = vc.verify();
+  ASSERT_EQ(v.exit_code, 0) << v.describe();
+  EXPECT_NE(migrate::record_sync_start(*vc.config, kRoute).find("pgshift.audit"),
+            std::string::npos);
+  refused_for(SwitchKind::cutover, "before the sync was last started");
 }
 
 }  // namespace

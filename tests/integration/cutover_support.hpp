@@ -6,7 +6,7 @@
 //   ledger(id bigint PK, writer text)   unique ids from the ledger client
 //   orders(id serial PK, note text)     a serial id (sequence owned by a column)
 //   standalone_seq                      a sequence not owned by any column
-//   pgbench_* (scale 1)                 for TPC-B load
+//   pgbench_* (scale 1)                 for TPC-B load (pgbench_history REPLICA IDENTITY FULL)
 // plus pgshift.heartbeat on both sides. The clusters start once per binary.
 #include <atomic>
 #include <cstdint>

@@ -308,5 +308,48 @@ TEST_F(CutoverTest, DryRunAndFinalize) {
             1);
 }
 
+// Issue 13's verify precondition through pgshift in file mode: `pgshift verify` records its
+// run next to the state file, and the sidecar's coordinator reads it.
+TEST_F(CutoverTest, CutoverAndRollbackNeedACleanVerifyRunRecordedByPgshiftVerify) {
+  auto& s = servers();
+  auto verify = [&] {
+    return run_command(
+        {pgshift_binary().string(), "verify", kRoute, "--config", proxy_->config_file().string()},
+        120s);
+  };
+  auto refused = [&](const std::string& kind, const std::string& reason) {
+    auto r = ctl(kind);
+    EXPECT_EQ(r.exit_code, 1) << r.describe();
+    EXPECT_NE(r.out.find(reason), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("run pgshift verify app --config FILE, or pass --skip-verify"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("nothing was changed"), std::string::npos) << r.out;
+  };
+  refused("cutover", "no verify run is recorded for route app");
+  EXPECT_FALSE(fenced(s.source));
+
+  s.target.exec("INSERT INTO ledger VALUES (-1, 'only on the target')", kDb);
+  auto v = verify();
+  EXPECT_EQ(v.exit_code, 1) << v.describe();
+  const auto file = (proxy_->dir() / "pgshift-state.json.verify.json").string();
+  EXPECT_NE(v.out.find("verify result recorded in " + file), std::string::npos) << v.describe();
+  refused("cutover", "found 1 table(s) different or not verified");
+
+  s.target.exec("DELETE FROM ledger WHERE id = -1", kDb);
+  v = verify();
+  ASSERT_EQ(v.exit_code, 0) << v.describe();
+  auto cut = ctl("cutover");
+  ASSERT_TRUE(cut.success()) << cut.describe();
+  EXPECT_TRUE(fenced(s.source));
+
+  refused("rollback", "before the route's last state change");
+  v = verify();
+  ASSERT_EQ(v.exit_code, 0) << v.describe();
+  auto back = ctl("rollback");
+  ASSERT_TRUE(back.success()) << back.describe();
+  EXPECT_FALSE(fenced(s.source));
+}
+
 }  // namespace
 }  // namespace pgshift::test
