@@ -101,8 +101,12 @@ asio::awaitable<bool> ClientSession::login_within_deadline() {
   try {
     // A child coroutine, so that the timer can cancel whatever it waits for (the client, a
     // pool's queue, an upstream connect) without closing the client under our feet.
+    // The lambda is a named local: GCC 12 destroys a temporary inside a co_await expression
+    // twice, which here released the session's reference twice and destroyed it while its
+    // relay still ran (issue 16.1: sessions closed or aborting with bad_weak_ptr).
+    auto body = [self = shared_from_this()] { return self->login(); };
     ok = co_await asio::co_spawn(
-        client_.get_executor(), [self = shared_from_this()] { return self->login(); },
+        client_.get_executor(), std::move(body),
         asio::bind_cancellation_slot(deadline->cancel.slot(), asio::use_awaitable));
   } catch (const std::exception& e) {
     // Cancelled by the deadline (the next await after the signal throws), or a failure the
