@@ -1,7 +1,8 @@
 // Issue 16, faults that must end in a prompt answer or a consistent state: a target that
 // stops during a read split (the read goes to the source at once, the session ends when
 // its client leaves), a source that stops (COMMIT and new logins get an error within the
-// upstream's connect_timeout, not query_wait_timeout). Fixture:
+// upstream's connect_timeout, not query_wait_timeout), and a route removed and restored by
+// reloads (its read percent and epoch resume from the state store). Fixture:
 // split_routing_support.hpp (a source and a target cluster started once for the binary).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -204,6 +205,61 @@ TEST_F(FaultRecoveryTest, SourceDownAnswersCommitAndLoginsWithinConnectTimeout) 
   PgConnection after(client_conninfo(proxy));
   EXPECT_EQ(side_of(after, ""), "source");
   EXPECT_EQ(events_on(split_servers().source), 0) << "the transaction was lost, not committed";
+}
+
+// ---- 16.4: a route removed and restored by reloads ----
+
+std::int64_t view_int(const boost::json::value& v, const char* field) {
+  if (!v.is_object() || !v.as_object().contains(field)) return -1;
+  return v.at(field).to_number<std::int64_t>();
+}
+
+// Read percent 25 then 50 (epoch 2); a reload removes the route, another restores it: it
+// comes back at 50 % / epoch 2 (the state file's), and the next change makes epoch 3. The
+// file keeps the removed route through a change of another route meanwhile.
+TEST_F(FaultRecoveryTest, RouteRemovedAndRestoredByReloadsResumesItsState) {
+  const PgshiftOptions options = split_proxy_options();
+  PgshiftProcess proxy(options);
+  ASSERT_TRUE(set_read_percent(proxy, "25"));
+  ASSERT_TRUE(set_read_percent(proxy, "50"));
+  ASSERT_EQ(view_int(route_view(proxy), "epoch"), 2);
+
+  // Without "main": another route only, whose state changes while "main" is away.
+  ConfigSpec other;
+  other.routes.push_back(
+      RouteSpec{.name = "other",
+                .client_database = "otherdb",
+                .source = upstream_of(split_servers().source, "app", "postgres"),
+                .target = upstream_of(split_servers().target, "app", "postgres")});
+  proxy.write_config(other.to_yaml());
+  proxy.send_signal(SIGHUP);
+  ASSERT_TRUE(
+      wait_until([&] { return admin_request(proxy, "GET", "/v1/routes/main").status == 404; }, 10s,
+                 "the reload to remove route main"))
+      << proxy.log();
+  const HttpResponse r =
+      admin_request(proxy, "PUT", "/v1/routes/other/read-percent", R"({"percent": 10})");
+  EXPECT_EQ(r.status, 200) << r.describe();
+  EXPECT_THAT(read_file(proxy.dir() / "pgshift-state.json"), HasSubstr("\"main\""))
+      << "the state file must keep the removed route";
+
+  proxy.write_config(options.config_yaml);
+  proxy.send_signal(SIGHUP);
+  boost::json::value view;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        view = route_view(proxy);
+        return view.is_object();
+      },
+      10s, "the reload to restore route main"))
+      << proxy.log();
+  EXPECT_EQ(view_int(view, "epoch"), 2) << boost::json::serialize(view);
+  EXPECT_EQ(view_int(view, "read_percent_bp"), 5000) << boost::json::serialize(view);
+  EXPECT_TRUE(proxy.wait_for_log("route state restored")) << proxy.log();
+  EXPECT_THAT(proxy.log(), HasSubstr("audit: route state retired"));
+
+  ASSERT_TRUE(set_read_percent(proxy, "60"));
+  EXPECT_EQ(view_int(route_view(proxy), "epoch"), 3) << "the epoch never goes backwards";
 }
 
 }  // namespace
