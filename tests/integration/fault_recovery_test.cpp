@@ -214,24 +214,31 @@ std::int64_t view_int(const boost::json::value& v, const char* field) {
   return v.at(field).to_number<std::int64_t>();
 }
 
+// A config with route "main" (the split fixture's) or, without it, route "other"; `control`
+// as ConfigSpec::control.
+std::string reload_config(bool with_main, const std::string& control) {
+  ConfigSpec spec;
+  spec.control = control;
+  RouteSpec route{.name = with_main ? "main" : "other",
+                  .client_database = with_main ? "postgres" : "otherdb",
+                  .source = upstream_of(split_servers().source, "app", "postgres"),
+                  .target = upstream_of(split_servers().target, "app", "postgres")};
+  spec.routes.push_back(route);
+  return spec.to_yaml();
+}
+
 // Read percent 25 then 50 (epoch 2); a reload removes the route, another restores it: it
-// comes back at 50 % / epoch 2 (the state file's), and the next change makes epoch 3. The
-// file keeps the removed route through a change of another route meanwhile.
-TEST_F(FaultRecoveryTest, RouteRemovedAndRestoredByReloadsResumesItsState) {
-  const PgshiftOptions options = split_proxy_options();
-  PgshiftProcess proxy(options);
+// comes back at 50 % / epoch 2 (the store's), and the next change makes epoch 3. With the
+// state file, the file keeps the removed route through a change of another route meanwhile.
+void route_removed_and_restored(const std::string& control) {
+  PgshiftProcess proxy(
+      {.config_yaml = reload_config(true, control), .users = users_file_text({{"app", "app-pw"}})});
   ASSERT_TRUE(set_read_percent(proxy, "25"));
   ASSERT_TRUE(set_read_percent(proxy, "50"));
-  ASSERT_EQ(view_int(route_view(proxy), "epoch"), 2);
+  ASSERT_TRUE(wait_until([&] { return view_int(route_view(proxy), "epoch") == 2; }, 10s, "epoch 2"))
+      << proxy.log();
 
-  // Without "main": another route only, whose state changes while "main" is away.
-  ConfigSpec other;
-  other.routes.push_back(
-      RouteSpec{.name = "other",
-                .client_database = "otherdb",
-                .source = upstream_of(split_servers().source, "app", "postgres"),
-                .target = upstream_of(split_servers().target, "app", "postgres")});
-  proxy.write_config(other.to_yaml());
+  proxy.write_config(reload_config(false, control));
   proxy.send_signal(SIGHUP);
   ASSERT_TRUE(
       wait_until([&] { return admin_request(proxy, "GET", "/v1/routes/main").status == 404; }, 10s,
@@ -240,10 +247,12 @@ TEST_F(FaultRecoveryTest, RouteRemovedAndRestoredByReloadsResumesItsState) {
   const HttpResponse r =
       admin_request(proxy, "PUT", "/v1/routes/other/read-percent", R"({"percent": 10})");
   EXPECT_EQ(r.status, 200) << r.describe();
-  EXPECT_THAT(read_file(proxy.dir() / "pgshift-state.json"), HasSubstr("\"main\""))
-      << "the state file must keep the removed route";
+  if (control == "file") {
+    EXPECT_THAT(read_file(proxy.dir() / "pgshift-state.json"), HasSubstr("\"main\""))
+        << "the state file must keep the removed route";
+  }
 
-  proxy.write_config(options.config_yaml);
+  proxy.write_config(reload_config(true, control));
   proxy.send_signal(SIGHUP);
   boost::json::value view;
   ASSERT_TRUE(wait_until(
@@ -256,10 +265,32 @@ TEST_F(FaultRecoveryTest, RouteRemovedAndRestoredByReloadsResumesItsState) {
   EXPECT_EQ(view_int(view, "epoch"), 2) << boost::json::serialize(view);
   EXPECT_EQ(view_int(view, "read_percent_bp"), 5000) << boost::json::serialize(view);
   EXPECT_TRUE(proxy.wait_for_log("route state restored")) << proxy.log();
-  EXPECT_THAT(proxy.log(), HasSubstr("audit: route state retired"));
+  EXPECT_THAT(proxy.log(), HasSubstr("route state retired"));
+  if (control == "file") {
+    EXPECT_THAT(proxy.log(), HasSubstr("audit: route state retired"));
+  }
 
   ASSERT_TRUE(set_read_percent(proxy, "60"));
-  EXPECT_EQ(view_int(route_view(proxy), "epoch"), 3) << "the epoch never goes backwards";
+  EXPECT_TRUE(wait_until([&] { return view_int(route_view(proxy), "epoch") == 3; }, 10s,
+                         "epoch 3: the epoch never goes backwards"))
+      << boost::json::serialize(route_view(proxy));
+}
+
+TEST_F(FaultRecoveryTest, RouteRemovedAndRestoredByReloadsResumesItsState) {
+  route_removed_and_restored("file");
+}
+
+// The same with the control plane in a database (PgStateStore): the route's row stays in
+// the control database, and the restored route serves its state at once.
+TEST_F(FaultRecoveryTest, RouteRemovedAndRestoredByReloadsResumesItsStateWithControlDatabase) {
+  PgCluster& ctl = split_servers().source;
+  if (ctl.exec("SELECT count(*) FROM pg_roles WHERE rolname = 'ctl'").scalar() == "0") {
+    ctl.create_role("ctl", "ctl-pw");
+  }
+  ctl.exec("DROP DATABASE IF EXISTS ctl16");
+  ctl.exec("CREATE DATABASE ctl16 OWNER ctl");
+  route_removed_and_restored("{host: 127.0.0.1, port: " + std::to_string(ctl.port()) +
+                             ", database: ctl16, user: ctl, password: ctl-pw, poll_ms: 250}");
 }
 
 }  // namespace
