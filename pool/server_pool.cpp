@@ -332,27 +332,6 @@ PooledConnection ServerPool::try_acquire_now() {
   return handle;
 }
 
-void ServerPool::fail_wait(AcquireError& error, error_code ec) const {
-  error = AcquireError{};
-  error.ec = ec;
-  const std::string name = to_string(key());
-  if (ec == errc::pool_closed) {
-    error.sqlstate = "57P01";
-    error.message = "server connection pool " + name + " is closed";
-    return;
-  }
-  error.sqlstate = "53300";
-  error.timed_out = true;
-  error.message =
-      "no server connection available for pool " + name + " within query_wait_timeout (" +
-      detail::describe_ms(settings_.query_wait_timeout) + "): " + std::to_string(shared_->total()) +
-      " connections in use (size " + std::to_string(shared_->size()) + ", reserve " +
-      std::to_string(shared_->reserve()) + ")";
-  if (!last_connect_error_.empty()) {
-    error.message += "; last connect error: " + last_connect_error_;
-  }
-}
-
 void ServerPool::release(PooledConnection& conn, ReleaseState state) noexcept {
   auto keep = std::move(conn.pool_);  // may be the last reference to this pool
   std::unique_ptr<ServerConnection> c = std::move(conn.conn_);

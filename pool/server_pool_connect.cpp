@@ -111,6 +111,27 @@ asio::awaitable<PooledConnection> ServerPool::open_for_client(Clock::time_point 
   co_return PooledConnection{};
 }
 
+void ServerPool::fail_wait(AcquireError& error, error_code ec) const {
+  error = AcquireError{};
+  error.ec = ec;
+  const std::string name = to_string(key());
+  if (ec == errc::pool_closed) {
+    error.sqlstate = "57P01";
+    error.message = "server connection pool " + name + " is closed";
+    return;
+  }
+  error.sqlstate = "53300";
+  error.timed_out = true;
+  error.message =
+      "no server connection available for pool " + name + " within query_wait_timeout (" +
+      detail::describe_ms(settings_.query_wait_timeout) + "): " + std::to_string(shared_->total()) +
+      " connections in use (size " + std::to_string(shared_->size()) + ", reserve " +
+      std::to_string(shared_->reserve()) + ")";
+  if (!last_connect_error_.empty()) {
+    error.message += "; last connect error: " + last_connect_error_;
+  }
+}
+
 void ServerPool::describe_connect_failure(const ConnectError& last, int attempts, GaveUp why,
                                           AcquireError& error) const {
   const std::string endpoint = detail::describe_endpoint(*params_);

@@ -258,11 +258,9 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
     release_active();
   }
   pool::AcquireError aerr;
-  // A split read tries its side once: waiting out retries would hold the client for
-  // connect_timeout while the authoritative side could answer now (issue 16).
   bool ok = co_await attach(side, aerr, {.retry_connect = side == authoritative});
   if (!ok && side != authoritative && end_reason_ == EndReason::none) {
-    // A split read whose side cannot be reached goes to the authoritative side.
+    // A split read's side failed its one connect attempt: the authoritative side, at once.
     metrics().target_fallbacks(route_name_, FallbackReason::target_connect).Increment();
     route_metrics_->split(SplitDecision::fallback).Increment();
     aerr = {};
