@@ -91,10 +91,22 @@ struct ReadSplit {
   Millis read_your_writes_window{2000};
   std::vector<std::string> allowed_functions;  // extra read-only functions for the classifier
   double initial_read_percent = 0.0;
+  // sync.mode logical: split reads go to the target only while its measured lag (the
+  // heartbeat marker, proxy/migrate/lag_monitor.hpp) is below this.
+  Millis max_lag_ms{1000};
 };
 
 struct Sync {
   SyncMode mode = SyncMode::none;
+  Millis heartbeat{500};             // how often the lag marker is written
+  std::vector<std::string> tables;   // schema.table or table (public); empty = all user tables
+  std::string publisher_host;        // how the TARGET reaches the source; "" = source.host
+  std::uint16_t publisher_port = 0;  // 0 = source.port
+};
+
+// Cutover and rollback of the route (docs/cutover.md).
+struct Cutover {
+  int sequence_gap = 1000;  // added to each sequence's value when it is copied across
 };
 
 struct Route {
@@ -107,6 +119,7 @@ struct Route {
   RoutingKey routing_key;
   ReadSplit read_split;
   Sync sync;
+  Cutover cutover;
 };
 
 // control: target | none | file | {host, port, database, user, password, tls, poll_ms,

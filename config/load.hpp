@@ -48,4 +48,14 @@ std::vector<ConfigError> validate(const Config& c, const SourceLines& lines);
 // "routes[auth].pool.mode"}; routes are matched by name. Empty = `next` can be swapped in.
 std::vector<std::string> restart_required_changes(const Config& current, const Config& next);
 
+// What a reload does with those keys: sets each one in `next` back to its running value
+// (routes matched by name; a new route takes its configured values) and returns what it
+// undid, so the caller can warn, naming the key.
+struct KeptValue {
+  std::string path;        // "admin.port", "routes[auth].pool.mode"
+  std::string running;     // the value kept, as the docs show it
+  std::string configured;  // the value in the new file, applied at the next restart
+};
+std::vector<KeptValue> keep_restart_only_values(const Config& running, Config& next);
+
 }  // namespace pgshift::config

@@ -16,8 +16,8 @@ std::size_t PoolKeyHash::operator()(const PoolKey& key) const noexcept {
   std::hash<std::string> h;
   std::size_t seed = h(key.route);
   // boost::hash_combine's mixing, so that swapped fields hash differently.
-  for (std::size_t v : {h(key.database), h(key.user), h(key.params),
-                        static_cast<std::size_t>(key.side)}) {
+  for (std::size_t v :
+       {h(key.database), h(key.user), h(key.params), static_cast<std::size_t>(key.side)}) {
     seed ^= v + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
   }
   return seed;
@@ -99,6 +99,15 @@ bool PoolShared::request_shed(const ServerPool* self) {
   return false;
 }
 
+void PoolShared::drop_idle_everywhere() {
+  std::lock_guard lock(mu_);
+  for (const Member& m : members_) {
+    asio::post(m.executor, [weak = m.weak] {
+      if (auto pool = weak.lock()) pool->drop_idle();
+    });
+  }
+}
+
 PoolStats PoolShared::describe() const {
   PoolStats out;
   out.route = key_.route;
@@ -132,6 +141,18 @@ std::shared_ptr<PoolShared> PoolRegistry::find(const PoolKey& key) const {
   std::lock_guard lock(mu_);
   auto it = pools_.find(key);
   return it == pools_.end() ? nullptr : it->second;
+}
+
+std::size_t PoolRegistry::drop_idle(std::string_view database) const {
+  std::vector<std::shared_ptr<PoolShared>> matching;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, shared] : pools_) {
+      if (key.database == database) matching.push_back(shared);
+    }
+  }
+  for (const auto& shared : matching) shared->drop_idle_everywhere();
+  return matching.size();
 }
 
 std::vector<PoolStats> PoolRegistry::stats() const {

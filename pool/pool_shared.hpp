@@ -95,6 +95,8 @@ class PoolShared {
   // Posts ServerPool::on_shed_request() to one other thread whose pool has idle connections,
   // so that one is closed and its slot goes to a thread with waiters. False if there is none.
   bool request_shed(const ServerPool* self);
+  // Posts ServerPool::drop_idle() to every thread's pool of this key.
+  void drop_idle_everywhere();
 
   // This key's pools summed over every thread.
   PoolStats stats() const;
@@ -130,6 +132,10 @@ class PoolRegistry {
   std::shared_ptr<PoolShared> find(const PoolKey& key) const;
   // Every pool's stats, ordered by key.
   std::vector<PoolStats> stats() const;
+  // Closes the idle connections to upstream database `database` in every pool (any route,
+  // side or user), on every thread: each thread's pool does it on its own executor, soon
+  // after this returns. Returns how many pool keys matched.
+  std::size_t drop_idle(std::string_view database) const;
 
  private:
   mutable std::mutex mu_;

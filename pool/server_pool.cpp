@@ -344,35 +344,13 @@ void ServerPool::release(PooledConnection& conn, ReleaseState state) noexcept {
   }
   gauges_.active.add(-1);
   const bool clean = state == ReleaseState::clean;
-  if (clean && !closed_ && c->stream.is_open() && c->txn_status == 'I' &&
+  if (clean && !closed_ && c->stream.is_open() && c->txn_status == 'I' && !c->no_reuse &&
       !expired(*c, Clock::now())) {
     place(std::move(c));
   } else {
     // A clean connection gets a goodbye; a dirty one may be mid-message, so it is cut.
     retire(std::move(c), clean);
   }
-}
-
-asio::awaitable<error_code> ServerPool::reset_for_reuse(PooledConnection& conn) {
-  auto self = shared_from_this();
-  if (!conn) co_return make_error_code(errc::check_failed);
-  counters_.resets.add(1);
-  CommandResult result;
-  // DISCARD ALL cannot run inside a transaction block; a session that ended mid-transaction
-  // is rolled back first (the server would do the same when the client disconnects).
-  if (conn->txn_status == 'T' || conn->txn_status == 'E') {
-    result = co_await run_simple_command(*conn, "ROLLBACK", options_.check_timeout);
-  } else {
-    result.status = 'I';
-  }
-  if (result.ok()) {
-    result = co_await run_simple_command(*conn, "DISCARD ALL", options_.check_timeout);
-    conn->prepared.clear();  // DISCARD ALL deallocates every prepared statement
-    if (result.ok()) co_return error_code{};
-  }
-  counters_.reset_failures.add(1);
-  conn.release(ReleaseState::dirty);
-  co_return result.ec ? result.ec : make_error_code(errc::check_failed);
 }
 
 void ServerPool::stop_starving(Waiter& w) noexcept {
@@ -395,6 +373,10 @@ void ServerPool::place(std::unique_ptr<ServerConnection> conn) {
     w->conn = std::move(conn);
     w->woken = true;
     w->timer.cancel();
+    return;
+  }
+  if (keeps_no_idle(params_->database)) {
+    retire(std::move(conn), true);
     return;
   }
   // Over size: reserve connections (or a size lowered by a reload) are not kept.
@@ -491,7 +473,9 @@ void ServerPool::maintain() {
   }
 
   // min_idle: clients waiting get connections their own way; after a failure, back off.
-  if (!waiters_.empty() || now < open_idle_not_before_) return;
+  if (!waiters_.empty() || now < open_idle_not_before_ || keeps_no_idle(params_->database)) {
+    return;
+  }
   while (idle_.size() + static_cast<std::size_t>(opening_idle_) < share) {
     if (!shared_->try_take_slot(false)) break;
     ++opening_idle_;

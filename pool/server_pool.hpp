@@ -29,6 +29,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.hpp"
@@ -162,6 +163,9 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   // ROLLBACK if a transaction is open), expecting CommandComplete and ReadyForQuery 'I'
   // within options.check_timeout. On failure the connection is closed (conn becomes empty)
   // and the error returned. The caller must know nothing is outstanding on it.
+  // A server with state DISCARD ALL cannot undo (ServerConnection::no_reuse, or a temporary
+  // namespace, asked of the server) is released to be closed: conn becomes empty and the
+  // result is success.
   asio::awaitable<error_code> reset_for_reuse(PooledConnection& conn);
 
   // One maintenance pass (PoolSet runs it every maintenance_interval): closes idle
@@ -173,6 +177,12 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   // Stops the pool: waiters fail with pool_closed, idle connections are closed, later
   // releases close their connection, acquire fails. Idempotent.
   void close();
+  // Closes every idle connection of this thread's pool now (gracefully: Terminate, so the
+  // backend exits), e.g. before DROP DATABASE of its database. Connections in use stay.
+  void drop_idle();
+  // Template databases (template0, template1) never keep idle connections: CREATE DATABASE
+  // copies template1 and refuses while anyone is connected to it (docs/pooling.md).
+  static bool keeps_no_idle(std::string_view database);
   bool closed() const noexcept { return closed_; }
 
   const PoolKey& key() const noexcept { return shared_->key(); }

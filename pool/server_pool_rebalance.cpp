@@ -1,6 +1,9 @@
 // Moving capacity between the I/O threads' pools of one key (docs/pooling.md, and
 // docs/threading.md for why): a slot freed here goes to a local waiter or wakes another
 // thread; another thread whose waiters starve can have an idle connection closed here.
+// Also giving idle connections up for the databases' sake: none kept to a template, and all
+// closed before a command that needs the database alone ("Pools never block database
+// commands" in docs/pooling.md).
 #include <utility>
 
 #include "pool/server_pool.hpp"
@@ -29,6 +32,19 @@ void ServerPool::on_shed_request() {
   idle_.pop_front();
   gauges_.idle.add(-1);
   retire(std::move(conn), true);
+}
+
+bool ServerPool::keeps_no_idle(std::string_view database) {
+  return database == "template0" || database == "template1";
+}
+
+void ServerPool::drop_idle() {
+  while (!idle_.empty()) {
+    auto conn = std::move(idle_.front().conn);
+    idle_.pop_front();
+    gauges_.idle.add(-1);
+    retire(std::move(conn), true);
+  }
 }
 
 }  // namespace pgshift::pool

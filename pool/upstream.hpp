@@ -64,6 +64,9 @@ struct ServerConnection {
   // Server-side names of the protocol-level prepared statements it holds (transaction
   // pooling, proxy/prepared_statements.hpp). Emptied by DISCARD ALL.
   PreparedSet prepared;
+  // The session left state on it that DISCARD ALL does not undo (a temporary namespace,
+  // LOAD, two-phase commit: docs/pooling.md): closed at release instead of reused.
+  bool no_reuse = false;
 };
 
 struct ConnectError {

@@ -32,6 +32,8 @@ std::string_view to_string(Reason r) {
       return "target_unhealthy_fallback";
     case Reason::source_unhealthy_fallback:
       return "source_unhealthy_fallback";
+    case Reason::target_lagging:
+      return "target_lagging";
   }
   return "invalid";
 }
@@ -93,6 +95,7 @@ RouteDecision decide(const RouterInput& in) {
   if (split == Side::target && !in.target_healthy) {
     return {auth, Reason::target_unhealthy_fallback, false};
   }
+  if (split == Side::target && in.target_lagging) return {auth, Reason::target_lagging, false};
   if (split == Side::source && !in.source_healthy) {
     return {auth, Reason::source_unhealthy_fallback, false};
   }

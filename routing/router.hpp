@@ -17,6 +17,8 @@
 //   7. the split says the authoritative side: there.
 //   8. the key wrote recently (read your writes): authoritative.
 //   9. the non-authoritative side is unhealthy: authoritative (counted as a fallback).
+//  9b. sync.mode logical and the target's lag marker is at or past read_split.max_lag_ms
+//      (routing/sync_position.hpp): authoritative (counted as a fallback).
 //  10. otherwise the non-authoritative side.
 #include <cstdint>
 #include <optional>
@@ -44,6 +46,7 @@ enum class Reason : std::uint8_t {
   ryw_hold,                     // rule 8
   target_unhealthy_fallback,    // rule 9 (target not healthy)
   source_unhealthy_fallback,    // rule 9 (source not healthy, target_primary phase)
+  target_lagging,               // rule 9b (logical sync: the target lags past max_lag_ms)
 };
 
 std::string_view to_string(Reason r);
@@ -61,6 +64,7 @@ struct RouterInput {
   bool has_target = true;                 // the route configures a target upstream
   bool target_healthy = true;
   bool source_healthy = true;
+  bool target_lagging = false;  // SyncPosition::lagging(); false without logical sync
   StatementClass statement = StatementClass::write;
   bool only_unknown_functions = false;   // Classification::only_unknown_functions
   std::optional<Side> transaction_side;  // set while inside an explicit transaction

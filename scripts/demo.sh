@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# pgshift demo: installs dependencies, builds pgshift, starts a local "source" and a local
-# "target" PostgreSQL 15 cluster (the target speaks TLS with a CA made here, like RDS),
-# starts pgshift in front of them and runs a short workload through it, then moves the
-# read split 0 -> 50 -> 100 % through the admin API (pgshift ctl) and counts which side
-# answered keyed reads at each step, then shuts everything down.
+# pgshift demo: the whole migration on two local PostgreSQL 15 clusters. Installs
+# dependencies, builds pgshift, starts a "source" and a "target" cluster (the target speaks
+# TLS with a CA made here, like RDS), puts pgshift in front of them, then:
+#   1. keeps the target in sync with logical replication (pgshift sync check / start),
+#   2. moves the read split 0 -> 50 -> 100 % and counts which side answered keyed reads,
+#   3. cuts over to the target while a ledger writer keeps writing through pgshift, and
+#      checks that every acknowledged write is on the target (and pgshift verify),
+#   4. rolls back to the source under the same load, checks again, and cuts over again,
+# then shuts everything down.
 # Usage: scripts/demo.sh [--no-install]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,14 +81,17 @@ psql_tgt() { local db=$1; shift; psql -X -q "host=localhost port=$TGT_PORT user=
 for side in src tgt; do
   "psql_$side" postgres -c "CREATE DATABASE shop"
 done
-SCHEMA="CREATE TABLE orders (id bigserial PRIMARY KEY, user_id int NOT NULL, amount numeric NOT NULL, created_at timestamptz DEFAULT now());"
-psql_src shop -c "$SCHEMA"
-psql_tgt shop -c "$SCHEMA"
+# The application's schema exists on the source only: `sync start --copy-schema` copies it.
+psql_src shop -c "CREATE TABLE orders (id bigserial PRIMARY KEY, user_id int NOT NULL,
+  amount numeric NOT NULL, created_at timestamptz DEFAULT now());
+  CREATE TABLE ledger (id bigint PRIMARY KEY, writer text NOT NULL);"
+psql_src shop -q -c "INSERT INTO orders (user_id, amount)
+  SELECT (g % 100) + 1, (g % 50) + 0.99 FROM generate_series(1, 2000) g"
 # marker: one row naming its side, so a read through pgshift shows which side answered it.
+# It is not in sync.tables, so each side keeps its own row.
 psql_src shop -c "CREATE TABLE marker (side text NOT NULL); INSERT INTO marker VALUES ('source')"
-psql_tgt shop -c "CREATE TABLE marker (side text NOT NULL); INSERT INTO marker VALUES ('target')"
 
-echo "== starting pgshift on 127.0.0.1:$PROXY_PORT"
+echo "== starting pgshift on 127.0.0.1:$PROXY_PORT (control plane: the target database)"
 echo '"app" "app-secret"' >"$RUN/users.txt"
 printf 'demo-admin-token\n' >"$RUN/admin-token"
 echo "$PASSWORD" >"$RUN/source-password"
@@ -110,9 +117,17 @@ routes:
       user: postgres
       password: "\${env:TARGET_PASSWORD}"
       tls: { mode: verify-full, ca_file: $RUN/certs/ca.crt }
-    pool: { mode: session, size: 20 }
+    pool: { mode: transaction, size: 20 }
+    sync: { mode: logical, tables: [orders, ledger] }
 YAML
 "$PGSHIFT" check-config "$RUN/pgshift.yaml"
+
+echo "== 1. logical sync: pgshift sync check, then sync start --copy-schema"
+"$PGSHIFT" sync check shop --config "$RUN/pgshift.yaml" | sed 's/^/   /'
+"$PGSHIFT" sync start shop --config "$RUN/pgshift.yaml" --copy-schema | sed 's/^/   /'
+psql_tgt shop -c "CREATE TABLE IF NOT EXISTS marker (side text NOT NULL);
+  DELETE FROM marker; INSERT INTO marker VALUES ('target')"
+
 "$PGSHIFT" --config "$RUN/pgshift.yaml" 2>"$RUN/pgshift.log" &
 PGSHIFT_PID=$!
 for _ in $(seq 1 100); do
@@ -124,20 +139,22 @@ done
 export PGPASSWORD=app-secret
 APP="host=127.0.0.1 port=$PROXY_PORT user=app dbname=shop"
 echo "== the application connects to pgshift with: $APP"
-psql -X "$APP" -c "SELECT version()" | sed -n 3p
-echo "== workload: 2,000 orders from 100 users written through pgshift"
+echo "== workload: 2,000 more orders written through pgshift, and pgbench reads"
 psql -X -q "$APP" -c "INSERT INTO orders (user_id, amount) SELECT (g % 100) + 1, (g % 50) + 0.99 FROM generate_series(1, 2000) g"
 cat >"$RUN/read.sql" <<'SQL'
 \set uid random(1, 100)
 SELECT count(*), sum(amount) FROM orders WHERE user_id = :uid;
 SQL
-echo "== workload: pgbench, 8 clients x 5 s of reads through pgshift (extended protocol)"
-pgbench -n -M extended -c 8 -j 2 -T 5 -f "$RUN/read.sql" "$APP" 2>&1 | grep -E 'tps|failed|latency average'
-echo "== rows per side (the target is kept in sync in a later stage of the migration)"
-PGPASSWORD=$PASSWORD psql_src shop -Atc "SELECT 'source orders: ' || count(*) FROM orders"
-PGPASSWORD=$PASSWORD psql_tgt shop -Atc "SELECT 'target orders: ' || count(*) FROM orders"
+pgbench -n -M extended -c 8 -j 2 -T 3 -f "$RUN/read.sql" "$APP" 2>&1 | grep -E 'tps|failed|latency average'
 # The admin API, through pgshift's own client (docs/admin-api.md).
 ctl() { "$PGSHIFT" ctl --url "http://127.0.0.1:$ADMIN_PORT" --token-file "$RUN/admin-token" "$@"; }
+src_count() { PGPASSWORD=$PASSWORD psql_src shop -Atc "SELECT count(*) FROM $1"; }
+tgt_count() { PGPASSWORD=$PASSWORD psql_tgt shop -Atc "SELECT count(*) FROM $1"; }
+for _ in $(seq 1 100); do [[ $(tgt_count orders) == "$(src_count orders)" ]] && break; sleep 0.1; done
+echo "== rows per side, kept in sync by logical replication:"
+echo "   source orders: $(src_count orders), target orders: $(tgt_count orders)"
+"$PGSHIFT" sync status shop --config "$RUN/pgshift.yaml" | sed 's/^/   /'
+
 target_health() {
   ctl --json route shop 2>/dev/null |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target"]["health"]["status"])' \
@@ -150,8 +167,9 @@ if [[ $(target_health) != healthy ]]; then
 fi
 READS=1000
 for i in $(seq 1 "$READS"); do echo "SELECT side FROM marker /* user_id='$i' */;"; done >"$RUN/keyed.sql"
-echo "== read split: at each step \`pgshift ctl set-read-percent shop N\`, then $READS reads through"
-echo "   pgshift, one per user id (/* user_id='N' */); the marker row says which side answered"
+echo "== 2. read split: at each step \`pgshift ctl set-read-percent shop N\`, then $READS reads"
+echo "   through pgshift, one per user id (/* user_id='N' */); the marker row says which side"
+echo "   answered"
 printf '   %12s | %6s | %6s\n' read_percent source target
 for pct in 0 50 100; do
   ctl set-read-percent shop "$pct" >/dev/null
@@ -160,11 +178,72 @@ for pct in 0 50 100; do
     "$(grep -cx source <<<"$answers" || true)" "$(grep -cx target <<<"$answers" || true)"
 done
 echo "== read your writes at 100 %: user 7 writes an order, then users 7 and 8 read; user 7"
-echo "   stays on the source for read_split.read_your_writes_window_ms (default 2 s)"
+echo "   reads from the source until the target has applied a lag marker written after it"
 psql -X -q "$APP" -c "INSERT INTO orders (user_id, amount) VALUES (7, 9.99) /* user_id='7' */"
 printf '   user 7 -> %s, user 8 -> %s\n' \
   "$(psql -X -At "$APP" -c "SELECT side FROM marker /* user_id='7' */")" \
   "$(psql -X -At "$APP" -c "SELECT side FROM marker /* user_id='8' */")"
+ctl set-read-percent shop 0 >/dev/null
+
+# The ledger writer: unique ids through pgshift, one autocommit INSERT each, every
+# acknowledged id logged; errors counted, not hidden. Runs until the stop file appears.
+cat >"$RUN/ledger.py" <<'PY'
+import sys, os, time, psycopg2
+dsn, first, ack_path, stop_path = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+conn, acked, errors, longest = None, 0, 0, 0.0
+with open(ack_path, "w") as log:
+    i = first
+    while not os.path.exists(stop_path):
+        try:
+            if conn is None:
+                conn = psycopg2.connect(dsn)
+                conn.autocommit = True
+            t = time.monotonic()
+            conn.cursor().execute("INSERT INTO ledger (id, writer) VALUES (%s, 'demo')", (i,))
+            longest = max(longest, time.monotonic() - t)
+            log.write(f"{i}\n"); log.flush(); acked += 1
+        except psycopg2.Error as e:
+            errors += 1
+            print(f"   ledger: id {i}: {e.pgcode} {str(e).strip()}", file=sys.stderr)
+            conn = None
+        i += 1
+print(f"{acked} {errors} {longest * 1000:.0f}")
+PY
+# missing SIDE ACKFILE: acknowledged ids that SIDE does not have.
+missing() {
+  local fn=psql_src; [[ $1 == target ]] && fn=psql_tgt
+  PGPASSWORD=$PASSWORD "$fn" shop -At -c "CREATE TEMP TABLE acked (id bigint)" \
+    -c "COPY acked FROM STDIN" \
+    -c "SELECT count(*) FROM acked a LEFT JOIN ledger l USING (id) WHERE l.id IS NULL" \
+    <"$2" | tail -n 1
+}
+# switch OPERATION SIDE FIRST_ID: runs the operation while the ledger writer writes, then
+# checks every acknowledged id on SIDE and verifies source = target.
+switch() {
+  local op=$1 side=$2 first=$3 stop="$RUN/stop-$1-$3" acks="$RUN/acks-$1-$3"
+  # The switch needs a clean verify run first (docs/cutover.md, preconditions).
+  "$PGSHIFT" verify shop --config "$RUN/pgshift.yaml" | tail -n 2 | sed 's/^/   before: /'
+  python3 "$RUN/ledger.py" "$APP" "$first" "$acks" "$stop" >"$RUN/ledger-$op-$first.out" &
+  local writer=$!
+  for _ in $(seq 1 100); do [[ -s $acks ]] && break; sleep 0.05; done
+  ctl "$op" shop | sed 's/^/   /'
+  # A few more writes after the switch, then stop the writer.
+  local n; n=$(wc -l <"$acks"); for _ in $(seq 1 100); do (( $(wc -l <"$acks") > n + 50 )) && break; sleep 0.05; done
+  touch "$stop"; wait "$writer"
+  read -r acked errors longest <"$RUN/ledger-$op-$first.out"
+  for _ in $(seq 1 100); do [[ $(tgt_count ledger) == "$(src_count ledger)" ]] && break; sleep 0.1; done
+  echo "   ledger writer: $acked writes acknowledged, $errors errors, longest write ${longest} ms;"
+  echo "   acknowledged ids missing on the $side: $(missing "$side" "$acks")"
+  "$PGSHIFT" verify shop --config "$RUN/pgshift.yaml" | tail -n 2 | sed 's/^/   after: /'
+}
+echo "== 3. cutover to the target under load (pgshift ctl cutover shop)"
+switch cutover target 1
+echo "== 4. rollback to the source under load (pgshift ctl rollback shop)"
+switch rollback source 1000000
+echo "== 5. cutover again"
+switch cutover target 2000000
+echo "   writes now go to the target; rows per side:"
+echo "   source ledger: $(src_count ledger), target ledger: $(tgt_count ledger)"
 ctl routes | sed 's/^/   /'
 echo "== pgshift log (last lines)"
 tail -n 5 "$RUN/pgshift.log"

@@ -131,6 +131,11 @@ ScramSecret make_scram_secret(std::string_view password, std::string_view salt, 
   return s;
 }
 
+std::string scram_mock_salt(std::string_view user, std::span<const std::uint8_t> process_secret) {
+  const auto mac = detail::hmac_sha256(process_secret, user);
+  return std::string(reinterpret_cast<const char*>(mac.data()), 16);
+}
+
 // ---- randomness ----
 
 void random_bytes(std::span<std::uint8_t> out) {

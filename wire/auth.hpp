@@ -40,6 +40,13 @@ std::string format_scram_secret(const ScramSecret& s);
 // iterations below 1 are treated as 1.
 ScramSecret make_scram_secret(std::string_view password, std::string_view salt, int iterations);
 
+// The salt a user without a usable SCRAM secret is shown (PostgreSQL's scram_mock_salt):
+// 16 bytes of HMAC-SHA256(process_secret, user). The same user always gets the same salt
+// from one process, different users get unrelated ones, and without the secret nobody can
+// tell it from a stored secret's salt, so the salt does not reveal which users exist.
+inline constexpr int kScramMockIterations = 4096;  // PostgreSQL's default iteration count
+std::string scram_mock_salt(std::string_view user, std::span<const std::uint8_t> process_secret);
+
 // Server side (pgshift authenticating a client).
 class ScramServer {
  public:

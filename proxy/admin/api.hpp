@@ -27,6 +27,12 @@ AdminResponse handle_list_members(const AdminCall& call);
 // The control block of /v1/members and /v1/routes: mode, connected, member id...
 json::object control_view(const Runtime& runtime);
 
+// cutover_api.cpp: POST /v1/routes/{name}/cutover|rollback|finalize|recover (202, runs on its own
+// thread), GET /v1/routes/{name}/operation (its progress).
+AdminResponse handle_route_operation(const AdminCall& call, std::string_view name,
+                                     std::string_view action);
+AdminResponse handle_get_operation(const AdminCall& call, std::string_view name);
+
 // admin_pause_api.cpp
 AdminResponse handle_pause(const AdminCall& call);
 AdminResponse handle_resume(const AdminCall& call);

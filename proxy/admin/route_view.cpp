@@ -1,5 +1,6 @@
 // The JSON shape of a route in GET /v1/routes, GET /v1/routes/{name} and PUT responses.
 #include <algorithm>
+#include <chrono>
 
 #include "proxy/admin/api.hpp"
 #include "proxy/control/health_checker.hpp"
@@ -34,6 +35,26 @@ json::object upstream_view(const config::Upstream& u, const RouteHealthPtr& heal
   o["passthrough"] = u.passthrough;
   o["tls"] = config::to_string(u.tls.mode);
   o["health"] = health_view(health, side);
+  return o;
+}
+
+// The route's sync: its mode and, for logical sync, the lag measured by the marker
+// (routing/sync_position.hpp): null until a marker has been applied on the other side.
+json::object sync_view(const RouteRuntime& rr) {
+  json::object o;
+  o["mode"] = config::to_string(rr.route->sync.mode);
+  if (!rr.sync) return o;
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count();
+  const std::int64_t lag = rr.sync->lag_ms(now);
+  const bool known = rr.sync->applied_before_ms() != routing::SyncPosition::kUnknown;
+  o["lag_ms"] = known ? json::value(lag) : json::value(nullptr);
+  o["max_lag_ms"] = rr.sync->max_lag_ms();
+  o["lagging"] = rr.sync->lagging(now);
+  const std::int64_t origin = rr.sync->origin_unix_ms();
+  o["marker_time"] =
+      origin == routing::SyncPosition::kUnknown ? json::value(nullptr) : iso8601_utc(origin);
   return o;
 }
 
@@ -83,6 +104,7 @@ json::object route_view(const Runtime& runtime, const RouteRuntime& rr) {
   o["source"] = upstream_view(r.source, health, routing::Side::source);
   o["target"] = r.target ? json::value(upstream_view(*r.target, health, routing::Side::target))
                          : json::value(nullptr);
+  o["sync"] = sync_view(rr);
   return o;
 }
 

@@ -21,6 +21,11 @@ enum class Endpoint {
   routes,
   route,
   read_percent,
+  cutover,  // POST, like rollback and finalize
+  rollback,
+  finalize,
+  recover,
+  operation,  // GET the latest of those four
   pause,
   resume,
   pools,
@@ -49,6 +54,16 @@ std::string_view label(Endpoint e) {
       return "/v1/routes/{name}";
     case Endpoint::read_percent:
       return "/v1/routes/{name}/read-percent";
+    case Endpoint::cutover:
+      return "/v1/routes/{name}/cutover";
+    case Endpoint::rollback:
+      return "/v1/routes/{name}/rollback";
+    case Endpoint::finalize:
+      return "/v1/routes/{name}/finalize";
+    case Endpoint::recover:
+      return "/v1/routes/{name}/recover";
+    case Endpoint::operation:
+      return "/v1/routes/{name}/operation";
     case Endpoint::pause:
       return "/v1/pause";
     case Endpoint::resume:
@@ -68,6 +83,11 @@ std::vector<http::verb> allowed(Endpoint e) {
   switch (e) {
     case Endpoint::read_percent:
       return {http::verb::put};
+    case Endpoint::cutover:
+    case Endpoint::rollback:
+    case Endpoint::finalize:
+    case Endpoint::recover:
+      return {http::verb::post};
     case Endpoint::pause:
       return {http::verb::get, http::verb::post};
     case Endpoint::resume:
@@ -97,8 +117,19 @@ Match match(std::string_view target) {
   Endpoint e = Endpoint::route;
   const auto slash = rest.find('/');
   if (slash != std::string_view::npos) {
-    if (rest.substr(slash) != "/read-percent") return {};
-    e = Endpoint::read_percent;
+    const auto sub = rest.substr(slash + 1);
+    if (sub == "read-percent") {
+      e = Endpoint::read_percent;
+    } else if (sub == "cutover" || sub == "rollback" || sub == "finalize" || sub == "recover") {
+      e = sub == "cutover"    ? Endpoint::cutover
+          : sub == "rollback" ? Endpoint::rollback
+          : sub == "finalize" ? Endpoint::finalize
+                              : Endpoint::recover;
+    } else if (sub == "operation") {
+      e = Endpoint::operation;
+    } else {
+      return {};
+    }
     rest = rest.substr(0, slash);
   }
   Match m{e, {}};
@@ -133,6 +164,16 @@ AdminResponse dispatch(const AdminCall& call, const Match& m) {
       return handle_get_route(call, m.name);
     case Endpoint::read_percent:
       return handle_put_read_percent(call, m.name);
+    case Endpoint::cutover:
+      return handle_route_operation(call, m.name, "cutover");
+    case Endpoint::rollback:
+      return handle_route_operation(call, m.name, "rollback");
+    case Endpoint::finalize:
+      return handle_route_operation(call, m.name, "finalize");
+    case Endpoint::recover:
+      return handle_route_operation(call, m.name, "recover");
+    case Endpoint::operation:
+      return handle_get_operation(call, m.name);
     case Endpoint::pause:
       return method == http::verb::post ? handle_pause(call) : handle_get_pause(call);
     case Endpoint::resume:

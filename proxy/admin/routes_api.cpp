@@ -10,6 +10,7 @@
 #include <future>
 
 #include "proxy/admin/api.hpp"
+#include "proxy/admin/percent_body.hpp"
 #include "proxy/control/state_store.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "routing/split.hpp"
@@ -26,71 +27,6 @@ const RouteRuntime* find_route(const Snapshot& snap, std::string_view name) {
 
 AdminResponse unknown_route(std::string_view name) {
   return error_response(http::status::not_found, "unknown route \"" + std::string(name) + "\"");
-}
-
-std::string number_text(const json::value& v) {
-  return json::serialize(v);
-}
-
-// The body of PUT read-percent: {"percent": <number 0..100, at most two decimals>} and, for
-// a compare-and-set, "epoch": <the route's epoch the change is based on>. Every rejection
-// says what was wrong and what is expected.
-std::optional<routing::ReadPercent> parse_percent_body(std::string_view body, std::string& error,
-                                                       std::optional<std::uint64_t>& epoch) {
-  constexpr std::string_view kShape =
-      R"(expected a JSON object like {"percent": 12.5} or {"percent": 12.5, "epoch": 3})";
-  if (body.empty()) {
-    error = "request body is empty; " + std::string(kShape);
-    return std::nullopt;
-  }
-  boost::system::error_code ec;
-  const json::value v = json::parse(json::string_view(body.data(), body.size()), ec);
-  if (ec) {
-    error = "request body is not valid JSON (" + ec.message() + "); " + std::string(kShape);
-    return std::nullopt;
-  }
-  if (!v.is_object()) {
-    error = "request body must be a JSON object; " + std::string(kShape);
-    return std::nullopt;
-  }
-  const auto& o = v.get_object();
-  if (const json::value* e = o.if_contains("epoch")) {
-    if (!e->is_int64() && !e->is_uint64()) {
-      error = "\"epoch\" must be a non-negative integer (got " + number_text(*e) + ")";
-      return std::nullopt;
-    }
-    if (e->is_int64() && e->as_int64() < 0) {
-      error = "\"epoch\" must be a non-negative integer (got " + number_text(*e) + ")";
-      return std::nullopt;
-    }
-    epoch = e->to_number<std::uint64_t>();
-  }
-  for (const auto& [key, value] : o) {
-    if (key != "percent" && key != "epoch") {
-      error = "unknown member \"" + std::string(key) + "\"; " + std::string(kShape);
-      return std::nullopt;
-    }
-  }
-  const json::value* p = o.if_contains("percent");
-  if (p == nullptr) {
-    error = "missing \"percent\"; " + std::string(kShape);
-    return std::nullopt;
-  }
-  if (!p->is_number()) {
-    error = "\"percent\" must be a number (got " + number_text(*p) + ")";
-    return std::nullopt;
-  }
-  const double d = p->to_number<double>();
-  if (!(d >= 0.0 && d <= 100.0)) {
-    error = "\"percent\" must be between 0 and 100 (got " + number_text(*p) + ")";
-    return std::nullopt;
-  }
-  auto percent = routing::ReadPercent::from_double(d);
-  if (!percent) {
-    error = "\"percent\" must have at most two decimals (got " + number_text(*p) + ")";
-    return std::nullopt;
-  }
-  return percent;
 }
 
 std::string two_decimals(routing::ReadPercent p) {

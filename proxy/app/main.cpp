@@ -1,10 +1,12 @@
-// pgshift entry point: `pgshift --config FILE`, `pgshift check-config FILE`, `pgshift ctl ...`.
+// pgshift entry point: `pgshift --config FILE`, `pgshift check-config FILE`, `pgshift ctl ...`,
+// `pgshift sync ...`, `pgshift verify ...` (proxy/migrate/cli.hpp).
 #include <cstring>
 #include <iostream>
 #include <string>
 
 #include "config/load.hpp"
 #include "proxy/ctl/ctl.hpp"
+#include "proxy/migrate/cli.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "proxy/runtime/runtime.hpp"
 #include "proxy/app/server.hpp"
@@ -15,6 +17,8 @@ constexpr const char* kUsage =
     "usage: pgshift --config FILE          run the proxy\n"
     "       pgshift check-config FILE      validate a configuration file and exit\n"
     "       pgshift ctl COMMAND ...        drive a running pgshift (pgshift ctl --help)\n"
+    "       pgshift sync check|start|status|stop ROUTE --config FILE   logical replication\n"
+    "       pgshift verify ROUTE --config FILE [--tables a,b] [--json]  compare source and target\n"
     "       pgshift --version\n";
 
 int check_config(const std::string& path) {
@@ -77,6 +81,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "ctl") return pgshift::proxy::ctl_main(argc - 1, argv + 1);
+  if (cmd == "sync") return pgshift::migrate::sync_main(argc - 1, argv + 1);
+  if (cmd == "verify") return pgshift::migrate::verify_main(argc - 1, argv + 1);
   if (cmd == "check-config" && argc == 3) return check_config(argv[2]);
   if ((cmd == "--config" || cmd == "-c") && argc == 3) return run(argv[2]);
   std::cerr << kUsage;

@@ -4,6 +4,8 @@
 #include "proxy/control/pause_gate.hpp"
 #include "proxy/control/pg_state_store.hpp"
 #include "proxy/control/route_state_store.hpp"
+#include "proxy/control/fleets.hpp"
+#include "proxy/migrate/cutover_runner.hpp"
 #include "proxy/telemetry/log.hpp"
 
 namespace pgshift::proxy {
@@ -37,6 +39,16 @@ std::shared_ptr<AdminServer> start_operator_surface(Runtime& runtime,
     states->load(cfg);
     runtime.states = std::move(states);
   }
+  // Cutover, rollback, finalize and recover: the fleet is the control plane's (every
+  // sidecar sharing the control database) or, in file mode, this sidecar alone.
+  std::shared_ptr<control::Fleet> fleet;
+  if (std::dynamic_pointer_cast<PgStateStore>(runtime.states)) {
+    fleet = control::PgFleet::from_config(cfg);
+  } else {
+    fleet = std::make_shared<control::LocalFleet>(
+        std::dynamic_pointer_cast<RouteStateStore>(runtime.states), runtime.pause);
+  }
+  runtime.operations = std::make_shared<migrate::CutoverRunner>(runtime, std::move(fleet));
   runtime.health = std::make_shared<HealthChecker>(runtime, executor);
   runtime.health->start();
   if (!cfg.admin.enabled) return nullptr;
@@ -48,6 +60,7 @@ std::shared_ptr<AdminServer> start_operator_surface(Runtime& runtime,
 void stop_operator_surface(Runtime& runtime, const std::shared_ptr<AdminServer>& admin) {
   if (admin) admin->stop();
   if (runtime.health) runtime.health->stop();
+  runtime.operations.reset();  // joins a running operation (every step has a deadline)
   // Held transactions must not outlive the process's I/O threads.
   if (runtime.pause) runtime.pause->resume();
   if (runtime.states) runtime.states->close();  // leaves the fleet (member row deleted)

@@ -14,6 +14,7 @@
 #include "proxy/app/cpu_quota.hpp"
 #include "proxy/app/operator_startup.hpp"
 #include "proxy/control/route_state_store.hpp"
+#include "proxy/migrate/lag_monitor.hpp"
 #include "proxy/session/idle_sweeper.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/telemetry/log.hpp"
@@ -91,16 +92,18 @@ void Server::reload() {
   }
   std::vector<std::string> errors;
   auto previous = runtime_->snapshot();
+  // Keys that cannot change at runtime keep their running value until a restart.
+  auto next = std::make_shared<config::Config>(*loaded.config);
+  for (const auto& k : config::keep_restart_only_values(*previous->config, *next)) {
+    log_warn("reload: this setting changes only on restart; keeping the running value",
+             {f("key", k.path), f("running", k.running), f("configured", k.configured)});
+  }
+  loaded.config = std::move(next);
   auto snap = build_snapshot(loaded.config, errors, previous.get());
   if (!snap) {
     for (auto& e : errors) log_error("reload: error", {f("error", e)});
     log_error("reload rejected; keeping the running configuration");
     return;
-  }
-  const auto& old_cfg = *runtime_->snapshot()->config;
-  if (old_cfg.listen.host != snap->config->listen.host ||
-      old_cfg.listen.port != snap->config->listen.port) {
-    log_warn("reload: listen address changes need a restart; keeping the old listener");
   }
   LogLevel level;
   if (parse_log_level(snap->config->log_level, level)) set_log_level(level);
@@ -109,17 +112,20 @@ void Server::reload() {
   log_info("configuration reloaded", {f("routes", loaded.config->routes.size())});
 }
 
+std::vector<std::shared_ptr<ClientSession>> Server::live_sessions() {
+  std::vector<std::shared_ptr<ClientSession>> live;
+  std::lock_guard lock(sessions_mu_);
+  for (auto& [id, weak] : sessions_) {
+    if (auto s = weak.lock()) live.push_back(std::move(s));
+  }
+  return live;
+}
+
 asio::awaitable<void> Server::drain() {
   runtime_->draining.store(true);
   boost::system::error_code ignored;
   acceptor_->close(ignored);
-  std::vector<std::shared_ptr<ClientSession>> live;
-  {
-    std::lock_guard lock(sessions_mu_);
-    for (auto& [id, weak] : sessions_) {
-      if (auto s = weak.lock()) live.push_back(std::move(s));
-    }
-  }
+  std::vector<std::shared_ptr<ClientSession>> live = live_sessions();
   log_info("shutting down: draining sessions", {f("sessions", live.size())});
   // The pools as they were when the drain began, then no more periodic lines.
   pool_logger_->stop();
@@ -135,8 +141,18 @@ asio::awaitable<void> Server::drain() {
     co_await timer.async_wait(use_tuple);
   }
   long left = runtime_->active_sessions.load();
-  if (left > 0)
+  if (left > 0) {
     log_warn("shutdown timeout reached; closing remaining sessions", {f("sessions", left)});
+    // Each is told (FATAL 57P01) before its connection closes; give them a moment to say it.
+    for (auto& s : live_sessions()) {
+      asio::post(s->get_executor(), [s]() { s->terminate_now(); });
+    }
+    auto told = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (runtime_->active_sessions.load() > 0 && std::chrono::steady_clock::now() < told) {
+      timer.expires_after(std::chrono::milliseconds(5));
+      co_await timer.async_wait(use_tuple);
+    }
+  }
   // Each thread closes its own pools (idle servers get a Terminate), then everything stops.
   auto pending = std::make_shared<std::atomic<std::size_t>>(pool_sets_.size());
   for (std::size_t i = 0; i < pool_sets_.size(); ++i) {
@@ -184,6 +200,7 @@ int Server::run() {
   admin_ = start_operator_surface(*runtime_, main_ctx.get_executor());
   pool_logger_ = std::make_shared<PoolLogger>(pool_registry_, main_ctx.get_executor());
   pool_logger_->start();
+  lag_monitors_ = std::make_unique<migrate::LagMonitors>(runtime_);
 
   log_info("pgshift listening",
            {f("host", listen.host), f("port", acceptor_->local_endpoint().port()),
@@ -206,7 +223,8 @@ int Server::run() {
   for (auto& ctx : contexts_) ctx->stop();
   for (auto& t : threads) t.join();
   pool_logger_->stop();
-  pool_logger_.reset();  // its timer lives on io_context 0
+  pool_logger_.reset();   // its timer lives on io_context 0
+  lag_monitors_.reset();  // joins the monitor threads
   stop_operator_surface(*runtime_, admin_);
   log_info("pgshift stopped");
   return 0;

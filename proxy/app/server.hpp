@@ -16,6 +16,10 @@
 #include "pool/pool_set.hpp"
 #include "proxy/runtime/runtime.hpp"
 
+namespace pgshift::migrate {
+class LagMonitors;
+}
+
 namespace pgshift::proxy {
 
 class ClientSession;
@@ -34,6 +38,7 @@ class Server {
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> signal_loop();
   asio::awaitable<void> drain();
+  std::vector<std::shared_ptr<ClientSession>> live_sessions();  // locks sessions_mu_
   void reload();
   void track(const std::shared_ptr<ClientSession>& s);
 
@@ -44,8 +49,9 @@ class Server {
   std::vector<std::shared_ptr<pool::PoolSet>> pool_sets_;  // one per context, same index
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
   std::unique_ptr<asio::signal_set> signals_;
-  std::shared_ptr<AdminServer> admin_;       // null when admin.enabled is false
-  std::shared_ptr<PoolLogger> pool_logger_;  // on io_context 0; started by run()
+  std::shared_ptr<AdminServer> admin_;                  // null when admin.enabled is false
+  std::shared_ptr<PoolLogger> pool_logger_;             // on io_context 0; started by run()
+  std::unique_ptr<migrate::LagMonitors> lag_monitors_;  // sync.mode logical routes
   std::mutex sessions_mu_;
   std::map<std::uint64_t, std::weak_ptr<ClientSession>> sessions_;
   std::uint64_t next_session_id_ = 1;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/ctl/cutover_cmd.hpp"
 #include "proxy/ctl/format.hpp"
 #include "proxy/ctl/http.hpp"
 
@@ -34,6 +35,11 @@ constexpr const char* kUsage =
     "  resume                          release held transactions\n"
     "  health                          readiness and the health of every upstream\n"
     "  pools                           server pools: connections, waiting clients, counters\n"
+    "  cutover NAME [--dry-run] [--max-lag-ms N] [--drain-timeout-ms N] [--skip-verify]\n"
+    "                                  move the route's writes to the target (docs/cutover.md)\n"
+    "  rollback NAME [same options]    move them back to the source, losing nothing\n"
+    "  finalize NAME                   stop the reverse stream; the route becomes target_only\n"
+    "  recover NAME                    end a cutover or rollback whose coordinator died\n"
     "\n"
     "options:\n"
     "  --url URL          admin API (default $PGSHIFT_ADMIN_URL or http://127.0.0.1:9187)\n"
@@ -50,6 +56,8 @@ struct Options {
   std::string token_file;
   bool json = false;
   std::optional<long> pause_timeout_ms;
+  bool dry_run = false, skip_verify = false;  // cutover, rollback, finalize
+  std::optional<long> max_lag_ms, drain_timeout_ms;
   long request_timeout_ms = 10000;
   std::vector<std::string> args;  // command and its operands
 };
@@ -94,6 +102,15 @@ Options parse_args(int argc, char** argv) {
         o.pause_timeout_ms = *n;
       else
         o.request_timeout_ms = *n;
+    } else if (a == "--dry-run") {
+      o.dry_run = true;
+    } else if (a == "--skip-verify") {
+      o.skip_verify = true;
+    } else if (a == "--max-lag-ms" || a == "--drain-timeout-ms") {
+      const std::string v = value();
+      auto n = parse_long(v);
+      if (!n) throw Usage{a + " must be a whole number of milliseconds (got \"" + v + "\")"};
+      (a == "--max-lag-ms" ? o.max_lag_ms : o.drain_timeout_ms) = *n;
     } else if (a == "--help" || a == "-h") {
       throw Usage{};
     } else if (a.starts_with("--")) {
@@ -326,6 +343,14 @@ int ctl_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
     std::string error;
     auto url = parse_ctl_url(o.url, error);
     if (!url) throw Usage{error};
+    const auto& cmd = o.args[0];
+    if (cmd == "cutover" || cmd == "rollback" || cmd == "finalize" || cmd == "recover") {
+      if (o.args.size() != 2) throw Usage{cmd + ": expected NAME"};
+      CtlOperation op{cmd,          path_segment(o.args[1]), o.dry_run, o.skip_verify,
+                      o.max_lag_ms, o.drain_timeout_ms,      o.json};
+      return ctl_operation(*url, read_token(o), std::chrono::milliseconds(o.request_timeout_ms), op,
+                           out, err);
+    }
     Client client(*url, read_token(o), std::chrono::milliseconds(o.request_timeout_ms), err);
     return run(o, client, out);
   } catch (const Usage& u) {

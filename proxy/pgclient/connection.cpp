@@ -61,6 +61,7 @@ std::string to_conninfo_string(const ConnInfo& info, bool with_password) {
   append_keyword(out, "connect_timeout", std::to_string(info.connect_timeout_s));
   append_keyword(out, "application_name", info.application_name);
   append_keyword(out, "options", info.options);
+  append_keyword(out, "replication", info.replication);
   return out;
 }
 

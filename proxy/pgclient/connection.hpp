@@ -34,7 +34,8 @@ struct ConnInfo {
   std::string sslrootcert;
   int connect_timeout_s = 5;
   std::string application_name = "pgshift";
-  std::string options;  // libpq "options" (e.g. "-c lock_timeout=1000")
+  std::string options;      // libpq "options" (e.g. "-c lock_timeout=1000")
+  std::string replication;  // libpq "replication" ("database": a walsender connection)
 };
 
 // An upstream of the config as libpq settings. `database` empty: upstream.database.

@@ -63,11 +63,17 @@ SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& e
     if (r.target) rr.target_tls = make_upstream_tls(r.target->tls, where + ".target", errors);
     rr.classifier = std::make_shared<const routing::Classifier>(routing::Classifier::from_route(r));
     const auto window = r.read_split.read_your_writes_window.count();
+    const bool logical = r.sync.mode == config::SyncMode::logical && r.target.has_value();
     if (previous) {
       for (const auto& old : previous->routes) {
         if (old.route->name != r.name) continue;
-        if (old.ryw &&
-            old.route->read_split.read_your_writes_window == r.read_split.read_your_writes_window) {
+        if (logical && old.sync) rr.sync = old.sync;
+        // The read-your-writes state is kept while its oracle stays the same kind (and, for
+        // the window oracle, the same window).
+        const bool old_logical = old.sync != nullptr;
+        if (old.ryw && old_logical == logical &&
+            (logical || old.route->read_split.read_your_writes_window ==
+                            r.read_split.read_your_writes_window)) {
           rr.ryw = old.ryw;
         }
         // The sessions already in keep their slots; a lower limit only refuses new ones.
@@ -75,9 +81,20 @@ SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& e
       }
     }
     if (!rr.client_slots) rr.client_slots = std::make_shared<ClientSlots>();
+    if (logical && !rr.sync) {
+      rr.sync = std::make_shared<routing::SyncPosition>(r.read_split.max_lag_ms.count());
+    }
+    if (rr.sync) rr.sync->set_max_lag_ms(r.read_split.max_lag_ms.count());
     if (!rr.ryw) {
-      rr.ryw = std::make_shared<routing::ReadYourWrites>(
-          std::make_shared<const routing::WindowOracle>(window));
+      // Logical sync: a write is caught up once the target applied a later lag marker;
+      // otherwise the fixed window.
+      std::shared_ptr<const routing::CatchUpOracle> oracle;
+      if (rr.sync) {
+        oracle = std::make_shared<const routing::MarkerOracle>(rr.sync);
+      } else {
+        oracle = std::make_shared<const routing::WindowOracle>(window);
+      }
+      rr.ryw = std::make_shared<routing::ReadYourWrites>(std::move(oracle));
     }
     snap->routes.push_back(std::move(rr));
   }
@@ -101,7 +118,7 @@ std::vector<std::string> unsupported_setting_warnings(const config::Config& conf
   for (std::size_t i = 0; i < config.routes.size(); ++i) {
     const auto& r = config.routes[i];
     std::string where = "routes[" + std::to_string(i) + "] (" + r.name + ")";
-    if (r.sync.mode != config::SyncMode::none) {
+    if (r.sync.mode == config::SyncMode::mirror) {
       out.push_back(where + ": sync.mode " + std::string(config::to_string(r.sync.mode)) +
                     " is not implemented yet; nothing keeps the target in sync");
     }

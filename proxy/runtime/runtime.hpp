@@ -15,6 +15,7 @@
 #include "proxy/runtime/client_slots.hpp"
 #include "routing/classifier.hpp"
 #include "routing/read_your_writes.hpp"
+#include "routing/sync_position.hpp"
 
 namespace pgshift::pool {
 class PoolRegistry;
@@ -34,6 +35,10 @@ struct RouteRuntime {
   // Client connections of the route (pool.max_client_connections), over all I/O threads.
   // Kept across reloads while a route of the same name exists; never null.
   std::shared_ptr<ClientSlots> client_slots;
+  // sync.mode logical only (else null): the lag marker's position, fed by the sidecar's lag
+  // monitor (proxy/migrate/lag_monitor.hpp); gates split reads and answers read-your-writes
+  // (MarkerOracle instead of the window). Kept across reloads while the route stays logical.
+  std::shared_ptr<routing::SyncPosition> sync{};
 };
 
 struct Snapshot {
@@ -55,6 +60,7 @@ SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& e
 class StateStore;
 class PauseGate;
 class HealthChecker;
+class RouteOperations;
 
 // Settings this build accepts but does not honour yet, as sentences for the log and
 // check-config (e.g. sync modes, which come with the sync feature).
@@ -79,6 +85,8 @@ class Runtime {
   std::shared_ptr<StateStore> states;
   std::shared_ptr<PauseGate> pause;
   std::shared_ptr<HealthChecker> health;
+  // Cutover, rollback and finalize (proxy/runtime/operations.hpp); null when not wired.
+  std::shared_ptr<RouteOperations> operations;
   // Every server pool of the process (pool/pool_shared.hpp), for the admin API, the
   // periodic pool log line and the pool metrics. Same convention as the pointers above.
   std::shared_ptr<pool::PoolRegistry> pools;

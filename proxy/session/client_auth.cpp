@@ -16,7 +16,20 @@ std::string password_failed(const std::string& user) {
   return "password authentication failed for user \"" + user + "\"";
 }
 
-bool is_md5_hash(std::string_view s) { return s.size() == 35 && s.starts_with("md5"); }
+bool is_md5_hash(std::string_view s) {
+  return s.size() == 35 && s.starts_with("md5");
+}
+
+// The per-process secret behind mock salts (PostgreSQL keeps one per cluster in
+// pg_control). Made once, on first use; a static local, so thread-safe.
+std::span<const std::uint8_t> mock_auth_secret() {
+  static const std::array<std::uint8_t, 32> secret = [] {
+    std::array<std::uint8_t, 32> s{};
+    wire::random_bytes(s);
+    return s;
+  }();
+  return secret;
+}
 
 asio::awaitable<ClientAuthResult> fail(pool::Stream& stream, ClientAuthResult r,
                                        std::string_view sqlstate, const std::string& message) {
@@ -27,7 +40,8 @@ asio::awaitable<ClientAuthResult> fail(pool::Stream& stream, ClientAuthResult r,
 // Reads the client's next 'p' message body.
 asio::awaitable<bool> read_password_message(pool::Stream& stream, IoBuffer& buf,
                                             const wire::Limits& limits, OwnedMessage& msg) {
-  wire::MessageScanner scanner(wire::Direction::frontend, limits, wire::MessageScanner::TypeSet{}.set());
+  wire::MessageScanner scanner(wire::Direction::frontend, limits,
+                               wire::MessageScanner::TypeSet{}.set());
   auto ec = co_await read_message(stream, buf, scanner, msg);
   co_return !ec && msg.type == 'p';
 }
@@ -57,9 +71,8 @@ asio::awaitable<ClientAuthResult> authenticate_md5(pool::Stream& stream, IoBuffe
     r.failure = entry ? "users file holds a SCRAM secret; md5 impossible" : "unknown user";
     co_return co_await fail(stream, r, "28P01", password_failed(user));
   }
-  std::string stored = is_md5_hash(entry->password)
-                           ? entry->password
-                           : wire::md5_stored_hash(user, entry->password);
+  std::string stored =
+      is_md5_hash(entry->password) ? entry->password : wire::md5_stored_hash(user, entry->password);
   std::string expected = wire::md5_response_from_stored(stored, salt);
   if (given.size() != expected.size() ||
       CRYPTO_memcmp(given.data(), expected.data(), expected.size()) != 0) {
@@ -76,8 +89,12 @@ asio::awaitable<ClientAuthResult> authenticate_scram(pool::Stream& stream, IoBuf
                                                      const std::string& user) {
   ClientAuthResult r;
   r.entry = entry;
-  // An unknown user, or one whose only secret is an md5 hash, still goes through a full
-  // exchange with a throw-away secret so the answer does not reveal which users exist.
+  // As PostgreSQL's mock authentication: an unknown user, or one whose only secret is an md5
+  // hash, goes through a full exchange with a secret nobody knows, salted with the user's
+  // mock salt (the same on every attempt), and fails at the proof like a wrong password. A
+  // plaintext password gets the same stable salt. So neither the salt, the iteration count
+  // nor the error tells which users exist.
+  const std::string mock_salt = wire::scram_mock_salt(user, mock_auth_secret());
   std::optional<wire::ScramSecret> secret;
   bool usable = false;
   if (entry) {
@@ -85,20 +102,12 @@ asio::awaitable<ClientAuthResult> authenticate_scram(pool::Stream& stream, IoBuf
       secret = wire::parse_scram_secret(entry->password);
       usable = secret.has_value();
     } else if (!is_md5_hash(entry->password)) {
-      std::array<std::uint8_t, 16> salt{};
-      wire::random_bytes(salt);
-      secret = wire::make_scram_secret(
-          entry->password, std::string_view(reinterpret_cast<const char*>(salt.data()), 16),
-          4096);
+      secret = wire::make_scram_secret(entry->password, mock_salt, wire::kScramMockIterations);
       usable = true;
     }
   }
   if (!secret) {
-    std::array<std::uint8_t, 16> fake{};
-    wire::random_bytes(fake);
-    secret = wire::make_scram_secret(wire::random_nonce(),
-                                     std::string_view(reinterpret_cast<const char*>(fake.data()), 16),
-                                     4096);
+    secret = wire::make_scram_secret(wire::random_nonce(), mock_salt, wire::kScramMockIterations);
   }
   wire::Bytes out;
   std::string_view mechs[] = {kScramMechanism};
@@ -111,7 +120,8 @@ asio::awaitable<ClientAuthResult> authenticate_scram(pool::Stream& stream, IoBuf
     co_return co_await fail(stream, r, "08P01", "expected SASL response");
   }
   wire::SaslInitialResponse initial;
-  if (wire::parse_sasl_initial_response(msg.body, initial) || initial.mechanism != kScramMechanism) {
+  if (wire::parse_sasl_initial_response(msg.body, initial) ||
+      initial.mechanism != kScramMechanism) {
     r.failure = "unsupported SASL mechanism";
     co_return co_await fail(stream, r, "28000",
                             "client selected an invalid SASL authentication mechanism");

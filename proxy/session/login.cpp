@@ -1,5 +1,6 @@
 // Login phase of a client session: TLS negotiation, startup packet, cancel requests,
 // authentication, route choice and the upstream connection.
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -79,49 +80,57 @@ ClientSession::~ClientSession() {
   runtime_.active_sessions.fetch_sub(1);
 }
 
-// The deadline of a login, shared with the timer's handler (which may run after
-// login_within_deadline() has returned, so it must not point into its frame).
+// The deadline of a login, shared by login_within_deadline(), the login coroutine and the
+// timer's handler: each may finish after the others, so none points into another's frame.
 struct LoginDeadline {
-  asio::cancellation_signal cancel;
+  explicit LoginDeadline(const asio::any_io_executor& ex) : finished(ex) {
+    finished.expires_at(asio::steady_timer::time_point::max());
+  }
+  asio::cancellation_signal cancel;  // stops the login coroutine's current wait
+  asio::steady_timer finished;       // cancelled when the login ends, either way
   bool expired = false;
   bool done = false;
+  bool ok = false;
 };
 
 asio::awaitable<bool> ClientSession::login_within_deadline() {
   const auto limit = snap_->config->limits.login_timeout;
-  auto deadline = std::make_shared<LoginDeadline>();
-  login_timer_ = std::make_unique<asio::steady_timer>(client_.get_executor());
+  const auto executor = client_.get_executor();
+  auto deadline = std::make_shared<LoginDeadline>(executor);
+  login_timer_ = std::make_unique<asio::steady_timer>(executor);
   login_timer_->expires_after(limit);
   login_timer_->async_wait([deadline](boost::system::error_code ec) {
     if (ec || deadline->done) return;
     deadline->expired = true;
     deadline->cancel.emit(asio::cancellation_type::terminal);
   });
-  bool ok = false;
-  try {
-    // A child coroutine, so that the timer can cancel whatever it waits for (the client, a
-    // pool's queue, an upstream connect) without closing the client under our feet.
-    // The lambda is a named local: GCC 12 destroys a temporary inside a co_await expression
-    // twice, which here released the session's reference twice and destroyed it while its
-    // relay still ran (issue 16.1: sessions closed or aborting with bad_weak_ptr).
-    auto body = [self = shared_from_this()] { return self->login(); };
-    ok = co_await asio::co_spawn(
-        client_.get_executor(), std::move(body),
-        asio::bind_cancellation_slot(deadline->cancel.slot(), asio::use_awaitable));
-  } catch (const std::exception& e) {
-    // Cancelled by the deadline (the next await after the signal throws), or a failure the
-    // login code did not expect: either way the login is over.
-    if (!deadline->expired)
-      log_warn("client login failed", {f("peer", peer_), f("error", e.what())});
-    ok = false;
+  // login() runs as its own coroutine so that the deadline can cancel whatever it waits for
+  // (the client, a pool's queue, an upstream connect). It is detached and reports through
+  // `finished`, so that its end never resumes this coroutine from inside its own frame.
+  asio::co_spawn(
+      executor,
+      [self = shared_from_this(), deadline]() -> asio::awaitable<void> {
+        try {
+          deadline->ok = co_await self->login();
+        } catch (const std::exception& e) {
+          // The next await after the deadline's signal throws; anything else is unexpected.
+          if (!deadline->expired) {
+            log_warn("client login failed", {f("peer", self->peer_), f("error", e.what())});
+          }
+        }
+        deadline->done = true;
+        deadline->finished.cancel();
+      },
+      asio::bind_cancellation_slot(deadline->cancel.slot(), asio::detached));
+  while (!deadline->done) {
+    co_await deadline->finished.async_wait(asio::as_tuple(asio::use_awaitable));
   }
-  deadline->done = true;
   login_timer_->cancel();
-  if (deadline->expired && !ok) {
+  if (deadline->expired && !deadline->ok) {
     count_login_failure(LoginFailure::timeout);
     co_await send_login_timeout(limit);
   }
-  co_return ok;
+  co_return deadline->ok;
 }
 
 // PostgreSQL says nothing when authentication_timeout passes; pgshift's login also waits for

@@ -54,6 +54,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Asks the session to end at its next transaction boundary (SIGTERM drain). Must be
   // called on the session's executor.
   void request_drain();
+  // Ends the session now, inside a transaction too (the shutdown timeout passed): the client
+  // gets FATAL 57P01 and its server is closed. Must be called on the session's executor.
+  void terminate_now();
   asio::any_io_executor get_executor() { return client_.get_executor(); }
   // Called by the thread's IdleSweeper every period while the session is hot: a session
   // that did nothing since the last call gives back its read buffers and waits for its

@@ -2,6 +2,7 @@
 // ErrorResponse first. Real PostgreSQL 15, the real pgshift binary, raw sockets and psql.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <ctime>
 #include <fstream>
@@ -33,7 +34,8 @@ std::string request(std::uint32_t code) {
 
 // pgshift with trust client auth (raw sockets log in without SCRAM).
 PgshiftOptions proxy_options(const std::string& client_tls_mode = "disable",
-                             const std::string& log_level = "info") {
+                             const std::string& log_level = "info",
+                             const std::string& pool_mode = "session") {
   ConfigSpec spec;
   spec.client_auth_method = "trust";
   spec.client_tls_mode = client_tls_mode;
@@ -42,7 +44,7 @@ PgshiftOptions proxy_options(const std::string& client_tls_mode = "disable",
     spec.client_key_file = servers().ca.server_key().string();
   }
   spec.log_level = log_level;
-  spec.routes.push_back({.source = upstream_of(servers().source)});
+  spec.routes.push_back({.source = upstream_of(servers().source), .pool_mode = pool_mode});
   return {.config_yaml = spec.to_yaml(), .users = users_file_text({{"app", "app-pw"}})};
 }
 
@@ -182,6 +184,225 @@ TEST(EncryptionRequestTest, LibpqGssEncModePreferFallsBackCleanly) {
   }
   EXPECT_THAT(proxy.log(), HasSubstr("GSSENCRequest answered N"))
       << "libpq never sent a GSSENCRequest: the test did not test anything";
+}
+
+// ---- 16.3: a protocol violation gets an ErrorResponse (08P01) before the close ----
+
+// Logs in over a raw socket (trust) and reads up to the first ReadyForQuery.
+RawSocket raw_login(const PgshiftProcess& proxy) {
+  RawSocket socket = RawSocket::connect(proxy.host(), proxy.port());
+  EXPECT_TRUE(socket.send(startup_packet({{"user", "app"}, {"database", "postgres"}})));
+  std::string bytes;
+  const auto deadline = SteadyClock::now() + 10s;
+  auto ready = [&] {
+    for (const auto& m : parse_backend_messages(bytes)) {
+      if (m.type == 'Z') return true;
+    }
+    return false;
+  };
+  while (!ready() && !socket.closed() && SteadyClock::now() < deadline) {
+    bytes += socket.receive(1, 1s);
+  }
+  EXPECT_TRUE(ready()) << "no ReadyForQuery after a trust login";
+  return socket;
+}
+
+// Reads until an ErrorResponse has arrived and then the close (or 10 s); returns the first
+// ErrorResponse's fields.
+std::map<char, std::string> error_then_close(RawSocket& socket) {
+  const std::string bytes = socket.read_until_closed(10s);
+  EXPECT_TRUE(socket.closed()) << "pgshift kept the connection open";
+  auto error = first_error(bytes);
+  EXPECT_TRUE(error.has_value()) << "a bare close (" << bytes.size() << " bytes before it)";
+  return error.value_or(std::map<char, std::string>{});
+}
+
+class ProtocolViolationTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  PgshiftProcess proxy_{proxy_options("disable", "info", GetParam())};
+};
+
+TEST_P(ProtocolViolationTest, UnknownMessageType) {
+  RawSocket socket = raw_login(proxy_);
+  socket.send(frontend_message('y', "junk"));
+  const auto error = error_then_close(socket);
+  if (error.empty()) ADD_FAILURE() << proxy_.log();
+  EXPECT_EQ(error.count('C') ? error.at('C') : "", "08P01");
+  EXPECT_EQ(error.count('S') ? error.at('S') : "", "FATAL");
+}
+
+TEST_P(ProtocolViolationTest, QueryWithoutTerminatingNul) {
+  RawSocket socket = raw_login(proxy_);
+  socket.send(frontend_message('Q', "SELECT 1"));  // no NUL
+  // PostgreSQL answers ERROR 08P01 "invalid string in message" and stays; pgshift may end
+  // the session instead, but never without saying so.
+  std::string bytes;
+  const auto deadline = SteadyClock::now() + 10s;
+  while (!first_error(bytes) && !socket.closed() && SteadyClock::now() < deadline) {
+    bytes += socket.receive(1, 1s);
+  }
+  const auto error = first_error(bytes);
+  ASSERT_TRUE(error.has_value()) << "no ErrorResponse (closed: " << socket.closed() << ")";
+  EXPECT_EQ(error->at('C'), "08P01");
+}
+
+TEST_P(ProtocolViolationTest, MessageAfterTerminate) {
+  RawSocket socket = raw_login(proxy_);
+  socket.send(frontend_message('X', "") + frontend_message('Q', std::string("SELECT 1") + '\0'));
+  const auto error = error_then_close(socket);
+  EXPECT_EQ(error.count('C') ? error.at('C') : "", "08P01");
+}
+
+INSTANTIATE_TEST_SUITE_P(PoolModes, ProtocolViolationTest,
+                         ::testing::Values("session", "transaction"));
+
+// ---- 16.3: SIGTERM tells the clients it ends, as PostgreSQL's SIGTERM does ----
+
+// Waits for the FATAL that arrives while conn is idle (libpq hands it to the notice
+// receiver) or for the close; returns the notices seen.
+std::vector<std::string> notices_until_closed(PgConnection& conn) {
+  wait_until(
+      [&] {
+        const bool eof = PQconsumeInput(conn.native()) == 0;
+        PQisBusy(conn.native());
+        return eof || !conn.notices().empty();
+      },
+      15s, "the client to see the end of its session");
+  return conn.notices();
+}
+
+class SigtermTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SigtermTest, IdleAndInTransactionClientsGetFatal57P01) {
+  PgshiftOptions options = proxy_options();
+  ConfigSpec spec;
+  spec.client_auth_method = "trust";
+  spec.shutdown_timeout_ms = 1000;
+  spec.routes.push_back({.source = upstream_of(servers().source), .pool_mode = GetParam()});
+  options.config_yaml = spec.to_yaml();
+  PgshiftProcess proxy(std::move(options));
+  PgConnection idle(proxy.conninfo("app", "app-pw"));
+  PgConnection in_txn(proxy.conninfo("app", "app-pw"));
+  EXPECT_EQ(idle.scalar("SELECT 'idle'"), "idle");
+  in_txn.exec("BEGIN; SELECT 1");
+  proxy.send_signal(SIGTERM);
+  // The idle client is ended at once, the transaction when the shutdown timeout passes.
+  for (PgConnection* conn : {&idle, &in_txn}) {
+    const auto notices = notices_until_closed(*conn);
+    ASSERT_FALSE(notices.empty()) << "a bare close\n" << proxy.log();
+    EXPECT_THAT(notices[0],
+                HasSubstr("FATAL:  terminating connection due to administrator command"));
+  }
+  const auto status = proxy.process().wait_for(15s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(status->success()) << status->to_string();
+}
+
+INSTANTIATE_TEST_SUITE_P(PoolModes, SigtermTest, ::testing::Values("session", "transaction"));
+
+// ---- 16.5: restart-only settings on reload ----
+
+TEST(ReloadTest, RestartOnlySettingsWarnAndKeepTheirRunningValue) {
+  ConfigSpec spec;
+  spec.client_auth_method = "trust";
+  spec.routes.push_back({.source = upstream_of(servers().source), .pool_mode = "session"});
+  PgshiftProcess proxy({.config_yaml = spec.to_yaml(), .users = users_file_text({})});
+  EXPECT_EQ(run_psql(proxy.conninfo("app", "x"), "SELECT 1"), "1");
+  ASSERT_TRUE(port_accepts("127.0.0.1", proxy.admin_port()));
+
+  // pool.mode and admin.port change, and so does a reloadable key (log_level).
+  const std::uint16_t new_admin_port = free_port();
+  spec.routes[0].pool_mode = "transaction";
+  spec.log_level = "debug";
+  std::string yaml = spec.to_yaml();
+  const std::string admin = "  port: {{admin_port}}\n";
+  yaml.replace(yaml.find(admin), admin.size(), "  port: " + std::to_string(new_admin_port) + "\n");
+  proxy.write_config(yaml);
+  proxy.send_signal(SIGHUP);
+  ASSERT_TRUE(proxy.wait_for_log("configuration reloaded")) << proxy.log();
+  const std::string log = proxy.log();
+  EXPECT_THAT(log, HasSubstr("\"key\":\"routes[main].pool.mode\",\"running\":\"session\","
+                             "\"configured\":\"transaction\""));
+  EXPECT_THAT(log, HasSubstr("\"key\":\"admin.port\""));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("\"key\":\"log_level\"")));
+
+  // The running values stay: sessions are still in session mode, the admin API is where it
+  // was; the reloadable change took effect (debug lines appear).
+  EXPECT_EQ(
+      run_psql(proxy.conninfo("app", "x", "postgres", "application_name=after-reload"), "SELECT 2"),
+      "2");
+  RawSocket::connect(proxy.host(), proxy.port()).shutdown_write();  // logged at debug level
+  EXPECT_TRUE(proxy.wait_for_log("\"level\":\"debug\""));
+  EXPECT_THAT(proxy.log(), ::testing::Not(HasSubstr("\"pool_mode\":\"transaction\"")));
+  EXPECT_TRUE(port_accepts("127.0.0.1", proxy.admin_port()));
+  EXPECT_FALSE(port_accepts("127.0.0.1", new_admin_port));
+}
+
+// ---- 16.6: SCRAM does not reveal which users exist ----
+
+// The salt and iteration count pgshift offers `user` in its SCRAM server-first-message
+// ("s=...,i=4096"), read over a raw socket (the exchange is then abandoned).
+std::string scram_salt_offered(const PgshiftProcess& proxy, const std::string& user) {
+  RawSocket socket = RawSocket::connect(proxy.host(), proxy.port());
+  socket.send(startup_packet({{"user", user}, {"database", "postgres"}}));
+  auto next = [&](char type) -> std::string {
+    std::string bytes;
+    const auto deadline = SteadyClock::now() + 10s;
+    while (SteadyClock::now() < deadline && !socket.closed()) {
+      for (const auto& m : parse_backend_messages(bytes)) {
+        if (m.type == type) return m.body;
+      }
+      bytes += socket.receive(1, 1s);
+    }
+    return {};
+  };
+  const std::string sasl = next('R');
+  if (sasl.size() < 4 || read_be32(sasl, 0) != 10) return "no AuthenticationSASL";
+  const std::string first = "n,,n=,r=fyko+d2lbbFgONRv9qkxdawL";
+  socket.send(frontend_message('p', std::string("SCRAM-SHA-256") + '\0' +
+                                        be32(static_cast<std::uint32_t>(first.size())) + first));
+  const std::string cont = next('R');
+  if (cont.size() < 4 || read_be32(cont, 0) != 11) return "no AuthenticationSASLContinue";
+  const std::string server_first = cont.substr(4);
+  return server_first.substr(server_first.find(",s="));
+}
+
+TEST(ScramEnumerationTest, UnknownUsersLookLikeKnownOnes) {
+  // "stored" has a SCRAM secret (salt fixed in the secret), "plain" a plaintext password,
+  // "hashed" only an md5 hash (cannot do SCRAM).
+  const std::string secret =
+      "SCRAM-SHA-256$4096:c2FsdHNhbHRzYWx0c2FsdA==$"
+      "2mSHT7vxyyc5POjZhNTp9bdfmVn7Q4NQc3wTtIVbHbk=:"
+      "bmVBvEkcxgHGY8RvaRRhp7Hr2C5+M73CQwXl2DYzIeE=";
+  ConfigSpec spec;
+  spec.client_auth_method = "scram-sha-256";
+  spec.routes.push_back({.source = upstream_of(servers().source)});
+  PgshiftProcess proxy(
+      {.config_yaml = spec.to_yaml(),
+       .users = users_file_text(
+           {{"stored", secret}, {"plain", "plain-pw"}, {"hashed", "md5" + std::string(32, 'a')}})});
+  const std::string stored = scram_salt_offered(proxy, "stored");
+  EXPECT_EQ(stored, ",s=c2FsdHNhbHRzYWx0c2FsdA==,i=4096");
+  for (const std::string user : {"nobody", "plain", "hashed"}) {
+    const std::string first = scram_salt_offered(proxy, user);
+    ASSERT_TRUE(first.starts_with(",s=")) << user << ": " << first;
+    EXPECT_TRUE(first.ends_with(",i=4096")) << user << ": " << first;
+    EXPECT_EQ(scram_salt_offered(proxy, user), first) << user << ": the salt changed";
+  }
+  EXPECT_NE(scram_salt_offered(proxy, "nobody"), scram_salt_offered(proxy, "nobody-else"));
+  // Wrong user and wrong password: the same error, at the same step.
+  auto error_for = [&](const std::string& user, const std::string& password) {
+    std::string e = connect_error_verbose(proxy.conninfo(user, password));
+    const auto at = e.find(user);
+    if (at != std::string::npos) e.replace(at, user.size(), "<user>");
+    return e;
+  };
+  const std::string wrong_password = error_for("plain", "not-the-password");
+  EXPECT_THAT(wrong_password,
+              HasSubstr("FATAL:  28P01: password authentication failed for user \"<user>\""));
+  EXPECT_EQ(error_for("nobody", "whatever"), wrong_password);
+  EXPECT_EQ(error_for("hashed", "whatever"), wrong_password);
+  EXPECT_EQ(error_for("stored", "whatever"), wrong_password);
 }
 
 // ---- 14.5 / 16.3: a login that cannot complete ends with an ErrorResponse ----

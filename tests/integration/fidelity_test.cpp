@@ -16,7 +16,7 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
 struct Servers {
-  PgCluster source{{.name = "source"}};
+  PgCluster source{{.name = "source", .settings = {{"max_prepared_transactions", "10"}}}};
 };
 const auto* const servers_env = SharedEnvironment<Servers>::install();
 Servers& servers() {
@@ -25,11 +25,13 @@ Servers& servers() {
 
 // pgshift in front of the source: trust client auth (raw sockets log in without SCRAM),
 // fixed upstream credentials, session or transaction pooling.
-PgshiftOptions proxy_options(const std::string& pool_mode, const std::string& extra_yaml = {}) {
+PgshiftOptions proxy_options(const std::string& pool_mode, const std::string& extra_yaml = {},
+                             int pool_size = 0) {
   ConfigSpec spec;
   spec.client_auth_method = "trust";
   spec.extra_yaml = extra_yaml;
-  spec.routes.push_back({.source = upstream_of(servers().source), .pool_mode = pool_mode});
+  spec.routes.push_back(
+      {.source = upstream_of(servers().source), .pool_mode = pool_mode, .pool_size = pool_size});
   return {.config_yaml = spec.to_yaml(), .users = users_file_text({{"app", "app-pw"}})};
 }
 
@@ -133,6 +135,109 @@ TEST(ParamCountRawTest, LargeParameterDescriptionIsRelayed) {
                   static_cast<unsigned char>(description->body[1]),
               n);
   }
+}
+
+// ---- 14.2: idle pooled servers do not block database commands ----
+
+std::string backends_on(const std::string& database) {
+  return servers()
+      .source.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = '" + database + "'")
+      .scalar();
+}
+
+class DatabaseCommandTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DatabaseCommandTest, IdlePooledServersDoNotBlockThem) {
+  const std::string p = "ddl_" + GetParam() + "_";
+  for (const char* db : {"drop", "rename", "src"}) {
+    servers().source.exec("DROP DATABASE IF EXISTS " + p + db);
+    servers().source.exec("CREATE DATABASE " + p + db);
+  }
+  for (const char* db : {"renamed", "copy", "new"}) {
+    servers().source.exec("DROP DATABASE IF EXISTS " + p + db);
+  }
+  PgshiftProcess proxy(proxy_options(GetParam()));
+  // A session on each database leaves an idle pooled server behind, except on template1.
+  for (const std::string& db : {p + "drop", p + "rename", p + "src", std::string("template1")}) {
+    EXPECT_EQ(run_psql(proxy.conninfo("app", "x", db), "SELECT 1"), "1") << db;
+  }
+  EXPECT_TRUE(wait_until([&] { return backends_on(p + "drop") == "1"; }, 10s,
+                         "an idle pooled server on the database"));
+  EXPECT_TRUE(wait_until([&] { return backends_on("template1") == "0"; }, 10s,
+                         "no idle pooled server on template1"));
+
+  const std::string c = proxy.conninfo("app", "x", "postgres");
+  auto run = [&](const std::string& sql) {
+    const CommandResult r = try_psql(c, sql, 30s);
+    EXPECT_TRUE(r.success()) << sql << "\n" << r.describe();
+  };
+  run("DROP DATABASE " + p + "drop");
+  run("/* tools comment */ ALTER DATABASE " + p + "rename RENAME TO " + p + "renamed");
+  run("CREATE DATABASE " + p + "copy TEMPLATE " + p + "src");
+  run("CREATE DATABASE " + p + "new");  // copies template1
+  EXPECT_EQ(servers()
+                .source
+                .exec("SELECT count(*) FROM pg_database WHERE datname IN ('" + p + "renamed', '" +
+                      p + "copy', '" + p + "new')")
+                .scalar(),
+            "3");
+  for (const char* db : {"renamed", "copy", "new", "src"}) {
+    servers().source.exec("DROP DATABASE IF EXISTS " + p + db + " WITH (FORCE)");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(PoolModes, DatabaseCommandTest,
+                         ::testing::Values("session", "transaction"));
+
+// ---- 14.4: a reused server is as good as a fresh backend ----
+
+// PREPARE TRANSACTION after using a temporary table: a fresh backend refuses it. Returns
+// the error message, or "" if the server prepared it (then it is rolled back).
+std::string prepare_after_temp_table(PgConnection& conn, const std::string& gid) {
+  conn.exec("BEGIN");
+  conn.exec("CREATE TEMP TABLE fresh_t (i int)");
+  try {
+    conn.exec("PREPARE TRANSACTION '" + gid + "'");
+  } catch (const PgError& e) {
+    const std::string what = e.what();
+    return what.substr(0, what.find('\n'));  // without the statement, which names the gid
+  }
+  servers().source.exec("ROLLBACK PREPARED '" + gid + "'");
+  return "";
+}
+
+TEST(FreshBackendTest, ServersWithStateDiscardAllKeepsAreClosed) {
+  // One thread and one server, so that every session gets the same server when it is kept.
+  PgshiftOptions options = proxy_options("session", "threads: 1\n", 1);
+  PgshiftProcess proxy(std::move(options));
+  const std::string c = proxy.conninfo("app", "x");
+  PgConnection direct(servers().source.conninfo());
+  const std::string fresh = prepare_after_temp_table(direct, "direct");
+  ASSERT_THAT(fresh, HasSubstr("cannot PREPARE a transaction that has operated on temporary"));
+
+  std::string pid = PgConnection(c).scalar("SELECT pg_backend_pid()");
+  EXPECT_EQ(PgConnection(c).scalar("SELECT pg_backend_pid()"), pid) << "a plain session's "
+                                                                       "server is reused";
+  {
+    PgConnection temp(c);
+    temp.exec("CREATE TEMP TABLE leftover (i int)");
+  }
+  PgConnection next(c);
+  EXPECT_NE(next.scalar("SELECT pg_backend_pid()"), pid) << "a temp-namespace server was reused";
+  EXPECT_EQ(prepare_after_temp_table(next, "through"), fresh);
+
+  next = PgConnection(servers().source.conninfo());  // ends that session
+
+  // Two-phase commit, on a server without a temporary namespace: closed too.
+  servers().source.exec("CREATE TABLE IF NOT EXISTS fresh_2pc (i int)");
+  {
+    PgConnection two_phase(c);
+    pid = two_phase.scalar("SELECT pg_backend_pid()");
+    EXPECT_EQ(two_phase.scalar("SELECT pg_my_temp_schema()::int"), "0");
+    two_phase.exec("BEGIN; INSERT INTO fresh_2pc VALUES (1); PREPARE TRANSACTION 'p2pc'");
+    two_phase.exec("COMMIT PREPARED 'p2pc'");
+  }
+  EXPECT_NE(PgConnection(c).scalar("SELECT pg_backend_pid()"), pid);
 }
 
 }  // namespace

@@ -228,7 +228,7 @@ TEST(SigtermTest, OpenTransactionCommitsThenPgshiftExitsZero) {
       10s, "the idle client to see the close"));
   ASSERT_FALSE(idle.notices().empty()) << "no ErrorResponse before the close";
   EXPECT_THAT(idle.notices()[0],
-              HasSubstr("FATAL:  terminating connection: pgshift is shutting down"));
+              HasSubstr("FATAL:  terminating connection due to administrator command"));
   EXPECT_THROW(idle.exec("SELECT 1"), PgError);
 
   // The open transaction finishes normally.

@@ -11,6 +11,7 @@
 
 #include "proxy/control/pause_gate.hpp"
 #include "proxy/control/route_state_store.hpp"
+#include "proxy/session/exclusive_ddl.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "routing/split.hpp"
@@ -65,6 +66,7 @@ SplitDecision split_decision(routing::Reason r) {
       return SplitDecision::ryw_hold;
     case routing::Reason::target_unhealthy_fallback:
     case routing::Reason::source_unhealthy_fallback:
+    case routing::Reason::target_lagging:
       return SplitDecision::fallback;
     default:
       return SplitDecision::authoritative;
@@ -232,6 +234,7 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
       in.has_target = true;
       in.target_healthy = health_ && health_->target.healthy();
       in.source_healthy = !health_ || health_->source.healthy();
+      in.target_lagging = route_->sync && route_->sync->lagging(steady_ms());
       in.statement = c.kind;
       in.only_unknown_functions = c.only_unknown_functions;
       in.session_pinned = pinned_;
@@ -243,6 +246,8 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
       route_metrics_->split(split_decision(d.reason)).Increment();
       if (d.reason == routing::Reason::target_unhealthy_fallback) {
         metrics().target_fallbacks(route_name_, FallbackReason::target_unhealthy).Increment();
+      } else if (d.reason == routing::Reason::target_lagging) {
+        metrics().target_fallbacks(route_name_, FallbackReason::target_lagging).Increment();
       }
     }
   }
@@ -420,6 +425,8 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
       }
       note_statement(c);
       if (server_ && drops_prepared_statements(sql)) server_->prepared.clear();
+      free_databases_for_sql(*pools_->registry(), sql, id_);  // DROP DATABASE... (14.2)
+      if (server_ && leaves_lasting_state(sql)) server_->no_reuse = true;  // 14.4
       forward(type, body, raw);
       co_return true;
     }
@@ -429,6 +436,7 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
         end(EndReason::client_protocol_error, "malformed Parse message");
         co_return true;
       }
+      free_databases_for_sql(*pools_->registry(), p.query, id_);  // DROP DATABASE... (14.2)
       StatementInfo info{route_->classifier->classify(p.query), true};
       rs().last_parse_named = !p.statement.empty();
       if (rs().last_parse_named && mapper_.knows(std::string(p.statement))) {
@@ -579,6 +587,10 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
       if (r.kind == wire::ScanKind::message) {
         if (!co_await on_client_message(r.type, r.body, raw)) {
           terminate = true;
+          // Bytes after Terminate: a protocol violation the client is told about.
+          if (pos + r.consumed < data.size()) {
+            end(EndReason::client_protocol_error, "unexpected message after Terminate");
+          }
           break;
         }
       } else if (server_ && !at_boundary() && !skip_until_sync_) {

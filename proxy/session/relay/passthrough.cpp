@@ -2,9 +2,10 @@
 // forwarded as they arrive; only message headers are inspected (Terminate from the client,
 // ReadyForQuery from the server), so a large DataRow or CopyData is never held in full. Framing is
 // validated in both directions; lost framing ends the session.
-#include "proxy/telemetry/log.hpp"
+#include "proxy/session/exclusive_ddl.hpp"
 #include "proxy/session/message_io.hpp"
 #include "proxy/session/session.hpp"
+#include "proxy/telemetry/log.hpp"
 #include "wire/messages.hpp"
 
 namespace pgshift::proxy {
@@ -55,6 +56,11 @@ void ClientSession::request_drain() {
   if (tracker_.idle() && (server_ || mux_)) end(EndReason::drain);
 }
 
+void ClientSession::terminate_now() {
+  drain_requested_ = true;
+  end(EndReason::drain);
+}
+
 // The server direction is the only writer to the client: it says why the session ends.
 asio::awaitable<void> ClientSession::say_goodbye() {
   switch (end_reason_) {
@@ -68,7 +74,10 @@ asio::awaitable<void> ClientSession::say_goodbye() {
       co_await send_error(client_, "08P01", end_detail_);
       break;
     case EndReason::drain:
-      co_await send_error(client_, "57P01", "terminating connection: pgshift is shutting down");
+      // PostgreSQL's words for SIGTERM / pg_terminate_backend, so clients that match on them
+      // (reconnect logic, poolers in front) treat pgshift's shutdown the same way.
+      co_await send_error(client_, "57P01", "terminating connection due to administrator command",
+                          "FATAL", "pgshift is shutting down.");
       break;
     case EndReason::none:
     case EndReason::client_closed:
@@ -109,9 +118,19 @@ asio::awaitable<void> ClientSession::client_to_server() {
       }
       if (r.kind == wire::ScanKind::message && r.type == 'X') {
         terminate = true;
+        // Bytes after Terminate: a protocol violation the client is told about.
+        if (forward + r.consumed < data.size()) {
+          end(EndReason::client_protocol_error, "unexpected message after Terminate");
+        }
         break;
       }
-      if (r.kind == wire::ScanKind::message || r.first_piece) tracker_.on_frontend(r.type);
+      if (r.kind == wire::ScanKind::message || r.first_piece) {
+        tracker_.on_frontend(r.type);
+        // DROP DATABASE and friends: our idle servers must not be "other users" (14.2).
+        const auto body = data.subspan(forward + 5, r.consumed - 5);
+        free_databases_for_message(*pools_->registry(), r.type, body, id_);
+        if (leaves_lasting_state(r.type, body)) server_->no_reuse = true;  // 14.4
+      }
       forward += r.consumed;
     }
     if (forward > 0) {

@@ -53,9 +53,10 @@ TEST(ServerPoolTest, ResetForReuseDiscardsSessionState) {
   auto conn = h.acquire(0, pool, error);
   ASSERT_TRUE(conn) << error.message;
   const int pid = conn->backend_key.pid;
-  ASSERT_TRUE(h.query(0, conn, "CREATE TEMP TABLE session_state (x int)").ok());
+  // (Not a temporary table: a server with a temporary namespace is closed instead, below.)
+  ASSERT_TRUE(h.query(0, conn, "PREPARE session_state AS SELECT 1").ok());
   ASSERT_TRUE(h.query(0, conn, "SET application_name = 'changed'").ok());
-  ASSERT_TRUE(h.query(0, conn, "SELECT * FROM session_state").ok());
+  ASSERT_TRUE(h.query(0, conn, "EXECUTE session_state").ok());
   ASSERT_EQ(h.query(0, conn, "BEGIN").status, 'T');  // the client left mid-transaction
 
   auto reset = h.io().run(
@@ -68,7 +69,7 @@ TEST(ServerPoolTest, ResetForReuseDiscardsSessionState) {
   conn = h.acquire(0, pool, error);
   ASSERT_TRUE(conn) << error.message;
   EXPECT_EQ(conn->backend_key.pid, pid);
-  EXPECT_EQ(h.query(0, conn, "SELECT * FROM session_state").sqlstate, "42P01");
+  EXPECT_EQ(h.query(0, conn, "EXECUTE session_state").sqlstate, "26000");
   // DISCARD ALL reset application_name and the server reported it (ParameterStatus).
   std::string app;
   for (const auto& [name, value] : conn->parameters) {
@@ -78,6 +79,29 @@ TEST(ServerPoolTest, ResetForReuseDiscardsSessionState) {
   h.release(0, conn, ReleaseState::clean);
   EXPECT_EQ(h.stats(key).resets, 1);
   EXPECT_EQ(h.stats(key).reset_failures, 0);
+}
+
+// A backend keeps its temporary namespace for life and DISCARD ALL cannot undo that (issue
+// 14.4): reset_for_reuse closes such a server instead (the handle comes back empty).
+TEST(ServerPoolTest, ResetForReuseClosesAServerWithATemporaryNamespace) {
+  Harness h;
+  const auto key = key_for("reset_temp");
+  auto s = settings(1);
+  s.mode = config::PoolMode::session;
+  auto* pool = h.pool(0, key, params_for(servers().main, "pool_reset_temp"), s);
+  AcquireError error;
+  auto conn = h.acquire(0, pool, error);
+  ASSERT_TRUE(conn) << error.message;
+  const int pid = conn->backend_key.pid;
+  ASSERT_TRUE(h.query(0, conn, "CREATE TEMP TABLE session_state (x int)").ok());
+  auto reset = h.io().run(
+      [&]() -> asio::awaitable<error_code> { co_return co_await pool->reset_for_reuse(conn); });
+  EXPECT_FALSE(reset) << reset.message();
+  EXPECT_FALSE(conn) << "a server with a temporary namespace was kept";
+  conn = h.acquire(0, pool, error);
+  ASSERT_TRUE(conn) << error.message;
+  EXPECT_NE(conn->backend_key.pid, pid);
+  h.release(0, conn, ReleaseState::clean);
 }
 
 TEST(ServerPoolTest, MaintenanceClosesIdleConnectionsPastIdleTimeout) {

@@ -194,11 +194,35 @@ TEST(Router, ReadYourWritesHold) {
 TEST(Router, ReasonNames) {
   EXPECT_EQ(to_string(Reason::target_unhealthy_fallback), "target_unhealthy_fallback");
   EXPECT_EQ(to_string(Reason::ryw_hold), "ryw_hold");
-  for (int i = 0; i <= static_cast<int>(Reason::source_unhealthy_fallback); ++i) {
+  EXPECT_EQ(to_string(Reason::target_lagging), "target_lagging");
+  for (int i = 0; i <= static_cast<int>(Reason::target_lagging); ++i) {
     EXPECT_NE(to_string(static_cast<Reason>(i)), "invalid");
   }
   EXPECT_EQ(to_string(Side::target), "target");
   EXPECT_EQ(other(Side::target), Side::source);
+}
+
+TEST(Router, TargetLaggingFallsBackToTheSource) {
+  const auto s = state(Phase::sync, 5000);
+  RouterInput in;
+  in.state = &s;
+  in.statement = SC::read_only;
+  in.key = kLowKey;
+  in.target_lagging = true;
+  EXPECT_EQ(decide(in), (RouteDecision{Side::source, Reason::target_lagging, false}));
+  // Keys the split keeps on the source, and writes, are not affected.
+  in.key = kHighKey;
+  EXPECT_EQ(decide(in), (RouteDecision{Side::source, Reason::split_source, false}));
+  in.key = kLowKey;
+  in.statement = SC::write;
+  EXPECT_EQ(decide(in), (RouteDecision{Side::source, Reason::authoritative_write, false}));
+  // An unhealthy target is reported as such first.
+  in.statement = SC::read_only;
+  in.target_healthy = false;
+  EXPECT_EQ(decide(in).reason, Reason::target_unhealthy_fallback);
+  in.target_healthy = true;
+  in.target_lagging = false;
+  EXPECT_EQ(decide(in), (RouteDecision{Side::target, Reason::split_target, false}));
 }
 
 // ---- route table ---------------------------------------------------------------------

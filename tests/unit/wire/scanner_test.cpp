@@ -77,8 +77,7 @@ TEST(ScannerTest, MaxLengthForBackendTypes) {
   for (char t : {'T', 'D', 'd', 'V', 'E', 'N', 'A'}) {
     EXPECT_EQ(MessageScanner::max_length_for(Direction::backend, l, t), l.max_message_length) << t;
   }
-  for (char t :
-       {'R', 'K', 'S', 'Z', 'C', 'I', '1', '2', '3', 'n', 's', 'G', 'H', 'W', 'c', 'v'}) {
+  for (char t : {'R', 'K', 'S', 'Z', 'C', 'I', '1', '2', '3', 'n', 's', 'G', 'H', 'W', 'c', 'v'}) {
     EXPECT_EQ(MessageScanner::max_length_for(Direction::backend, l, t), l.max_small_backend_length)
         << t;
   }

@@ -1,0 +1,43 @@
+// Session mode's reset of a server between two clients (docs/pooling.md, "Release" and
+// "Server state that DISCARD ALL does not undo").
+#include "pool/errc.hpp"
+#include "pool/server_pool.hpp"
+#include "pool/server_pool_check.hpp"
+
+namespace pgshift::pool {
+
+asio::awaitable<error_code> ServerPool::reset_for_reuse(PooledConnection& conn) {
+  auto self = shared_from_this();
+  if (!conn) co_return make_error_code(errc::check_failed);
+  counters_.resets.add(1);
+  CommandResult result;
+  // DISCARD ALL cannot run inside a transaction block; a session that ended mid-transaction
+  // is rolled back first (the server would do the same when the client disconnects).
+  if (conn->txn_status == 'T' || conn->txn_status == 'E') {
+    result = co_await run_simple_command(*conn, "ROLLBACK", options_.check_timeout);
+  } else {
+    result.status = 'I';
+  }
+  if (result.ok() && !conn->no_reuse) {
+    // Once a backend made its temporary namespace it keeps it for life, and DISCARD ALL does
+    // not undo that: the next client would not get a fresh backend (its PREPARE TRANSACTION
+    // after using temporary tables is not refused as it should be). Such a server is closed.
+    result = co_await run_simple_command(*conn, "SELECT 1 WHERE pg_my_temp_schema() <> 0",
+                                         options_.check_timeout);
+    if (result.ok() && result.rows > 0) conn->no_reuse = true;
+  }
+  if (conn->no_reuse) {
+    conn.release(ReleaseState::clean);  // a goodbye, then closed (release() checks no_reuse)
+    co_return error_code{};
+  }
+  if (result.ok()) {
+    result = co_await run_simple_command(*conn, "DISCARD ALL", options_.check_timeout);
+    conn->prepared.clear();  // DISCARD ALL deallocates every prepared statement
+    if (result.ok()) co_return error_code{};
+  }
+  counters_.reset_failures.add(1);
+  conn.release(ReleaseState::dirty);
+  co_return result.ec ? result.ec : make_error_code(errc::check_failed);
+}
+
+}  // namespace pgshift::pool

@@ -1,0 +1,173 @@
+#include "proxy/migrate/cutover_runner.hpp"
+
+#include "proxy/control/state_store.hpp"
+#include "proxy/telemetry/log.hpp"
+
+namespace pgshift::migrate {
+namespace json = boost::json;
+
+boost::json::object to_json(const StepRecord& step) {
+  json::object o;
+  o["name"] = step.name;
+  o["status"] = step.status;
+  o["duration_ms"] = step.duration.count();
+  o["detail"] = step.detail;
+  return o;
+}
+
+boost::json::object to_json(const SwitchOutcome& out) {
+  json::object o;
+  o["route"] = out.route;
+  o["kind"] = std::string(to_string(out.kind));
+  o["state"] = out.result;
+  json::array steps;
+  for (const auto& s : out.steps) steps.push_back(to_json(s));
+  o["steps"] = std::move(steps);
+  o["summary"] = out.summary();
+  o["error"] = out.error;
+  o["databases"] = out.databases;
+  o["total_ms"] = out.total.count();
+  o["pause_ms"] = out.pause.count();
+  o["held_transactions"] = out.held_transactions;
+  return o;
+}
+
+CutoverRunner::CutoverRunner(proxy::Runtime& runtime, std::shared_ptr<control::Fleet> fleet)
+    : runtime_(runtime), fleet_(std::move(fleet)) {}
+
+CutoverRunner::~CutoverRunner() {
+  std::thread t;
+  {
+    std::lock_guard lock(mu_);
+    t = std::move(thread_);
+  }
+  if (t.joinable()) t.join();
+}
+
+std::optional<SwitchEndpoints> CutoverRunner::endpoints_of(const config::Route& route,
+                                                           std::string& error) {
+  if (!route.target) {
+    error = "route " + route.name + " has no target";
+    return std::nullopt;
+  }
+  auto database = [&](const config::Upstream& u) -> std::string {
+    if (!u.database.empty()) return u.database;
+    return route.client_database == "*" ? std::string() : route.client_database;
+  };
+  SwitchEndpoints e;
+  for (const auto* u : {&route.source, &*route.target}) {
+    if (u->passthrough || u->user.empty()) {
+      error = "route " + route.name +
+              ": cutover needs fixed credentials (user and password) "
+              "on both upstreams, not passthrough";
+      return std::nullopt;
+    }
+    if (database(*u).empty()) {
+      error = "route " + route.name +
+              ": set source.database and target.database (the route "
+              "matches every database, so the one to switch is not known)";
+      return std::nullopt;
+    }
+  }
+  e.source = pgclient::conninfo_for(route.source, database(route.source));
+  e.target = pgclient::conninfo_for(*route.target, database(*route.target));
+  e.source.application_name = e.target.application_name = "pgshift-cutover";
+  auto sub = [](pgclient::ConnInfo c) {
+    c.application_name = "pgshift";
+    return pgclient::to_conninfo_string(c);
+  };
+  e.source_as_seen_from_target = sub(e.source);
+  e.target_as_seen_from_source = sub(e.target);
+  return e;
+}
+
+proxy::OperationStarted CutoverRunner::start(const proxy::OperationRequest& request) {
+  proxy::OperationStarted r;
+  SwitchKind kind = request.kind == "rollback"   ? SwitchKind::rollback
+                    : request.kind == "finalize" ? SwitchKind::finalize
+                    : request.kind == "recover"  ? SwitchKind::recover
+                                                 : SwitchKind::cutover;
+  const auto snap = runtime_.snapshot();
+  const config::Route* route = snap->config->find_route(request.route);
+  if (!route) {
+    r.status = 404;
+    r.error = "unknown route \"" + request.route + "\"";
+    return r;
+  }
+  auto endpoints = endpoints_of(*route, r.error);
+  if (!endpoints) {
+    r.status = 409;
+    return r;
+  }
+  const auto states = runtime_.states->snapshot();
+  const auto* current = states->find(request.route);
+  if (!current) {
+    r.status = 404;
+    r.error = "route \"" + request.route + "\" has no state";
+    return r;
+  }
+  SwitchOptions opt;
+  opt.dry_run = request.dry_run;
+  opt.skip_verify = request.skip_verify;
+  if (request.max_lag_ms) opt.max_lag = std::chrono::milliseconds(*request.max_lag_ms);
+  if (request.drain_timeout_ms) {
+    opt.drain_timeout = std::chrono::milliseconds(*request.drain_timeout_ms);
+  }
+  opt.sequence_gap = route->cutover.sequence_gap;
+  opt.actor = request.actor;
+  std::lock_guard lock(mu_);
+  if (running_) {
+    r.status = 409;
+    r.error =
+        "another cutover, rollback or finalize is running on this pgshift; wait for it "
+        "(GET /v1/routes/{name}/operation)";
+    return r;
+  }
+  if (thread_.joinable()) thread_.join();  // the previous one has ended
+  running_ = true;
+  json::object o;
+  o["id"] = next_id_++;
+  o["route"] = request.route;
+  o["kind"] = std::string(to_string(kind));
+  o["state"] = "running";
+  o["steps"] = json::array();
+  latest_[request.route] = o;
+  r.operation = o;
+  thread_ = std::thread(&CutoverRunner::run, this, request, kind, *endpoints, opt, *current);
+  return r;
+}
+
+void CutoverRunner::run(proxy::OperationRequest request, SwitchKind kind, SwitchEndpoints endpoints,
+                        SwitchOptions options, routing::MigrationState current) {
+  auto listener = [&](const StepRecord& step) {
+    std::lock_guard lock(mu_);
+    latest_[request.route]["steps"].as_array().push_back(to_json(step));
+  };
+  SwitchOutcome out;
+  try {
+    out = run_switch(kind, request.route, current, endpoints, *fleet_, options, listener);
+  } catch (const std::exception& e) {  // a bug: the coordinator catches what the steps throw
+    fleet_->abort(request.route, e.what());
+    out.route = request.route;
+    out.kind = kind;
+    out.result = "aborted";
+    out.error = e.what();
+    proxy::log_error("cutover failed",
+                     {proxy::f("route", request.route), proxy::f("error", e.what())});
+  }
+  std::lock_guard lock(mu_);
+  auto& o = latest_[request.route];
+  const auto id = o["id"];
+  o = to_json(out);
+  o["id"] = id;
+  running_ = false;
+}
+
+std::optional<boost::json::object> CutoverRunner::status(std::string_view route) const {
+  std::lock_guard lock(mu_);
+  auto it = latest_.find(route);
+  if (it == latest_.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace pgshift::migrate
