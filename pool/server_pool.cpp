@@ -74,6 +74,7 @@ struct ServerPool::Waiter {
   bool woken = false;                      // by place() (conn set), a freed slot, or close()
   bool queued = false;                     // in waiters_
   bool starving = false;                   // counted in PoolShared::starving() and starving_here_
+  std::optional<AcquireError> failure;     // set by fail_waiters(): give up with this error
 };
 
 // Counts an acquire as waiting (here and in PoolShared) while it lives, and on the way out,
@@ -158,7 +159,7 @@ void ServerPool::configure(std::shared_ptr<const UpstreamParams> params,
   }
 }
 
-asio::awaitable<PooledConnection> ServerPool::acquire(AcquireError& error) {
+asio::awaitable<PooledConnection> ServerPool::acquire(AcquireError& error, AcquireOptions options) {
   auto self = shared_from_this();  // first local: destroyed last
   error = AcquireError{};
   counters_.acquires.add(1);
@@ -194,7 +195,7 @@ asio::awaitable<PooledConnection> ServerPool::acquire(AcquireError& error) {
       if (!registration) {
         at_once = false;
         if (shared_->try_take_slot(allow_reserve)) {
-          result = co_await open_for_client(deadline, error);
+          result = co_await open_for_client(deadline, options, error);
           break;
         }
         waiter.emplace(executor_);
@@ -205,7 +206,7 @@ asio::awaitable<PooledConnection> ServerPool::acquire(AcquireError& error) {
       // the first look and the count is not missed (see PoolShared::add_waiter).
       if (shared_->try_take_slot(allow_reserve)) {
         registration.reset();
-        result = co_await open_for_client(deadline, error);
+        result = co_await open_for_client(deadline, options, error);
         break;
       }
       if (now >= deadline) {
@@ -246,6 +247,11 @@ asio::awaitable<PooledConnection> ServerPool::acquire(AcquireError& error) {
         gauges_.active.add(1);
         result = PooledConnection(self, std::move(waiter->conn));
         waiter->woken = false;
+        break;
+      }
+      if (waiter->failure) {  // another client's connect failed: so would ours
+        error = std::move(*waiter->failure);
+        waiter->failure.reset();
         break;
       }
       if (waiter->woken) {
@@ -324,27 +330,6 @@ PooledConnection ServerPool::try_acquire_now() {
   PooledConnection handle = pop_idle(needs_check, true);
   if (handle) counters_.acquires.add(1);
   return handle;
-}
-
-void ServerPool::fail_wait(AcquireError& error, error_code ec) const {
-  error = AcquireError{};
-  error.ec = ec;
-  const std::string name = to_string(key());
-  if (ec == errc::pool_closed) {
-    error.sqlstate = "57P01";
-    error.message = "server connection pool " + name + " is closed";
-    return;
-  }
-  error.sqlstate = "53300";
-  error.timed_out = true;
-  error.message =
-      "no server connection available for pool " + name + " within query_wait_timeout (" +
-      detail::describe_ms(settings_.query_wait_timeout) + "): " + std::to_string(shared_->total()) +
-      " connections in use (size " + std::to_string(shared_->size()) + ", reserve " +
-      std::to_string(shared_->reserve()) + ")";
-  if (!last_connect_error_.empty()) {
-    error.message += "; last connect error: " + last_connect_error_;
-  }
 }
 
 void ServerPool::release(PooledConnection& conn, ReleaseState state) noexcept {
@@ -434,6 +419,16 @@ asio::awaitable<void> ServerPool::close_gracefully(std::shared_ptr<ServerPool> s
   self->counters_.closed.add(1);
   self->shared_->return_slot();
   self->after_slot_freed();
+}
+
+void ServerPool::fail_waiters(const AcquireError& error) {
+  while (!waiters_.empty()) {
+    Waiter* w = waiters_.front();
+    waiters_.pop_front();
+    w->queued = false;
+    w->failure = error;
+    w->timer.cancel();
+  }
 }
 
 void ServerPool::wake_first_waiter() {

@@ -7,7 +7,8 @@
 //      readable while idle); one idle longer than health_check_after is checked with
 //      `SELECT 1` first;
 //   2. else, if fewer than `size` connections exist on all threads (PoolShared), a new one,
-//      retrying network/TLS failures with capped exponential backoff until the deadline;
+//      retrying network/TLS failures with capped exponential backoff for at most the
+//      upstream's connect_timeout (never past the deadline);
 //   3. else a place in this thread's FIFO queue until a connection is released to it, a slot
 //      frees up, or query_wait_timeout passes. A waiter that waited half of
 //      query_wait_timeout may use the `reserve` slots.
@@ -79,6 +80,15 @@ struct AcquireError {
   bool timed_out = false;    // query_wait_timeout passed (waiting or retrying)
 };
 
+// How an acquire() may open a new connection (docs/pooling.md, "Outages, reconnects and
+// backoff").
+struct AcquireOptions {
+  // Retry retryable connect failures (with backoff) for at most the upstream's
+  // connect_timeout. false: one attempt only, for a caller with somewhere else to go (a split
+  // read falls back to the authoritative side at once).
+  bool retry_connect = true;
+};
+
 class ServerPool;
 
 // A server connection lent by a ServerPool. Move-only. Destroying it without release() closes
@@ -133,8 +143,11 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   const std::shared_ptr<const UpstreamParams>& params() const { return params_; }
 
   // A connection, or an empty handle with `error` filled. Never throws; cancellation (e.g. the
-  // client went away) gives operation_aborted and leaves the pool consistent.
-  asio::awaitable<PooledConnection> acquire(AcquireError& error);
+  // client went away) gives operation_aborted and leaves the pool consistent. A connect
+  // attempt that fails for good (retries exhausted, or not retryable) also fails this
+  // thread's queued waiters with the same error (except for 53xxx, the server being full),
+  // so nobody sleeps through query_wait_timeout against an upstream that is down.
+  asio::awaitable<PooledConnection> acquire(AcquireError& error, AcquireOptions options = {});
 
   // The hot path without a coroutine frame: a connection from this thread's idle list if one
   // is usable right now (alive, within lifetime, not due for a health check), else an empty
@@ -212,9 +225,15 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   PooledConnection pop_idle(bool& needs_check, bool stop_at_check);
   asio::awaitable<PooledConnection> take_idle();  // pop_idle + health check
   asio::awaitable<PooledConnection> open_for_client(Clock::time_point deadline,
-                                                    AcquireError& error);
+                                                    AcquireOptions options, AcquireError& error);
+  // Why connect_with_backoff() stopped without a connection.
+  enum class GaveUp { no_retry, deadline, retry_budget };
   asio::awaitable<std::unique_ptr<ServerConnection>> connect_with_backoff(
-      Clock::time_point deadline, ConnectError& last, int& attempts, bool& deadline_passed);
+      Clock::time_point deadline, bool retry, ConnectError& last, int& attempts, GaveUp& why);
+  void describe_connect_failure(const ConnectError& last, int attempts, GaveUp why,
+                                AcquireError& error) const;
+  // Hands a failed connect's error to every queued waiter of this thread (see acquire()).
+  void fail_waiters(const AcquireError& error);
   void fail_wait(AcquireError& error, error_code ec) const;
 
   // Puts an open, clean connection where it is needed: a local waiter, else the idle list

@@ -1,10 +1,12 @@
-// Opening new server connections for a pool: connect with capped, jittered backoff until
-// the waiter's deadline, retrying only what a retry can fix.
+// Opening new server connections for a pool: connect with capped, jittered backoff for at
+// most the upstream's connect_timeout (and never past the waiter's deadline), retrying only
+// what a retry can fix.
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <optional>
 
 #include "pool/errc.hpp"
 #include "pool/server_pool.hpp"
@@ -60,6 +62,7 @@ bool is_retryable(const ConnectError& e) {
 }  // namespace
 
 asio::awaitable<PooledConnection> ServerPool::open_for_client(Clock::time_point deadline,
+                                                              AcquireOptions options,
                                                               AcquireError& error) {
   // The caller took a slot for us. Give it back however we leave without a connection,
   // including by exception or by the frame being destroyed.
@@ -77,25 +80,60 @@ asio::awaitable<PooledConnection> ServerPool::open_for_client(Clock::time_point 
   gauges_.connecting.add(1);
   ConnectError last;
   int attempts = 0;
-  bool deadline_passed = false;
+  GaveUp why = GaveUp::no_retry;
   std::unique_ptr<ServerConnection> conn;
-  {
-    SlotGuard guard{*this};
-    conn = co_await connect_with_backoff(deadline, last, attempts, deadline_passed);
-    if (conn && !closed_) guard.armed = false;
-  }
+  std::optional<SlotGuard> guard;
+  guard.emplace(*this);
+  conn = co_await connect_with_backoff(deadline, options.retry_connect, last, attempts, why);
   if (conn && !closed_) {
+    guard->armed = false;
+    guard.reset();
     gauges_.active.add(1);
     co_return PooledConnection(shared_from_this(), std::move(conn));
   }
-  if (conn) {  // the pool closed while we connected: the slot is already back
+  if (conn) {  // the pool closed while we connected
     conn->stream.close();
     counters_.closed.add(1);
   }
   if (closed_) {
+    guard.reset();
     fail_wait(error, errc::pool_closed);
     co_return PooledConnection{};
   }
+  describe_connect_failure(last, attempts, why, error);
+  // The waiters queued here would only repeat this failure (a server that is merely full,
+  // 53xxx, may still free a connection for them). Fail them before the slot goes back, so
+  // that it does not wake one of them for another round of attempts.
+  if (error.ec != asio::error::operation_aborted && !error.sqlstate.starts_with("53")) {
+    fail_waiters(error);
+  }
+  guard.reset();
+  co_return PooledConnection{};
+}
+
+void ServerPool::fail_wait(AcquireError& error, error_code ec) const {
+  error = AcquireError{};
+  error.ec = ec;
+  const std::string name = to_string(key());
+  if (ec == errc::pool_closed) {
+    error.sqlstate = "57P01";
+    error.message = "server connection pool " + name + " is closed";
+    return;
+  }
+  error.sqlstate = "53300";
+  error.timed_out = true;
+  error.message =
+      "no server connection available for pool " + name + " within query_wait_timeout (" +
+      detail::describe_ms(settings_.query_wait_timeout) + "): " + std::to_string(shared_->total()) +
+      " connections in use (size " + std::to_string(shared_->size()) + ", reserve " +
+      std::to_string(shared_->reserve()) + ")";
+  if (!last_connect_error_.empty()) {
+    error.message += "; last connect error: " + last_connect_error_;
+  }
+}
+
+void ServerPool::describe_connect_failure(const ConnectError& last, int attempts, GaveUp why,
+                                          AcquireError& error) const {
   const std::string endpoint = detail::describe_endpoint(*params_);
   const std::string where = "could not connect to upstream " + endpoint;
   error.ec = last.ec;
@@ -115,17 +153,20 @@ asio::awaitable<PooledConnection> ServerPool::open_for_client(Clock::time_point 
       error.message = where + ": " + last.message;
     }
   }
-  if (deadline_passed) {
+  const std::string tries =
+      " (gave up after " + std::to_string(attempts) + " attempt" + (attempts == 1 ? "" : "s");
+  if (why == GaveUp::deadline) {
     error.timed_out = true;
-    error.message += " (gave up after " + std::to_string(attempts) + " attempt" +
-                     (attempts == 1 ? "" : "s") + ": query_wait_timeout of " +
+    error.message += tries + ": query_wait_timeout of " +
                      detail::describe_ms(settings_.query_wait_timeout) + " elapsed)";
+  } else if (why == GaveUp::retry_budget) {
+    error.message +=
+        tries + " within connect_timeout of " + detail::describe_ms(params_->connect_timeout) + ")";
   }
-  co_return PooledConnection{};
 }
 
 asio::awaitable<std::unique_ptr<ServerConnection>> ServerPool::connect_with_backoff(
-    Clock::time_point deadline, ConnectError& last, int& attempts, bool& deadline_passed) {
+    Clock::time_point deadline, bool retry, ConnectError& last, int& attempts, GaveUp& why) {
   // Keeps the backoff timer cancellable by close() for exactly as long as it exists.
   struct TimerRegistration {
     ServerPool& pool;
@@ -138,16 +179,23 @@ asio::awaitable<std::unique_ptr<ServerConnection>> ServerPool::connect_with_back
   asio::steady_timer timer(executor_);
   TimerRegistration registration(*this, timer);
   milliseconds delay = options_.backoff_initial;
+  // Retries stop once the upstream's connect_timeout has passed since the first attempt:
+  // a client hears about an upstream that is down within about connect_timeout, not
+  // query_wait_timeout (issue 16). A restart or failover shorter than that goes unnoticed.
+  const auto retry_until = Clock::now() + params_->connect_timeout;
+  why = GaveUp::no_retry;
   for (;;) {
     const auto params = params_;  // configure() may swap params_ while we connect
     const auto now = Clock::now();
     ++attempts;
     std::unique_ptr<ServerConnection> conn;
-    if (deadline != Clock::time_point::max() && deadline - now < params->connect_timeout) {
-      // Never let one attempt run past the client's deadline.
+    // Never let one attempt run past the client's deadline, nor a retry past the budget.
+    auto attempt_end = deadline;
+    if (attempts > 1) attempt_end = std::min(attempt_end, retry_until);
+    if (attempt_end != Clock::time_point::max() && attempt_end - now < params->connect_timeout) {
       UpstreamParams shorter = *params;
       shorter.connect_timeout =
-          std::max(milliseconds(1), std::chrono::ceil<milliseconds>(deadline - now));
+          std::max(milliseconds(1), std::chrono::ceil<milliseconds>(attempt_end - now));
       conn = co_await connect_upstream(shorter, last);
     } else {
       conn = co_await connect_upstream(*params, last);
@@ -159,19 +207,24 @@ asio::awaitable<std::unique_ptr<ServerConnection>> ServerPool::connect_with_back
     }
     counters_.connect_failures.add(1);
     last_connect_error_ = last.message;
-    if (closed_ || !is_retryable(last)) co_return nullptr;
+    if (closed_ || !retry || !is_retryable(last)) co_return nullptr;
     auto after = Clock::now();
     if (after >= deadline) {
-      deadline_passed = true;
+      why = GaveUp::deadline;
       co_return nullptr;
     }
     auto sleep = jittered(delay);
+    // A retry needs a useful share of the budget left after its sleep.
+    if (after + sleep + options_.backoff_initial >= retry_until) {
+      why = GaveUp::retry_budget;
+      co_return nullptr;
+    }
     if (deadline - after < sleep) sleep = std::chrono::ceil<milliseconds>(deadline - after);
     timer.expires_after(sleep);
     auto [ec] = co_await timer.async_wait(use_tuple);
     if (ec == asio::error::operation_aborted || closed_) co_return nullptr;  // keeps `last`
     if (Clock::now() >= deadline) {
-      deadline_passed = true;
+      why = GaveUp::deadline;
       co_return nullptr;
     }
     delay = std::min(delay * 2, options_.backoff_max);

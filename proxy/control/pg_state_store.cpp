@@ -115,7 +115,22 @@ void PgStateStore::reconcile(const config::Config& cfg) {
   for (const auto& r : cfg.routes) {
     served_.emplace(r.name, initial_route_state(r));
     const auto* s = current->find(r.name);
-    next->routes.emplace(r.name, s ? *s : initial_route_state(r));
+    auto node = s ? decltype(retired_)::node_type{} : retired_.extract(r.name);
+    if (!node.empty()) {
+      // Back in the configuration: serve the state it had (its row, unchanged in the
+      // control database, is read at the next turn), never epoch 0 meanwhile.
+      log_info("route state restored: the route is back in the configuration",
+               {f("route", r.name), f("epoch", node.mapped().epoch)});
+    }
+    next->routes.emplace(r.name, s ? *s : node.empty() ? initial_route_state(r) : node.mapped());
+  }
+  for (const auto& [name, state] : current->routes) {
+    if (next->find(name)) continue;
+    log_warn(
+        "route state retired: the route is no longer in the configuration; its row stays "
+        "in the control database and resumes if the route comes back",
+        {f("route", name), f("epoch", state.epoch)});
+    retired_.insert_or_assign(name, state);
   }
   publish(std::move(next));
   reread_ = true;  // new routes get their rows at the next turn of the thread
@@ -298,8 +313,9 @@ void PgStateStore::run_jobs() {
       result = apply_change(job.request);
     } catch (const std::exception& e) {
       auto r = unavailable(pgclient::describe(opt_.conn), e.what());
-      r.message += " (the connection failed during the change: it may or may not have been "
-                   "applied; read the route's epoch before retrying)";
+      r.message +=
+          " (the connection failed during the change: it may or may not have been "
+          "applied; read the route's epoch before retrying)";
       job.done(std::move(r));
       throw;  // the connection is suspect: reconnect
     }

@@ -117,6 +117,9 @@ class PgStateStore : public StateStore {
   std::string last_error_;
   std::deque<Job> jobs_;
   std::map<std::string, routing::MigrationState, std::less<>> served_;  // route -> initial
+  // Routes a reload removed, with the state last served (mu_): a reload that restores one
+  // serves it again at once instead of the configured initial state.
+  std::map<std::string, routing::MigrationState, std::less<>> retired_;
   std::vector<MemberView> members_;
 };
 

@@ -42,24 +42,6 @@ std::optional<std::string> read_state_file(const std::string& path) {
   return ss.str();
 }
 
-// Config routes in config order, states from `known` where present.
-std::shared_ptr<RouteStates> merge(const config::Config& cfg, const RouteStates& known,
-                                   const std::string& path, std::string_view why,
-                                   routing::MigrationState (*initial)(const config::Route&)) {
-  auto next = std::make_shared<RouteStates>();
-  for (const auto& r : cfg.routes) {
-    const auto* s = known.find(r.name);
-    next->routes.emplace(r.name, s ? *s : initial(r));
-  }
-  for (const auto& [name, state] : known.routes) {
-    if (!next->find(name)) {
-      log_warn("route state dropped: the route is no longer in the configuration",
-               {f("route", name), f("state_file", path), f("epoch", state.epoch), f("when", why)});
-    }
-  }
-  return next;
-}
-
 }  // namespace
 
 RouteStateStore::RouteStateStore(std::string path, Clock clock)
@@ -83,13 +65,54 @@ void RouteStateStore::load(const config::Config& cfg) {
     log_info("no state file yet: routes start from their configured initial state",
              {f("state_file", path_)});
   }
-  publish(merge(cfg, known, path_, "startup", &initial_route_state));
+  retired_.clear();
+  merge_locked(cfg, known, "startup");
 }
 
 void RouteStateStore::reconcile(const config::Config& cfg) {
   std::lock_guard write_lock(write_mu_);
   auto current = snapshot();
-  publish(merge(cfg, *current, path_, "reload", &initial_route_state));
+  merge_locked(cfg, *current, "reload");
+}
+
+void RouteStateStore::merge_locked(const config::Config& cfg, const RouteStates& known,
+                                   std::string_view why) {
+  auto next = std::make_shared<RouteStates>();
+  for (const auto& r : cfg.routes) {
+    if (const auto* s = known.find(r.name)) {
+      next->routes.emplace(r.name, *s);
+      continue;
+    }
+    auto node = retired_.extract(r.name);
+    if (node.empty()) {
+      next->routes.emplace(r.name, initial_route_state(r));
+      continue;
+    }
+    // Back in the configuration: it resumes where it was, never from epoch 0 (which would
+    // let an older state win over the one sessions acted on).
+    const routing::MigrationState& state = node.mapped();
+    log_info(
+        "route state restored: the route is back in the configuration",
+        {f("route", r.name), f("epoch", state.epoch), f("phase", routing::phase_name(state.phase)),
+         f("read_percent", state.read_percent.to_string()), f("state_file", path_),
+         f("when", why)});
+    log_info("audit: route state restored", {f("audit", "restore"), f("who", "config"),
+                                             f("route", r.name), f("epoch", state.epoch)});
+    next->routes.emplace(r.name, state);
+  }
+  for (const auto& [name, state] : known.routes) {
+    if (next->find(name) || retired_.contains(name)) continue;
+    log_warn(
+        "route state retired: the route is no longer in the configuration; its state is "
+        "kept and resumes if the route comes back",
+        {f("route", name), f("epoch", state.epoch), f("phase", routing::phase_name(state.phase)),
+         f("read_percent", state.read_percent.to_string()), f("state_file", path_),
+         f("when", why)});
+    log_info("audit: route state retired",
+             {f("audit", "retire"), f("who", "config"), f("route", name), f("epoch", state.epoch)});
+    retired_.insert_or_assign(name, state);
+  }
+  publish(std::move(next));
 }
 
 StateChangeResult RouteStateStore::apply(std::string_view route,
@@ -165,6 +188,8 @@ StateChangeResult RouteStateStore::apply_locked(std::string_view route,
     if (!path_.empty()) {
       routing::StateFile file;
       for (const auto& [name, state] : next->routes) file.routes.emplace(name, state);
+      // Retired routes stay in the file: a restart resumes them like a reload does.
+      for (const auto& [name, state] : retired_) file.routes.emplace(name, state);
       // Persist first: a state published but not saved could be undone by a restart after
       // sessions have acted on it.
       if (auto err = write_file_atomically(path_, routing::serialize_state_file(file));

@@ -38,14 +38,16 @@ class RouteStateStore : public StateStore {
   explicit RouteStateStore(std::string path, Clock clock = {});
 
   // Startup: reads the state file. A missing file gives every route of `cfg` its default
-  // (phase source_only, read_split.initial_read_percent, epoch 0); routes in the file that
-  // are not in `cfg` are dropped with a warning; routes of `cfg` missing from the file get
-  // defaults. Throws StateFileError with the path and the reason for a file that is
-  // unreadable, not JSON, of the wrong shape or from a newer pgshift.
+  // (phase source_only, read_split.initial_read_percent, epoch 0); routes of `cfg` missing
+  // from the file get defaults. Routes in the file that are not in `cfg` are retired (kept,
+  // with a warning, and written back with every change): a route that comes back resumes
+  // from its state, so an epoch never goes backwards. Throws StateFileError with the path
+  // and the reason for a file that is unreadable, not JSON, of the wrong shape or from a
+  // newer pgshift.
   void load(const config::Config& cfg) override;
 
-  // Config reload: adds defaults for new routes and drops removed ones (with a warning).
-  // Not persisted until the next change.
+  // Config reload: adds defaults for new routes, retires removed ones and restores retired
+  // ones that are back (each logged and audited). The file already holds all of them.
   void reconcile(const config::Config& cfg) override;
 
   // Applies one change to one route; on success the new state is on disk and published.
@@ -62,9 +64,16 @@ class RouteStateStore : public StateStore {
   StateChangeResult apply_locked(std::string_view route, const routing::StateChange& change,
                                  std::optional<std::uint64_t> expected_epoch);
 
+  // Publishes the states of `cfg`'s routes from `known` (live or retired) or defaults, and
+  // retires the rest of `known`. Requires write_mu_.
+  void merge_locked(const config::Config& cfg, const RouteStates& known, std::string_view why);
+
   std::string path_;
   Clock clock_;
   std::mutex write_mu_;  // serializes load/reconcile/apply (and the file writes)
+  // Routes removed from the configuration, with their last state (write_mu_). Kept in the
+  // state file next to the live ones, so nothing about them is lost until they return.
+  std::map<std::string, routing::MigrationState, std::less<>> retired_;
 };
 
 // Writes `contents` to `path` so that a crash leaves either the old or the new file, never a

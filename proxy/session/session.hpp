@@ -110,7 +110,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // The side's pool (made on first use), or null with `error` filled.
   pool::ServerPool* side_pool(routing::Side side, std::string& error);
   // Makes `side` the active server, acquiring one if the session holds none there.
-  asio::awaitable<bool> attach(routing::Side side, pool::AcquireError& error);
+  // `options`: a split read (non-authoritative side) makes one connect attempt and falls back.
+  asio::awaitable<bool> attach(routing::Side side, pool::AcquireError& error,
+                               pool::AcquireOptions options = {});
   // Transaction mode: gives the active server back (clean) at a transaction boundary.
   void release_active();
   // The active server failed: closes it (after the client direction has stopped writing

@@ -263,9 +263,9 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
     release_active();
   }
   pool::AcquireError aerr;
-  bool ok = co_await attach(side, aerr);
+  bool ok = co_await attach(side, aerr, {.retry_connect = side == authoritative});
   if (!ok && side != authoritative && end_reason_ == EndReason::none) {
-    // A split read whose side cannot be reached goes to the authoritative side.
+    // A split read's side failed its one connect attempt: the authoritative side, at once.
     metrics().target_fallbacks(route_name_, FallbackReason::target_connect).Increment();
     route_metrics_->split(SplitDecision::fallback).Increment();
     aerr = {};

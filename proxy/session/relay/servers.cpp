@@ -70,7 +70,8 @@ void ClientSession::set_active(Side side) {
   wake_server_reader();
 }
 
-asio::awaitable<bool> ClientSession::attach(Side side, pool::AcquireError& error) {
+asio::awaitable<bool> ClientSession::attach(Side side, pool::AcquireError& error,
+                                            pool::AcquireOptions options) {
   SideState& s = sides_[static_cast<std::size_t>(side)];
   if (s.conn) {
     set_active(side);
@@ -87,7 +88,7 @@ asio::awaitable<bool> ClientSession::attach(Side side, pool::AcquireError& error
   if (!conn) {
     const auto wait_start = std::chrono::steady_clock::now();
     std::shared_ptr<pool::ServerPool> keep = s.pool;  // the session may end while waiting
-    conn = co_await pool->acquire(error);
+    conn = co_await pool->acquire(error, options);
     const RouteMetrics& rm = metrics().route(route_name_);
     rm.wait(side).Observe(seconds(std::chrono::steady_clock::now() - wait_start));
     if (error.timed_out) rm.pool_wait_timeouts[static_cast<std::size_t>(side)]->Increment();

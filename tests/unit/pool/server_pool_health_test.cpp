@@ -215,7 +215,10 @@ TEST(ServerPoolTest, AcquireDuringAnUpstreamRestartSucceedsAfterIt) {
   Harness h;
   auto& flaky = servers().flaky;
   const auto key = key_for("restart");
-  auto* pool = h.pool(0, key, params_for(flaky, "pool_restart"), settings(2, 60s));
+  // Retries last at most connect_timeout: long enough here for a stop and start.
+  auto params = std::make_shared<UpstreamParams>(*params_for(flaky, "pool_restart"));
+  params->connect_timeout = 30s;
+  auto* pool = h.pool(0, key, params, settings(2, 60s));
   AcquireError error;
   auto conn = h.acquire(0, pool, error);
   ASSERT_TRUE(conn) << error.message;
@@ -266,6 +269,46 @@ TEST(ServerPoolTest, UpstreamDownPastTheDeadlineGivesAClearError) {
   EXPECT_GE(h.stats(key).connect_failures, 3);  // retried with backoff meanwhile
   EXPECT_EQ(h.stats(key).wait_timeouts, 1);
   EXPECT_EQ(h.stats(key).total, 0);
+}
+
+// Issue 16.2: with the upstream down, retries last about connect_timeout (not
+// query_wait_timeout), and a client queued behind the one connecting gets the same error at
+// once instead of a wait of its own. A split read's acquire (retry_connect false) tries once.
+TEST(ServerPoolTest, UpstreamDownFailsWithinConnectTimeoutAndFailsTheQueue) {
+  Harness h;
+  auto& flaky = servers().flaky;
+  const auto key = key_for("down_fast");
+  auto params = std::make_shared<UpstreamParams>(*params_for(flaky, "pool_down_fast"));
+  params->connect_timeout = 1s;
+  auto* pool = h.pool(0, key, params, settings(1, 60s));
+  flaky.stop();
+  AcquireError first_error, queued_error;
+  auto first = h.spawn_acquire(0, pool, first_error);
+  ASSERT_TRUE(pt::wait_until([&] { return h.stats(key).connect_failures >= 1; }, 10s,
+                             "a failed connect attempt"));
+  auto queued = h.spawn_acquire(0, pool, queued_error);
+  ASSERT_EQ(first.wait_for(20s), std::future_status::ready) << "retried past connect_timeout";
+  ASSERT_EQ(queued.wait_for(20s), std::future_status::ready) << "the queued acquire still waits";
+  EXPECT_FALSE(first.get());
+  EXPECT_FALSE(queued.get());
+  for (const AcquireError* e : {&first_error, &queued_error}) {
+    EXPECT_FALSE(e->timed_out) << e->message;
+    EXPECT_EQ(e->sqlstate, "08006") << e->message;
+    EXPECT_NE(e->message.find("within connect_timeout of 1000 ms"), std::string::npos)
+        << e->message;
+  }
+  const auto failures = h.stats(key).connect_failures;
+  EXPECT_GE(failures, 2);  // retried with backoff within the budget
+
+  AcquireError once_error;
+  PooledConnection once = h.io(0).run([pool, &once_error]() -> asio::awaitable<PooledConnection> {
+    const AcquireOptions no_retry{.retry_connect = false};
+    co_return co_await pool->acquire(once_error, no_retry);
+  });
+  flaky.start();
+  EXPECT_FALSE(once);
+  EXPECT_EQ(once_error.sqlstate, "08006") << once_error.message;
+  EXPECT_EQ(h.stats(key).connect_failures, failures + 1) << "one attempt, no retry";
 }
 
 TEST(ServerPoolTest, AuthenticationErrorIsNotRetried) {

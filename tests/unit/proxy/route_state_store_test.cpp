@@ -177,7 +177,7 @@ TEST(RouteStateStore, CorruptFileIsAClearStartupError) {
   }
 }
 
-TEST(RouteStateStore, RoutesNotInConfigAreDroppedAndNewOnesGetDefaults) {
+TEST(RouteStateStore, RoutesNotInConfigAreNotServedAndNewOnesGetDefaults) {
   ScratchDir dir;
   const auto path = dir.file("state.json");
   {
@@ -198,6 +198,37 @@ TEST(RouteStateStore, RoutesNotInConfigAreDroppedAndNewOnesGetDefaults) {
   EXPECT_EQ(snap->find("auth"), nullptr);
   EXPECT_EQ(snap->find("new")->read_percent.basis_points(), 750u);  // kept, not reset
   EXPECT_EQ(snap->find("third")->read_percent.basis_points(), 100u);
+}
+
+// Issue 16.4: a route removed by a reload keeps its state (in memory and in the file, through
+// later changes of other routes and a restart) and resumes from it when it comes back.
+TEST(RouteStateStore, RemovedRouteIsRetiredAndResumesWhenRestored) {
+  ScratchDir dir;
+  const auto path = dir.file("state.json");
+  RouteStateStore store(path, fixed_clock(1));
+  store.load(make_config({{"auth", 0}, {"old", 0}}));
+  ASSERT_TRUE(store.apply("old", SetReadPercent{100}).ok());
+  ASSERT_TRUE(store.apply("old", SetReadPercent{5000}).ok());  // epoch 2
+
+  store.reconcile(make_config({{"auth", 0}}));
+  EXPECT_EQ(store.snapshot()->find("old"), nullptr);
+  EXPECT_FALSE(store.apply("old", SetReadPercent{0}).ok()) << "a retired route is not served";
+  ASSERT_TRUE(store.apply("auth", SetReadPercent{200}).ok());  // rewrites the file
+  {
+    RouteStateStore restarted(path, fixed_clock(1));
+    restarted.load(make_config({{"auth", 0}, {"old", 0}}));
+    ASSERT_NE(restarted.snapshot()->find("old"), nullptr);
+    EXPECT_EQ(restarted.snapshot()->find("old")->epoch, 2u) << "the file kept the retired route";
+  }
+
+  store.reconcile(make_config({{"auth", 0}, {"old", 0}}));
+  const auto* old = store.snapshot()->find("old");
+  ASSERT_NE(old, nullptr);
+  EXPECT_EQ(old->epoch, 2u);
+  EXPECT_EQ(old->read_percent.basis_points(), 5000u);
+  auto next = store.apply("old", SetReadPercent{6000});
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next.after.epoch, 3u) << "the epoch continues, never from 0";
 }
 
 TEST(RouteStateStore, ListenersSeeEveryChangeInOrder) {
