@@ -298,8 +298,9 @@ void PgStateStore::run_jobs() {
       result = apply_change(job.request);
     } catch (const std::exception& e) {
       auto r = unavailable(pgclient::describe(opt_.conn), e.what());
-      r.message += " (the connection failed during the change: it may or may not have been "
-                   "applied; read the route's epoch before retrying)";
+      r.message +=
+          " (the connection failed during the change: it may or may not have been "
+          "applied; read the route's epoch before retrying)";
       job.done(std::move(r));
       throw;  // the connection is suspect: reconnect
     }
