@@ -225,14 +225,22 @@ TEST_F(CutoverTest, AStaleSidecarReRunsItsFencedWriteOnTheNewSideOrAsksForARetry
   };
   PgConnection through_stale(stale.conninfo("app", "app-pw", kDb));
   through_stale.exec("INSERT INTO ledger VALUES (1, 'stale before')");
+  // Only the fence's 25006 is taken for the fence: a read-only transaction's is relayed.
+  through_stale.exec("BEGIN READ ONLY");
+  try {
+    through_stale.exec("INSERT INTO ledger VALUES (-2, 'read only')");
+    ADD_FAILURE() << "a read-only transaction wrote";
+  } catch (const PgError& e) {
+    EXPECT_EQ(e.sqlstate(), "25006") << e.what();
+  }
+  through_stale.exec("ROLLBACK");
   ASSERT_TRUE(ctl("cutover", {"--skip-verify"}).success());
   ASSERT_NE(stale_route().find("\"phase\":\"sync\""), std::string::npos) << stale_route();
 
   // Autocommit: the fence refuses it on the source, the sidecar re-runs it on the target.
   through_stale.exec("INSERT INTO ledger VALUES (2, 'stale after, re-run')");
   EXPECT_EQ(ledger_ids(s.target), (std::set<std::int64_t>{1, 2}));
-  EXPECT_NE(stale_route().find("\"phase\":\"target_primary\""), std::string::npos)
-      << stale_route();
+  EXPECT_NE(stale_route().find("\"phase\":\"target_primary\""), std::string::npos) << stale_route();
   EXPECT_NE(stale.log().find("runs again on the new side"), std::string::npos) << stale.log();
   PgConnection through_switched(client());
   through_switched.exec("INSERT INTO ledger VALUES (3, 'switched')");
