@@ -6,9 +6,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "proxy/runtime/route_select.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "proxy/telemetry/metrics.hpp"
-#include "proxy/runtime/route_select.hpp"
 
 namespace pgshift::proxy {
 namespace {

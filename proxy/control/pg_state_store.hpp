@@ -61,6 +61,7 @@ class PgStateStore : public StateStore {
   void close() override { stop(true); }
 
   void change(ChangeRequest request, Done done) override;
+  void refresh_soon() override { reread_ = true; }  // the thread waits at most kIdleWait
   ControlStatus control_status() const override;
   std::vector<MemberView> members() const override;
 
@@ -105,7 +106,7 @@ class PgStateStore : public StateStore {
   std::map<std::string, Hold, std::less<>> holds_;  // control thread only
   std::chrono::steady_clock::time_point next_heartbeat_{}, next_poll_{}, next_connect_{};
 
-  std::atomic<bool> reread_{false};  // a reload changed the routes: read them at once
+  std::atomic<bool> reread_{false};  // a reload or a session's fence error: read at once
   std::mutex publish_mu_;            // serializes read-modify-publish of the snapshot
   mutable std::mutex mu_;
   std::condition_variable cv_;

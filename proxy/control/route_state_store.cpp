@@ -115,6 +115,40 @@ void RouteStateStore::merge_locked(const config::Config& cfg, const RouteStates&
   publish(std::move(next));
 }
 
+void RouteStateStore::refresh_soon() {
+  if (path_.empty()) return;
+  std::lock_guard write_lock(write_mu_);
+  std::optional<std::string> text;
+  try {
+    text = read_state_file(path_);
+  } catch (const StateFileError& e) {
+    log_warn("state file not re-read", {f("state_file", path_), f("error", e.what())});
+    return;
+  }
+  if (!text) return;
+  auto parsed = routing::parse_state_file(*text);
+  if (!parsed) {
+    log_warn("state file not re-read", {f("state_file", path_), f("error", parsed.message)});
+    return;
+  }
+  auto current = snapshot();
+  auto next = std::make_shared<RouteStates>(*current);
+  std::vector<std::pair<std::string, routing::MigrationState>> moved;  // route, before
+  for (const auto& [name, saved] : parsed->routes) {
+    auto it = next->routes.find(name);
+    if (it == next->routes.end() || saved.epoch <= it->second.epoch) continue;
+    moved.emplace_back(name, it->second);
+    it->second = saved;
+  }
+  if (moved.empty()) return;
+  publish(next);
+  for (const auto& [name, before] : moved) {
+    log_info("route state re-read from the state file",
+             {f("route", name), f("state_file", path_), f("epoch", next->find(name)->epoch)});
+    notify(name, before, *next->find(name));
+  }
+}
+
 StateChangeResult RouteStateStore::apply(std::string_view route,
                                          const routing::StateChange& change) {
   std::lock_guard write_lock(write_mu_);

@@ -55,6 +55,10 @@ class RouteStateStore : public StateStore {
   StateChangeResult apply(std::string_view route, const routing::StateChange& change);
   // apply() with the compare-and-set of request.expected_epoch; `done` runs before return.
   void change(ChangeRequest request, Done done) override;
+  // Re-reads the state file and publishes every route whose saved epoch is newer than the
+  // one served (a state file another sidecar's coordinator wrote, on a shared volume).
+  // Unreadable files are logged and ignored.
+  void refresh_soon() override;
   ControlStatus control_status() const override;
   std::vector<MemberView> members() const override;
 

@@ -110,6 +110,12 @@ class StateStore {
   // writes (fsync) on the caller's thread, the PostgreSQL store hands it to its thread.
   virtual void change(ChangeRequest request, Done done) = 0;
 
+  // A session met the fence of a side the route left (docs/cutover.md, stale sidecars): read
+  // the shared state again now instead of at the next poll. Never waits on a database; the
+  // new state, if any, appears in snapshot() later (PostgreSQL store: within one turn of
+  // its thread) or at once (file store: re-reads its state file, a few hundred bytes).
+  virtual void refresh_soon() {}
+
   // Shutdown (SIGTERM): leave the fleet. Idempotent; snapshot() stays valid.
   virtual void close() {}
 

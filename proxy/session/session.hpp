@@ -162,6 +162,16 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<bool> on_server_failure(std::string detail);
   void on_transaction_end();
 
+  // ---- stale sidecar: the old side's fence (relay/fence_retry.cpp, docs/cutover.md) ----
+  // The server direction saw the fence error of a transaction that ran nothing else and
+  // dropped it with its ReadyForQuery: refresh the route state and, once it names another
+  // authoritative side, re-run the transaction's Query there; else answer 40001. False when
+  // the session ends.
+  asio::awaitable<bool> retry_after_fence();
+  // Asks the state store to re-read and waits (bounded) until the route's authoritative side
+  // is no longer `fenced`.
+  asio::awaitable<bool> wait_route_moved(routing::Side fenced);
+
   Runtime& runtime_;
   SnapshotPtr snap_;
   std::uint64_t id_;
@@ -258,6 +268,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool txn_wrote_ = false;
   std::chrono::steady_clock::time_point query_start_{};
   bool logged_pin_ = false;
+  // Stale sidecar (fence_retry.cpp): the simple Query that began the current transaction,
+  // kept while the transaction may still be re-run elsewhere (routes with a target only).
+  wire::Bytes first_query_;
+  bool answered_ = false;     // the server answered something in this transaction
+  bool fence_retry_ = false;  // a fence error was dropped: re-run first_query_ at its Z
+  bool retrying_ = false;     // re-running: the client direction waits (handoff timer)
 };
 
 }  // namespace pgshift::proxy

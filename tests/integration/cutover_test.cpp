@@ -202,30 +202,76 @@ TEST_F(CutoverTest, LagAboveTheLimitIsRefusedWithTheReasonAndChangesNothing) {
   EXPECT_NE(route.out.find("\"phase\":\"sync\""), std::string::npos) << route.out;
 }
 
-// A second sidecar that did not take part in the switch (no shared control database here)
-// still routes writes to the source: the fence refuses them, so no write lands on the
-// side the route left. After the rollback it writes again.
-TEST_F(CutoverTest, AStaleSidecarsWritesAreRefusedByTheFence) {
+// A second sidecar that did not take part in the switch (file mode, sharing the state file
+// but not re-reading it until the fence tells it to) still routes writes to the side the
+// route left. The fence refuses them, so no write lands there; the sidecar re-reads the
+// state and re-runs an autocommit statement on the new side (exactly once: ledger.id is the
+// primary key), and answers a write in the middle of a transaction with 40001.
+TEST_F(CutoverTest, AStaleSidecarReRunsItsFencedWriteOnTheNewSideOrAsksForARetry) {
   auto& s = servers();
-  PgshiftProcess stale(options_);
+  PgshiftOptions stale_options = options_;
+  const std::string own = "\"{{dir}}/pgshift-state.json\"";
+  const auto at = stale_options.config_yaml.find(own);
+  ASSERT_NE(at, std::string::npos) << stale_options.config_yaml;
+  stale_options.config_yaml.replace(at, own.size(),
+                                    "\"" + (proxy_->dir() / "pgshift-state.json").string() + "\"");
+  stale_options.files.clear();  // the state file is the first sidecar's
+  PgshiftProcess stale(stale_options);
+  auto stale_route = [&] {
+    return run_command({pgshift_binary().string(), "ctl", "--url",
+                        "http://127.0.0.1:" + std::to_string(stale.admin_port()), "--token-file",
+                        stale.admin_token_file().string(), "--json", "route", kRoute})
+        .out;
+  };
   PgConnection through_stale(stale.conninfo("app", "app-pw", kDb));
   through_stale.exec("INSERT INTO ledger VALUES (1, 'stale before')");
-  ASSERT_TRUE(ctl("cutover", {"--skip-verify"}).success());
+  // Only the fence's 25006 is taken for the fence: a read-only transaction's is relayed.
+  through_stale.exec("BEGIN READ ONLY");
   try {
-    through_stale.exec("INSERT INTO ledger VALUES (2, 'stale after')");
-    ADD_FAILURE() << "a stale sidecar wrote to the fenced source";
+    through_stale.exec("INSERT INTO ledger VALUES (-2, 'read only')");
+    ADD_FAILURE() << "a read-only transaction wrote";
   } catch (const PgError& e) {
     EXPECT_EQ(e.sqlstate(), "25006") << e.what();
-    EXPECT_NE(std::string(e.what()).find("moved to the target"), std::string::npos) << e.what();
   }
+  through_stale.exec("ROLLBACK");
+  ASSERT_TRUE(ctl("cutover", {"--skip-verify"}).success());
+  ASSERT_NE(stale_route().find("\"phase\":\"sync\""), std::string::npos) << stale_route();
+
+  // Autocommit: the fence refuses it on the source, the sidecar re-runs it on the target.
+  through_stale.exec("INSERT INTO ledger VALUES (2, 'stale after, re-run')");
+  EXPECT_EQ(ledger_ids(s.target), (std::set<std::int64_t>{1, 2}));
+  EXPECT_NE(stale_route().find("\"phase\":\"target_primary\""), std::string::npos) << stale_route();
+  EXPECT_NE(stale.log().find("runs again on the new side"), std::string::npos) << stale.log();
   PgConnection through_switched(client());
   through_switched.exec("INSERT INTO ledger VALUES (3, 'switched')");
   wait_caught_up(s.target, s.source, "target");
-  EXPECT_EQ(ledger_ids(s.target), (std::set<std::int64_t>{1, 3}));
-  EXPECT_EQ(ledger_ids(s.source), (std::set<std::int64_t>{1, 3}));
+  EXPECT_EQ(ledger_ids(s.target), (std::set<std::int64_t>{1, 2, 3}));
+  EXPECT_EQ(ledger_ids(s.source), (std::set<std::int64_t>{1, 2, 3}));
+
+  // The stale sidecar misses the rollback: a write after a read in its transaction meets
+  // the target's fence and the client is asked to retry the whole transaction.
   ASSERT_TRUE(ctl("rollback", {"--skip-verify"}).success());
-  through_stale.exec("INSERT INTO ledger VALUES (4, 'stale again in step')");
-  EXPECT_EQ(ledger_ids(s.source), (std::set<std::int64_t>{1, 3, 4}));
+  through_stale.exec("BEGIN");
+  through_stale.exec("SELECT count(*) FROM ledger");
+  try {
+    through_stale.exec("INSERT INTO ledger VALUES (4, 'stale in a transaction')");
+    ADD_FAILURE() << "a stale sidecar wrote to the fenced target";
+  } catch (const PgError& e) {
+    EXPECT_EQ(e.sqlstate(), "40001") << e.what();
+    EXPECT_NE(std::string(e.what()).find(
+                  "pgshift: route app moved to the source during this transaction; retry it"),
+              std::string::npos)
+        << e.what();
+  }
+  through_stale.exec("ROLLBACK");
+  // The retry goes to the source: the error made the sidecar re-read the state.
+  through_stale.exec("BEGIN");
+  through_stale.exec("SELECT count(*) FROM ledger");
+  through_stale.exec("INSERT INTO ledger VALUES (4, 'stale retried')");
+  through_stale.exec("COMMIT");
+  EXPECT_EQ(ledger_ids(s.source), (std::set<std::int64_t>{1, 2, 3, 4}));
+  wait_caught_up(s.source, s.target, "source");
+  EXPECT_EQ(ledger_ids(s.target), (std::set<std::int64_t>{1, 2, 3, 4}));
 }
 
 // Two sidecars sharing the control database (the target's, control plane of issue 10): a

@@ -417,6 +417,8 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
           co_return true;
         }
         if (!co_await start_transaction(c, 'Q')) co_return true;
+        // May be re-run on the new side if the old one's fence refuses it (fence_retry.cpp).
+        if (route_->route->target) first_query_.assign(raw.begin(), raw.end());
       } else if (!rs().pending.empty()) {
         // A Query in the middle of an unsynced batch: the batch goes first, where the
         // Query goes.
@@ -585,6 +587,8 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
       }
       auto raw = data.subspan(pos, r.consumed);
       if (r.kind == wire::ScanKind::message) {
+        // The server direction is re-running a fenced statement (fence_retry.cpp).
+        while (retrying_ && end_reason_ == EndReason::none) co_await wait_handoff();
         if (!co_await on_client_message(r.type, r.body, raw)) {
           terminate = true;
           // Bytes after Terminate: a protocol violation the client is told about.

@@ -7,8 +7,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 
-#include "proxy/telemetry/log.hpp"
+#include "proxy/control/state_store.hpp"
+#include "proxy/session/relay/fence.hpp"
 #include "proxy/session/session.hpp"
+#include "proxy/telemetry/log.hpp"
 #include "wire/messages.hpp"
 #include "wire/scanner.hpp"
 
@@ -64,6 +66,8 @@ asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
            {f("session", id_), f("route", route_name_), f("detail", detail),
             f("outstanding", outstanding), f("in_transaction", in_transaction)});
   co_await dispose_active();  // also forgets what was outstanding
+  first_query_.clear();
+  fence_retry_ = false;
   uncount_transaction();
   txn_wrote_ = false;
   if (keys_) keys_->end_transaction();
@@ -197,15 +201,42 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
           tracker_.on_ready_for_query(status);
           s->txn_status = status;
           rs().filter.should_forward('Z', s->prepared);
+          answered_ = false;
+          if (fence_retry_) {
+            keep = false;  // the client gets the re-run's answer instead (fence_retry.cpp)
+          } else {
+            first_query_.clear();  // ended, or ran a statement: never re-run
+          }
           if (tracker_.outstanding() == 0) {
             route_metrics_->latency(active_side_)
                 .Observe(seconds(std::chrono::steady_clock::now() - query_start_));
           }
           if (status == 'I') on_transaction_end();
-        } else if (r.type == 'E' && !server_holds_state()) {
+        } else if (r.type == 'E') {
           wire::ErrorFields ef;
-          if (!wire::parse_error_fields(r.body, ef) &&
-              (ef.severity() == "FATAL" || ef.severity() == "PANIC")) {
+          const bool parsed = !wire::parse_error_fields(r.body, ef);
+          if (parsed && is_fence_error(ef)) {
+            // A stale sidecar met the fence (fence_retry.cpp): re-run when the transaction
+            // ran nothing else, else one retryable error instead of the fence's.
+            rs().filter.should_forward(r.type, s->prepared);  // its bookkeeping only
+            keep = false;
+            if (runtime_.states) runtime_.states->refresh_soon();
+            if (!answered_ && !first_query_.empty() && tracker_.outstanding() == 1 && !pinned_) {
+              fence_retry_ = true;
+            } else {
+              first_query_.clear();
+              if (!dropped)
+                kept.assign(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(pos));
+              dropped = true;
+              wire::error_response(kept, {.severity = "ERROR",
+                                          .sqlstate = "40001",
+                                          .message = fence_moved_error(ef, route_name_),
+                                          .detail = ef.message()});
+              log_info("fence met inside a transaction: retryable error for the client",
+                       {f("session", id_), f("route", route_name_)});
+            }
+          } else if (parsed && !server_holds_state() &&
+                     (ef.severity() == "FATAL" || ef.severity() == "PANIC")) {
             // The server is going away (restart, admin shutdown): when it holds no session
             // state the client keeps its connection and gets an ERROR instead
             // (on_server_failure).
@@ -219,6 +250,9 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
         } else if (r.type != 'Z') {
           keep = rs().filter.should_forward(r.type, s->prepared);
         }
+        if (r.type != 'Z' && !fence_retry_) answered_ = true;
+      } else if (r.kind == wire::ScanKind::skip) {
+        answered_ = true;
       }
       if (!keep) {
         if (!dropped) kept.assign(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(pos));
@@ -257,6 +291,11 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
     if (boundary && (drain_requested_ || runtime_.draining.load())) {
       end(EndReason::drain);
       break;
+    }
+    if (fence_retry_ && boundary) {
+      fence_retry_ = false;
+      if (!co_await retry_after_fence()) break;
+      continue;
     }
     if (scanner.bytes_needed() > buf.size()) buf.reserve_total(scanner.bytes_needed());
   }

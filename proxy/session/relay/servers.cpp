@@ -7,9 +7,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 
-#include "proxy/telemetry/log.hpp"
 #include "proxy/control/route_state_store.hpp"
 #include "proxy/session/session.hpp"
+#include "proxy/telemetry/log.hpp"
 #include "routing/migration_state.hpp"
 
 namespace pgshift::proxy {
