@@ -170,3 +170,170 @@ sync_scenario() {
   echo
   echo "Per-run results (mode round tps latency):"; sed 's/^/  /' "$RUN/sync.tsv"
 }
+
+# ---------------------------------------------------------------------------------------
+# The ledger writer: unique ids, one autocommit INSERT each; every acknowledged id logged
+# with its wall-clock start and latency; errors logged and the connection reopened.
+write_ledger_py() {
+  cat >"$RUN/ledger.py" <<'PY'
+import sys, os, time, psycopg2
+dsn, first, acks_path, errs_path, stop_path = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+conn, i = None, first
+with open(acks_path, "w") as acks, open(errs_path, "w") as errs:
+    while not os.path.exists(stop_path):
+        start, t = time.time(), time.monotonic()
+        try:
+            if conn is None:
+                conn = psycopg2.connect(dsn)
+                conn.autocommit = True
+            conn.cursor().execute("INSERT INTO ledger (id, writer) VALUES (%s, 'bench')", (i,))
+            acks.write(f"{i} {start:.6f} {time.monotonic() - t:.6f}\n"); acks.flush()
+        except psycopg2.Error as e:
+            errs.write(f"{start:.6f} {i} {e.pgcode} {str(e).strip().splitlines()[0] if str(e).strip() else ''}\n"); errs.flush()
+            conn = None
+        i += 1
+PY
+}
+
+cutover_scenario() {
+  declare -gA APORT=()
+  mig_setup
+  write_config a; write_config b
+  say "sync start --copy-schema (scale $MSCALE)"
+  "$PGSHIFT" sync start bench --config "$RUN/a.yaml" --copy-schema >"$RUN/sync-start.out" 2>&1 \
+    || { cat "$RUN/sync-start.out" >&2; die "sync start failed"; }
+  start_sidecar a; start_sidecar b
+  local i
+  for i in $(seq 1 100); do
+    (( $(ctl_on a members 2>/dev/null | grep -c ' yes ') >= 2 )) && break; sleep 0.2
+  done
+  ctl_on a members >&2
+  export PGPASSWORD=app-pw
+  write_ledger_py
+  local stop=$RUN/stop half=$((MCLIENTS / 2)) n
+  for n in a b; do
+    ( set +e; k=0; while [[ ! -f $stop ]]; do
+        pgbench -n -M simple -c "$half" -j 1 -T 15 "$(app_dsn $n)" >"$RUN/pgbench-$n-$k.out" 2>&1; k=$((k + 1))
+      done ) &
+    PIDS+=($!)
+  done
+  /usr/bin/python3 "$RUN/ledger.py" "$(app_dsn a)" 1 "$RUN/acks-a" "$RUN/errs-a" "$stop" & PIDS+=($!)
+  /usr/bin/python3 "$RUN/ledger.py" "$(app_dsn b)" 1000000000 "$RUN/acks-b" "$RUN/errs-b" "$stop" & PIDS+=($!)
+  sleep 5  # the load runs before the first switch
+  local state=source done_c=0 done_r=0 attempts=0 op t0 t1 rc v0 v1 vrc
+  : >"$RUN/switches.tsv"
+  while ((done_c < CYCLES || done_r < CYCLES)) && ((attempts < 4 * CYCLES)); do
+    attempts=$((attempts + 1))
+    op=cutover; [[ $state == target ]] && op=rollback
+    v0=$(date +%s.%N); vrc=0
+    "$PGSHIFT" verify bench --config "$RUN/a.yaml" >"$RUN/verify-$attempts.out" 2>&1 || vrc=$?
+    v1=$(date +%s.%N); t0=$v1; rc=0
+    ctl_on a "$op" bench >"$RUN/op-$attempts.out" 2>&1 || rc=$?
+    t1=$(date +%s.%N)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$op" "$t0" "$t1" "$rc" "$v0" "$v1" "$vrc" >>"$RUN/switches.tsv"
+    if ((rc == 0)); then
+      if [[ $op == cutover ]]; then state=target; done_c=$((done_c + 1)); else state=source; done_r=$((done_r + 1)); fi
+      say "$op $((done_c + done_r)) of $((2 * CYCLES)): $(tail -1 "$RUN/op-$attempts.out"); load $(cut -d' ' -f1-3 /proc/loadavg)"
+    else
+      say "$op failed (exit $rc, verify exit $vrc):"; tail -15 "$RUN/op-$attempts.out" >&2; tail -3 "$RUN/verify-$attempts.out" >&2
+    fi
+    sleep 2
+  done
+  sleep 3; touch "$stop"
+  for i in $(seq 1 400); do  # the writers and pgbench loops stop within one pgbench run
+    pgrep -f "$RUN/ledger.py" >/dev/null || pgrep -f "pgbench -n -M simple -c $half -j 1 -T 15 host=127.0.0.1 port=${PORT[a]}" >/dev/null \
+      || pgrep -f "pgbench -n -M simple -c $half -j 1 -T 15 host=127.0.0.1 port=${PORT[b]}" >/dev/null || break
+    sleep 0.1
+  done
+  local cnt_s cnt_t
+  for i in $(seq 1 300); do
+    cnt_s=$(PGPASSWORD=bench-pw psql_on "$SRC" -Atc "SELECT count(*) FROM ledger")
+    cnt_t=$(PGPASSWORD=bench-pw psql_on "$TGT" -Atc "SELECT count(*) FROM ledger")
+    [[ $cnt_s == "$cnt_t" ]] && break; sleep 0.1
+  done
+  cat "$RUN/acks-a" "$RUN/acks-b" | awk '{print $1}' >"$RUN/acked-ids"
+  missing_on() {
+    PGPASSWORD=bench-pw psql_on "$1" -At -c "CREATE TEMP TABLE acked (id bigint)" -c "COPY acked FROM STDIN" \
+      -c "SELECT count(*) FROM acked a LEFT JOIN ledger l USING (id) WHERE l.id IS NULL" <"$RUN/acked-ids" | tail -n 1
+  }
+  local miss_s miss_t
+  miss_s=$(missing_on "$SRC"); miss_t=$(missing_on "$TGT")
+  for n in a b; do
+    curl -s -m 5 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:${APORT[$n]}/metrics" >"$RUN/metrics-$n"
+  done
+  cat "$RUN"/pgbench-*.out >"$RUN/pgbench-all"
+  python3 - "$RUN" "$CYCLES" "$MCLIENTS" "$MSCALE" "$state" "$miss_s" "$miss_t" "$cnt_s" "$cnt_t" "$(tpcb_fail "$RUN/pgbench-all")" \
+    "${PGSHIFT_COMMIT:-}" <<'PY'
+import sys, re, glob, os, time
+run, cycles, clients, scale, state, miss_s, miss_t, cnt_s, cnt_t, pgb_fail, commit = sys.argv[1:12]
+def pct(v, p):
+    if not v: return float("nan")
+    v = sorted(v); i = max(1, int(len(v) * p / 100 + 0.999)); return v[min(i, len(v)) - 1]
+sw = [l.split("\t") for l in open(f"{run}/switches.tsv").read().splitlines()]
+ok = [(s[0], float(s[1]), float(s[2])) for s in sw if s[3] == "0"]
+acks = []
+for n in "ab":
+    for l in open(f"{run}/acks-{n}"):
+        i, s, lat = l.split(); acks.append((float(s), float(lat)))
+errs = []
+for n in "ab":
+    errs += [l.rstrip("\n") for l in open(f"{run}/errs-{n}")]
+inwin, outwin, per_switch = [], [], []
+for s, lat in acks:
+    hit = any(s <= t1 and s + lat >= t0 for _, t0, t1 in ok)
+    (inwin if hit else outwin).append(lat * 1000)
+for op, t0, t1 in ok:
+    ws = [lat * 1000 for s, lat in acks if s <= t1 and s + lat >= t0]
+    per_switch.append(max(ws) if ws else 0.0)
+summ = {}
+for f in sorted(glob.glob(f"{run}/op-*.out")):
+    txt = open(f).read()
+    m = re.search(r"completed in (\d+) ms \(total pause (\d+) ms, held transactions (\d+), longest hold <= (\d+) ms\)", txt)
+    if m: summ[f] = tuple(int(x) for x in m.groups())
+tot = [v[1] for v in summ.values()]; dur = [v[0] for v in summ.values()]
+held = [v[2] for v in summ.values()]; longest = [v[3] for v in summ.values()]
+# pgshift_cutover_pause_seconds: buckets summed over both sidecars and kinds
+buckets, count, total = {}, 0, 0.0
+for n in "ab":
+    for l in open(f"{run}/metrics-{n}"):
+        m = re.match(r'pgshift_cutover_pause_seconds_bucket\{.*le="([^"]+)".*\} (\S+)', l)
+        if m: buckets[m.group(1)] = buckets.get(m.group(1), 0) + float(m.group(2))
+        m = re.match(r'pgshift_cutover_pause_seconds_count\{.*\} (\S+)', l)
+        if m: count += float(m.group(1))
+        m = re.match(r'pgshift_cutover_pause_seconds_sum\{.*\} (\S+)', l)
+        if m: total += float(m.group(1))
+def hq(q):
+    if not count: return "n/a"
+    for le, c in sorted(((float(k), v) for k, v in buckets.items())):
+        if c >= q * count: return "<= %g ms" % (le * 1000) if le != float("inf") else "> last bucket"
+    return "n/a"
+verify = []
+for s in sw:
+    verify.append((float(s[5]) - float(s[4])) * 1000)
+f = lambda x: "n/a" if x != x else "%.0f" % x
+vf = lambda x: "n/a" if x != x else "%.1f" % x
+nc = sum(1 for o in ok if o[0] == "cutover"); nr = len(ok) - nc
+print()
+print(f"Two sidecars (control: target), TPC-B-like -M simple scale {scale}, {clients} clients split over both,"
+      f" plus one ledger writer per sidecar; {nc} cutovers + {nr} rollbacks completed of {len(sw)} attempts"
+      f" (asked: {cycles} each); {os.cpu_count()} cores, pgshift {'commit ' + commit + ', ' if commit else ''}"
+      f"{time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}")
+print("\n| client-visible hold (ledger write latency, ms) | writes | p50 | p99 | max |\n|---|---:|---:|---:|---:|")
+print(f"| writes overlapping a switch (ctl start to end) | {len(inwin)} | {vf(pct(inwin, 50))} | {vf(pct(inwin, 99))} | {vf(pct(inwin, 100))} |")
+print(f"| the slowest write of each switch | {len(per_switch)} | {vf(pct(per_switch, 50))} | {vf(pct(per_switch, 99))} | {vf(pct(per_switch, 100))} |")
+print(f"| all other writes (baseline) | {len(outwin)} | {vf(pct(outwin, 50))} | {vf(pct(outwin, 99))} | {vf(pct(outwin, 100))} |")
+print("\n| per switch (ctl summary line), ms | p50 | p99 | max |\n|---|---:|---:|---:|")
+print(f"| total pause | {f(pct(tot, 50))} | {f(pct(tot, 99))} | {f(pct(tot, 100))} |")
+print(f"| longest hold | {f(pct(longest, 50))} | {f(pct(longest, 99))} | {f(pct(longest, 100))} |")
+print(f"| whole operation (completed in) | {f(pct(dur, 50))} | {f(pct(dur, 99))} | {f(pct(dur, 100))} |")
+print(f"| held transactions (count, not ms) | {f(pct(held, 50))} | {f(pct(held, 99))} | {f(pct(held, 100))} |")
+print(f"| pgshift verify before it | {f(pct(verify, 50))} | {f(pct(verify, 99))} | {f(pct(verify, 100))} |")
+mean = "n/a" if not count else "%.0f ms" % (total / count * 1000)
+print(f"\npgshift_cutover_pause_seconds (both sidecars): {int(count)} observations, mean {mean}, p50 {hq(0.5)}, p99 {hq(0.99)}, max {hq(1.0)}")
+print(f"\n| client errors: pgbench failed transactions + aborted clients | ledger errors | acknowledged ids | missing on source | missing on target | ledger rows source / target | ends on |\n|---:|---:|---:|---:|---:|---|---|")
+print(f"| {pgb_fail} | {len(errs)} | {len(acks)} | {miss_s} | {miss_t} | {cnt_s} / {cnt_t} | {state} |")
+if errs:
+    print("\nLedger errors (first 5):"); [print("  " + e) for e in errs[:5]]
+PY
+  grep -h -E 'aborted in command|connection to .* failed' "$RUN/pgbench-all" | sed -E 's/client [0-9]+/client N/' | sort | uniq -c | head -5 | sed 's/^/  pgbench: /'
+}
