@@ -6,8 +6,12 @@
 #                     cutover and rollback CYCLES times; hold, pause, errors, missing ids
 # Never run in CI: they take minutes and measure the machine.
 # Environment: MSCALE [5] pgbench scale, MCLIENTS [16], SYNC_DURATION [20] s per run,
-# SYNC_ROUNDS [3], CYCLES [10] cutover+rollback pairs, HEARTBEAT_MS [100] lag marker period.
+# SYNC_ROUNDS [3], CYCLES [10] cutover+rollback pairs, HEARTBEAT_MS [100] lag marker period,
+# CUTOVER_RATE [""] total TPC-B tps limit in the cutover scenario (pgbench -R, split over the
+# two sidecars; empty: as fast as it goes). A cutover needs lag < 500 ms and a clean verify:
+# when the target cannot apply the full-speed load that fast, the switch is refused.
 MSCALE=${MSCALE:-5}
+CUTOVER_RATE=${CUTOVER_RATE:-}
 MCLIENTS=${MCLIENTS:-16}
 SYNC_DURATION=${SYNC_DURATION:-20}
 SYNC_ROUNDS=${SYNC_ROUNDS:-3}
@@ -210,10 +214,11 @@ cutover_scenario() {
   ctl_on a members >&2
   export PGPASSWORD=app-pw
   write_ledger_py
-  local stop=$RUN/stop half=$((MCLIENTS / 2)) n
+  local stop=$RUN/stop half=$((MCLIENTS / 2)) n rate=()
+  [[ -n $CUTOVER_RATE ]] && rate=(-R $((CUTOVER_RATE / 2)))
   for n in a b; do
     ( set +e; k=0; while [[ ! -f $stop ]]; do
-        pgbench -n -M simple -c "$half" -j 1 -T 15 "$(app_dsn $n)" >"$RUN/pgbench-$n-$k.out" 2>&1; k=$((k + 1))
+        pgbench -n -M simple -c "$half" -j 1 "${rate[@]}" -T 15 "$(app_dsn $n)" >"$RUN/pgbench-$n-$k.out" 2>&1; k=$((k + 1))
       done ) &
     PIDS+=($!)
   done
@@ -241,8 +246,8 @@ cutover_scenario() {
   done
   sleep 3; touch "$stop"
   for i in $(seq 1 400); do  # the writers and pgbench loops stop within one pgbench run
-    pgrep -f "$RUN/ledger.py" >/dev/null || pgrep -f "pgbench -n -M simple -c $half -j 1 -T 15 host=127.0.0.1 port=${PORT[a]}" >/dev/null \
-      || pgrep -f "pgbench -n -M simple -c $half -j 1 -T 15 host=127.0.0.1 port=${PORT[b]}" >/dev/null || break
+    pgrep -f "$RUN/ledger.py" >/dev/null || pgrep -f "port=${PORT[a]} user=app" >/dev/null \
+      || pgrep -f "port=${PORT[b]} user=app" >/dev/null || break
     sleep 0.1
   done
   local cnt_s cnt_t
@@ -262,7 +267,7 @@ cutover_scenario() {
     curl -s -m 5 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:${APORT[$n]}/metrics" >"$RUN/metrics-$n"
   done
   cat "$RUN"/pgbench-*.out >"$RUN/pgbench-all"
-  python3 - "$RUN" "$CYCLES" "$MCLIENTS" "$MSCALE" "$state" "$miss_s" "$miss_t" "$cnt_s" "$cnt_t" "$(tpcb_fail "$RUN/pgbench-all")" \
+  CUTOVER_RATE=$CUTOVER_RATE python3 - "$RUN" "$CYCLES" "$MCLIENTS" "$MSCALE" "$state" "$miss_s" "$miss_t" "$cnt_s" "$cnt_t" "$(tpcb_fail "$RUN/pgbench-all")" \
     "${PGSHIFT_COMMIT:-}" <<'PY'
 import sys, re, glob, os, time
 run, cycles, clients, scale, state, miss_s, miss_t, cnt_s, cnt_t, pgb_fail, commit = sys.argv[1:12]
@@ -314,7 +319,9 @@ f = lambda x: "n/a" if x != x else "%.0f" % x
 vf = lambda x: "n/a" if x != x else "%.1f" % x
 nc = sum(1 for o in ok if o[0] == "cutover"); nr = len(ok) - nc
 print()
-print(f"Two sidecars (control: target), TPC-B-like -M simple scale {scale}, {clients} clients split over both,"
+rate = os.environ.get("CUTOVER_RATE") or ""
+print(f"Two sidecars (control: target), TPC-B-like -M simple scale {scale}, {clients} clients split over both"
+      f"{', rate-limited to ' + rate + ' tps in total (pgbench -R)' if rate else ''},"
       f" plus one ledger writer per sidecar; {nc} cutovers + {nr} rollbacks completed of {len(sw)} attempts"
       f" (asked: {cycles} each); {os.cpu_count()} cores, pgshift {'commit ' + commit + ', ' if commit else ''}"
       f"{time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}")
