@@ -10,8 +10,12 @@
 # CUTOVER_RATE [""] total TPC-B tps limit in the cutover scenario (pgbench -R, split over the
 # two sidecars; empty: as fast as it goes). A cutover needs lag < 500 ms and a clean verify:
 # when the target cannot apply the full-speed load that fast, the switch is refused.
+# CUTOVER_VERIFY [gate]: `pgshift verify` runs before each switch and gates it; `skip`: it
+# still runs and is reported, but ctl gets --skip-verify (verify does not report EQUAL while
+# writes go on: see docs/benchmarks.md). After the load stops, one verify at rest.
 MSCALE=${MSCALE:-5}
 CUTOVER_RATE=${CUTOVER_RATE:-}
+CUTOVER_VERIFY=${CUTOVER_VERIFY:-gate}
 MCLIENTS=${MCLIENTS:-16}
 SYNC_DURATION=${SYNC_DURATION:-20}
 SYNC_ROUNDS=${SYNC_ROUNDS:-3}
@@ -225,7 +229,8 @@ cutover_scenario() {
   /usr/bin/python3 "$RUN/ledger.py" "$(app_dsn a)" 1 "$RUN/acks-a" "$RUN/errs-a" "$stop" & PIDS+=($!)
   /usr/bin/python3 "$RUN/ledger.py" "$(app_dsn b)" 1000000000 "$RUN/acks-b" "$RUN/errs-b" "$stop" & PIDS+=($!)
   sleep 5  # the load runs before the first switch
-  local state=source done_c=0 done_r=0 attempts=0 op t0 t1 rc v0 v1 vrc
+  local state=source done_c=0 done_r=0 attempts=0 op t0 t1 rc v0 v1 vrc skip=()
+  [[ $CUTOVER_VERIFY == skip ]] && skip=(--skip-verify)
   : >"$RUN/switches.tsv"
   while ((done_c < CYCLES || done_r < CYCLES)) && ((attempts < 4 * CYCLES)); do
     attempts=$((attempts + 1))
@@ -233,7 +238,7 @@ cutover_scenario() {
     v0=$(date +%s.%N); vrc=0
     "$PGSHIFT" verify bench --config "$RUN/a.yaml" >"$RUN/verify-$attempts.out" 2>&1 || vrc=$?
     v1=$(date +%s.%N); t0=$v1; rc=0
-    ctl_on a "$op" bench >"$RUN/op-$attempts.out" 2>&1 || rc=$?
+    ctl_on a "$op" bench "${skip[@]}" >"$RUN/op-$attempts.out" 2>&1 || rc=$?
     t1=$(date +%s.%N)
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$op" "$t0" "$t1" "$rc" "$v0" "$v1" "$vrc" >>"$RUN/switches.tsv"
     if ((rc == 0)); then
@@ -263,11 +268,13 @@ cutover_scenario() {
   }
   local miss_s miss_t
   miss_s=$(missing_on "$SRC"); miss_t=$(missing_on "$TGT")
+  "$PGSHIFT" verify bench --config "$RUN/a.yaml" >"$RUN/verify-rest.out" 2>&1 || true
+  FINAL_VERIFY=$(grep -E '^(EQUAL|NOT EQUAL)' "$RUN/verify-rest.out" | tail -1)
   for n in a b; do
     curl -s -m 5 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:${APORT[$n]}/metrics" >"$RUN/metrics-$n"
   done
   cat "$RUN"/pgbench-*.out >"$RUN/pgbench-all"
-  CUTOVER_RATE=$CUTOVER_RATE python3 - "$RUN" "$CYCLES" "$MCLIENTS" "$MSCALE" "$state" "$miss_s" "$miss_t" "$cnt_s" "$cnt_t" "$(tpcb_fail "$RUN/pgbench-all")" \
+  CUTOVER_RATE=$CUTOVER_RATE CUTOVER_VERIFY=$CUTOVER_VERIFY FINAL_VERIFY=$FINAL_VERIFY python3 - "$RUN" "$CYCLES" "$MCLIENTS" "$MSCALE" "$state" "$miss_s" "$miss_t" "$cnt_s" "$cnt_t" "$(tpcb_fail "$RUN/pgbench-all")" \
     "${PGSHIFT_COMMIT:-}" <<'PY'
 import sys, re, glob, os, time
 run, cycles, clients, scale, state, miss_s, miss_t, cnt_s, cnt_t, pgb_fail, commit = sys.argv[1:12]
@@ -339,6 +346,9 @@ mean = "n/a" if not count else "%.0f ms" % (total / count * 1000)
 print(f"\npgshift_cutover_pause_seconds (both sidecars): {int(count)} observations, mean {mean}, p50 {hq(0.5)}, p99 {hq(0.99)}, max {hq(1.0)}")
 print(f"\n| client errors: pgbench failed transactions + aborted clients | ledger errors | acknowledged ids | missing on source | missing on target | ledger rows source / target | ends on |\n|---:|---:|---:|---:|---:|---|---|")
 print(f"| {pgb_fail} | {len(errs)} | {len(acks)} | {miss_s} | {miss_t} | {cnt_s} / {cnt_t} | {state} |")
+veq = sum(1 for s in sw if s[6] == "0")
+print(f"\npgshift verify before the switches (under load): {veq} of {len(sw)} EQUAL; ctl {'--skip-verify' if os.environ.get('CUTOVER_VERIFY') == 'skip' else 'gated on it'}."
+      f" After the load stopped: {os.environ.get('FINAL_VERIFY') or 'n/a'}")
 if errs:
     print("\nLedger errors (first 5):"); [print("  " + e) for e in errs[:5]]
 PY
