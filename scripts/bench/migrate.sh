@@ -16,6 +16,7 @@
 MSCALE=${MSCALE:-5}
 CUTOVER_RATE=${CUTOVER_RATE:-}
 CUTOVER_VERIFY=${CUTOVER_VERIFY:-gate}
+LEDGER_RATE=${LEDGER_RATE:-100}  # writes per second of each ledger writer (0: unthrottled)
 MCLIENTS=${MCLIENTS:-16}
 SYNC_DURATION=${SYNC_DURATION:-20}
 SYNC_ROUNDS=${SYNC_ROUNDS:-3}
@@ -186,9 +187,12 @@ write_ledger_py() {
   cat >"$RUN/ledger.py" <<'PY'
 import sys, os, time, psycopg2
 dsn, first, acks_path, errs_path, stop_path = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-conn, i = None, first
+period = 1.0 / float(sys.argv[6]) if float(sys.argv[6]) > 0 else 0.0
+conn, i, due = None, first, time.monotonic()
 with open(acks_path, "w") as acks, open(errs_path, "w") as errs:
     while not os.path.exists(stop_path):
+        if period:  # paced: a slow write is not made up by a burst
+            due = max(due + period, time.monotonic()); time.sleep(max(0.0, due - time.monotonic()))
         start, t = time.time(), time.monotonic()
         try:
             if conn is None:
@@ -226,8 +230,8 @@ cutover_scenario() {
       done ) &
     PIDS+=($!)
   done
-  /usr/bin/python3 "$RUN/ledger.py" "$(app_dsn a)" 1 "$RUN/acks-a" "$RUN/errs-a" "$stop" & PIDS+=($!)
-  /usr/bin/python3 "$RUN/ledger.py" "$(app_dsn b)" 1000000000 "$RUN/acks-b" "$RUN/errs-b" "$stop" & PIDS+=($!)
+  /usr/bin/python3 "$RUN/ledger.py" "$(app_dsn a)" 1 "$RUN/acks-a" "$RUN/errs-a" "$stop" "$LEDGER_RATE" & PIDS+=($!)
+  /usr/bin/python3 "$RUN/ledger.py" "$(app_dsn b)" 1000000000 "$RUN/acks-b" "$RUN/errs-b" "$stop" "$LEDGER_RATE" & PIDS+=($!)
   sleep 5  # the load runs before the first switch
   local state=source done_c=0 done_r=0 attempts=0 op t0 t1 rc v0 v1 vrc skip=()
   [[ $CUTOVER_VERIFY == skip ]] && skip=(--skip-verify)
@@ -274,7 +278,7 @@ cutover_scenario() {
     curl -s -m 5 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:${APORT[$n]}/metrics" >"$RUN/metrics-$n"
   done
   cat "$RUN"/pgbench-*.out >"$RUN/pgbench-all"
-  CUTOVER_RATE=$CUTOVER_RATE CUTOVER_VERIFY=$CUTOVER_VERIFY FINAL_VERIFY=$FINAL_VERIFY python3 - "$RUN" "$CYCLES" "$MCLIENTS" "$MSCALE" "$state" "$miss_s" "$miss_t" "$cnt_s" "$cnt_t" "$(tpcb_fail "$RUN/pgbench-all")" \
+  LEDGER_RATE=$LEDGER_RATE CUTOVER_RATE=$CUTOVER_RATE CUTOVER_VERIFY=$CUTOVER_VERIFY FINAL_VERIFY=$FINAL_VERIFY python3 - "$RUN" "$CYCLES" "$MCLIENTS" "$MSCALE" "$state" "$miss_s" "$miss_t" "$cnt_s" "$cnt_t" "$(tpcb_fail "$RUN/pgbench-all")" \
     "${PGSHIFT_COMMIT:-}" <<'PY'
 import sys, re, glob, os, time
 run, cycles, clients, scale, state, miss_s, miss_t, cnt_s, cnt_t, pgb_fail, commit = sys.argv[1:12]
@@ -329,7 +333,7 @@ print()
 rate = os.environ.get("CUTOVER_RATE") or ""
 print(f"Two sidecars (control: target), TPC-B-like -M simple scale {scale}, {clients} clients split over both"
       f"{', rate-limited to ' + rate + ' tps in total (pgbench -R)' if rate else ''},"
-      f" plus one ledger writer per sidecar; {nc} cutovers + {nr} rollbacks completed of {len(sw)} attempts"
+      f" plus one ledger writer per sidecar ({os.environ.get('LEDGER_RATE')} writes/s each, 0 = unthrottled); {nc} cutovers + {nr} rollbacks completed of {len(sw)} attempts"
       f" (asked: {cycles} each); {os.cpu_count()} cores, pgshift {'commit ' + commit + ', ' if commit else ''}"
       f"{time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}")
 print("\n| client-visible hold (ledger write latency, ms) | writes | p50 | p99 | max |\n|---|---:|---:|---:|---:|")
