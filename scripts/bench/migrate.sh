@@ -356,5 +356,5 @@ print(f"\npgshift verify before the switches (under load): {veq} of {len(sw)} EQ
 if errs:
     print("\nLedger errors (first 5):"); [print("  " + e) for e in errs[:5]]
 PY
-  grep -h -E 'aborted in command|connection to .* failed' "$RUN/pgbench-all" | sed -E 's/client [0-9]+/client N/' | sort | uniq -c | head -5 | sed 's/^/  pgbench: /'
+  grep -h -E 'aborted in command|connection to .* failed' "$RUN/pgbench-all" | sed -E 's/client [0-9]+/client N/' | sort | uniq -c | head -5 | sed 's/^/  pgbench: /' || true
 }
