@@ -174,7 +174,7 @@ sync_scenario() {
   printf '| seconds | %s | %s | %s | %s |\n' "$(pct "$RUN/lag.txt" 50)" "$(pct "$RUN/lag.txt" 99)" \
     "$(pct "$RUN/lag.txt" 100)" "$(wc -l <"$RUN/lag.txt")"
   printf '\n| pgshift verify (at rest, %s rows on the source) | wall time s | rows/s (verify) |\n|---|---:|---:|\n' "$rows"
-  printf '| %s | %.1f | %s |\n' "$(tail -1 <<<"$vout" | grep -q 'recorded' && tail -2 <<<"$vout" | head -1 || tail -1 <<<"$vout")" \
+  printf '| %s | %.1f | %s |\n' "$(grep -E '^(EQUAL|NOT EQUAL)' <<<"$vout" | tail -1)" \
     "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b-a}')" "${vrate:-n/a}"
   echo
   echo "Per-run results (mode round tps latency):"; sed 's/^/  /' "$RUN/sync.tsv"
