@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # PID is read by check_alive in lib.sh
 # Migration scenarios of scripts/bench.sh (issues 11 and 13), sourced by it after lib.sh:
 #   bench.sh sync     TPC-B through pgshift with logical sync running vs disabled, interleaved;
 #                     lag p50/p99 during the runs; `pgshift verify` rows/s at the end
