@@ -4,7 +4,11 @@
 # interleaved and repeated (the order of the targets rotates every round), so machine noise
 # hits all of them alike. Then it measures proxy RSS per idle client connection.
 #
-#   scripts/bench.sh [--no-build]
+#   scripts/bench.sh [sync|cutover] [--no-build]
+#
+# `sync` and `cutover` run the migration scenarios instead (scripts/bench/migrate.sh: TPC-B
+# with logical sync on vs off, lag, verify rows/s; two sidecars switching back and forth under
+# load). They take minutes and are never part of CI.
 #
 # Output (stdout): a throughput table (tps, average latency, pgshift/direct and
 # pgshift/PgBouncer, medians over ROUNDS) and a memory table. Progress goes to stderr.
@@ -59,6 +63,8 @@ SCALE=${SCALE:-10}
 [[ $PGBOUNCER_PREPARED == session || $PGBOUNCER_PREPARED == skip ]] \
   || { echo "PGBOUNCER_PREPARED must be session or skip" >&2; exit 2; }
 
+SCENARIO=""
+if [[ "${1:-}" == sync || "${1:-}" == cutover ]]; then SCENARIO=$1; shift; fi
 if [[ "${1:-}" != "--no-build" ]]; then
   bash scripts/install-deps.sh >/dev/null
   cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DPGSHIFT_TESTS=OFF >/dev/null
@@ -69,6 +75,15 @@ PGBIN=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 [[ -x $PGSHIFT ]] || { echo "no pgshift binary at $PGSHIFT" >&2; exit 2; }
 # shellcheck source=SCRIPTDIR/bench/lib.sh
 source "$ROOT/scripts/bench/lib.sh"
+if [[ -n $SCENARIO ]]; then
+  # shellcheck source=SCRIPTDIR/bench/migrate.sh
+  source "$ROOT/scripts/bench/migrate.sh"
+  RUN=$(mktemp -d /tmp/pgshift-bench.XXXXXX); own_pg "$RUN"; chmod 755 "$RUN"
+  trap mig_cleanup EXIT; trap 'exit 130' INT; trap 'exit 143' TERM
+  [[ $THREADS == 0 ]] && THREADS=$(nproc)
+  "${SCENARIO}_scenario"
+  exit 0
+fi
 
 # Idle-connection runs need one descriptor per client in the proxy and in the load tool.
 HARD_NOFILE=$(ulimit -Hn)
