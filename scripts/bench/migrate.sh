@@ -249,6 +249,9 @@ cutover_scenario() {
     if ((rc == 0)); then
       if [[ $op == cutover ]]; then state=target; done_c=$((done_c + 1)); else state=source; done_r=$((done_r + 1)); fi
       say "$op $((done_c + done_r)) of $((2 * CYCLES)): $(tail -1 "$RUN/op-$attempts.out"); load $(cut -d' ' -f1-3 /proc/loadavg)"
+      # A pause over the issue's 250 ms goal: show where it went (the step lines).
+      (( $(sed -nE 's/.*total pause ([0-9]+) ms.*/\1/p' "$RUN/op-$attempts.out" | tail -1) > 250 )) \
+        && sed 's/^/    /' "$RUN/op-$attempts.out" >&2
     else
       say "$op failed (exit $rc, verify exit $vrc):"; tail -15 "$RUN/op-$attempts.out" >&2; tail -3 "$RUN/verify-$attempts.out" >&2
     fi
