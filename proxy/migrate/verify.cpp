@@ -274,6 +274,119 @@ KeyDiff drill_down(Connection& src, Connection& tgt, const TablePlan& p,
   return d;
 }
 
+// --- per-key settle ------------------------------------------------------------------
+// Under continuous writes every bucket that new writes touch differs again on each pass,
+// so after the bucket passes the differing keys themselves are compared at one position:
+// the authoritative side's rows of those keys read now, then a lag marker, then the other
+// side's rows once it has applied the marker. A key the stream had not carried yet matches
+// on a later round; one that still differs after every round is a real difference.
+
+constexpr long kSettleLimit = 100000;  // differing rows per side: above it, no settle
+constexpr int kSettleRounds = 5;
+
+// Every key of some buckets whose row is on one side only or differs; nullopt when a side
+// has more than kSettleLimit rows in them (the set would be incomplete).
+std::optional<std::set<std::string>> differing_keys(Connection& src, Connection& tgt,
+                                                    const TablePlan& p,
+                                                    const std::set<long>& buckets) {
+  auto sk = key_hashes(src, p, buckets, kSettleLimit + 1);
+  auto tk = key_hashes(tgt, p, buckets, kSettleLimit + 1);
+  if (static_cast<long>(sk.size()) > kSettleLimit || static_cast<long>(tk.size()) > kSettleLimit) {
+    return std::nullopt;
+  }
+  std::set<std::string> keys;
+  for (const auto& [k, h] : sk) {
+    auto f = tk.find(k);
+    if (f == tk.end() || f->second != h) keys.insert(k);
+  }
+  for (const auto& [k, h] : tk) {
+    if (!sk.count(k)) keys.insert(k);
+  }
+  return keys;
+}
+
+std::string text_array(const std::set<std::string>& items) {
+  std::string out = "{";
+  for (const auto& v : items) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (char c : v) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+// The row hashes of `keys` on one side, read now.
+std::map<std::string, std::string> rows_of(Connection& c, const TablePlan& p,
+                                           const std::set<std::string>& keys) {
+  auto r = c.exec("SELECT " + p.key_expr + ", md5(" + p.row_expr + ") FROM " + p.table.qualified() +
+                      " t WHERE " + p.key_expr + " = ANY($1::text[])",
+                  {text_array(keys)});
+  std::map<std::string, std::string> out;
+  for (int i = 0; i < r.rows(); ++i) out[std::string(r.get(i, 0))] = std::string(r.get(i, 1));
+  return out;
+}
+
+// Which way the live stream runs: the side written first (authoritative) and the marker's
+// origin; nullopt when no enabled subscription of the route exists.
+struct StreamDirection {
+  bool forward = true;  // source -> target
+};
+std::optional<StreamDirection> live_stream(const SyncSides& sides, Connection& src,
+                                           Connection& tgt) {
+  const std::string q = "SELECT 1 FROM pg_subscription WHERE subname = $1 AND subenabled";
+  if (tgt.exec(q, {sides.subscription}).rows() > 0) return StreamDirection{true};
+  if (src.exec(q, {sides.subscription + "_rev"}).rows() > 0) return StreamDirection{false};
+  return std::nullopt;
+}
+
+// Writes a marker on `origin_side` and waits (bounded) until `other` shows it.
+bool marker_applied(const std::string& route, Connection& origin_side, Connection& other,
+                    const std::string& origin) {
+  auto r = origin_side.exec(
+      "INSERT INTO pgshift.heartbeat (route, origin, seq, origin_time) VALUES ($1, $2, 1, "
+      "now()) ON CONFLICT (route, origin) DO UPDATE SET seq = pgshift.heartbeat.seq + 1, "
+      "origin_time = now() RETURNING seq",
+      {route, origin});
+  const long long seq = std::stoll(std::string(r.get(0, 0)));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto t = other.exec("SELECT seq FROM pgshift.heartbeat WHERE route = $1 AND origin = $2",
+                        {route, origin});
+    if (t.rows() > 0 && std::stoll(std::string(t.get(0, 0))) >= seq) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// The keys that still differ after up to kSettleRounds comparisons at one position each.
+std::set<std::string> settle(const SyncSides& sides, const TablePlan& p,
+                             std::set<std::string> keys) {
+  Connection src = connect_side(sides.source), tgt = connect_side(sides.target);
+  for (int round = 0; round < kSettleRounds && !keys.empty(); ++round) {
+    auto dir = live_stream(sides, src, tgt);
+    if (!dir) break;  // nothing will arrive: the differences are what they are
+    Connection& first = dir->forward ? src : tgt;
+    Connection& second = dir->forward ? tgt : src;
+    const auto first_rows = rows_of(first, p, keys);
+    if (!marker_applied(sides.route->name, first, second, dir->forward ? "source" : "target")) {
+      break;
+    }
+    const auto second_rows = rows_of(second, p, keys);
+    std::set<std::string> still;
+    for (const auto& k : keys) {
+      auto a = first_rows.find(k), b = second_rows.find(k);
+      const bool in_a = a != first_rows.end(), in_b = b != second_rows.end();
+      if (in_a != in_b || (in_a && a->second != b->second)) still.insert(k);
+    }
+    keys = std::move(still);
+  }
+  return keys;
+}
+
 std::int64_t unix_ms_now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -311,6 +424,17 @@ int verify(const SyncSides& sides, const VerifyOptions& opt, std::ostream& out, 
       if (!d.empty()) still[table] = d;
     }
     diff = std::move(still);
+  }
+
+  // Buckets that keep differing under writes: compare their differing keys at one position.
+  if (!diff.empty()) {
+    Connection src = connect_side(sides.source), tgt = connect_side(sides.target);
+    for (const auto& p : v.plans) {
+      auto it = diff.find(p.table.display());
+      if (it == diff.end()) continue;
+      auto keys = differing_keys(src, tgt, p, it->second);
+      if (keys && settle(sides, p, std::move(*keys)).empty()) diff.erase(it);
+    }
   }
 
   json::array tables;
