@@ -109,37 +109,10 @@ bool drops_prepared_statements(std::string_view sql) {
 
 }  // namespace
 
-void ClientSession::queue_local(const wire::Bytes& bytes) {
-  local_out_.insert(local_out_.end(), bytes.begin(), bytes.end());
-  wake_server_reader();
-}
-
-void ClientSession::reply_error(std::string_view sqlstate, std::string_view message,
-                                std::string_view detail) {
-  wire::Bytes out;
-  wire::error_response(
-      out, {.severity = "ERROR", .sqlstate = sqlstate, .message = message, .detail = detail});
-  queue_local(out);
-}
-
 const ClientSession::StatementInfo* ClientSession::find_statement(std::string_view name) {
   if (name.empty()) return rs().unnamed_statement.get();
   auto it = rs().statements.find(std::string(name));
   return it == rs().statements.end() ? nullptr : &it->second;
-}
-
-void ClientSession::answer_routing_key_locally(const routing::Classification& c) {
-  if (keys_) {
-    keys_->apply(*c.routing_key_change);
-    if (tracker_.status() == 'I') keys_->end_transaction();  // SET LOCAL outside a block
-  }
-  const bool reset = c.routing_key_change->kind == routing::RoutingKeyChange::Kind::reset;
-  wire::Bytes out;
-  for (std::size_t i = 0; i < c.statement_count; ++i) {
-    wire::command_complete(out, reset ? "RESET" : "SET");
-  }
-  wire::ready_for_query(out, tracker_.status());
-  queue_local(out);
 }
 
 void ClientSession::note_statement(const routing::Classification& c) {
