@@ -47,9 +47,23 @@ struct Admin {
   std::string token_file;  // required when enabled
 };
 
+// Password guessing defence (docs/tls-and-auth.md, "Failed logins"): a token bucket of
+// failed logins per client address (IPv6: per /64) and per user name.
+struct AuthThrottle {
+  bool enabled = true;
+  int failures_burst = 10;       // failures from one address before attempts wait
+  int user_failures_burst = 30;  // failures for one user name (any address); 0 = no limit
+  Millis failure_interval{1000};  // one more attempt per interval once a burst is used up
+  Millis max_delay{5000};         // an attempt that would wait longer is refused (53300)
+  int max_tracked = 10000;        // addresses and users remembered; beyond, the oldest go
+};
+
 struct ClientAuth {
   ClientAuthMethod method = ClientAuthMethod::scram_sha_256;
-  std::string users_file;  // required unless method == trust
+  std::string users_file;  // required unless method == trust (or hba_file asks no password)
+  // pg_hba.conf-style rules (config/hba.hpp); when set, `method` is not used.
+  std::string hba_file;
+  AuthThrottle throttle;
 };
 
 struct UpstreamTls {

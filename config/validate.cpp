@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "config/files.hpp"
+#include "config/hba.hpp"
 #include "config/keys.hpp"
 #include "config/load.hpp"
 #include "config/users.hpp"
@@ -138,9 +139,19 @@ class Validator {
 
   void client_auth(const Config& c) {
     const auto& ca = c.client_auth;
+    // With an hba_file, its rules decide whether passwords are asked (method is not used).
+    bool needs_users = ca.method != ClientAuthMethod::trust;
+    if (!ca.hba_file.empty()) {
+      auto hba = load_hba_file(ca.hba_file);
+      for (const auto& e : hba.errors) add("client_auth.hba_file", e);
+      needs_users = hba.hba && hba.hba->needs_passwords();
+    }
     if (ca.users_file.empty()) {
-      if (ca.method != ClientAuthMethod::trust) {
-        add("client_auth.users_file", "is required when method is " + quote(to_string(ca.method)));
+      if (needs_users) {
+        add("client_auth.users_file",
+            ca.hba_file.empty() ? "is required when method is " + quote(to_string(ca.method))
+                                : "is required: " + quote(ca.hba_file) +
+                                      " has md5 or scram-sha-256 rules");
       }
       return;
     }

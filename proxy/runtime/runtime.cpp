@@ -47,9 +47,16 @@ SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& e
                            const Snapshot* previous) {
   auto snap = std::make_shared<Snapshot>();
   snap->config = config;
-  if (config->client_auth.method != config::ClientAuthMethod::trust ||
-      !config->client_auth.users_file.empty()) {
-    auto users = config::load_users_file(config->client_auth.users_file);
+  const auto& ca = config->client_auth;
+  bool needs_users = ca.method != config::ClientAuthMethod::trust;
+  if (!ca.hba_file.empty()) {
+    auto hba = config::load_hba_file(ca.hba_file);
+    for (auto& e : hba.errors) errors.push_back("client_auth.hba_file: " + e);
+    snap->hba = hba.hba;
+    needs_users = hba.hba && hba.hba->needs_passwords();
+  }
+  if (needs_users || !ca.users_file.empty()) {
+    auto users = config::load_users_file(ca.users_file);
     for (auto& e : users.errors) errors.push_back("client_auth.users_file: " + e);
     snap->users = users.users;
   }

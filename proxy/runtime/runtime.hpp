@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/hba.hpp"
 #include "config/users.hpp"
 #include "proxy/runtime/cancel_registry.hpp"
 #include "proxy/runtime/client_slots.hpp"
@@ -44,6 +45,8 @@ struct RouteRuntime {
 struct Snapshot {
   config::ConfigPtr config;
   std::shared_ptr<const config::UsersFile> users;  // null when client auth is trust
+  // client_auth.hba_file's rules; null when not set (client_auth.method for everyone).
+  std::shared_ptr<const config::HbaFile> hba;
   std::shared_ptr<asio::ssl::context> client_tls;  // null when listen.tls.mode == disable
   std::vector<RouteRuntime> routes;                // parallel to config->routes
   std::shared_ptr<const std::string> admin_token;
