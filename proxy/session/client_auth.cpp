@@ -209,16 +209,20 @@ asio::awaitable<std::optional<config::ClientAuthMethod>> hba_method(pool::Stream
                         .physical_replication = req.physical_replication};
   auto address = config::IpAddress::parse(req.address);
   const config::HbaRule* rule = address ? (hr.address = *address, hba.match(hr)) : nullptr;
-  const std::string what = req.physical_replication ? "replication connection " : "connection ";
   if (!rule || rule->method == config::HbaMethod::reject) {
+    // PostgreSQL 15's two messages (auth.c, ClientAuthentication), replication variants too.
+    const bool repl = req.physical_replication;
+    std::string message;
+    if (!rule) {
+      message = std::string("no pg_hba.conf entry for ") +
+                (repl ? "replication connection from " : "") + hba_subject(req);
+      r.failure = "no matching rule in " + hba.source;
+    } else {
+      message = std::string("pg_hba.conf rejects ") +
+                (repl ? "replication connection" : "connection") + " for " + hba_subject(req);
+      r.failure = "rejected by " + hba.source + ":" + std::to_string(rule->line);
+    }
     r.kind = LoginFailure::hba_rejected;
-    std::string message =
-        !rule ? "no pg_hba.conf entry for " +
-                    std::string(req.physical_replication ? "replication connection from " : "") +
-                    hba_subject(req)
-              : "pg_hba.conf rejects " + what + "for " + hba_subject(req);
-    r.failure = !rule ? "no matching rule in " + hba.source
-                      : "rejected by " + hba.source + ":" + std::to_string(rule->line);
     co_await send_error(stream, "28000", message);
     co_return std::nullopt;
   }

@@ -240,6 +240,27 @@ TEST(AuthThrottleTest, GuessingFromOneAddressIsRefusedWhileOtherAddressesLogIn) 
   EXPECT_EQ(throttled(*proxy, "refused"), 47);
 }
 
+// The per-user budget: guesses at one user's password from two addresses exhaust it; that
+// user is refused from any address (53300 "for user"), other users are not affected.
+// max_delay_ms 0: no waiting, an empty bucket refuses at once.
+TEST(AuthThrottleTest, GuessingOneUserFromManyAddressesIsRefusedForThatUserOnly) {
+  if (!ipv6_loopback_available()) GTEST_SKIP() << "no IPv6 loopback (::1)";
+  auto proxy = start(options(kAnyoneWithPassword,
+                             "{failures_burst: 100, user_failures_burst: 2, "
+                             "failure_interval_ms: 60000, max_delay_ms: 0}"));
+  EXPECT_THAT(connect_error_verbose(conninfo(*proxy, "127.0.0.1", "victim", "a")),
+              HasSubstr("28P01"));
+  EXPECT_THAT(connect_error_verbose(conninfo(*proxy, "::1", "victim", "b")), HasSubstr("28P01"));
+  EXPECT_THAT(connect_error_verbose(conninfo(*proxy, "::1", "victim", "c")),
+              AllOf(HasSubstr("53300"),
+                    HasSubstr("too many failed authentication attempts for user \"victim\"")));
+  EXPECT_EQ(metric(*proxy, "pgshift_client_auth_throttled_total",
+                   {{"action", "refused"}, {"key", "user"}}),
+            1);
+  EXPECT_EQ(run_psql(conninfo(*proxy, "::1", "app", "app-pw"), "SELECT 'app'"), "app");
+  EXPECT_EQ(run_psql(conninfo(*proxy, "127.0.0.1", "app", "app-pw"), "SELECT 'app'"), "app");
+}
+
 // A delayed attempt goes on after its wait. Budget of one attempt per address, a token
 // every 3 s: client A takes the token and keeps its exchange open (a reservation held until
 // it ends), so client B, right behind it, must wait for the next token, and is then asked
