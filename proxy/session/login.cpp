@@ -310,8 +310,11 @@ asio::awaitable<bool> ClientSession::login() {
   auto auth = co_await authenticate_client(client_, client_buf_, limits_, *snap_, auth_request);
   if (!auth.ok) {
     count_login_failure(auth.kind);
-    log_warn("client authentication failed",
-             {f("peer", peer_), f("user", identity_.user), f("reason", auth.failure)});
+    // Throttled refusals come in floods: the throttle logs each burst once, so each one is
+    // only a debug line.
+    const auto log = auth.kind == LoginFailure::throttled ? log_debug : log_warn;
+    log("client authentication failed",
+        {f("peer", peer_), f("user", identity_.user), f("reason", auth.failure)});
     co_return false;
   }
   identity_.user_entry = auth.entry;

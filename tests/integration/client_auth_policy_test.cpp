@@ -232,6 +232,8 @@ TEST(AuthThrottleTest, GuessingFromOneAddressIsRefusedWhileOtherAddressesLogIn) 
   EXPECT_EQ(throttled(*proxy, "refused"), 47);
   EXPECT_EQ(metric(*proxy, "pgshift_client_login_failures_total", {{"reason", "throttled"}}), 47);
   EXPECT_EQ(count(proxy->log(), "client authentication throttled"), 1u) << proxy->log();
+  // Refusals are not logged one by one (the two wrong passwords before the burst are).
+  EXPECT_EQ(count(proxy->log(), "client authentication failed"), 2u) << proxy->log();
 
   // Another address is not slowed down: its good login takes no budget and waits for none.
   EXPECT_EQ(run_psql(conninfo(*proxy, v6, "app", "app-pw"), "SELECT 'other address'"),
