@@ -151,6 +151,26 @@ TEST(HbaPolicyTest, RulesPickTheMethodPerUserAddressAndTls) {
   EXPECT_THAT(proxy->log(), ::testing::Not(HasSubstr("b-pw")));
 }
 
+// The `replication` keyword matches physical replication connections only, and `all` does
+// not match them, as in PostgreSQL; the refusal uses PostgreSQL's replication wording.
+TEST(HbaPolicyTest, ReplicationConnectionsMatchOnlyTheReplicationKeyword) {
+  auto proxy =
+      start(options("host replication all 127.0.0.1/32 reject\n"
+                    "host all app all scram-sha-256\n"));
+  EXPECT_THAT(
+      connect_error_verbose(conninfo(*proxy, "127.0.0.1", "app", "app-pw") + " replication=true"),
+      AllOf(HasSubstr("28000"), HasSubstr("pg_hba.conf rejects replication connection "
+                                          "for host \"127.0.0.1\", user \"app\", no "
+                                          "encryption")));
+  EXPECT_EQ(run_psql(conninfo(*proxy, "127.0.0.1", "app", "app-pw"), "SELECT 'not replication'"),
+            "not replication");
+  auto all_only = start(options("host all all all scram-sha-256\n"));
+  EXPECT_THAT(connect_error_verbose(conninfo(*all_only, "127.0.0.1", "app", "app-pw") +
+                                    " replication=true"),
+              AllOf(HasSubstr("28000"), HasSubstr("no pg_hba.conf entry for replication "
+                                                  "connection from host \"127.0.0.1\"")));
+}
+
 TEST(HbaPolicyTest, SighupReloadsTheRulesAndABadFileKeepsTheOldOnes) {
   auto proxy = start(options("host all app all scram-sha-256\n"));
   const std::string monitor = conninfo(*proxy, "127.0.0.1", "monitor", "");
