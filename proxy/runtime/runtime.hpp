@@ -61,6 +61,7 @@ class StateStore;
 class PauseGate;
 class HealthChecker;
 class RouteOperations;
+class MirrorSink;
 
 // Settings this build accepts but does not honour yet, as sentences for the log and
 // check-config (e.g. sync modes, which come with the sync feature).
@@ -87,6 +88,8 @@ class Runtime {
   std::shared_ptr<HealthChecker> health;
   // Cutover, rollback and finalize (proxy/runtime/operations.hpp); null when not wired.
   std::shared_ptr<RouteOperations> operations;
+  // Mirrored writes (proxy/runtime/mirror_sink.hpp); null when no route mirrors.
+  std::shared_ptr<MirrorSink> mirror;
   // Every server pool of the process (pool/pool_shared.hpp), for the admin API, the
   // periodic pool log line and the pool metrics. Same convention as the pointers above.
   std::shared_ptr<pool::PoolRegistry> pools;
