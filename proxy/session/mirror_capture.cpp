@@ -4,7 +4,9 @@ namespace pgshift::proxy {
 
 MirrorCapture::Unit& MirrorCapture::open_unit() {
   if (units_.empty() || units_.back().sent) {
-    units_.push_back(Unit{.begin = buf_.size(), .end = buf_.size()});
+    Unit u;
+    u.begin = u.end = buf_.size();
+    units_.push_back(std::move(u));
     unit_statements_.clear();
   }
   return units_.back();

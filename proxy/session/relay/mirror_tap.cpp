@@ -71,7 +71,8 @@ void ClientSession::mirror_frontend(std::uint8_t type, std::span<const std::uint
   }
   if (!sql.empty()) {
     cap.set_fingerprint(sql);
-    for (auto reason : routing::mirror_unsafe_reasons(sql)) {
+    const routing::MirrorSafety safety = routing::classify_mirror_safety(sql);
+    for (auto reason : safety.reasons.to_vector()) {
       runtime_.mirror->note_unsafe(route_name_, routing::to_string(reason), sql);
     }
   }
