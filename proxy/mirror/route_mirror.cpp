@@ -130,7 +130,11 @@ boost::json::object RouteMirror::status() const {
   o["submitted"] = submitted_;
   o["applied"] = applied_;
   o["divergences"] = divergences_;
-  o["lag_seconds"] = lag_seconds_;
+  o["lag_seconds"] = queue_.empty() ? 0.0
+                                     : std::chrono::duration<double>(
+                                           std::chrono::steady_clock::now() -
+                                           queue_.front()->committed_at)
+                                           .count();
   if (!last_divergence_.empty()) o["last_divergence"] = last_divergence_;
   o["journal"] = journal_->path();
   return o;
