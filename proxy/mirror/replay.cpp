@@ -267,6 +267,7 @@ asio::awaitable<void> RouteMirror::run() {
       // Connect and look at the copy ahead of the first transaction.
       if (co_await ensure_connection(to) && (to == Side::source || co_await copy_done())) {
         set_condition("streaming");
+        publish_position();
       }
       co_await pause(kIdleCheck);
       continue;
@@ -291,6 +292,7 @@ asio::awaitable<void> RouteMirror::run() {
     }
     set_condition("streaming");
     finish_front(a, *txn);
+    publish_position();
   }
   conn_.reset();
 }

@@ -90,6 +90,9 @@ void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
       e["detail"] = detail_;
       journal_->write(e);
     } else {
+      // Stamped under the lock, so the queue is in stamp order: everything acknowledged
+      // before the front's stamp has been replayed (publish_position()).
+      txn->committed_at = std::chrono::steady_clock::now();
       queue_bytes_ += txn->size();
       ++submitted_;
       queue_.push_back(std::move(txn));
@@ -156,7 +159,33 @@ void RouteMirror::stop() {
   asio::post(wake_.get_executor(), [this] { wake_.cancel(); });
 }
 
+std::shared_ptr<routing::SyncPosition> RouteMirror::position() const {
+  auto snap = runtime_.snapshot();
+  for (const auto& rr : snap->routes) {
+    if (rr.route->name == route_) return rr.sync;
+  }
+  return nullptr;
+}
+
+void RouteMirror::publish_position() {
+  auto pos = position();
+  if (!pos) return;
+  const auto now = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point before;
+  {
+    std::lock_guard lock(mu_);
+    before = queue_.empty() ? now : queue_.front()->committed_at;
+  }
+  auto ms = [](auto tp) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count();
+  };
+  pos->publish(ms(before), std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count());
+}
+
 void RouteMirror::reset_for_new_start() {
+  if (auto pos = position()) pos->reset();
   std::lock_guard lock(mu_);
   for (auto& q : queue_) {
     if (q->done) asio::post(wake_.get_executor(), [d = std::move(q->done)] { d(false); });

@@ -25,6 +25,7 @@
 #include "proxy/mirror/journal.hpp"
 #include "proxy/runtime/mirror_sink.hpp"
 #include "proxy/runtime/runtime.hpp"
+#include "routing/sync_position.hpp"
 
 namespace pgshift::mirror {
 
@@ -57,6 +58,11 @@ class RouteMirror {
   // The route's phase says writes are mirrored (and towards which side).
   bool phase_mirrors(routing::Side& to) const;
   void reset_for_new_start();
+  // Read your writes and the split's lag gate (routing/sync_position.hpp): every commit
+  // acknowledged before the oldest queued one (or now, when none is queued) is replayed.
+  // Published only while streaming: while copying nothing is known to be on the target.
+  void publish_position();
+  std::shared_ptr<routing::SyncPosition> position() const;
   asio::awaitable<bool> ensure_connection(routing::Side to);
   asio::awaitable<bool> copy_done();
   asio::awaitable<Applied> apply(const proxy::MirrorTxn& txn);

@@ -63,7 +63,9 @@ SnapshotPtr build_snapshot(config::ConfigPtr config, std::vector<std::string>& e
     if (r.target) rr.target_tls = make_upstream_tls(r.target->tls, where + ".target", errors);
     rr.classifier = std::make_shared<const routing::Classifier>(routing::Classifier::from_route(r));
     const auto window = r.read_split.read_your_writes_window.count();
-    const bool logical = r.sync.mode == config::SyncMode::logical && r.target.has_value();
+    // Logical sync and the mirror both publish how far the target has caught up
+    // (routing/sync_position.hpp): the lag monitor's marker, the mirror's replay.
+    const bool logical = r.sync.mode != config::SyncMode::none && r.target.has_value();
     if (previous) {
       for (const auto& old : previous->routes) {
         if (old.route->name != r.name) continue;

@@ -35,9 +35,10 @@ struct RouteRuntime {
   // Client connections of the route (pool.max_client_connections), over all I/O threads.
   // Kept across reloads while a route of the same name exists; never null.
   std::shared_ptr<ClientSlots> client_slots;
-  // sync.mode logical only (else null): the lag marker's position, fed by the sidecar's lag
-  // monitor (proxy/migrate/lag_monitor.hpp); gates split reads and answers read-your-writes
-  // (MarkerOracle instead of the window). Kept across reloads while the route stays logical.
+  // sync.mode logical or mirror (else null): how far the other side has caught up, fed by
+  // the sidecar's lag monitor (logical, proxy/migrate/lag_monitor.hpp) or the mirror's
+  // replay (proxy/mirror/replay.cpp); gates split reads and answers read-your-writes
+  // (MarkerOracle instead of the window). Kept across reloads while the route stays synced.
   std::shared_ptr<routing::SyncPosition> sync{};
 };
 

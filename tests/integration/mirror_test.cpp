@@ -194,6 +194,40 @@ TEST(MirrorFlow, ExtendedProtocolPreparedSavepointsAndCopyReplayExactly) {
   EXPECT_NE(verify.out.find("EQUAL"), std::string::npos) << verify.out;
 }
 
+// Read your writes with the mirror: while the replay of key 42's write is held up on the
+// target, key 42 reads from the source (it sees its write), another key reads the target
+// (split at 100 %, within max_lag_ms); once replayed, everyone reads the new value there.
+TEST(MirrorReads, AKeyReadsItsWritesOnlyOnceTheMirrorAppliedThem) {
+  create_db_both("mryw");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE kv (k int PRIMARY KEY, v text)", "mryw");
+  }
+  servers().source.exec("INSERT INTO kv VALUES (1, 'old')", "mryw");
+  PgshiftProcess proxy(proxy_options(config_yaml(
+      "mryw", "read_split:\n  initial_read_percent: 100\n  max_lag_ms: 600000\n")));
+  ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mryw"}).exit_code, 0) << proxy.log();
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mryw"); }, 30s, "the mirror drains"));
+  PgConnection c(proxy.conninfo("postgres", kPassword, "mryw"));
+  auto read = [&](const std::string& key) {
+    return c.exec("/* user_id='" + key + "' */ SELECT v FROM kv WHERE k = 1").scalar();
+  };
+  ASSERT_TRUE(wait_until([&] { return read("7") == "old"; }, 30s, "split reads reach the target"));
+
+  PgConnection blocker(servers().target.conninfo({}, std::nullopt, "mryw"));
+  blocker.exec("BEGIN; SELECT * FROM kv WHERE k = 1 FOR UPDATE");  // the replay waits on it
+  c.exec("/* user_id='42' */ UPDATE kv SET v = 'new' WHERE k = 1");
+  ASSERT_TRUE(wait_until([&] { return servers().target.exec(
+                                          "SELECT count(*) FROM pg_stat_activity WHERE "
+                                          "application_name = 'pgshift-mirror' AND "
+                                          "wait_event_type = 'Lock'", "mryw").scalar() == "1"; },
+                         30s, "the replay waits on the row lock"));
+  EXPECT_EQ(read("42"), "new");  // its own write: from the source
+  EXPECT_EQ(read("7"), "old");   // another key: the target, not caught up yet
+  blocker.exec("COMMIT");
+  ASSERT_TRUE(wait_until([&] { return read("7") == "new"; }, 30s, "the target caught up"));
+  EXPECT_EQ(read("42"), "new");
+}
+
 TEST(MirrorDivergence, ARowChangedOnTheTargetIsJournaledWithBothResults) {
   create_db_both("mdiv");
   for (PgCluster* c : {&servers().source, &servers().target}) {
