@@ -257,6 +257,10 @@ class Validator {
         add(path + ".sync.mode", quote(to_string(r.sync.mode)) + " needs a target");
       }
       if (percent > 0) add(path + ".read_split.initial_read_percent", "needs a target");
+    } else if (r.sync.mode == SyncMode::mirror && (r.source.passthrough || r.target->passthrough)) {
+      add(path + ".sync.mode",
+          "mirror replays writes on its own connections: give source and target a fixed user "
+          "and password, not 'credentials: passthrough'");
     } else if (r.target->host == r.source.host && r.target->port == r.source.port &&
                r.target->database == r.source.database && !r.source.host.empty()) {
       add(path + ".target", "is the same server and database as source");

@@ -11,6 +11,7 @@ declare -A allowed=(
   [ctl]=""
   [runtime]="telemetry"
   [control]="runtime telemetry pgclient"
+  [mirror]="control runtime telemetry"
   [session]="control runtime telemetry"
   [admin]="control runtime telemetry"
   [migrate]="control runtime telemetry pgclient"

@@ -25,7 +25,9 @@ enum class Endpoint {
   rollback,
   finalize,
   recover,
-  operation,  // GET the latest of those four
+  mirror_start,  // POST: sync.mode mirror
+  mirror_stop,
+  operation,  // GET the latest of those
   pause,
   resume,
   pools,
@@ -62,6 +64,10 @@ std::string_view label(Endpoint e) {
       return "/v1/routes/{name}/finalize";
     case Endpoint::recover:
       return "/v1/routes/{name}/recover";
+    case Endpoint::mirror_start:
+      return "/v1/routes/{name}/mirror-start";
+    case Endpoint::mirror_stop:
+      return "/v1/routes/{name}/mirror-stop";
     case Endpoint::operation:
       return "/v1/routes/{name}/operation";
     case Endpoint::pause:
@@ -87,6 +93,8 @@ std::vector<http::verb> allowed(Endpoint e) {
     case Endpoint::rollback:
     case Endpoint::finalize:
     case Endpoint::recover:
+    case Endpoint::mirror_start:
+    case Endpoint::mirror_stop:
       return {http::verb::post};
     case Endpoint::pause:
       return {http::verb::get, http::verb::post};
@@ -125,6 +133,8 @@ Match match(std::string_view target) {
           : sub == "rollback" ? Endpoint::rollback
           : sub == "finalize" ? Endpoint::finalize
                               : Endpoint::recover;
+    } else if (sub == "mirror-start" || sub == "mirror-stop") {
+      e = sub == "mirror-start" ? Endpoint::mirror_start : Endpoint::mirror_stop;
     } else if (sub == "operation") {
       e = Endpoint::operation;
     } else {
@@ -172,6 +182,10 @@ AdminResponse dispatch(const AdminCall& call, const Match& m) {
       return handle_route_operation(call, m.name, "finalize");
     case Endpoint::recover:
       return handle_route_operation(call, m.name, "recover");
+    case Endpoint::mirror_start:
+      return handle_route_operation(call, m.name, "mirror-start");
+    case Endpoint::mirror_stop:
+      return handle_route_operation(call, m.name, "mirror-stop");
     case Endpoint::operation:
       return handle_get_operation(call, m.name);
     case Endpoint::pause:
