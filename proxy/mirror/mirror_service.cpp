@@ -85,6 +85,10 @@ void MirrorService::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
   }
 }
 
+void MirrorService::give_up(std::string_view name, std::string_view why) {
+  if (auto r = route(name)) r->mark_diverged(why);
+}
+
 void MirrorService::note_unsafe(std::string_view name, std::string_view reason,
                                 std::string_view statement) {
   if (auto r = route(name)) r->note_unsafe(reason, statement);

@@ -53,6 +53,9 @@ class MirrorSink {
   // Whether writes of `route` are being mirrored (not diverged and stopped).
   virtual bool mirroring(std::string_view route) = 0;
   virtual void submit(std::shared_ptr<MirrorTxn> txn) = 0;
+  // ack sync with overflow mark_diverged: a commit waited sync.mirror.apply_timeout_ms for
+  // its replay; the route is marked diverged and stops mirroring (clients go on).
+  virtual void give_up(std::string_view route, std::string_view why) = 0;
   // A statement the replay cannot reproduce faithfully (routing/mirror_safety.hpp): counted
   // in pgshift_mirror_unsafe_total{route,reason}, logged once per reason and route.
   virtual void note_unsafe(std::string_view route, std::string_view reason,

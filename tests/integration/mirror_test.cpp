@@ -11,7 +11,9 @@
 #include <arpa/inet.h>
 
 #include <boost/json/serialize.hpp>
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 #include "tests/support/support.hpp"
 
@@ -285,6 +287,44 @@ TEST(MirrorOutage, TargetDownInAsyncModeQueuesAndCatchesUp) {
   EXPECT_EQ(number(mirror_status(proxy, "mdown"), "divergences"), 0) << proxy.log();
   EXPECT_EQ(servers().target.exec("SELECT count(*) FROM ledger", "mdown").scalar(), "201");
   EXPECT_EQ(run_pgshift(proxy, {"verify", "mdown"}).exit_code, 0);
+}
+
+// ack: sync with overflow block: a commit returns only once the mirror committed it too;
+// while the target is down the client waits, and goes on when it returns.
+TEST(MirrorAckSync, ACommitReturnsOnlyOnceTheTargetHasIt) {
+  create_db_both("mack");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE ledger (id int PRIMARY KEY)", "mack");
+  }
+  PgshiftProcess proxy(proxy_options(config_yaml("mack", "  mirror:\n    ack: sync\n")));
+  ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mack"}).exit_code, 0) << proxy.log();
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mack"); }, 30s, "the mirror streams"));
+  PgConnection c(proxy.conninfo("postgres", kPassword, "mack"));
+  for (int i = 1; i <= 20; ++i) {
+    c.exec("INSERT INTO ledger VALUES (" + std::to_string(i) + ")");
+    // Acknowledged: already on the target.
+    ASSERT_EQ(servers().target.exec("SELECT count(*) FROM ledger", "mack").scalar(),
+              std::to_string(i));
+  }
+  servers().target.stop();
+  std::atomic<bool> returned{false};
+  std::string seen_on_target;
+  std::thread writer([&] {
+    c.exec("INSERT INTO ledger VALUES (21)");
+    returned = true;
+  });
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return servers().source.exec("SELECT count(*) FROM ledger", "mack").scalar() == "21" &&
+               number(mirror_status(proxy, "mack"), "queued") == 1;
+      },
+      30s, "committed on the source, queued for the mirror"));
+  EXPECT_FALSE(returned.load()) << "the commit was acknowledged while the target was down";
+  servers().target.start();
+  writer.join();
+  EXPECT_EQ(servers().target.exec("SELECT count(*) FROM ledger WHERE id = 21", "mack").scalar(),
+            "1");
+  EXPECT_EQ(number(mirror_status(proxy, "mack"), "divergences"), 0);
 }
 
 TEST(MirrorOverflow, MarkDivergedStopsMirroringAndSaysWhatToDo) {

@@ -299,6 +299,7 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
       s2c_holds_bytes_ = false;
       if (!c2s_writing_ && filter_empty()) release_active();
     }
+    if (mirror_acks_ && mirror_acks_->pending > 0 && boundary) co_await wait_mirror_acks();
     if (!out.empty() && co_await client_.write_all(out)) {
       end(EndReason::client_closed, "write to client failed");
       break;
