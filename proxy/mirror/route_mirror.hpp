@@ -42,6 +42,12 @@ class RouteMirror {
   // Stops mirroring and marks the route diverged (overflow mark_diverged): the queue is
   // dropped, counted and journaled as one divergence of kind overflow.
   void mark_diverged(std::string_view why);
+  // MirrorSink::in_doubt: a divergence of kind in_doubt.
+  void record_in_doubt(const proxy::MirrorTxn& txn) {
+    record_divergence(txn, "in_doubt", {},
+                      "the session ended before the authoritative side answered its commit; "
+                      "not replayed");
+  }
   void note_unsafe(std::string_view reason, std::string_view statement);
   boost::json::object status() const;
 

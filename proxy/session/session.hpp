@@ -288,6 +288,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Runtime::mirror.
   void mirror_backend(std::uint8_t type, std::span<const std::uint8_t> body);
   void mirror_ready(char status);
+  // The transaction's answers will never be read (client or server gone): a write that may
+  // have committed is recorded as in doubt; the capture is dropped.
+  void mirror_abandon();
   // ack sync: the server direction holds the client's ReadyForQuery until the replays it
   // waits for are done (sync.mirror.ack, relay/mirror_tap.cpp).
   asio::awaitable<void> wait_mirror_acks();

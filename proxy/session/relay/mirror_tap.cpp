@@ -122,6 +122,15 @@ void ClientSession::mirror_ready(char status) {
   mirror_txn_ = false;
 }
 
+void ClientSession::mirror_abandon() {
+  if (!mirror_txn_) return;
+  if (mirror_->unanswered_writes()) {
+    runtime_.mirror->in_doubt(route_name_, id_, mirror_->fingerprint());
+  }
+  mirror_->clear();
+  mirror_txn_ = false;
+}
+
 asio::awaitable<void> ClientSession::wait_mirror_acks() {
   auto acks = mirror_acks_;
   const auto& m = route_->route->sync.mirror;
