@@ -85,6 +85,21 @@ void MirrorService::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
   }
 }
 
+void MirrorService::give_up(std::string_view name, std::string_view why) {
+  if (auto r = route(name)) r->mark_diverged(why);
+}
+
+void MirrorService::in_doubt(std::string_view name, std::uint64_t session,
+                             std::string_view statement) {
+  if (auto r = route(name)) {
+    proxy::MirrorTxn t;
+    t.route = std::string(name);
+    t.session = session;
+    t.fingerprint = std::string(statement);
+    r->record_in_doubt(t);
+  }
+}
+
 void MirrorService::note_unsafe(std::string_view name, std::string_view reason,
                                 std::string_view statement) {
   if (auto r = route(name)) r->note_unsafe(reason, statement);

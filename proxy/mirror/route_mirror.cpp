@@ -51,8 +51,49 @@ bool RouteMirror::mirroring() const {
   return !stopped_;
 }
 
+std::vector<std::function<void(bool)>> RouteMirror::stop_diverged(std::string why,
+                                                                   std::uint64_t extra) {
+  std::vector<std::function<void(bool)>> dones;
+  stopped_ = diverged_ = true;
+  ++divergences_;
+  const std::uint64_t dropped = queue_.size() + extra;
+  for (auto& q : queue_) {
+    if (q->done) dones.push_back(std::move(q->done));
+  }
+  queue_.clear();
+  queue_bytes_ = 0;
+  condition_ = "diverged";
+  detail_ = why + "; " + std::to_string(dropped) +
+            " transactions were not replayed. Run pgshift sync stop and sync start again to "
+            "copy the target afresh.";
+  last_divergence_ = detail_;
+  mirror_metrics().divergences(route_, "overflow").Increment();
+  mirror_metrics().queue_bytes(route_).Set(0);
+  proxy::log_error("mirror stopped: route marked diverged",
+                   {f("route", route_), f("why", why), f("not_replayed", dropped),
+                    f("fix", "pgshift sync stop, then pgshift sync start")});
+  boost::json::object e;
+  e["route"] = route_;
+  e["kind"] = "overflow";
+  e["not_replayed"] = dropped;
+  e["detail"] = detail_;
+  journal_->write(e);
+  return dones;
+}
+
+void RouteMirror::mark_diverged(std::string_view why) {
+  std::vector<std::function<void(bool)>> dones;
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    dones = stop_diverged(std::string(why), 0);
+  }
+  for (auto& d : dones) d(false);
+}
+
 void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
   std::function<void(bool)> refused;
+  std::vector<std::function<void(bool)>> dones;
   {
     std::lock_guard lock(mu_);
     if (stopped_) {
@@ -61,34 +102,11 @@ void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
                queue_bytes_ + txn->size() > max_queue_bytes_) {
       // Never a silent drop: the route is marked diverged and stops mirroring; the operator
       // starts the mirror again (sync start), which copies everything afresh.
-      stopped_ = diverged_ = true;
-      ++divergences_;
-      const std::uint64_t dropped = queue_.size() + 1;
-      for (auto& q : queue_) {
-        if (q->done) asio::post(wake_.get_executor(), [d = std::move(q->done)] { d(false); });
-      }
-      queue_.clear();
-      queue_bytes_ = 0;
-      condition_ = "diverged";
-      detail_ = "the mirror queue passed sync.mirror.max_queue_bytes (" +
-                std::to_string(max_queue_bytes_) + " bytes) with overflow mark_diverged; " +
-                std::to_string(dropped) +
-                " transactions were not replayed. Run pgshift sync stop and sync start again "
-                "to copy the target afresh.";
-      last_divergence_ = detail_;
       refused = std::move(txn->done);
-      mirror_metrics().divergences(route_, "overflow").Increment();
-      mirror_metrics().queue_bytes(route_).Set(0);
-      proxy::log_error("mirror queue overflow: route marked diverged, mirroring stopped",
-                       {f("route", route_), f("max_queue_bytes", max_queue_bytes_),
-                        f("not_replayed", dropped),
-                        f("fix", "pgshift sync stop, then pgshift sync start")});
-      boost::json::object e;
-      e["route"] = route_;
-      e["kind"] = "overflow";
-      e["not_replayed"] = dropped;
-      e["detail"] = detail_;
-      journal_->write(e);
+      dones = stop_diverged("the mirror queue passed sync.mirror.max_queue_bytes (" +
+                                std::to_string(max_queue_bytes_) +
+                                " bytes) with overflow mark_diverged",
+                            1);
     } else {
       // Stamped under the lock, so the queue is in stamp order: everything acknowledged
       // before the front's stamp has been replayed (publish_position()).
@@ -99,8 +117,9 @@ void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
       mirror_metrics().queue_bytes(route_).Set(static_cast<double>(queue_bytes_));
     }
   }
+  for (auto& d : dones) d(false);
   if (refused) {
-    asio::post(wake_.get_executor(), [d = std::move(refused)] { d(false); });
+    refused(false);
     return;
   }
   // The replay loop runs on the timer's executor: the cancel runs after it began to wait.

@@ -39,6 +39,15 @@ class RouteMirror {
   bool has_room() const;
   bool mirroring() const;
   void submit(std::shared_ptr<proxy::MirrorTxn> txn);
+  // Stops mirroring and marks the route diverged (overflow mark_diverged): the queue is
+  // dropped, counted and journaled as one divergence of kind overflow.
+  void mark_diverged(std::string_view why);
+  // MirrorSink::in_doubt: a divergence of kind in_doubt.
+  void record_in_doubt(const proxy::MirrorTxn& txn) {
+    record_divergence(txn, "in_doubt", {},
+                      "the session ended before the authoritative side answered its commit; "
+                      "not replayed");
+  }
   void note_unsafe(std::string_view reason, std::string_view statement);
   boost::json::object status() const;
 
@@ -70,6 +79,8 @@ class RouteMirror {
   void record_divergence(const proxy::MirrorTxn& txn, std::string_view kind,
                          const std::vector<std::string>& got, const std::string& error);
   void set_condition(std::string condition, std::string detail = {});
+  // mark_diverged() with mu_ held; returns the completions to call outside it.
+  std::vector<std::function<void(bool)>> stop_diverged(std::string why, std::uint64_t extra);
   asio::awaitable<void> pause(std::chrono::milliseconds d);
 
   proxy::Runtime& runtime_;

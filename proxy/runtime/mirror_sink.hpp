@@ -53,6 +53,15 @@ class MirrorSink {
   // Whether writes of `route` are being mirrored (not diverged and stopped).
   virtual bool mirroring(std::string_view route) = 0;
   virtual void submit(std::shared_ptr<MirrorTxn> txn) = 0;
+  // A mirrored transaction with writes ended without its answer (the client or the server
+  // connection went away after the statements were sent): whether it committed on the
+  // authoritative side is unknown, so it is not replayed; recorded as a divergence of kind
+  // in_doubt (verify settles it).
+  virtual void in_doubt(std::string_view route, std::uint64_t session,
+                        std::string_view statement) = 0;
+  // ack sync with overflow mark_diverged: a commit waited sync.mirror.apply_timeout_ms for
+  // its replay; the route is marked diverged and stops mirroring (clients go on).
+  virtual void give_up(std::string_view route, std::string_view why) = 0;
   // A statement the replay cannot reproduce faithfully (routing/mirror_safety.hpp): counted
   // in pgshift_mirror_unsafe_total{route,reason}, logged once per reason and route.
   virtual void note_unsafe(std::string_view route, std::string_view reason,

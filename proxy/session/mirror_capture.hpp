@@ -52,6 +52,14 @@ class MirrorCapture {
   // The server connection was lost or the transaction re-run elsewhere: nothing is known.
   void clear();
   std::size_t bytes() const { return buf_.size(); }
+  // Statements that write were sent and not all of them answered.
+  bool unanswered_writes() const {
+    for (std::size_t i = answering_; i < units_.size(); ++i) {
+      if (units_[i].writes) return true;
+    }
+    return false;
+  }
+  const std::string& fingerprint() const { return fingerprint_; }
 
  private:
   struct Unit {

@@ -288,7 +288,19 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Runtime::mirror.
   void mirror_backend(std::uint8_t type, std::span<const std::uint8_t> body);
   void mirror_ready(char status);
-  std::unique_ptr<MirrorCapture> mirror_;  // made at the first mirrored transaction
+  // The transaction's answers will never be read (client or server gone): a write that may
+  // have committed is recorded as in doubt; the capture is dropped.
+  void mirror_abandon();
+  // ack sync: the server direction holds the client's ReadyForQuery until the replays it
+  // waits for are done (sync.mirror.ack, relay/mirror_tap.cpp).
+  asio::awaitable<void> wait_mirror_acks();
+  struct MirrorAcks {
+    explicit MirrorAcks(asio::any_io_executor ex) : timer(ex) {}
+    asio::steady_timer timer;
+    int pending = 0;  // on the session's thread only
+  };
+  std::shared_ptr<MirrorAcks> mirror_acks_;  // made at the first ack-sync transaction
+  std::unique_ptr<MirrorCapture> mirror_;    // made at the first mirrored transaction
   bool mirror_txn_ = false;                // the current transaction is mirrored
   routing::Side mirror_to_ = routing::Side::target;
 };

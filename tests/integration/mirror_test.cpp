@@ -11,7 +11,9 @@
 #include <arpa/inet.h>
 
 #include <boost/json/serialize.hpp>
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 #include "tests/support/support.hpp"
 
@@ -32,8 +34,10 @@ MirrorServers& servers() {
 }
 
 std::string config_yaml(const std::string& db, const std::string& mirror_yaml = "",
-                        const std::string& pool_mode = "transaction") {
+                        const std::string& pool_mode = "transaction",
+                        const std::string& control = "file") {
   ConfigSpec spec;
+  spec.control = control;
   RouteSpec route{.name = db,
                   .client_database = db,
                   .source = upstream_of(servers().source, "", db),
@@ -106,7 +110,7 @@ TEST(MirrorFlow, StartUnderPgbenchReplaysEverythingAndVerifyIsEqual) {
 
   // TPC-B through pgshift, 16 clients, running across the start.
   Process bench(ProcessOptions{
-      .argv = {pg_tool("pgbench").string(), "-n", "-c", "16", "-j", "2", "-T", "600", "-h",
+      .argv = {pg_tool("pgbench").string(), "-n", "-c", "16", "-j", "2", "-T", "15", "-h",
                proxy.host(), "-p", std::to_string(proxy.port()), "-U", "postgres", "mbench"},
       .env = {{"PGPASSWORD", kPassword}}});
   auto start = run_pgshift(proxy, {"sync", "start", "mbench", "--copy-schema"}, 180s);
@@ -116,7 +120,10 @@ TEST(MirrorFlow, StartUnderPgbenchReplaysEverythingAndVerifyIsEqual) {
   ASSERT_TRUE(bench.running()) << "pgbench ended during the start";
   ASSERT_TRUE(wait_until([&] { return number(mirror_status(proxy, "mbench"), "applied") > 100; },
                          60s, "the mirror applies transactions"));
-  bench.terminate(10s);
+  // pgbench ends by itself (a client killed in the middle of its COMMIT would leave that
+  // transaction in doubt, recorded as a divergence: see docs/sync.md).
+  auto exit = bench.wait_for(120s);
+  ASSERT_TRUE(exit.has_value() && exit->shell_code() == 0) << "pgbench failed";
   ASSERT_TRUE(wait_until([&] { return drained(proxy, "mbench"); }, 60s, "the mirror drains"));
   const auto m = mirror_status(proxy, "mbench");
   EXPECT_EQ(number(m, "divergences"), 0) << boost::json::serialize(m);
@@ -132,6 +139,52 @@ TEST(MirrorFlow, StartUnderPgbenchReplaysEverythingAndVerifyIsEqual) {
   EXPECT_NE(verify.out.find("EQUAL"), std::string::npos) << verify.out;
   EXPECT_EQ(servers().source.exec("SELECT count(*) FROM pgbench_history", "mbench").scalar(),
             servers().target.exec("SELECT count(*) FROM pgbench_history", "mbench").scalar());
+}
+
+// Two sidecars of one fleet (control: target): the start holds both, each mirrors its own
+// clients' commits, and TPC-B through both at once ends equal (its updates add to balances:
+// the order between sidecars does not change the result; see docs/sync.md for the limit).
+TEST(MirrorFlow, TwoSidecarsWritingAtOnceEndEqual) {
+  create_db_both("mtwo");
+  PgCluster& source = servers().source;
+  auto init = run_command(
+      ProcessOptions{.argv = {pg_tool("pgbench").string(), "-i", "-q", "-s", "1", "-h",
+                              source.host(), "-p", std::to_string(source.port()), "-U",
+                              "postgres", "mtwo"},
+                     .env = {{"PGPASSWORD", kPassword}}},
+      120s);
+  ASSERT_TRUE(init.success()) << init.describe();
+  const std::string yaml = config_yaml("mtwo", "", "transaction", "{poll_ms: 250}");
+  PgshiftProcess a(proxy_options(yaml));
+  PgshiftProcess b(proxy_options(yaml));
+  auto bench = [&](PgshiftProcess& p) {
+    return Process(ProcessOptions{
+        .argv = {pg_tool("pgbench").string(), "-n", "-c", "4", "-j", "1", "-T", "15", "-h",
+                 p.host(), "-p", std::to_string(p.port()), "-U", "postgres", "mtwo"},
+        .env = {{"PGPASSWORD", kPassword}}});
+  };
+  Process ba = bench(a), bb = bench(b);
+  auto start = run_pgshift(a, {"sync", "start", "mtwo", "--copy-schema"}, 180s);
+  ASSERT_EQ(start.exit_code, 0) << start.describe() << a.log();
+  EXPECT_NE(start.out.find("2 member(s) hold"), std::string::npos) << start.out;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return number(mirror_status(a, "mtwo"), "applied") > 50 &&
+               number(mirror_status(b, "mtwo"), "applied") > 50;
+      },
+      60s, "both sidecars replay"));
+  for (Process* p : {&ba, &bb}) {
+    auto exit = p->wait_for(120s);
+    ASSERT_TRUE(exit.has_value() && exit->shell_code() == 0) << "pgbench failed";
+  }
+  ASSERT_TRUE(wait_until([&] { return drained(a, "mtwo") && drained(b, "mtwo"); }, 60s,
+                         "both mirrors drain"));
+  EXPECT_EQ(number(mirror_status(a, "mtwo"), "divergences"), 0);
+  EXPECT_EQ(number(mirror_status(b, "mtwo"), "divergences"), 0);
+  auto verify = run_pgshift(
+      a, {"verify", "mtwo", "--tables", "pgbench_accounts,pgbench_branches,pgbench_tellers"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.describe();
+  EXPECT_NE(verify.out.find("EQUAL"), std::string::npos) << verify.out;
 }
 
 TEST(MirrorFlow, ExtendedProtocolPreparedSavepointsAndCopyReplayExactly) {
@@ -264,6 +317,40 @@ TEST(MirrorDivergence, ARowChangedOnTheTargetIsJournaledWithBothResults) {
   EXPECT_EQ(run_pgshift(proxy, {"verify", "mdiv"}).exit_code, 1);
 }
 
+// A client that leaves while its write waits for an answer: whether the write committed is
+// unknown to the sidecar, so it is recorded (kind in_doubt), never silently skipped.
+TEST(MirrorDivergence, AWriteLeftWithoutItsAnswerIsRecordedInDoubt) {
+  create_db_both("mdoubt");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE t (id int PRIMARY KEY, v int)", "mdoubt");
+  }
+  servers().source.exec("INSERT INTO t VALUES (1, 0)", "mdoubt");
+  PgshiftProcess proxy(proxy_options(config_yaml("mdoubt")));
+  ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mdoubt"}).exit_code, 0) << proxy.log();
+  PgConnection blocker(servers().source.conninfo({}, std::nullopt, "mdoubt"));
+  blocker.exec("BEGIN; SELECT * FROM t WHERE id = 1 FOR UPDATE");
+  {
+    PgConnection c(proxy.conninfo("postgres", kPassword, "mdoubt"));
+    ASSERT_EQ(PQsendQuery(c.native(), "UPDATE t SET v = v + 1 WHERE id = 1"), 1);
+    ASSERT_TRUE(wait_until(
+        [&] {
+          return servers().source.exec("SELECT count(*) FROM pg_stat_activity WHERE "
+                                       "wait_event_type = 'Lock' AND query LIKE 'UPDATE t%'",
+                                       "mdoubt")
+                     .scalar() == "1";
+        },
+        30s, "the update waits on the lock"));
+  }  // the client leaves without its answer
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return metric_value(fetch_metrics(proxy), "pgshift_mirror_divergences_total",
+                            {{"route", "mdoubt"}, {"kind", "in_doubt"}})
+                   .value_or(0) == 1;
+      },
+      30s, "an in_doubt divergence"));
+  blocker.exec("COMMIT");
+}
+
 TEST(MirrorOutage, TargetDownInAsyncModeQueuesAndCatchesUp) {
   create_db_both("mdown");
   for (PgCluster* c : {&servers().source, &servers().target}) {
@@ -285,6 +372,44 @@ TEST(MirrorOutage, TargetDownInAsyncModeQueuesAndCatchesUp) {
   EXPECT_EQ(number(mirror_status(proxy, "mdown"), "divergences"), 0) << proxy.log();
   EXPECT_EQ(servers().target.exec("SELECT count(*) FROM ledger", "mdown").scalar(), "201");
   EXPECT_EQ(run_pgshift(proxy, {"verify", "mdown"}).exit_code, 0);
+}
+
+// ack: sync with overflow block: a commit returns only once the mirror committed it too;
+// while the target is down the client waits, and goes on when it returns.
+TEST(MirrorAckSync, ACommitReturnsOnlyOnceTheTargetHasIt) {
+  create_db_both("mack");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE ledger (id int PRIMARY KEY)", "mack");
+  }
+  PgshiftProcess proxy(proxy_options(config_yaml("mack", "  mirror:\n    ack: sync\n")));
+  ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mack"}).exit_code, 0) << proxy.log();
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mack"); }, 30s, "the mirror streams"));
+  PgConnection c(proxy.conninfo("postgres", kPassword, "mack"));
+  for (int i = 1; i <= 20; ++i) {
+    c.exec("INSERT INTO ledger VALUES (" + std::to_string(i) + ")");
+    // Acknowledged: already on the target.
+    ASSERT_EQ(servers().target.exec("SELECT count(*) FROM ledger", "mack").scalar(),
+              std::to_string(i));
+  }
+  servers().target.stop();
+  std::atomic<bool> returned{false};
+  std::string seen_on_target;
+  std::thread writer([&] {
+    c.exec("INSERT INTO ledger VALUES (21)");
+    returned = true;
+  });
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return servers().source.exec("SELECT count(*) FROM ledger", "mack").scalar() == "21" &&
+               number(mirror_status(proxy, "mack"), "queued") == 1;
+      },
+      30s, "committed on the source, queued for the mirror"));
+  EXPECT_FALSE(returned.load()) << "the commit was acknowledged while the target was down";
+  servers().target.start();
+  writer.join();
+  EXPECT_EQ(servers().target.exec("SELECT count(*) FROM ledger WHERE id = 21", "mack").scalar(),
+            "1");
+  EXPECT_EQ(number(mirror_status(proxy, "mack"), "divergences"), 0);
 }
 
 TEST(MirrorOverflow, MarkDivergedStopsMirroringAndSaysWhatToDo) {

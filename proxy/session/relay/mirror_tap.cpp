@@ -2,6 +2,7 @@
 // mirrored, what of them is copied into the session's MirrorCapture, and the hand-off of
 // the committed ones to Runtime::mirror at the transaction boundary.
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 
@@ -101,14 +102,50 @@ void ClientSession::mirror_ready(char status) {
   mirror_->on_ready_for_query(status);
   if (!tracker_.idle()) return;
   const auto now = std::chrono::steady_clock::now();
+  const bool ack_sync = route_->route->sync.mirror.ack == config::MirrorAck::sync;
   for (auto& txn : mirror_->take()) {
     txn->route = route_name_;
     txn->session = id_;
     txn->to = mirror_to_;
     txn->committed_at = now;
+    if (ack_sync) {
+      if (!mirror_acks_) mirror_acks_ = std::make_shared<MirrorAcks>(client_.get_executor());
+      ++mirror_acks_->pending;
+      txn->done = [acks = mirror_acks_, ex = client_.get_executor()](bool) {
+        asio::post(ex, [acks] {
+          if (--acks->pending == 0) acks->timer.cancel();
+        });
+      };
+    }
     runtime_.mirror->submit(std::move(txn));
   }
   mirror_txn_ = false;
+}
+
+void ClientSession::mirror_abandon() {
+  if (!mirror_txn_) return;
+  if (mirror_->unanswered_writes()) {
+    runtime_.mirror->in_doubt(route_name_, id_, mirror_->fingerprint());
+  }
+  mirror_->clear();
+  mirror_txn_ = false;
+}
+
+asio::awaitable<void> ClientSession::wait_mirror_acks() {
+  auto acks = mirror_acks_;
+  const auto& m = route_->route->sync.mirror;
+  while (acks->pending > 0 && end_reason_ == EndReason::none) {
+    acks->timer.expires_after(m.apply_timeout);
+    auto [ec] = co_await acks->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!ec && acks->pending > 0 && m.overflow == config::MirrorOverflow::mark_diverged) {
+      // The commit is on the authoritative side; the mirror did not follow in time.
+      runtime_.mirror->give_up(route_name_, "a commit waited sync.mirror.apply_timeout_ms (" +
+                                                std::to_string(m.apply_timeout.count()) +
+                                                " ms) for its replay with overflow mark_diverged");
+      break;
+    }
+    // overflow block: the client keeps waiting for its replay.
+  }
 }
 
 }  // namespace pgshift::proxy

@@ -68,11 +68,7 @@ asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
   co_await dispose_active();  // also forgets what was outstanding
   first_query_.clear();
   fence_retry_ = false;
-  if (mirror_txn_) {
-    // Whether the transaction committed is not known: verify finds out (docs/sync.md).
-    mirror_->clear();
-    mirror_txn_ = false;
-  }
+  mirror_abandon();  // whether it committed is not known (docs/sync.md)
   uncount_transaction();
   txn_wrote_ = false;
   if (keys_) keys_->end_transaction();
@@ -299,6 +295,7 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
       s2c_holds_bytes_ = false;
       if (!c2s_writing_ && filter_empty()) release_active();
     }
+    if (mirror_acks_ && mirror_acks_->pending > 0 && boundary) co_await wait_mirror_acks();
     if (!out.empty() && co_await client_.write_all(out)) {
       end(EndReason::client_closed, "write to client failed");
       break;
@@ -315,6 +312,7 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
     if (scanner.bytes_needed() > buf.size()) buf.reserve_total(scanner.bytes_needed());
   }
   if (end_reason_ == EndReason::none) end(EndReason::server_closed, "server closed the connection");
+  mirror_abandon();
   // Anything still queued (an error for the client) goes out before the goodbye.
   if (!local_out_.empty() && end_reason_ != EndReason::client_closed) {
     co_await client_.write_all(local_out_);
