@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "proxy/telemetry/metrics.hpp"
 #include "routing/state_json.hpp"
 #include "tests/support/files.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -157,8 +158,10 @@ TEST(RouteStateStore, FailedPersistChangesNothing) {
   TempDir dir;
   RouteStateStore store(file_in(dir, "no-such-dir/state.json"), fixed_clock(1));
   store.load(make_config({{"auth", 0}}));
+  const double failures = metrics().errors(ErrorKind::state_persist).Value();
   auto r = store.apply("auth", SetReadPercent{500});
   EXPECT_EQ(r.error, StateChangeError::persist_failed);
+  EXPECT_EQ(metrics().errors(ErrorKind::state_persist).Value(), failures + 1);
   EXPECT_NE(r.message.find("could not save the state file"), std::string::npos) << r.message;
   EXPECT_EQ(store.snapshot()->find("auth")->read_percent.basis_points(), 0u);
   EXPECT_EQ(store.snapshot()->find("auth")->epoch, 0u);
