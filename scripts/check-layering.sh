@@ -12,6 +12,7 @@ declare -A allowed=(
   [ctl]="api"
   [runtime]="telemetry"
   [control]="runtime telemetry pgclient"
+  [mirror]="control runtime telemetry"
   [session]="control runtime telemetry"
   [admin]="api control runtime telemetry"
   [migrate]="control runtime telemetry pgclient"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets of wire/ and routing/ with clang (ASan + UBSan) and runs each
+# Builds the libFuzzer targets of wire/, routing/ and config/ with clang (ASan + UBSan) and runs each
 # for a bounded time against its seed corpus (fuzz/<lib>/corpus/<target>/, where every crash
 # input found is kept so it is replayed on every run).
 #   scripts/fuzz.sh                  # 60 s per target

@@ -62,6 +62,10 @@ AdminResponse dispatch(const AdminCall& call, const api::Match& m) {
       return handle_route_operation(call, m.name, "finalize");
     case Endpoint::recover:
       return handle_route_operation(call, m.name, "recover");
+    case Endpoint::mirror_start:
+      return handle_route_operation(call, m.name, "mirror-start");
+    case Endpoint::mirror_stop:
+      return handle_route_operation(call, m.name, "mirror-stop");
     case Endpoint::get_operation:
       return handle_get_operation(call, m.name);
     case Endpoint::get_pause:

@@ -22,11 +22,13 @@ enum class Endpoint : std::uint8_t {
   list_routes,
   get_route,
   put_read_percent,
-  cutover,  // POST, like rollback, finalize and recover: start a fleet operation
+  cutover,  // POST, like rollback, finalize, recover and mirror_*: start a fleet operation
   rollback,
   finalize,
   recover,
-  get_operation,  // the latest of those four
+  mirror_start,  // POST: sync.mode mirror (docs/sync.md), also a fleet operation
+  mirror_stop,
+  get_operation,  // the latest of those
   get_pause,
   pause,
   resume,

@@ -15,6 +15,7 @@
 #include "proxy/app/operator_startup.hpp"
 #include "proxy/control/route_state_store.hpp"
 #include "proxy/migrate/lag_monitor.hpp"
+#include "proxy/mirror/mirror_service.hpp"
 #include "proxy/session/idle_sweeper.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/telemetry/log.hpp"
@@ -204,6 +205,11 @@ int Server::run() {
   pool_logger_ = std::make_shared<PoolLogger>(pool_registry_, main_ctx.get_executor());
   pool_logger_->start();
   lag_monitors_ = std::make_unique<migrate::LagMonitors>(runtime_);
+  if (mirror::any_mirror_route(*snap->config)) {
+    mirror_ = std::make_shared<mirror::MirrorService>(*runtime_);
+    runtime_->mirror = mirror_;
+    mirror_->start();
+  }
 
   log_info("pgshift listening",
            {f("host", listen.host), f("port", acceptor_->local_endpoint().port()),
@@ -228,6 +234,7 @@ int Server::run() {
   pool_logger_->stop();
   pool_logger_.reset();   // its timer lives on io_context 0
   lag_monitors_.reset();  // joins the monitor threads
+  if (mirror_) mirror_->stop();  // joins the mirror thread
   stop_operator_surface(*runtime_, admin_);
   log_info("pgshift stopped");
   return 0;

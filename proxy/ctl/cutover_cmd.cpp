@@ -50,10 +50,12 @@ void print_step(std::ostream& out, const json::value& step) {
 int ctl_operation(const CtlUrl& url, const std::string& token,
                   std::chrono::milliseconds request_timeout, const CtlOperation& op,
                   std::ostream& out, std::ostream& err) {
-  const api::Endpoint start = op.kind == "rollback"   ? api::Endpoint::rollback
-                              : op.kind == "finalize" ? api::Endpoint::finalize
-                              : op.kind == "recover"  ? api::Endpoint::recover
-                                                      : api::Endpoint::cutover;
+  const api::Endpoint start = op.kind == "rollback"       ? api::Endpoint::rollback
+                              : op.kind == "finalize"     ? api::Endpoint::finalize
+                              : op.kind == "recover"      ? api::Endpoint::recover
+                              : op.kind == "mirror-start" ? api::Endpoint::mirror_start
+                              : op.kind == "mirror-stop"  ? api::Endpoint::mirror_stop
+                                                          : api::Endpoint::cutover;
   const auto& progress = api::spec(api::Endpoint::get_operation);
   auto r = ctl_http_request(url, api::spec(start).method, api::path(start, op.route), token,
                             body_of(op), request_timeout);

@@ -14,7 +14,7 @@
 namespace pgshift::proxy {
 
 struct CtlOperation {
-  std::string kind;   // cutover | rollback | finalize | recover
+  std::string kind;   // cutover | rollback | finalize | recover | mirror-start | mirror-stop
   std::string route;  // as configured (encoded into the path here)
   bool dry_run = false;
   bool skip_verify = false;

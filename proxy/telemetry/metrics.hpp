@@ -49,6 +49,8 @@ enum class LoginFailure : std::uint8_t {
   timeout,           // login did not finish in time
   shutting_down,     // the proxy is draining
   too_many_clients,  // the route is at pool.max_client_connections (53300)
+  hba_rejected,      // client_auth.hba_file: no matching rule, or a reject rule (28000)
+  throttled,         // too many failed logins from the address or for the user (53300)
 };
 
 // Why a read went where it went (DESIGN.md §4).
@@ -144,6 +146,10 @@ class Metrics {
   prometheus::Gauge& client_connections(const std::string& route);
   prometheus::Counter& client_connections_total(const std::string& route);
   prometheus::Counter& login_failures(LoginFailure reason);
+  // Password logins slowed down or refused by client_auth.throttle (proxy/session/
+  // client_auth_throttle.hpp). action: "delayed" or "refused"; key: "address" or "user" (the
+  // bucket that was empty).
+  prometheus::Counter& client_auth_throttled(std::string_view action, std::string_view key);
 
   // --- server side and pools -----------------------------------------------------------
   prometheus::Gauge& server_connections(const std::string& route, Side side, ServerState st);
@@ -213,6 +219,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& cancel_requests_family_;
   prometheus::Family<prometheus::Counter>& admin_requests_family_;
   prometheus::Family<prometheus::Counter>& admin_dropped_family_;
+  prometheus::Family<prometheus::Counter>& auth_throttled_family_;
   prometheus::Family<prometheus::Gauge>& upstream_healthy_family_;
   prometheus::Family<prometheus::Counter>& health_checks_family_;
   prometheus::Family<prometheus::Counter>& health_changes_family_;

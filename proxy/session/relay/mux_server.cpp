@@ -68,6 +68,11 @@ asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
   co_await dispose_active();  // also forgets what was outstanding
   first_query_.clear();
   fence_retry_ = false;
+  if (mirror_txn_) {
+    // Whether the transaction committed is not known: verify finds out (docs/sync.md).
+    mirror_->clear();
+    mirror_txn_ = false;
+  }
   uncount_transaction();
   txn_wrote_ = false;
   if (keys_) keys_->end_transaction();
@@ -87,7 +92,7 @@ asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
 
 asio::awaitable<void> ClientSession::mux_server_to_client() {
   auto self = shared_from_this();
-  auto scanner_types = wire::type_set({'Z', '1', '3', 'E'});
+  auto scanner_types = wire::type_set({'Z', '1', '3', 'E', 'C'});
   wire::MessageScanner scanner(wire::Direction::backend, limits_, scanner_types);
   IoBuffer buf;
   wire::Bytes kept;  // the chunk without dropped messages, when there are any
@@ -211,6 +216,14 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
             route_metrics_->latency(active_side_)
                 .Observe(seconds(std::chrono::steady_clock::now() - query_start_));
           }
+          if (mirror_txn_) {
+            if (fence_retry_) {
+              mirror_->clear();  // re-run on the new side: not this side's transaction
+              mirror_txn_ = false;
+            } else {
+              mirror_ready(status);
+            }
+          }
           if (status == 'I') on_transaction_end();
         } else if (r.type == 'E') {
           wire::ErrorFields ef;
@@ -246,8 +259,10 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
                      {f("session", id_), f("sqlstate", ef.sqlstate()), f("message", ef.message())});
           } else {
             keep = rs().filter.should_forward(r.type, s->prepared);
+            if (mirror_txn_) mirror_backend(r.type, r.body);
           }
         } else if (r.type != 'Z') {
+          if (r.type == 'C' && mirror_txn_) mirror_backend(r.type, r.body);
           keep = rs().filter.should_forward(r.type, s->prepared);
         }
         if (r.type != 'Z' && !fence_retry_) answered_ = true;

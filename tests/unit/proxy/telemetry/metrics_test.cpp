@@ -69,6 +69,7 @@ TEST(Metrics, EveryFamilyIsExposed) {
                            "pgshift_errors_total",
                            "pgshift_protocol_errors_total",
                            "pgshift_cancel_requests_total",
+                           "pgshift_client_auth_throttled_total",
                            "pgshift_admin_requests_total",
                            "pgshift_upstream_healthy",
                            "pgshift_health_checks_total",
