@@ -19,6 +19,7 @@
 #include "proxy/session/idle_sweeper.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/telemetry/log.hpp"
+#include "proxy/telemetry/metrics.hpp"
 #include "proxy/telemetry/pool_report.hpp"
 
 namespace pgshift::proxy {
@@ -89,6 +90,7 @@ void Server::reload() {
   if (!loaded.ok()) {
     for (auto& e : loaded.errors) log_error("reload: config error", {f("error", e.to_string())});
     log_error("reload rejected; keeping the running configuration");
+    metrics().errors(ErrorKind::config_reload).Increment();
     return;
   }
   std::vector<std::string> errors;
@@ -104,6 +106,7 @@ void Server::reload() {
   if (!snap) {
     for (auto& e : errors) log_error("reload: error", {f("error", e)});
     log_error("reload rejected; keeping the running configuration");
+    metrics().errors(ErrorKind::config_reload).Increment();
     return;
   }
   LogLevel level;

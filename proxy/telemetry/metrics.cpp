@@ -56,8 +56,6 @@ std::string_view to_string(LoginFailure r) {
       return "auth_failed";
     case LoginFailure::unknown_database:
       return "unknown_database";
-    case LoginFailure::upstream_credentials:
-      return "upstream_credentials";
     case LoginFailure::upstream_failed:
       return "upstream_failed";
     case LoginFailure::timeout:
@@ -126,14 +124,10 @@ std::string_view to_string(FallbackReason r) {
 
 std::string_view to_string(ErrorKind k) {
   switch (k) {
-    case ErrorKind::client_io:
-      return "client_io";
     case ErrorKind::server_io:
       return "server_io";
     case ErrorKind::upstream_connect:
       return "upstream_connect";
-    case ErrorKind::timeout:
-      return "timeout";
     case ErrorKind::state_persist:
       return "state_persist";
     case ErrorKind::config_reload:
@@ -270,18 +264,16 @@ Metrics::Metrics()
   // instead of absent series.
   for (auto r :
        {LoginFailure::invalid_startup, LoginFailure::tls_required, LoginFailure::tls_handshake,
-        LoginFailure::auth_failed, LoginFailure::unknown_database,
-        LoginFailure::upstream_credentials, LoginFailure::upstream_failed, LoginFailure::timeout,
-        LoginFailure::shutting_down, LoginFailure::too_many_clients, LoginFailure::hba_rejected,
-        LoginFailure::throttled}) {
+        LoginFailure::auth_failed, LoginFailure::unknown_database, LoginFailure::upstream_failed,
+        LoginFailure::timeout, LoginFailure::shutting_down, LoginFailure::too_many_clients,
+        LoginFailure::hba_rejected, LoginFailure::throttled}) {
     login_failures(r);
   }
   for (std::string_view action : {"delayed", "refused"}) {
     for (std::string_view key : {"address", "user"}) client_auth_throttled(action, key);
   }
-  for (auto k :
-       {ErrorKind::client_io, ErrorKind::server_io, ErrorKind::upstream_connect, ErrorKind::timeout,
-        ErrorKind::state_persist, ErrorKind::config_reload, ErrorKind::internal}) {
+  for (auto k : {ErrorKind::server_io, ErrorKind::upstream_connect, ErrorKind::state_persist,
+                 ErrorKind::config_reload, ErrorKind::internal}) {
     errors(k);
   }
   protocol_errors(ProtocolDirection::client);

@@ -8,11 +8,11 @@
 #include <sstream>
 #include <thread>
 
-#include "admin_fixture.hpp"
 #include "proxy/control/pause_gate.hpp"
 #include "proxy/control/route_state_store.hpp"
 #include "proxy/ctl/ctl.hpp"
 #include "proxy/runtime/operations.hpp"
+#include "tests/unit/proxy/admin/admin_fixture.hpp"
 
 namespace pgshift::proxy {
 namespace {

@@ -8,15 +8,24 @@
 #include <thread>
 #include <vector>
 
+#include "proxy/telemetry/metrics.hpp"
 #include "routing/state_json.hpp"
-#include "temp_dir.hpp"
+#include "tests/support/files.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace pgshift::proxy {
 namespace {
 
+using pgshift::test::read_file;
+using pgshift::test::TempDir;
+using pgshift::test::write_file;
 using routing::SetPhase;
 using routing::SetReadPercent;
-using test::ScratchDir;
+
+// A file name in `dir`, as the store takes it.
+std::string file_in(const TempDir& dir, const char* name) {
+  return (dir / name).string();
+}
 
 config::Config make_config(std::initializer_list<std::pair<const char*, double>> routes) {
   config::Config cfg;
@@ -36,8 +45,8 @@ RouteStateStore::Clock fixed_clock(std::int64_t ms) {
 }
 
 TEST(RouteStateStore, MissingFileGivesConfiguredDefaults) {
-  ScratchDir dir;
-  RouteStateStore store(dir.file("state.json"), fixed_clock(1000));
+  TempDir dir;
+  RouteStateStore store(file_in(dir, "state.json"), fixed_clock(1000));
   store.load(make_config({{"auth", 12.5}, {"scores", 0}}));
   auto snap = store.snapshot();
   ASSERT_EQ(snap->routes.size(), 2u);
@@ -48,12 +57,12 @@ TEST(RouteStateStore, MissingFileGivesConfiguredDefaults) {
   EXPECT_EQ(auth->epoch, 0u);
   EXPECT_EQ(snap->find("scores")->read_percent.basis_points(), 0u);
   // Loading alone writes nothing: the file appears with the first change.
-  EXPECT_FALSE(std::filesystem::exists(dir.file("state.json")));
+  EXPECT_FALSE(std::filesystem::exists(file_in(dir, "state.json")));
 }
 
 TEST(RouteStateStore, ChangesArePersistedAndSurviveARestart) {
-  ScratchDir dir;
-  const auto path = dir.file("state.json");
+  TempDir dir;
+  const auto path = file_in(dir, "state.json");
   const auto cfg = make_config({{"auth", 0}, {"scores", 0}});
   {
     RouteStateStore store(path, fixed_clock(1700000000123));
@@ -68,7 +77,7 @@ TEST(RouteStateStore, ChangesArePersistedAndSurviveARestart) {
     EXPECT_EQ(store.snapshot()->find("auth")->epoch, 2u);
   }
   // What is on disk is exactly what was published.
-  auto parsed = routing::parse_state_file(test::read_file(path));
+  auto parsed = routing::parse_state_file(read_file(path));
   ASSERT_TRUE(parsed) << parsed.message;
   EXPECT_EQ(parsed->routes.at("auth").read_percent.basis_points(), 1250u);
 
@@ -94,14 +103,14 @@ TEST(RouteStateStore, SnapshotsAreImmutable) {
 }
 
 TEST(RouteStateStore, SameValueIsANoOp) {
-  ScratchDir dir;
-  RouteStateStore store(dir.file("state.json"), fixed_clock(1));
+  TempDir dir;
+  RouteStateStore store(file_in(dir, "state.json"), fixed_clock(1));
   store.load(make_config({{"auth", 10}}));
   auto r = store.apply("auth", SetReadPercent{1000});
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r.changed());
   EXPECT_EQ(store.snapshot()->find("auth")->epoch, 0u);
-  EXPECT_FALSE(std::filesystem::exists(dir.file("state.json")));
+  EXPECT_FALSE(std::filesystem::exists(file_in(dir, "state.json")));
 }
 
 TEST(RouteStateStore, RejectsUnknownRoutesAndInvalidChanges) {
@@ -119,8 +128,8 @@ TEST(RouteStateStore, RejectsUnknownRoutesAndInvalidChanges) {
 }
 
 TEST(RouteStateStore, AtomicWriteLeavesNoTemporaryFiles) {
-  ScratchDir dir;
-  const auto path = dir.file("state.json");
+  TempDir dir;
+  const auto path = file_in(dir, "state.json");
   RouteStateStore store(path, fixed_clock(1));
   store.load(make_config({{"auth", 0}}));
   for (std::uint32_t bp = 1; bp <= 20; ++bp)
@@ -132,38 +141,40 @@ TEST(RouteStateStore, AtomicWriteLeavesNoTemporaryFiles) {
   EXPECT_EQ(names, std::vector<std::string>{"state.json"});
   EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  EXPECT_TRUE(routing::parse_state_file(test::read_file(path)));
+  EXPECT_TRUE(routing::parse_state_file(read_file(path)));
 }
 
 TEST(RouteStateStore, WriteFileAtomicallyReplacesAndReportsErrors) {
-  ScratchDir dir;
-  const auto path = dir.file("f.json");
-  test::write_file(path, "old");
+  TempDir dir;
+  const auto path = file_in(dir, "f.json");
+  write_file(path, "old");
   EXPECT_EQ(write_file_atomically(path, "new contents"), "");
-  EXPECT_EQ(test::read_file(path), "new contents");
-  const auto err = write_file_atomically(dir.file("missing-dir/f.json"), "x");
+  EXPECT_EQ(read_file(path), "new contents");
+  const auto err = write_file_atomically(file_in(dir, "missing-dir/f.json"), "x");
   EXPECT_NE(err.find("cannot create"), std::string::npos) << err;
 }
 
 TEST(RouteStateStore, FailedPersistChangesNothing) {
-  ScratchDir dir;
-  RouteStateStore store(dir.file("no-such-dir/state.json"), fixed_clock(1));
+  TempDir dir;
+  RouteStateStore store(file_in(dir, "no-such-dir/state.json"), fixed_clock(1));
   store.load(make_config({{"auth", 0}}));
+  const double failures = metrics().errors(ErrorKind::state_persist).Value();
   auto r = store.apply("auth", SetReadPercent{500});
   EXPECT_EQ(r.error, StateChangeError::persist_failed);
+  EXPECT_EQ(metrics().errors(ErrorKind::state_persist).Value(), failures + 1);
   EXPECT_NE(r.message.find("could not save the state file"), std::string::npos) << r.message;
   EXPECT_EQ(store.snapshot()->find("auth")->read_percent.basis_points(), 0u);
   EXPECT_EQ(store.snapshot()->find("auth")->epoch, 0u);
 }
 
 TEST(RouteStateStore, CorruptFileIsAClearStartupError) {
-  ScratchDir dir;
-  const auto path = dir.file("state.json");
+  TempDir dir;
+  const auto path = file_in(dir, "state.json");
   for (const std::string text :
        {"{not json", R"({"version": 1})", R"([1, 2])", R"({"version": 99, "routes": {}})",
         R"({"version": 1, "routes": {"auth": {"phase": "nope",
                                      "read_percent": 1, "epoch": 1}}})"}) {
-    test::write_file(path, text);
+    write_file(path, text);
     RouteStateStore store(path, fixed_clock(1));
     try {
       store.load(make_config({{"auth", 0}}));
@@ -173,13 +184,13 @@ TEST(RouteStateStore, CorruptFileIsAClearStartupError) {
       EXPECT_NE(what.find(path), std::string::npos) << what;
       EXPECT_NE(what.find("not usable"), std::string::npos) << what;
     }
-    EXPECT_EQ(test::read_file(path), text) << "a corrupt file must be left for the operator";
+    EXPECT_EQ(read_file(path), text) << "a corrupt file must be left for the operator";
   }
 }
 
 TEST(RouteStateStore, RoutesNotInConfigAreNotServedAndNewOnesGetDefaults) {
-  ScratchDir dir;
-  const auto path = dir.file("state.json");
+  TempDir dir;
+  const auto path = file_in(dir, "state.json");
   {
     RouteStateStore store(path, fixed_clock(1));
     store.load(make_config({{"auth", 0}, {"old", 0}}));
@@ -203,8 +214,8 @@ TEST(RouteStateStore, RoutesNotInConfigAreNotServedAndNewOnesGetDefaults) {
 // Issue 16.4: a route removed by a reload keeps its state (in memory and in the file, through
 // later changes of other routes and a restart) and resumes from it when it comes back.
 TEST(RouteStateStore, RemovedRouteIsRetiredAndResumesWhenRestored) {
-  ScratchDir dir;
-  const auto path = dir.file("state.json");
+  TempDir dir;
+  const auto path = file_in(dir, "state.json");
   RouteStateStore store(path, fixed_clock(1));
   store.load(make_config({{"auth", 0}, {"old", 0}}));
   ASSERT_TRUE(store.apply("old", SetReadPercent{100}).ok());
@@ -249,8 +260,8 @@ TEST(RouteStateStore, ListenersSeeEveryChangeInOrder) {
 }
 
 TEST(RouteStateStore, ConcurrentChangesAreSerialized) {
-  ScratchDir dir;
-  RouteStateStore store(dir.file("state.json"), fixed_clock(1));
+  TempDir dir;
+  RouteStateStore store(file_in(dir, "state.json"), fixed_clock(1));
   store.load(make_config({{"auth", 0}}));
   constexpr int kThreads = 4, kPerThread = 25;
   std::atomic<bool> ordered{true};
@@ -273,7 +284,7 @@ TEST(RouteStateStore, ConcurrentChangesAreSerialized) {
   for (auto& th : threads) th.join();
   EXPECT_TRUE(ordered);
   EXPECT_EQ(store.snapshot()->find("auth")->epoch, std::uint64_t{kThreads * kPerThread});
-  RouteStateStore reopened(dir.file("state.json"), fixed_clock(1));
+  RouteStateStore reopened(file_in(dir, "state.json"), fixed_clock(1));
   reopened.load(make_config({{"auth", 0}}));
   EXPECT_EQ(reopened.snapshot()->find("auth")->epoch, std::uint64_t{kThreads * kPerThread});
 }

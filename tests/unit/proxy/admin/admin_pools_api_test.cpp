@@ -4,9 +4,9 @@
 #include <boost/json/parse.hpp>
 #include <string>
 
-#include "admin_fixture.hpp"
 #include "pool/pool_shared.hpp"
 #include "proxy/telemetry/metrics.hpp"
+#include "tests/unit/proxy/admin/admin_fixture.hpp"
 
 namespace pgshift::proxy {
 namespace {

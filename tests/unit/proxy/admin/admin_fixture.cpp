@@ -1,4 +1,4 @@
-#include "admin_fixture.hpp"
+#include "tests/unit/proxy/admin/admin_fixture.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -54,8 +54,8 @@ boost::json::value HttpReply::json() const {
 }
 
 AdminFixture::AdminFixture(AdminOptions options) {
-  state_file_ = dir_.file("state.json");
-  token_file_ = dir_.file("token");
+  state_file_ = (dir_ / "state.json").string();
+  token_file_ = (dir_ / "token").string();
   write_file(token_file_, std::string(kToken) + "\n");
   auto cfg = make_config(options, state_file_);
   auto snap = std::make_shared<Snapshot>();

@@ -9,10 +9,11 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
 
-#include "admin_fixture.hpp"
+#include "proxy/api/endpoints.hpp"
 #include "proxy/control/route_state_store.hpp"
 #include "proxy/telemetry/metrics.hpp"
 #include "routing/state_json.hpp"
+#include "tests/unit/proxy/admin/admin_fixture.hpp"
 
 namespace pgshift::proxy {
 namespace {
@@ -183,6 +184,21 @@ TEST(AdminServer, UnknownPathAndWrongMethod) {
   EXPECT_EQ(del.status, 405u);
   EXPECT_EQ(f.request(http::verb::get, "/v1/resume").status, 405u);
   EXPECT_EQ(f.get("/v1/routes/?x=1").status, 200u);  // trailing slash and query tolerated
+}
+
+// Every row of the shared endpoint table reaches its handler: never "no such endpoint" nor
+// 405 for its own method (a route named "nope", so that nothing is started or changed; the
+// handlers answer 404 unknown route, or 503 where this fixture has no operations).
+TEST(AdminServer, EveryTableRowIsServed) {
+  AdminFixture f;
+  for (const api::EndpointSpec& s : api::endpoints()) {
+    const std::string body =
+        s.endpoint == api::Endpoint::put_read_percent ? R"({"percent": 5})" : "";
+    auto r = f.request(s.method, api::path(s.endpoint, "nope"), body);
+    EXPECT_NE(r.status, 405u) << s.pattern;
+    EXPECT_EQ(r.body.find("no such endpoint"), std::string::npos) << s.pattern;
+    EXPECT_NE(r.status, 401u) << s.pattern;
+  }
 }
 
 TEST(AdminServer, MetricsExposition) {

@@ -8,7 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <thread>
 
-#include "admin_fixture.hpp"
+#include "tests/unit/proxy/admin/admin_fixture.hpp"
 
 namespace pgshift::proxy {
 namespace {

@@ -13,9 +13,14 @@
 
 #include "proxy/admin/server.hpp"
 #include "proxy/runtime/runtime.hpp"
-#include "temp_dir.hpp"
+#include "tests/support/files.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace pgshift::proxy::test {
+
+using pgshift::test::read_file;
+using pgshift::test::TempDir;
+using pgshift::test::write_file;
 
 inline constexpr const char* kToken = "s3cret-admin-token";
 
@@ -51,7 +56,7 @@ class AdminFixture {
   }
 
  private:
-  ScratchDir dir_;
+  TempDir dir_{"pgshift-admin"};
   std::string state_file_;
   std::string token_file_;
   std::shared_ptr<Runtime> runtime_;

@@ -3,8 +3,8 @@
 // duplicate members are refused with 400, and nothing changes.
 #include <gtest/gtest.h>
 
-#include "admin_fixture.hpp"
 #include "proxy/control/route_state_store.hpp"
+#include "tests/unit/proxy/admin/admin_fixture.hpp"
 
 namespace pgshift::proxy {
 namespace {

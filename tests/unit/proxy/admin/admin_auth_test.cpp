@@ -1,10 +1,9 @@
 // Pure helpers of the admin API: bearer check, JSON writer, dates, URL decoding.
-#include "proxy/admin/auth.hpp"
-
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
 
+#include "proxy/admin/auth.hpp"
 #include "proxy/admin/http.hpp"
 
 namespace pgshift::proxy {
@@ -42,14 +41,6 @@ TEST(AdminJson, DoublesHaveTwoDecimals) {
 TEST(AdminJson, Iso8601) {
   EXPECT_EQ(iso8601_utc(1700000000123), boost::json::value("2023-11-14T22:13:20.123Z"));
   EXPECT_TRUE(iso8601_utc(0).is_null());
-}
-
-TEST(AdminJson, UrlDecode) {
-  std::string out;
-  EXPECT_TRUE(url_decode("a%20b%2Fc", out));
-  EXPECT_EQ(out, "a b/c");
-  EXPECT_FALSE(url_decode("a%2", out));
-  EXPECT_FALSE(url_decode("a%zz", out));
 }
 
 TEST(AdminJson, ErrorResponseShape) {

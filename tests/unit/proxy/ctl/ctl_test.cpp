@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "admin_fixture.hpp"
 #include "pool/pool_shared.hpp"
 #include "proxy/control/pause_gate.hpp"
 #include "proxy/control/route_state_store.hpp"
+#include "tests/unit/proxy/admin/admin_fixture.hpp"
 
 namespace pgshift::proxy {
 namespace {

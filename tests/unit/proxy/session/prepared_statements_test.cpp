@@ -119,10 +119,10 @@ TEST(PreparedStatements, ErrorBeforeInjectedParseKeepsClientParseComplete) {
   filter.clear();
   ASSERT_TRUE(mapper.rewrite('P', parse_body("y", "SELECT 3"), b, filter, out));
   ASSERT_TRUE(mapper.rewrite('B', bind_body("", "x"), b, filter, out));
-  EXPECT_TRUE(filter.should_forward('1', b));   // y's ParseComplete reaches the client
-  EXPECT_TRUE(filter.should_forward('E', b));   // error before x's injected Parse ran
-  EXPECT_FALSE(b.contains("pgs_1_0"));  // x's injected Parse never ran on b
-  EXPECT_TRUE(b.contains("pgs_1_1"));   // y's did
+  EXPECT_TRUE(filter.should_forward('1', b));  // y's ParseComplete reaches the client
+  EXPECT_TRUE(filter.should_forward('E', b));  // error before x's injected Parse ran
+  EXPECT_FALSE(b.contains("pgs_1_0"));         // x's injected Parse never ran on b
+  EXPECT_TRUE(b.contains("pgs_1_1"));          // y's did
 }
 
 TEST(PreparedStatements, CloseIsForwardedUnderServerNameAndForgotten) {

@@ -1,8 +1,8 @@
 // POST /v1/pause, POST /v1/resume, GET /v1/pause through HTTP.
 #include <gtest/gtest.h>
 
-#include "admin_fixture.hpp"
 #include "proxy/control/pause_gate.hpp"
+#include "tests/unit/proxy/admin/admin_fixture.hpp"
 
 namespace pgshift::proxy {
 namespace {
