@@ -6,8 +6,7 @@
 
 namespace pgshift::proxy {
 
-void CancelSlot::attach(std::shared_ptr<const pool::UpstreamParams> upstream,
-                        wire::CancelKey key) {
+void CancelSlot::attach(std::shared_ptr<const pool::UpstreamParams> upstream, wire::CancelKey key) {
   std::lock_guard lock(mu_);
   target_ = Target{std::move(upstream), key};
 }
@@ -22,13 +21,11 @@ std::optional<CancelSlot::Target> CancelSlot::current() const {
   return target_;
 }
 
-wire::CancelKey CancelRegistry::register_slot(std::shared_ptr<CancelSlot> slot,
-                                              std::int32_t pid) {
+wire::CancelKey CancelRegistry::register_slot(std::shared_ptr<CancelSlot> slot, std::int32_t pid) {
   std::lock_guard lock(mu_);
   for (;;) {
     std::int32_t raw[2];
-    wire::random_bytes(
-        std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(raw), sizeof raw));
+    wire::random_bytes(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(raw), sizeof raw));
     // Positive pids look like real backend pids to clients that print them; random ones
     // stay apart from each other (a real pid may be shared, see the header).
     const std::int32_t key_pid = pid > 0 ? pid : raw[0] & 0x7fffffff;

@@ -323,7 +323,8 @@ asio::awaitable<bool> ClientSession::login() {
     if (k == "replication") replication = true;
   }
   if (replication) mux_ = txn_mode_ = false;  // a replication connection is never shared
-  if (rc.target) {                            // routing keys only matter where reads are split
+  tracked_params_ = pool::tracked_parameters(identity_.startup_params);
+  if (rc.target) {  // routing keys only matter where reads are split
     keys_ = std::make_unique<routing::KeyState>(
         routing::key_from_startup(startup.params, rc.routing_key),
         "connection-" + std::to_string(id_));

@@ -3,7 +3,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
-
 #include <poll.h>
 
 #include <memory>
@@ -280,21 +279,20 @@ TEST(BackendPidTest, SessionModeReportsTheServersRealPid) {
     EXPECT_EQ(conn.scalar("SELECT 'usable'"), "usable");
   }
   // psycopg2 reports the same pid as the server.
-  const CommandResult py = run_command(
-      {"/usr/bin/python3", "-c",
-       "import psycopg2, sys\n"
-       "c = psycopg2.connect(sys.argv[1])\n"
-       "cur = c.cursor(); cur.execute('select pg_backend_pid()')\n"
-       "print(c.get_backend_pid() == cur.fetchone()[0])\n",
-       c},
-      30s);
+  const CommandResult py = run_command({"/usr/bin/python3", "-c",
+                                        "import psycopg2, sys\n"
+                                        "c = psycopg2.connect(sys.argv[1])\n"
+                                        "cur = c.cursor(); cur.execute('select pg_backend_pid()')\n"
+                                        "print(c.get_backend_pid() == cur.fetchone()[0])\n",
+                                        c},
+                                       30s);
   EXPECT_EQ(py.out, "True\n") << py.describe();
   // pg_terminate_backend(<the pid the driver reports>) ends that very session.
   PgConnection victim(c);
   PgConnection killer(servers().source.conninfo());
-  EXPECT_EQ(killer.scalar("SELECT pg_terminate_backend(" + std::to_string(victim.backend_pid()) +
-                          ")"),
-            "t");
+  EXPECT_EQ(
+      killer.scalar("SELECT pg_terminate_backend(" + std::to_string(victim.backend_pid()) + ")"),
+      "t");
   EXPECT_THROW(victim.exec("SELECT 1"), PgError);
 }
 
