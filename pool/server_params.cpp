@@ -102,6 +102,15 @@ std::string parameter_sync_statement(const ParameterState& state, const StartupP
   return sql;
 }
 
+bool needs_parameter_sync(const ParameterState& state, const StartupParams& wanted) {
+  if (state.unknown || state.current.size() != wanted.size()) return true;
+  for (const auto& [k, v] : wanted) {
+    const std::string* have = find(state.current, k);
+    if (!have || *have != v) return true;
+  }
+  return false;  // same size and every wanted name present: no extra names either
+}
+
 void apply_parameter_sync(ParameterState& state, const StartupParams& wanted) {
   state.current = wanted;
 }

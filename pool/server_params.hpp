@@ -51,6 +51,9 @@ struct ParameterState {
 // `SELECT pg_catalog.set_config(...), ...` round trip), or "" when nothing differs. A
 // parameter the server has and the client lacks is reset to its default (NULL).
 std::string parameter_sync_statement(const ParameterState& state, const StartupParams& wanted);
+// Whether a hand-out needs a round trip at all (no allocation: the hot path of transaction
+// mode calls it for every transaction).
+bool needs_parameter_sync(const ParameterState& state, const StartupParams& wanted);
 // After that statement succeeded: `state` now holds `wanted`.
 void apply_parameter_sync(ParameterState& state, const StartupParams& wanted);
 

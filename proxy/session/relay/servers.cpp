@@ -95,7 +95,8 @@ asio::awaitable<bool> ClientSession::attach(Side side, pool::AcquireError& error
   }
   // A pooled server may have been opened for, or last used by, a client with other
   // startup parameter values: bring them to this client's.
-  if (!co_await pool->sync_parameters(conn, tracked_params_, error)) {
+  if (pool::needs_parameter_sync(conn->param_state, tracked_params_) &&
+      !co_await pool->sync_parameters(conn, tracked_params_, error)) {
     log_warn("could not set the client's parameters on a server",
              {f("session", id_), f("route", route_name_), f("side", routing::to_string(side)),
               f("error", error.message), f("sqlstate", error.sqlstate)});

@@ -44,8 +44,14 @@ TEST(ServerParamsTest, StatementSetsOnlyWhatDiffers) {
             "SELECT pg_catalog.set_config(E'application_name', NULL, false)");
   apply_parameter_sync(state, {{"application_name", "b"}, {"timezone", "UTC"}});
   EXPECT_EQ(parameter_sync_statement(state, {{"application_name", "b"}, {"timezone", "UTC"}}), "");
+  EXPECT_FALSE(needs_parameter_sync(state, {{"application_name", "b"}, {"timezone", "UTC"}}));
+  EXPECT_TRUE(needs_parameter_sync(state, {{"application_name", "c"}, {"timezone", "UTC"}}));
+  EXPECT_TRUE(needs_parameter_sync(state, {{"application_name", "b"}}));
+  state.unknown = true;
+  EXPECT_TRUE(needs_parameter_sync(state, {{"application_name", "b"}, {"timezone", "UTC"}}));
   state.reset();
   EXPECT_EQ(state.current, state.defaults);
+  EXPECT_FALSE(state.unknown);
 }
 
 }  // namespace
