@@ -89,6 +89,10 @@ trap cleanup EXIT INT TERM
 
 # The regression files are read (COPY FROM) and written (results/) by the server too.
 cp -r "$src" "$RUN/regress"
+# The server loads regress.so (and autoinc, refint) as the postgres user: from the run
+# directory, whatever the permissions of the checkout.
+mkdir -p "$RUN/lib"
+cp -L "$lib"/*.so "$RUN/lib/"
 if [[ $MODE == short ]]; then
   cat >"$RUN/schedule" <<'SCHED'
 test: test_setup
@@ -129,7 +133,7 @@ run_regress() { # name port -> $RUN/name/out
   say "pg_regress $1 (port $2)"
   (cd "$RUN/regress" && as_pg env PGPASSWORD="$PGPASSWORD" nice -n 10 \
     "$(pg_config --pgxs | xargs dirname | xargs dirname)/test/regress/pg_regress" \
-    --inputdir="$RUN/regress" --outputdir="$out" --bindir="$PGBIN" --dlpath="$lib" \
+    --inputdir="$RUN/regress" --outputdir="$out" --bindir="$PGBIN" --dlpath="$RUN/lib" \
     --schedule="$RUN/schedule" --host=127.0.0.1 --port="$2" --user=postgres \
     >"$RUN/$1/pg_regress.log" 2>&1) || true
 }
