@@ -204,6 +204,13 @@ TEST(PoolParamsTxnTest, ClientsTakingTurnsOnOneServerSeeTheirOwnValues) {
     EXPECT_EQ(rb.substr(0, rb.rfind('/')), "beta/UTF8");
     EXPECT_EQ(ra.substr(ra.rfind('/')), rb.substr(rb.rfind('/'))) << "one server";
   }
+  // A client's own change pins its server (set_config() is session state) and stays its
+  // own; once it leaves, the server is reset and the next client gets its own values.
+  EXPECT_EQ(a.scalar("SELECT set_config('application_name', 'changed', false)"), "changed");
+  EXPECT_EQ(a.scalar("SHOW application_name"), "changed");
+  { PgConnection gone = std::move(a); }
+  const std::string rb = b.scalar(q);
+  EXPECT_EQ(rb.substr(0, rb.rfind('/')), "beta/UTF8");
   EXPECT_EQ(pooled_backends(), 1);
 }
 
