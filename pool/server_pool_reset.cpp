@@ -1,5 +1,6 @@
 // Session mode's reset of a server between two clients (docs/pooling.md, "Release" and
-// "Server state that DISCARD ALL does not undo").
+// "Server state that DISCARD ALL does not undo"), and the per-hand-out setting of a client's
+// startup parameters (docs/pooling.md, "Startup parameters").
 #include "pool/errc.hpp"
 #include "pool/server_pool.hpp"
 #include "pool/server_pool_check.hpp"
