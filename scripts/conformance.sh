@@ -20,7 +20,9 @@
 #
 # Environment: PGSHIFT_BIN [build/proxy/pgshift], PG_BINDIR [/usr/lib/postgresql/15/bin],
 #   CONFORMANCE_CACHE, KEEP=1 keeps the run directory (results, diffs, logs),
-#   CONFORMANCE_SKIP_DIRECT=1 runs only through pgshift (then every failure counts).
+#   CONFORMANCE_SKIP_DIRECT=1 runs only through pgshift (then every failure counts),
+#   POOL_MODE [session]: transaction runs the suite through transaction pooling instead
+#   (informative: session state is pinned there, see docs/pooling.md).
 # Output: per-side counts, the tests that fail only through pgshift with their diffs, and a
 # final "conformance: N passed, N failed" line (through pgshift, over the schedule).
 set -euo pipefail
@@ -168,7 +170,7 @@ routes:
   - name: all
     client_database: "*"
     source: { host: 127.0.0.1, port: $port, credentials: passthrough }
-    pool: { mode: session, size: 40, max_client_connections: 200 }
+    pool: { mode: ${POOL_MODE:-session}, size: 40, max_client_connections: 200 }
 YAML
 "$PGSHIFT" check-config "$RUN/pgshift.yaml" >/dev/null || die "pgshift check-config failed"
 "$PGSHIFT" --config "$RUN/pgshift.yaml" >"$RUN/pgshift.log" 2>&1 &
