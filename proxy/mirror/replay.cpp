@@ -88,6 +88,8 @@ asio::awaitable<bool> RouteMirror::ensure_connection(Side to) {
   conn_ = std::move(conn);
   conn_side_ = to;
   prepared_.clear();
+  params_ = {};
+  params_.defaults = params_.current = {{"application_name", "pgshift-mirror"}};
   proxy::log_info("mirror connected", {f("route", route_), f("to", side_name(to))});
   co_return true;
 }
@@ -140,8 +142,46 @@ asio::awaitable<bool> RouteMirror::copy_done() {
   co_return false;
 }
 
+asio::awaitable<bool> RouteMirror::sync_parameters(const proxy::MirrorTxn& txn,
+                                                   std::string& error) {
+  pool::StartupParams wanted = txn.params ? *txn.params : pool::StartupParams{};
+  wanted.emplace_back("application_name", "pgshift-mirror");
+  if (!pool::needs_parameter_sync(params_, wanted)) co_return true;
+  wire::Bytes q;
+  wire::query(q, pool::parameter_sync_statement(params_, wanted));
+  if (co_await conn_->stream.write_all(q)) {
+    conn_.reset();
+    co_return false;
+  }
+  pool::MessageReader reader(conn_->stream, all_types());
+  bool ok = true;
+  for (;;) {
+    pool::BackendMessage m;
+    if (co_await reader.next(m)) {
+      conn_.reset();
+      co_return false;
+    }
+    if (m.type == 'E') {
+      wire::ErrorFields ef;
+      if (!wire::parse_error_fields(m.body, ef)) error = std::string(ef.message());
+      ok = false;
+    } else if (m.type == 'Z') {
+      break;
+    }
+  }
+  if (ok) pool::apply_parameter_sync(params_, wanted);
+  co_return ok;
+}
+
 asio::awaitable<RouteMirror::Applied> RouteMirror::apply(const proxy::MirrorTxn& txn) {
   Applied a;
+  if (!co_await sync_parameters(txn, a.error)) {
+    if (conn_) {  // the server refused the client's settings: replayed without them differs
+      a.outcome = Outcome::diverged;
+      a.error = "the client's settings were refused on the mirror connection: " + a.error;
+    }
+    co_return a;  // else retry on a new connection
+  }
   wire::Bytes out;
   out.reserve(txn.messages.size());
   std::size_t pos = 0;

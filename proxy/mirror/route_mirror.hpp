@@ -21,6 +21,7 @@
 
 #include "config/config.hpp"
 #include "pool/prepared_set.hpp"
+#include "pool/server_params.hpp"
 #include "pool/upstream.hpp"
 #include "proxy/mirror/journal.hpp"
 #include "proxy/runtime/mirror_sink.hpp"
@@ -108,6 +109,10 @@ class RouteMirror {
   std::unique_ptr<pool::ServerConnection> conn_;
   routing::Side conn_side_ = routing::Side::target;
   pool::PreparedSet prepared_{4096};
+  pool::ParameterState params_;  // the connection's tracked parameters
+  // Brings the connection to the transaction's client parameters (one round trip when they
+  // differ); false when the connection failed or refused them (the error in `error`).
+  asio::awaitable<bool> sync_parameters(const proxy::MirrorTxn& txn, std::string& error);
   bool copied_ = false;
   std::chrono::steady_clock::time_point next_copy_check_{};
 };

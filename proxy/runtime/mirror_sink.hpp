@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "routing/side.hpp"
@@ -36,6 +37,10 @@ struct MirrorTxn {
   // ("ERROR 23505"); the replay must give the same.
   std::vector<std::string> outcome;
   std::string fingerprint;  // the first statement's text, for the journal
+  // The client's tracked startup parameters (client_encoding, DateStyle, TimeZone,
+  // search_path...; pool/server_params.hpp) without application_name: the replay runs with
+  // them, as the client's statements did.
+  std::shared_ptr<const std::vector<std::pair<std::string, std::string>>> params;
   std::chrono::steady_clock::time_point committed_at{};
   // ack sync: called once, on the mirror's thread, when the replay committed (true) or
   // failed or timed out (false; the divergence is recorded). Null for ack async.

@@ -304,6 +304,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   };
   std::shared_ptr<MirrorAcks> mirror_acks_;  // made at the first ack-sync transaction
   std::unique_ptr<MirrorCapture> mirror_;    // made at the first mirrored transaction
+  std::shared_ptr<const pool::StartupParams> mirror_params_;  // tracked_params_ for replays
   bool mirror_txn_ = false;                // the current transaction is mirrored
   routing::Side mirror_to_ = routing::Side::target;
 };

@@ -236,7 +236,18 @@ TEST(MirrorFlow, ExtendedProtocolPreparedSavepointsAndCopyReplayExactly) {
                            (script.path() / "upd.sql").string()});
   ASSERT_TRUE(prepared.success()) << prepared.describe();
 
+  // A client's startup TimeZone (libpq sends PGTZ in the startup packet) is the replay's too.
+  auto tz = run_command(
+      ProcessOptions{.argv = {pg_tool("psql").string(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d",
+                              proxy.conninfo("postgres", kPassword, "mexact"), "-c",
+                              "INSERT INTO kv (k, v) VALUES (200, "
+                              "'2024-01-01 00:00'::timestamptz::text)"},
+                     .env = {{"PGTZ", "Pacific/Auckland"}}},
+      60s);
+  ASSERT_TRUE(tz.success()) << tz.describe();
   ASSERT_TRUE(wait_until([&] { return drained(proxy, "mexact"); }, 60s, "the mirror drains"));
+  EXPECT_EQ(servers().target.exec("SELECT v FROM kv WHERE k = 200", "mexact").scalar(),
+            "2024-01-01 00:00:00+13");
   EXPECT_EQ(number(mirror_status(proxy, "mexact"), "divergences"), 0) << proxy.log();
   EXPECT_EQ(servers().target.exec("SELECT string_agg(k || v, ',' ORDER BY k) FROM kv WHERE k < 100",
                                   "mexact")

@@ -103,11 +103,19 @@ void ClientSession::mirror_ready(char status) {
   if (!tracker_.idle()) return;
   const auto now = std::chrono::steady_clock::now();
   const bool ack_sync = route_->route->sync.mirror.ack == config::MirrorAck::sync;
+  if (!mirror_params_) {
+    auto params = std::make_shared<pool::StartupParams>();
+    for (const auto& p : tracked_params_) {
+      if (p.first != "application_name") params->push_back(p);
+    }
+    mirror_params_ = std::move(params);
+  }
   for (auto& txn : mirror_->take()) {
     txn->route = route_name_;
     txn->session = id_;
     txn->to = mirror_to_;
     txn->committed_at = now;
+    txn->params = mirror_params_;
     if (ack_sync) {
       if (!mirror_acks_) mirror_acks_ = std::make_shared<MirrorAcks>(client_.get_executor());
       ++mirror_acks_->pending;
