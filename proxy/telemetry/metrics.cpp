@@ -136,6 +136,8 @@ std::string_view to_string(ErrorKind k) {
       return "config_reload";
     case ErrorKind::internal:
       return "internal";
+    case ErrorKind::resource_limit:
+      return "resource_limit";
   }
   return "internal";
 }
@@ -266,9 +268,9 @@ Metrics::Metrics()
         LoginFailure::shutting_down, LoginFailure::too_many_clients}) {
     login_failures(r);
   }
-  for (auto k :
-       {ErrorKind::client_io, ErrorKind::server_io, ErrorKind::upstream_connect, ErrorKind::timeout,
-        ErrorKind::state_persist, ErrorKind::config_reload, ErrorKind::internal}) {
+  for (auto k : {ErrorKind::client_io, ErrorKind::server_io, ErrorKind::upstream_connect,
+                 ErrorKind::timeout, ErrorKind::state_persist, ErrorKind::config_reload,
+                 ErrorKind::internal, ErrorKind::resource_limit}) {
     errors(k);
   }
   protocol_errors(ProtocolDirection::client);
