@@ -64,13 +64,6 @@ void write_json(std::string& out, const json::value& v) {
   }
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 std::string admin_json_text(const json::value& v) {
@@ -104,23 +97,6 @@ json::value iso8601_utc(std::int64_t unix_ms) {
   char ms[8];
   std::snprintf(ms, sizeof ms, ".%03dZ", static_cast<int>(unix_ms % 1000));
   return json::string(std::string(buf, n) + ms);
-}
-
-bool url_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    const int hi = hex_value(in[i + 1]);
-    const int lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return true;
 }
 
 }  // namespace pgshift::proxy

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/admin/request_parse.hpp"  // url_decode
 #include "proxy/runtime/runtime.hpp"
 
 namespace pgshift::proxy {
@@ -38,8 +39,5 @@ std::string admin_json_text(const json::value& v);
 
 // 1700000000123 -> "2023-11-14T22:13:20.123Z"; 0 or less -> null.
 json::value iso8601_utc(std::int64_t unix_ms);
-
-// Percent-decodes one path segment ("a%20b" -> "a b"); false on a malformed escape.
-bool url_decode(std::string_view in, std::string& out);
 
 }  // namespace pgshift::proxy

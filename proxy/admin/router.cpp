@@ -8,134 +8,18 @@
 
 #include "proxy/admin/api.hpp"
 #include "proxy/admin/auth.hpp"
+#include "proxy/admin/request_parse.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "proxy/telemetry/metrics.hpp"
 
 namespace pgshift::proxy {
 namespace {
 
-enum class Endpoint {
-  healthz,
-  readyz,
-  metrics,
-  routes,
-  route,
-  read_percent,
-  cutover,  // POST, like rollback and finalize
-  rollback,
-  finalize,
-  recover,
-  operation,  // GET the latest of those four
-  pause,
-  resume,
-  pools,
-  members,
-  unknown,
-  bad_path
-};
-
-struct Match {
-  Endpoint endpoint = Endpoint::unknown;
-  std::string name;  // {name}, decoded
-};
-
-// The metric label: the path template, never the raw path (bounded cardinality).
-std::string_view label(Endpoint e) {
-  switch (e) {
-    case Endpoint::healthz:
-      return "/healthz";
-    case Endpoint::readyz:
-      return "/readyz";
-    case Endpoint::metrics:
-      return "/metrics";
-    case Endpoint::routes:
-      return "/v1/routes";
-    case Endpoint::route:
-      return "/v1/routes/{name}";
-    case Endpoint::read_percent:
-      return "/v1/routes/{name}/read-percent";
-    case Endpoint::cutover:
-      return "/v1/routes/{name}/cutover";
-    case Endpoint::rollback:
-      return "/v1/routes/{name}/rollback";
-    case Endpoint::finalize:
-      return "/v1/routes/{name}/finalize";
-    case Endpoint::recover:
-      return "/v1/routes/{name}/recover";
-    case Endpoint::operation:
-      return "/v1/routes/{name}/operation";
-    case Endpoint::pause:
-      return "/v1/pause";
-    case Endpoint::resume:
-      return "/v1/resume";
-    case Endpoint::pools:
-      return "/v1/pools";
-    case Endpoint::members:
-      return "/v1/members";
-    case Endpoint::unknown:
-    case Endpoint::bad_path:
-      return "other";
-  }
-  return "other";
-}
-
-std::vector<http::verb> allowed(Endpoint e) {
-  switch (e) {
-    case Endpoint::read_percent:
-      return {http::verb::put};
-    case Endpoint::cutover:
-    case Endpoint::rollback:
-    case Endpoint::finalize:
-    case Endpoint::recover:
-      return {http::verb::post};
-    case Endpoint::pause:
-      return {http::verb::get, http::verb::post};
-    case Endpoint::resume:
-      return {http::verb::post};
-    case Endpoint::unknown:
-    case Endpoint::bad_path:
-      return {};
-    default:
-      return {http::verb::get};
-  }
-}
-
-Match match(std::string_view target) {
-  std::string_view path = target.substr(0, target.find('?'));
-  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
-  if (path == "/healthz") return {Endpoint::healthz, {}};
-  if (path == "/readyz") return {Endpoint::readyz, {}};
-  if (path == "/metrics") return {Endpoint::metrics, {}};
-  if (path == "/v1/routes") return {Endpoint::routes, {}};
-  if (path == "/v1/pause") return {Endpoint::pause, {}};
-  if (path == "/v1/resume") return {Endpoint::resume, {}};
-  if (path == "/v1/pools") return {Endpoint::pools, {}};
-  if (path == "/v1/members") return {Endpoint::members, {}};
-  constexpr std::string_view kRoutes = "/v1/routes/";
-  if (!path.starts_with(kRoutes)) return {};
-  std::string_view rest = path.substr(kRoutes.size());
-  Endpoint e = Endpoint::route;
-  const auto slash = rest.find('/');
-  if (slash != std::string_view::npos) {
-    const auto sub = rest.substr(slash + 1);
-    if (sub == "read-percent") {
-      e = Endpoint::read_percent;
-    } else if (sub == "cutover" || sub == "rollback" || sub == "finalize" || sub == "recover") {
-      e = sub == "cutover"    ? Endpoint::cutover
-          : sub == "rollback" ? Endpoint::rollback
-          : sub == "finalize" ? Endpoint::finalize
-                              : Endpoint::recover;
-    } else if (sub == "operation") {
-      e = Endpoint::operation;
-    } else {
-      return {};
-    }
-    rest = rest.substr(0, slash);
-  }
-  Match m{e, {}};
-  if (rest.empty() || !url_decode(rest, m.name)) return {Endpoint::bad_path, {}};
-  return m;
-}
+using admin::allowed;
+using admin::Endpoint;
+using admin::label;
+using admin::match;
+using admin::Match;
 
 AdminResponse unauthorized(AdminAuth why) {
   auto res = error_response(
