@@ -279,28 +279,6 @@ bool ClientSession::forward(std::uint8_t type, std::span<const std::uint8_t> bod
   return true;
 }
 
-void ClientSession::answer_parses_locally() {
-  wire::Bytes out;
-  std::size_t pos = 0;
-  std::span<const std::uint8_t> raw;
-  while (next_held(rs().pending, pos, raw)) {
-    std::span<const std::uint8_t> body = raw.subspan(5);
-    wire::Parse p;
-    if (!wire::parse_parse(body, p) && mapper_.knows(std::string(p.statement))) {
-      // As the server would answer: the rest of the batch is skipped up to the Sync.
-      const std::string message =
-          "prepared statement \"" + std::string(p.statement) + "\" already exists";
-      wire::error_response(out, {.severity = "ERROR", .sqlstate = "42P05", .message = message});
-      break;
-    }
-    mapper_.remember(body);
-    wire::MessageWriter(out).begin('1').end();  // ParseComplete
-  }
-  clear_pending();
-  wire::ready_for_query(out, tracker_.status());
-  queue_local(out);
-}
-
 // Sends the held extended-protocol messages, now that the transaction has a server.
 asio::awaitable<bool> ClientSession::flush_pending() {
   wire::Bytes held;
