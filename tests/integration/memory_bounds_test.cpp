@@ -211,5 +211,34 @@ TEST(MemoryBoundsTest, BudgetExhaustedIsOutOfMemoryAndOtherSessionsWork) {
   EXPECT_EQ(conn.scalar(big_query(600 * 1024)), "614400");   // the budget was given back
 }
 
+TEST(MemoryBoundsTest, LargeBindParametersPassNamedUnnamedAndInsideTransactions) {
+  PgshiftProcess proxy(options(64 * kMiB, 256 * kMiB));
+  PgConnection conn(proxy.conninfo("app", "app-pw"));
+  std::string value(20 * kMiB, 'q');
+  value[12345] = 'r';
+  const std::string expected_md5 = conn.scalar(
+      "SELECT md5(repeat('q', 12345) || 'r' || "
+      "repeat('q', " +
+      std::to_string(20 * kMiB - 12346) + "))");
+  // Unnamed statement, at a transaction boundary (held until routed) and inside one.
+  EXPECT_EQ(conn.exec_params("SELECT md5($1)", {value}).scalar(), expected_md5);
+  conn.exec("BEGIN");
+  EXPECT_EQ(conn.exec_params("SELECT md5($1)", {value}).scalar(), expected_md5);
+  conn.exec("COMMIT");
+  // Named statement (renamed for the server by pgshift), twice.
+  PGresult* r = PQprepare(conn.native(), "big", "SELECT md5($1), length($1)", 1, nullptr);
+  ASSERT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQresultErrorMessage(r);
+  PQclear(r);
+  for (int i = 0; i < 2; ++i) {
+    const char* values[] = {value.c_str()};
+    r = PQexecPrepared(conn.native(), "big", 1, values, nullptr, nullptr, 0);
+    ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << PQresultErrorMessage(r);
+    EXPECT_EQ(std::string(PQgetvalue(r, 0, 0)), expected_md5);
+    EXPECT_EQ(std::string(PQgetvalue(r, 0, 1)), std::to_string(20 * kMiB));
+    PQclear(r);
+  }
+  EXPECT_EQ(conn.scalar("SELECT 2"), "2");
+}
+
 }  // namespace
 }  // namespace pgshift::test

@@ -264,14 +264,21 @@ bool ClientSession::forward(std::uint8_t type, std::span<const std::uint8_t> bod
     query_start_ = std::chrono::steady_clock::now();
   }
   tracker_.on_frontend(type);
+  if (!st.direct.empty()) {
+    // (Callers flush after a message that left a direct span; should one not, order holds.)
+    st.out.insert(st.out.end(), st.direct.begin(), st.direct.end());
+    st.direct = {};
+  }
   if (StatementMapper::inspects(type)) {
-    if (!mapper_.rewrite(type, body, server_->prepared, st.filter, st.out)) {
+    // A large Bind's parameters are written from the read buffer (RelayState::direct).
+    auto* tail = raw.size() >= kFlushThreshold ? &st.direct : nullptr;
+    if (!mapper_.rewrite(type, body, server_->prepared, st.filter, st.out, tail)) {
       end(EndReason::client_protocol_error, "malformed frontend message");
       return false;
     }
     return true;
   }
-  if (raw.size() >= kFlushThreshold && st.direct.empty()) {
+  if (raw.size() >= kFlushThreshold) {
     st.direct = raw;  // a large message is written from the read buffer, not copied
     return true;
   }
