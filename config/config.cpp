@@ -15,6 +15,8 @@ constexpr std::array<std::string_view, 4> kUpstreamTlsModes{"disable", "require"
 constexpr std::array<std::string_view, 3> kClientAuthMethods{"scram-sha-256", "md5", "trust"};
 constexpr std::array<std::string_view, 2> kPoolModes{"session", "transaction"};
 constexpr std::array<std::string_view, 3> kSyncModes{"none", "logical", "mirror"};
+constexpr std::array<std::string_view, 2> kMirrorAcks{"async", "sync"};
+constexpr std::array<std::string_view, 2> kMirrorOverflows{"block", "mark_diverged"};
 constexpr std::array<std::string_view, 4> kControlModes{"automatic", "target", "file", "database"};
 constexpr std::array<std::string_view, 5> kPhases{"source_only", "sync", "cutover",
                                                   "target_primary", "target_only"};
@@ -66,6 +68,12 @@ std::string_view to_string(PoolMode m) {
 std::string_view to_string(SyncMode m) {
   return name_of(m, kSyncModes);
 }
+std::string_view to_string(MirrorAck m) {
+  return name_of(m, kMirrorAcks);
+}
+std::string_view to_string(MirrorOverflow m) {
+  return name_of(m, kMirrorOverflows);
+}
 std::string_view to_string(Phase p) {
   return name_of(p, kPhases);
 }
@@ -92,6 +100,12 @@ bool from_string(std::string_view s, PoolMode& out) {
 }
 bool from_string(std::string_view s, SyncMode& out) {
   return assign(s, kSyncModes, out);
+}
+bool from_string(std::string_view s, MirrorAck& out) {
+  return assign(s, kMirrorAcks, out);
+}
+bool from_string(std::string_view s, MirrorOverflow& out) {
+  return assign(s, kMirrorOverflows, out);
 }
 
 bool from_string(std::string_view s, ControlMode& out) {

@@ -22,6 +22,10 @@ enum class UpstreamTlsMode { disable, require, verify_ca, verify_full };
 enum class ClientAuthMethod { scram_sha_256, md5, trust };
 enum class PoolMode { session, transaction };
 enum class SyncMode { none, logical, mirror };
+// sync.mirror.ack: when a client's commit is acknowledged (docs/sync.md, "Mirror mode").
+enum class MirrorAck { async, sync };
+// sync.mirror.overflow: what a full mirror queue does.
+enum class MirrorOverflow { block, mark_diverged };
 enum class Phase { source_only, sync, cutover, target_primary, target_only };
 // Where the fleet's migration state lives (docs/control-plane.md). As written in the YAML:
 // automatic (key absent), target, file ("none" or "file"); a mapping with a host gives
@@ -47,9 +51,23 @@ struct Admin {
   std::string token_file;  // required when enabled
 };
 
+// Password guessing defence (docs/tls-and-auth.md, "Failed logins"): a token bucket of
+// failed logins per client address (IPv6: per /64) and per user name.
+struct AuthThrottle {
+  bool enabled = true;
+  int failures_burst = 10;       // failures from one address before attempts wait
+  int user_failures_burst = 30;  // failures for one user name (any address); 0 = no limit
+  Millis failure_interval{1000};  // one more attempt per interval once a burst is used up
+  Millis max_delay{5000};         // an attempt that would wait longer is refused (53300)
+  int max_tracked = 10000;        // addresses and users remembered; beyond, the oldest go
+};
+
 struct ClientAuth {
   ClientAuthMethod method = ClientAuthMethod::scram_sha_256;
-  std::string users_file;  // required unless method == trust
+  std::string users_file;  // required unless method == trust (or hba_file asks no password)
+  // pg_hba.conf-style rules (config/hba.hpp); when set, `method` is not used.
+  std::string hba_file;
+  AuthThrottle throttle;
 };
 
 struct UpstreamTls {
@@ -96,8 +114,20 @@ struct ReadSplit {
   Millis max_lag_ms{1000};
 };
 
+// sync.mode mirror (docs/sync.md, "Mirror mode").
+struct Mirror {
+  MirrorAck ack = MirrorAck::async;
+  std::uint64_t max_queue_bytes = 256ull << 20;  // per route and sidecar
+  MirrorOverflow overflow = MirrorOverflow::block;
+  Millis apply_timeout{10000};  // sync ack: how long a commit waits for the mirror
+  std::string journal_file;     // divergence journal (JSONL); "" = <state_file>.mirror.jsonl
+  bool journal_parameters = false;
+  int copy_workers = 2;  // tables copied at once by the initial copy
+};
+
 struct Sync {
   SyncMode mode = SyncMode::none;
+  Mirror mirror;
   Millis heartbeat{500};             // how often the lag marker is written
   std::vector<std::string> tables;   // schema.table or table (public); empty = all user tables
   std::string publisher_host;        // how the TARGET reaches the source; "" = source.host
@@ -173,6 +203,8 @@ std::string_view to_string(UpstreamTlsMode m);
 std::string_view to_string(ClientAuthMethod m);
 std::string_view to_string(PoolMode m);
 std::string_view to_string(SyncMode m);
+std::string_view to_string(MirrorAck m);
+std::string_view to_string(MirrorOverflow m);
 std::string_view to_string(Phase p);
 std::string_view to_string(ControlMode m);
 std::optional<Phase> phase_from_string(std::string_view s);
@@ -184,6 +216,8 @@ bool from_string(std::string_view s, UpstreamTlsMode& out);
 bool from_string(std::string_view s, ClientAuthMethod& out);
 bool from_string(std::string_view s, PoolMode& out);
 bool from_string(std::string_view s, SyncMode& out);
+bool from_string(std::string_view s, MirrorAck& out);
+bool from_string(std::string_view s, MirrorOverflow& out);
 // "none" and "file" both give file.
 bool from_string(std::string_view s, ControlMode& out);
 

@@ -49,6 +49,7 @@ using FieldPtr =
     std::variant<std::monostate, std::string*, std::optional<std::string>*, int*, std::uint16_t*,
                  std::uint32_t*, bool*, double*, Millis*, std::vector<std::string>*, Secret*,
                  ClientTlsMode*, UpstreamTlsMode*, ClientAuthMethod*, PoolMode*, SyncMode*,
+                 MirrorAck*, MirrorOverflow*, std::uint64_t*,
                  ControlMode*, std::vector<Route>*, Upstream*, std::optional<Upstream>*>;
 
 struct KeyInfo {

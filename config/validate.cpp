@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "config/files.hpp"
+#include "config/hba.hpp"
 #include "config/keys.hpp"
 #include "config/load.hpp"
 #include "config/users.hpp"
@@ -138,9 +139,19 @@ class Validator {
 
   void client_auth(const Config& c) {
     const auto& ca = c.client_auth;
+    // With an hba_file, its rules decide whether passwords are asked (method is not used).
+    bool needs_users = ca.method != ClientAuthMethod::trust;
+    if (!ca.hba_file.empty()) {
+      auto hba = load_hba_file(ca.hba_file);
+      for (const auto& e : hba.errors) add("client_auth.hba_file", e);
+      needs_users = hba.hba && hba.hba->needs_passwords();
+    }
     if (ca.users_file.empty()) {
-      if (ca.method != ClientAuthMethod::trust) {
-        add("client_auth.users_file", "is required when method is " + quote(to_string(ca.method)));
+      if (needs_users) {
+        add("client_auth.users_file",
+            ca.hba_file.empty() ? "is required when method is " + quote(to_string(ca.method))
+                                : "is required: " + quote(ca.hba_file) +
+                                      " has md5 or scram-sha-256 rules");
       }
       return;
     }
@@ -246,6 +257,10 @@ class Validator {
         add(path + ".sync.mode", quote(to_string(r.sync.mode)) + " needs a target");
       }
       if (percent > 0) add(path + ".read_split.initial_read_percent", "needs a target");
+    } else if (r.sync.mode == SyncMode::mirror && (r.source.passthrough || r.target->passthrough)) {
+      add(path + ".sync.mode",
+          "mirror replays writes on its own connections: give source and target a fixed user "
+          "and password, not 'credentials: passthrough'");
     } else if (r.target->host == r.source.host && r.target->port == r.source.port &&
                r.target->database == r.source.database && !r.source.host.empty()) {
       add(path + ".target", "is the same server and database as source");

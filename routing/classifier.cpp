@@ -210,8 +210,8 @@ Classification Classifier::classify(std::string_view sql) const {
     all_key &= r.routing_key_only;
   }
   out.only_routing_key = out.statement_count > 0 && all_key;
-  // Would the query be read-safe if its unknown functions were read-only? Then a READ ONLY
-  // transaction, where the server itself refuses writes, may run it (router.hpp, rule 1a).
+  // Would the query be read-safe if its unknown functions were read-only? (A READ ONLY
+  // transaction, where the server itself refuses writes, could run it anywhere.)
   if (out.kind == StatementClass::write) {
     bool any_unknown = false;
     bool rest_safe = true;

@@ -4,10 +4,6 @@ namespace pgshift::routing {
 
 std::string_view to_string(Reason r) {
   switch (r) {
-    case Reason::in_transaction:
-      return "in_transaction";
-    case Reason::read_only_transaction_write:
-      return "read_only_transaction_write";
     case Reason::no_target:
       return "no_target";
     case Reason::target_only:
@@ -38,38 +34,12 @@ std::string_view to_string(Reason r) {
   return "invalid";
 }
 
-bool allowed_in_read_only_transaction(StatementClass c, bool only_unknown_functions) {
-  switch (c) {
-    case StatementClass::empty:
-    case StatementClass::read_only:
-    case StatementClass::transaction_begin:
-    case StatementClass::transaction_begin_read_only:
-    case StatementClass::transaction_end:
-    case StatementClass::savepoint:
-    case StatementClass::set_local:
-    case StatementClass::other:
-      return true;
-    case StatementClass::write:
-      return only_unknown_functions;
-    default:
-      return false;
-  }
-}
-
 RouteDecision decide(const RouterInput& in) {
   const MigrationState& state = *in.state;
   const Side auth = in.has_target ? authoritative_side(state) : Side::source;
 
-  if (in.transaction_side) {
-    const Side side = *in.transaction_side;
-    if (side != auth &&
-        !allowed_in_read_only_transaction(in.statement, in.only_unknown_functions)) {
-      return {side, Reason::read_only_transaction_write, true};
-    }
-    return {side, Reason::in_transaction, false};
-  }
-  if (!in.has_target) return {Side::source, Reason::no_target, false};
-  if (state.phase == Phase::target_only) return {Side::target, Reason::target_only, false};
+  if (!in.has_target) return {Side::source, Reason::no_target};
+  if (state.phase == Phase::target_only) return {Side::target, Reason::target_only};
 
   switch (in.statement) {
     case StatementClass::read_only:
@@ -77,29 +47,29 @@ RouteDecision decide(const RouterInput& in) {
       break;
     case StatementClass::write:
     case StatementClass::ddl:
-      return {auth, Reason::authoritative_write, false};
+      return {auth, Reason::authoritative_write};
     case StatementClass::empty:
-      return {auth, Reason::empty_query, false};
+      return {auth, Reason::empty_query};
     default:
-      return {auth, Reason::authoritative_statement, false};
+      return {auth, Reason::authoritative_statement};
   }
-  if (in.session_pinned) return {auth, Reason::session_pinned, false};
-  if (state.phase == Phase::cutover) return {auth, Reason::cutover_in_progress, false};
+  if (in.session_pinned) return {auth, Reason::session_pinned};
+  if (state.phase == Phase::cutover) return {auth, Reason::cutover_in_progress};
 
   const Side split = goes_to_target(in.key, state.read_percent) ? Side::target : Side::source;
   const Reason split_reason = split == Side::target ? Reason::split_target : Reason::split_source;
-  if (split == auth) return {auth, split_reason, false};
+  if (split == auth) return {auth, split_reason};
   if (in.ryw != nullptr && in.ryw->must_hold(in.key, in.now_ms)) {
-    return {auth, Reason::ryw_hold, false};
+    return {auth, Reason::ryw_hold};
   }
   if (split == Side::target && !in.target_healthy) {
-    return {auth, Reason::target_unhealthy_fallback, false};
+    return {auth, Reason::target_unhealthy_fallback};
   }
-  if (split == Side::target && in.target_lagging) return {auth, Reason::target_lagging, false};
+  if (split == Side::target && in.target_lagging) return {auth, Reason::target_lagging};
   if (split == Side::source && !in.source_healthy) {
-    return {auth, Reason::source_unhealthy_fallback, false};
+    return {auth, Reason::source_unhealthy_fallback};
   }
-  return {split, split_reason, false};
+  return {split, split_reason};
 }
 
 }  // namespace pgshift::routing

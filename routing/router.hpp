@@ -2,12 +2,12 @@
 // The routing decision for one statement or the first statement of a transaction: source
 // or target, and why. Pure: state, health and the read-your-writes answer come in.
 //
-// Order of the rules (first match wins):
-//   1. inside an explicit transaction: stay on the transaction's side. If that side is not
-//      authoritative (a BEGIN READ ONLY block on the non-authoritative side), statements
-//      that could write or leave session state there are rejected (the proxy answers
-//      SQLSTATE 25006): see allowed_in_read_only_transaction(). Reads that call unknown
-//      functions are allowed: the server enforces READ ONLY for whatever they do.
+// Inside an explicit transaction the router is not asked: the session keeps the server of
+// the transaction's first statement until ReadyForQuery 'I', and a BEGIN READ ONLY block on
+// the non-authoritative side is protected by the server itself (it refuses writes with
+// SQLSTATE 25006).
+//
+// Order of the rules (first match wins; numbered as in docs/routing.md):
 //   2. route without a target: source.
 //   3. target_only phase: target.
 //   4. not a read (anything but read_only / transaction_begin_read_only): authoritative.
@@ -21,7 +21,6 @@
 //      (routing/sync_position.hpp): authoritative (counted as a fallback).
 //  10. otherwise the non-authoritative side.
 #include <cstdint>
-#include <optional>
 #include <string_view>
 
 #include "routing/classifier.hpp"
@@ -32,21 +31,19 @@
 namespace pgshift::routing {
 
 enum class Reason : std::uint8_t {
-  in_transaction,               // rule 1
-  read_only_transaction_write,  // rule 1, rejected
-  no_target,                    // rule 2
-  target_only,                  // rule 3
-  authoritative_write,          // rule 4: write or ddl
-  authoritative_statement,      // rule 4: session state, transaction control, other
-  empty_query,                  // rule 4: nothing to run; the authoritative side answers
-  session_pinned,               // rule 5
-  cutover_in_progress,          // rule 6
-  split_source,                 // rule 7/10: the split chose the source
-  split_target,                 // rule 7/10: the split chose the target
-  ryw_hold,                     // rule 8
-  target_unhealthy_fallback,    // rule 9 (target not healthy)
-  source_unhealthy_fallback,    // rule 9 (source not healthy, target_primary phase)
-  target_lagging,               // rule 9b (logical sync: the target lags past max_lag_ms)
+  no_target,                  // rule 2
+  target_only,                // rule 3
+  authoritative_write,        // rule 4: write or ddl
+  authoritative_statement,    // rule 4: session state, transaction control, other
+  empty_query,                // rule 4: nothing to run; the authoritative side answers
+  session_pinned,             // rule 5
+  cutover_in_progress,        // rule 6
+  split_source,               // rule 7/10: the split chose the source
+  split_target,               // rule 7/10: the split chose the target
+  ryw_hold,                   // rule 8
+  target_unhealthy_fallback,  // rule 9 (target not healthy)
+  source_unhealthy_fallback,  // rule 9 (source not healthy, target_primary phase)
+  target_lagging,             // rule 9b (logical sync: the target lags past max_lag_ms)
 };
 
 std::string_view to_string(Reason r);
@@ -54,7 +51,6 @@ std::string_view to_string(Reason r);
 struct RouteDecision {
   Side side = Side::source;
   Reason reason = Reason::authoritative_write;
-  bool reject = false;  // do not run the statement; answer with an error
 
   bool operator==(const RouteDecision&) const = default;
 };
@@ -66,8 +62,9 @@ struct RouterInput {
   bool source_healthy = true;
   bool target_lagging = false;  // SyncPosition::lagging(); false without logical sync
   StatementClass statement = StatementClass::write;
-  bool only_unknown_functions = false;   // Classification::only_unknown_functions
-  std::optional<Side> transaction_side;  // set while inside an explicit transaction
+  // Not consulted by decide() (it only mattered inside a transaction, where the router is
+  // not asked); still set by session/relay/mux_client.cpp: remove both together.
+  bool only_unknown_functions = false;
   bool session_pinned = false;
   std::string_view key;           // the resolved routing key
   ReadYourWrites* ryw = nullptr;  // optional; consulted only when it could matter
@@ -75,13 +72,5 @@ struct RouterInput {
 };
 
 RouteDecision decide(const RouterInput& in);
-
-// Allowed inside a transaction that runs on the non-authoritative side: reads (also those
-// that are writes only by calling unknown functions), the end of the transaction,
-// savepoints, SET LOCAL, cursor operations (FETCH/MOVE/CLOSE are `other`) and a redundant
-// BEGIN (the server only warns). Not: writes, DDL, session state (SET, LISTEN, advisory
-// locks, temp tables, ... would live on the wrong server), or anything that can turn the
-// transaction read-write.
-bool allowed_in_read_only_transaction(StatementClass c, bool only_unknown_functions = false);
 
 }  // namespace pgshift::routing

@@ -4,11 +4,11 @@
 # interleaved and repeated (the order of the targets rotates every round), so machine noise
 # hits all of them alike. Then it measures proxy RSS per idle client connection.
 #
-#   scripts/bench.sh [sync|cutover] [--no-build]
+#   scripts/bench.sh [sync|cutover|mirror] [--no-build]
 #
-# `sync` and `cutover` run the migration scenarios instead (scripts/bench/migrate.sh: TPC-B
-# with logical sync on vs off, lag, verify rows/s; two sidecars switching back and forth under
-# load). They take minutes and are never part of CI.
+# `sync`, `cutover` and `mirror` run the migration scenarios instead (scripts/bench/migrate.sh:
+# TPC-B with logical sync on vs off, lag, verify rows/s; two sidecars switching back and forth
+# under load; TPC-B with mirrored writes off / async / sync). They take minutes and are never part of CI.
 #
 # Output (stdout): a throughput table (tps, average latency, pgshift/direct and
 # pgshift/PgBouncer, medians over ROUNDS) and a memory table. Progress goes to stderr.
@@ -64,7 +64,7 @@ SCALE=${SCALE:-10}
   || { echo "PGBOUNCER_PREPARED must be session or skip" >&2; exit 2; }
 
 SCENARIO=""
-if [[ "${1:-}" == sync || "${1:-}" == cutover ]]; then SCENARIO=$1; shift; fi
+if [[ "${1:-}" == sync || "${1:-}" == cutover || "${1:-}" == mirror ]]; then SCENARIO=$1; shift; fi
 if [[ "${1:-}" != "--no-build" ]]; then
   bash scripts/install-deps.sh >/dev/null
   cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DPGSHIFT_TESTS=OFF >/dev/null

@@ -1,10 +1,10 @@
 // Admin HTTP requests on arbitrary bytes: Beast's request parser configured as the admin
 // server configures it (proxy/admin/server.hpp Limits), then what the router does with a
-// parsed request before any handler runs (path table, {name} decoding, allowed methods) and
-// the three JSON bodies. Properties: nothing crashes or leaks; an accepted read percent is
-// within 0..100.00; an accepted pause timeout is within its bounds; an accepted operation
-// body only sets millisecond values within 1..300000; a decoded {name} re-encodes to a path
-// that matches the same endpoint and name.
+// parsed request before any handler runs (the endpoint table of proxy/api: path, {name}
+// decoding, allowed methods) and the three JSON bodies. Properties: nothing crashes or leaks;
+// an accepted read percent is within 0..100.00; an accepted pause timeout is within its
+// bounds; an accepted operation body only sets millisecond values within 1..300000; a matched
+// endpoint and {name} rebuilt into a path match again; decoding inverts encoding.
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -16,6 +16,7 @@
 #include "fuzz/wire/fuzz_check.hpp"
 #include "proxy/admin/percent_body.hpp"
 #include "proxy/admin/request_parse.hpp"
+#include "proxy/api/endpoints.hpp"
 
 namespace {
 
@@ -24,17 +25,6 @@ using namespace pgshift::proxy;
 
 constexpr std::size_t kMaxBody = 64 * 1024;    // AdminServer::Limits::max_body
 constexpr std::size_t kMaxHeader = 16 * 1024;  // AdminServer::Limits::max_header
-
-std::string percent_encode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    out += '%';
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
-}
 
 void check_bodies(std::string_view body) {
   std::string error;
@@ -64,13 +54,23 @@ void check_bodies(std::string_view body) {
   }
 }
 
-void check_target(std::string_view target) {
-  const admin::Match m = admin::match(target);
-  FUZZ_CHECK(!admin::label(m.endpoint).empty());
-  (void)admin::allowed(m.endpoint);
-  if (!m.name.empty() && m.endpoint == admin::Endpoint::route) {
-    const admin::Match again = admin::match("/v1/routes/" + percent_encode(m.name));
-    FUZZ_CHECK(again.endpoint == admin::Endpoint::route && again.name == m.name);
+// What the router does with a target before any handler runs (proxy/api/endpoints.hpp).
+void check_target(http::verb method, std::string_view target) {
+  const api::Match m = api::match(method, target);
+  if (m.kind == api::Match::Kind::found) {
+    FUZZ_CHECK(m.spec != nullptr && m.spec->method == method && m.pattern == m.spec->pattern);
+    // The path ctl would send for this endpoint and name leads back to both.
+    const api::Match again = api::match(method, api::path(m.spec->endpoint, m.name));
+    FUZZ_CHECK(again.kind == api::Match::Kind::found && again.spec == m.spec &&
+               again.name == m.name);
+  } else if (m.kind == api::Match::Kind::method_not_allowed) {
+    FUZZ_CHECK(!m.allowed.empty());
+  }
+  std::string decoded;
+  if (api::decode_path_segment(target, decoded)) {
+    std::string back;
+    FUZZ_CHECK(api::decode_path_segment(api::encode_path_segment(decoded), back) &&
+               back == decoded);
   }
 }
 
@@ -80,7 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view in(reinterpret_cast<const char*>(data), size);
   // The raw bytes as a body and as a target too: most inputs never make a valid request.
   check_bodies(in);
-  check_target(in);
+  check_target(http::verb::get, in);
 
   http::request_parser<http::string_body> parser;
   parser.body_limit(kMaxBody);
@@ -103,7 +103,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const auto& req = parser.get();
   FUZZ_CHECK(req.body().size() <= kMaxBody);
-  check_target(std::string_view(req.target().data(), req.target().size()));
+  check_target(req.method(), std::string_view(req.target().data(), req.target().size()));
   check_bodies(req.body());
   return 0;
 }

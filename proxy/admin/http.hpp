@@ -9,7 +9,6 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/admin/request_parse.hpp"  // url_decode
 #include "proxy/runtime/runtime.hpp"
 
 namespace pgshift::proxy {

@@ -5,6 +5,7 @@
 #include "proxy/admin/api.hpp"
 #include "proxy/control/health_checker.hpp"
 #include "proxy/control/state_store.hpp"
+#include "proxy/runtime/mirror_sink.hpp"
 
 namespace pgshift::proxy {
 namespace {
@@ -40,9 +41,13 @@ json::object upstream_view(const config::Upstream& u, const RouteHealthPtr& heal
 
 // The route's sync: its mode and, for logical sync, the lag measured by the marker
 // (routing/sync_position.hpp): null until a marker has been applied on the other side.
-json::object sync_view(const RouteRuntime& rr) {
+json::object sync_view(const Runtime& runtime, const RouteRuntime& rr) {
   json::object o;
   o["mode"] = config::to_string(rr.route->sync.mode);
+  if (runtime.mirror && rr.route->sync.mode == config::SyncMode::mirror) {
+    auto m = runtime.mirror->status(rr.route->name);
+    o["mirror"] = m ? json::value(std::move(*m)) : json::value(nullptr);
+  }
   if (!rr.sync) return o;
   const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::steady_clock::now().time_since_epoch())
@@ -104,7 +109,7 @@ json::object route_view(const Runtime& runtime, const RouteRuntime& rr) {
   o["source"] = upstream_view(r.source, health, routing::Side::source);
   o["target"] = r.target ? json::value(upstream_view(*r.target, health, routing::Side::target))
                          : json::value(nullptr);
-  o["sync"] = sync_view(rr);
+  o["sync"] = sync_view(runtime, rr);
   return o;
 }
 

@@ -8,18 +8,19 @@
 
 #include "proxy/admin/api.hpp"
 #include "proxy/admin/auth.hpp"
-#include "proxy/admin/request_parse.hpp"
+#include "proxy/api/endpoints.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "proxy/telemetry/metrics.hpp"
 
 namespace pgshift::proxy {
 namespace {
 
-using admin::allowed;
-using admin::Endpoint;
-using admin::label;
-using admin::match;
-using admin::Match;
+using api::Endpoint;
+
+// The metric label: the path template, never the raw path (bounded cardinality).
+std::string_view label(const api::Match& m) {
+  return m.pattern.empty() ? std::string_view("other") : m.pattern;
+}
 
 AdminResponse unauthorized(AdminAuth why) {
   auto res = error_response(
@@ -33,20 +34,25 @@ AdminResponse unauthorized(AdminAuth why) {
   return res;
 }
 
-AdminResponse dispatch(const AdminCall& call, const Match& m) {
-  const auto method = call.request.method();
-  switch (m.endpoint) {
+AdminResponse dispatch(const AdminCall& call, const api::Match& m) {
+  if (m.kind == api::Match::Kind::bad_name) {
+    return error_response(http::status::bad_request, "malformed route name in the path");
+  }
+  if (m.kind != api::Match::Kind::found) {
+    return error_response(http::status::not_found, "no such endpoint");
+  }
+  switch (m.spec->endpoint) {
     case Endpoint::healthz:
       return handle_healthz(call);
     case Endpoint::readyz:
       return handle_readyz(call);
     case Endpoint::metrics:
       return handle_metrics(call);
-    case Endpoint::routes:
+    case Endpoint::list_routes:
       return handle_list_routes(call);
-    case Endpoint::route:
+    case Endpoint::get_route:
       return handle_get_route(call, m.name);
-    case Endpoint::read_percent:
+    case Endpoint::put_read_percent:
       return handle_put_read_percent(call, m.name);
     case Endpoint::cutover:
       return handle_route_operation(call, m.name, "cutover");
@@ -56,20 +62,22 @@ AdminResponse dispatch(const AdminCall& call, const Match& m) {
       return handle_route_operation(call, m.name, "finalize");
     case Endpoint::recover:
       return handle_route_operation(call, m.name, "recover");
-    case Endpoint::operation:
+    case Endpoint::mirror_start:
+      return handle_route_operation(call, m.name, "mirror-start");
+    case Endpoint::mirror_stop:
+      return handle_route_operation(call, m.name, "mirror-stop");
+    case Endpoint::get_operation:
       return handle_get_operation(call, m.name);
+    case Endpoint::get_pause:
+      return handle_get_pause(call);
     case Endpoint::pause:
-      return method == http::verb::post ? handle_pause(call) : handle_get_pause(call);
+      return handle_pause(call);
     case Endpoint::resume:
       return handle_resume(call);
-    case Endpoint::pools:
+    case Endpoint::list_pools:
       return handle_list_pools(call);
-    case Endpoint::members:
+    case Endpoint::list_members:
       return handle_list_members(call);
-    case Endpoint::bad_path:
-      return error_response(http::status::bad_request, "malformed route name in the path");
-    case Endpoint::unknown:
-      break;
   }
   return error_response(http::status::not_found, "no such endpoint");
 }
@@ -89,22 +97,24 @@ std::string token_id(const std::string* token) {
 }
 
 // Authentication and method checks; a response when the request stops here.
-std::optional<AdminResponse> precheck(Runtime& runtime, const AdminRequest& req, const Match& m,
-                                      std::string& actor, const std::string& peer) {
-  if (m.endpoint != Endpoint::healthz) {
+std::optional<AdminResponse> precheck(Runtime& runtime, const AdminRequest& req,
+                                      const api::Match& m, std::string& actor,
+                                      const std::string& peer) {
+  if (!m.open) {
     const auto snap = runtime.snapshot();
     const std::string* token = snap ? snap->admin_token.get() : nullptr;
     const auto auth = check_bearer(req[http::field::authorization], token);
     if (auth != AdminAuth::ok) return unauthorized(auth);
     actor = "admin:" + token_id(token) + "@" + peer.substr(0, peer.rfind(':'));
   }
-  const auto verbs = allowed(m.endpoint);
-  if (!verbs.empty() && std::find(verbs.begin(), verbs.end(), req.method()) == verbs.end()) {
+  if (m.kind == api::Match::Kind::method_not_allowed) {
     std::string allow;
-    for (auto v : verbs) allow += (allow.empty() ? "" : ", ") + std::string(http::to_string(v));
+    for (auto v : m.allowed) {
+      allow += (allow.empty() ? "" : ", ") + std::string(http::to_string(v));
+    }
     auto res = error_response(http::status::method_not_allowed,
                               "method " + std::string(req.method_string()) + " not allowed on " +
-                                  std::string(label(m.endpoint)) + " (allowed: " + allow + ")");
+                                  std::string(m.pattern) + " (allowed: " + allow + ")");
     res.set(http::field::allow, allow);
     return res;
   }
@@ -112,15 +122,15 @@ std::optional<AdminResponse> precheck(Runtime& runtime, const AdminRequest& req,
 }
 
 AdminResponse route_request(Runtime& runtime, const AdminRequest& req, const std::string& peer,
-                            const Match& m) {
+                            const api::Match& m) {
   std::string actor;
   if (auto res = precheck(runtime, req, m, actor, peer)) return std::move(*res);
   return dispatch(AdminCall{runtime, req, peer, actor}, m);
 }
 
-AdminResponse internal_error(const Match& m, const std::exception& e) {
+AdminResponse internal_error(const api::Match& m, const std::exception& e) {
   // A bug, not a client error: say so without details that could leak internals.
-  log_error("admin request failed", {f("endpoint", label(m.endpoint)), f("error", e.what())});
+  log_error("admin request failed", {f("endpoint", label(m)), f("error", e.what())});
   metrics().errors(ErrorKind::internal).Increment();
   return error_response(http::status::internal_server_error, "internal error; see the pgshift log");
 }
@@ -129,21 +139,22 @@ AdminResponse internal_error(const Match& m, const std::exception& e) {
 
 AdminResponse handle_admin_request(Runtime& runtime, const AdminRequest& req,
                                    const std::string& peer) {
-  const Match m = match(req.target());
+  const api::Match m = api::match(req.method(), req.target());
   AdminResponse res;
   try {
     res = route_request(runtime, req, peer, m);
   } catch (const std::exception& e) {
     res = internal_error(m, e);
   }
-  metrics().admin_requests(label(m.endpoint), res.result_int()).Increment();
+  metrics().admin_requests(label(m), res.result_int()).Increment();
   return res;
 }
 
 asio::awaitable<AdminResponse> handle_admin_request_async(Runtime& runtime, const AdminRequest& req,
                                                           const std::string& peer) {
-  const Match m = match(req.target());
-  if (m.endpoint != Endpoint::read_percent) co_return handle_admin_request(runtime, req, peer);
+  const api::Match m = api::match(req.method(), req.target());
+  if (m.spec == nullptr || m.spec->endpoint != Endpoint::put_read_percent)
+    co_return handle_admin_request(runtime, req, peer);
   AdminResponse res;
   std::string actor;
   std::optional<AdminResponse> early;
@@ -164,7 +175,7 @@ asio::awaitable<AdminResponse> handle_admin_request_async(Runtime& runtime, cons
       res = internal_error(m, e);
     }
   }
-  metrics().admin_requests(label(m.endpoint), res.result_int()).Increment();
+  metrics().admin_requests(label(m), res.result_int()).Increment();
   co_return res;
 }
 

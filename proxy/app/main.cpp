@@ -10,6 +10,7 @@
 #include "proxy/telemetry/log.hpp"
 #include "proxy/runtime/runtime.hpp"
 #include "proxy/app/server.hpp"
+#include "proxy/app/sync_mirror.hpp"
 
 namespace {
 
@@ -17,7 +18,7 @@ constexpr const char* kUsage =
     "usage: pgshift --config FILE          run the proxy\n"
     "       pgshift check-config FILE      validate a configuration file and exit\n"
     "       pgshift ctl COMMAND ...        drive a running pgshift (pgshift ctl --help)\n"
-    "       pgshift sync check|start|status|stop ROUTE --config FILE   logical replication\n"
+    "       pgshift sync check|start|status|stop ROUTE --config FILE   logical sync or mirror\n"
     "       pgshift verify ROUTE --config FILE [--tables a,b] [--json]  compare source and target\n"
     "       pgshift --version\n";
 
@@ -81,7 +82,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "ctl") return pgshift::proxy::ctl_main(argc - 1, argv + 1);
-  if (cmd == "sync") return pgshift::migrate::sync_main(argc - 1, argv + 1);
+  if (cmd == "sync") {
+    return pgshift::migrate::sync_main(argc - 1, argv + 1, pgshift::proxy::sync_mirror_command);
+  }
   if (cmd == "verify") return pgshift::migrate::verify_main(argc - 1, argv + 1);
   if (cmd == "check-config" && argc == 3) return check_config(argv[2]);
   if ((cmd == "--config" || cmd == "-c") && argc == 3) return run(argv[2]);

@@ -15,9 +15,11 @@
 #include "proxy/app/operator_startup.hpp"
 #include "proxy/control/route_state_store.hpp"
 #include "proxy/migrate/lag_monitor.hpp"
+#include "proxy/mirror/mirror_service.hpp"
 #include "proxy/session/idle_sweeper.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/telemetry/log.hpp"
+#include "proxy/telemetry/metrics.hpp"
 #include "proxy/telemetry/pool_report.hpp"
 
 namespace pgshift::proxy {
@@ -88,6 +90,7 @@ void Server::reload() {
   if (!loaded.ok()) {
     for (auto& e : loaded.errors) log_error("reload: config error", {f("error", e.to_string())});
     log_error("reload rejected; keeping the running configuration");
+    metrics().errors(ErrorKind::config_reload).Increment();
     return;
   }
   std::vector<std::string> errors;
@@ -103,6 +106,7 @@ void Server::reload() {
   if (!snap) {
     for (auto& e : errors) log_error("reload: error", {f("error", e)});
     log_error("reload rejected; keeping the running configuration");
+    metrics().errors(ErrorKind::config_reload).Increment();
     return;
   }
   LogLevel level;
@@ -201,6 +205,11 @@ int Server::run() {
   pool_logger_ = std::make_shared<PoolLogger>(pool_registry_, main_ctx.get_executor());
   pool_logger_->start();
   lag_monitors_ = std::make_unique<migrate::LagMonitors>(runtime_);
+  if (mirror::any_mirror_route(*snap->config)) {
+    mirror_ = std::make_shared<mirror::MirrorService>(*runtime_);
+    runtime_->mirror = mirror_;
+    mirror_->start();
+  }
 
   log_info("pgshift listening",
            {f("host", listen.host), f("port", acceptor_->local_endpoint().port()),
@@ -225,6 +234,7 @@ int Server::run() {
   pool_logger_->stop();
   pool_logger_.reset();   // its timer lives on io_context 0
   lag_monitors_.reset();  // joins the monitor threads
+  if (mirror_) mirror_->stop();  // joins the mirror thread
   stop_operator_surface(*runtime_, admin_);
   log_info("pgshift stopped");
   return 0;

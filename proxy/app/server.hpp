@@ -19,6 +19,9 @@
 namespace pgshift::migrate {
 class LagMonitors;
 }
+namespace pgshift::mirror {
+class MirrorService;
+}
 
 namespace pgshift::proxy {
 
@@ -52,6 +55,7 @@ class Server {
   std::shared_ptr<AdminServer> admin_;                  // null when admin.enabled is false
   std::shared_ptr<PoolLogger> pool_logger_;             // on io_context 0; started by run()
   std::unique_ptr<migrate::LagMonitors> lag_monitors_;  // sync.mode logical routes
+  std::shared_ptr<mirror::MirrorService> mirror_;       // sync.mode mirror routes
   std::mutex sessions_mu_;
   std::map<std::uint64_t, std::weak_ptr<ClientSession>> sessions_;
   std::uint64_t next_session_id_ = 1;

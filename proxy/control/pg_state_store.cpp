@@ -38,7 +38,9 @@ std::string text_array(const std::vector<std::string>& names) {
   return out + "}";
 }
 
+// A change that could not be stored: counted as a failed state persist.
 StateChangeResult unavailable(const std::string& database, const std::string& error) {
+  metrics().errors(ErrorKind::state_persist).Increment();
   StateChangeResult r;
   r.error = StateChangeError::unavailable;
   r.message = "the control database " + database + " cannot be reached" +

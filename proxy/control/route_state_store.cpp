@@ -230,6 +230,7 @@ StateChangeResult RouteStateStore::apply_locked(std::string_view route,
           !err.empty()) {
         result.error = StateChangeError::persist_failed;
         result.message = "could not save the state file: " + err;
+        metrics().errors(ErrorKind::state_persist).Increment();
         log_error("route state change not saved; nothing changed",
                   {f("route", route), f("state_file", path_), f("error", err)});
         return result;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/api/endpoints.hpp"
 #include "proxy/ctl/cutover_cmd.hpp"
 #include "proxy/ctl/format.hpp"
 #include "proxy/ctl/http.hpp"
@@ -144,15 +145,17 @@ class Client {
   Client(CtlUrl url, std::string token, std::chrono::milliseconds timeout, std::ostream& err)
       : url_(std::move(url)), token_(std::move(token)), timeout_(timeout), err_(err) {}
 
-  CtlHttpResult request(http::verb method, const std::string& path, const std::string& body) {
-    return ctl_http_request(url_, method, path, token_, body, timeout_);
+  // One request to endpoint `e` (its method and path from the shared table; `name` fills
+  // its {name}).
+  CtlHttpResult request(api::Endpoint e, std::string_view name, const std::string& body) {
+    return ctl_http_request(url_, api::spec(e).method, api::path(e, name), token_, body, timeout_);
   }
 
   // The parsed JSON body of a 2xx answer; otherwise prints the error and returns nullopt.
   // `raw` receives the body either way (for --json).
-  std::optional<json::value> call(http::verb method, const std::string& path,
-                                  const std::string& body, std::string* raw = nullptr) {
-    auto r = request(method, path, body);
+  std::optional<json::value> call(api::Endpoint e, std::string_view name, const std::string& body,
+                                  std::string* raw = nullptr) {
+    auto r = request(e, name, body);
     if (raw) *raw = r.body;
     boost::system::error_code ec;
     json::value v = r.transport_error.empty() ? json::parse(r.body, ec) : json::value();
@@ -189,22 +192,6 @@ class Client {
   std::ostream& err_;
 };
 
-// Route names are config identifiers, but escape anything unusual for the URL path.
-std::string path_segment(const std::string& s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 void need_operands(const Options& o, std::size_t n, const char* what) {
   if (o.args.size() != n + 1) throw Usage{o.args[0] + ": expected " + what};
 }
@@ -215,7 +202,7 @@ int run(const Options& o, Client& client, std::ostream& out) {
   auto emit_raw = [&]() { out << raw << (raw.ends_with('\n') ? "" : "\n"); };
   if (cmd == "routes") {
     need_operands(o, 0, "no operands");
-    auto v = client.call(http::verb::get, "/v1/routes", {}, &raw);
+    auto v = client.call(api::Endpoint::list_routes, {}, {}, &raw);
     if (!v) return kApiError;
     if (o.json)
       emit_raw();
@@ -225,7 +212,7 @@ int run(const Options& o, Client& client, std::ostream& out) {
   }
   if (cmd == "route") {
     need_operands(o, 1, "NAME");
-    auto v = client.call(http::verb::get, "/v1/routes/" + path_segment(o.args[1]), {}, &raw);
+    auto v = client.call(api::Endpoint::get_route, o.args[1], {}, &raw);
     if (!v) return kApiError;
     if (o.json)
       emit_raw();
@@ -240,7 +227,7 @@ int run(const Options& o, Client& client, std::ostream& out) {
     const auto n = json::parse(o.args[2], ec);
     if (ec || !n.is_number())
       throw Usage{"PERCENT must be a number such as 12.5 (got \"" + o.args[2] + "\")"};
-    auto v = client.call(http::verb::put, "/v1/routes/" + path_segment(o.args[1]) + "/read-percent",
+    auto v = client.call(api::Endpoint::put_read_percent, o.args[1],
                          "{\"percent\": " + o.args[2] + "}", &raw);
     if (!v) return kApiError;
     if (o.json) {
@@ -260,7 +247,7 @@ int run(const Options& o, Client& client, std::ostream& out) {
     need_operands(o, 0, "no operands besides --timeout-ms N");
     std::string body;
     if (o.pause_timeout_ms) body = "{\"timeout_ms\": " + std::to_string(*o.pause_timeout_ms) + "}";
-    auto v = client.call(http::verb::post, "/v1/pause", body, &raw);
+    auto v = client.call(api::Endpoint::pause, {}, body, &raw);
     if (!v) return kApiError;
     if (o.json)
       emit_raw();
@@ -270,7 +257,7 @@ int run(const Options& o, Client& client, std::ostream& out) {
   }
   if (cmd == "resume") {
     need_operands(o, 0, "no operands");
-    auto v = client.call(http::verb::post, "/v1/resume", {}, &raw);
+    auto v = client.call(api::Endpoint::resume, {}, {}, &raw);
     if (!v) return kApiError;
     if (o.json) {
       emit_raw();
@@ -289,7 +276,8 @@ int run(const Options& o, Client& client, std::ostream& out) {
   if (cmd == "status" || cmd == "members") {
     need_operands(o, 0, "no operands");
     const bool status = cmd == "status";
-    auto v = client.call(http::verb::get, status ? "/v1/routes" : "/v1/members", {}, &raw);
+    auto v = client.call(status ? api::Endpoint::list_routes : api::Endpoint::list_members, {}, {},
+                         &raw);
     if (!v) return kApiError;
     if (o.json)
       emit_raw();
@@ -301,7 +289,7 @@ int run(const Options& o, Client& client, std::ostream& out) {
   }
   if (cmd == "pools") {
     need_operands(o, 0, "no operands");
-    auto v = client.call(http::verb::get, "/v1/pools", {}, &raw);
+    auto v = client.call(api::Endpoint::list_pools, {}, {}, &raw);
     if (!v) return kApiError;
     if (o.json)
       emit_raw();
@@ -312,7 +300,7 @@ int run(const Options& o, Client& client, std::ostream& out) {
   if (cmd == "health") {
     need_operands(o, 0, "no operands");
     // /readyz answers 503 with a JSON body when not ready: show it, then exit 1.
-    const auto r = client.request(http::verb::get, "/readyz", {});
+    const auto r = client.request(api::Endpoint::readyz, {}, {});
     boost::system::error_code ec;
     const auto readyz = r.transport_error.empty() ? json::parse(r.body, ec) : json::value();
     if (!r.transport_error.empty() || (r.status != 200 && r.status != 503) || ec) {
@@ -322,7 +310,7 @@ int run(const Options& o, Client& client, std::ostream& out) {
     if (o.json) {
       out << r.body << (r.body.ends_with('\n') ? "" : "\n");
     } else {
-      auto routes = client.call(http::verb::get, "/v1/routes", {});
+      auto routes = client.call(api::Endpoint::list_routes, {}, {});
       print_health(out, readyz, routes ? *routes : json::value());
     }
     return r.status == 200 ? kOk : kApiError;
@@ -346,8 +334,8 @@ int ctl_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
     const auto& cmd = o.args[0];
     if (cmd == "cutover" || cmd == "rollback" || cmd == "finalize" || cmd == "recover") {
       if (o.args.size() != 2) throw Usage{cmd + ": expected NAME"};
-      CtlOperation op{cmd,          path_segment(o.args[1]), o.dry_run, o.skip_verify,
-                      o.max_lag_ms, o.drain_timeout_ms,      o.json};
+      CtlOperation op{cmd,          o.args[1],          o.dry_run, o.skip_verify,
+                      o.max_lag_ms, o.drain_timeout_ms, o.json};
       return ctl_operation(*url, read_token(o), std::chrono::milliseconds(o.request_timeout_ms), op,
                            out, err);
     }

@@ -6,6 +6,7 @@
 #include <iomanip>
 #include <thread>
 
+#include "proxy/api/endpoints.hpp"
 #include "proxy/ctl/format.hpp"
 
 namespace pgshift::proxy {
@@ -49,9 +50,15 @@ void print_step(std::ostream& out, const json::value& step) {
 int ctl_operation(const CtlUrl& url, const std::string& token,
                   std::chrono::milliseconds request_timeout, const CtlOperation& op,
                   std::ostream& out, std::ostream& err) {
-  const std::string base = "/v1/routes/" + op.route;
-  auto r = ctl_http_request(url, http::verb::post, base + "/" + op.kind, token, body_of(op),
-                            request_timeout);
+  const api::Endpoint start = op.kind == "rollback"       ? api::Endpoint::rollback
+                              : op.kind == "finalize"     ? api::Endpoint::finalize
+                              : op.kind == "recover"      ? api::Endpoint::recover
+                              : op.kind == "mirror-start" ? api::Endpoint::mirror_start
+                              : op.kind == "mirror-stop"  ? api::Endpoint::mirror_stop
+                                                          : api::Endpoint::cutover;
+  const auto& progress = api::spec(api::Endpoint::get_operation);
+  auto r = ctl_http_request(url, api::spec(start).method, api::path(start, op.route), token,
+                            body_of(op), request_timeout);
   if (!r.transport_error.empty() || r.status != 202) {
     err << "error: " << error_text(r) << "\n";
     return 1;
@@ -63,8 +70,8 @@ int ctl_operation(const CtlUrl& url, const std::string& token,
   std::size_t printed = 0;
   const auto give_up = std::chrono::steady_clock::now() + kGiveUpAfter;
   for (;;) {
-    auto g =
-        ctl_http_request(url, http::verb::get, base + "/operation", token, {}, request_timeout);
+    auto g = ctl_http_request(url, progress.method, api::path(progress.endpoint, op.route), token,
+                              {}, request_timeout);
     boost::system::error_code ec;
     const auto v =
         g.transport_error.empty() && g.status == 200 ? json::parse(g.body, ec) : json::value();
@@ -89,8 +96,8 @@ int ctl_operation(const CtlUrl& url, const std::string& token,
     }
     if (std::chrono::steady_clock::now() > give_up) {
       err << "error: the operation is still running after 10 minutes; follow it with "
-             "GET /v1/routes/"
-          << op.route << "/operation\n";
+             "GET "
+          << api::path(progress.endpoint, op.route) << "\n";
       return 1;
     }
     std::this_thread::sleep_for(kPollEvery);

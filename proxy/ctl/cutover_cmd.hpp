@@ -14,8 +14,8 @@
 namespace pgshift::proxy {
 
 struct CtlOperation {
-  std::string kind;  // cutover | rollback | finalize
-  std::string route;
+  std::string kind;   // cutover | rollback | finalize | recover | mirror-start | mirror-stop
+  std::string route;  // as configured (encoded into the path here)
   bool dry_run = false;
   bool skip_verify = false;
   std::optional<long> max_lag_ms, drain_timeout_ms;

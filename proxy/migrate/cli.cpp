@@ -86,7 +86,7 @@ std::vector<std::string> split_list(const std::string& s) {
 
 }  // namespace
 
-int sync_main(int argc, char** argv) {
+int sync_main(int argc, char** argv, const MirrorCommand& mirror) {
   const std::string sub = argc > 1 ? argv[1] : "";
   if (sub != "check" && sub != "start" && sub != "status" && sub != "stop") {
     std::cerr << kUsage;
@@ -99,8 +99,16 @@ int sync_main(int argc, char** argv) {
   if (!sides) return 2;
   try {
     if (sub == "check") return sync_check(*sides, std::cout);
+    const bool mirrored = sides->route->sync.mode == config::SyncMode::mirror;
+    if (mirrored && !mirror) {
+      std::cerr << "route " << args->route << " uses sync.mode mirror, which this build cannot "
+                << "drive from the command line\n";
+      return 2;
+    }
     if (sub == "start") {
-      const int rc = sync_start(*sides, args->flags.count("--copy-schema") > 0, std::cout);
+      const bool copy_schema = args->flags.count("--copy-schema") > 0;
+      const int rc = mirrored ? mirror(*cfg, *sides, sub, copy_schema, false)
+                              : sync_start(*sides, copy_schema, std::cout);
       // A verify run older than this start no longer counts for cutover (verify_record.hpp).
       if (rc != 0) return rc;
       try {
@@ -113,6 +121,7 @@ int sync_main(int argc, char** argv) {
       }
       return rc;
     }
+    if (mirrored) return mirror(*cfg, *sides, sub, false, args->flags.count("--json") > 0);
     if (sub == "status") return sync_status(*sides, args->flags.count("--json") > 0, std::cout);
     return sync_stop(*sides, std::cout);
   } catch (const UsageError& e) {

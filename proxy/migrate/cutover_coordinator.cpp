@@ -442,6 +442,10 @@ std::string_view to_string(SwitchKind k) {
       return "finalize";
     case SwitchKind::recover:
       return "recover";
+    case SwitchKind::mirror_start:
+      return "mirror-start";
+    case SwitchKind::mirror_stop:
+      return "mirror-stop";
   }
   return "cutover";
 }

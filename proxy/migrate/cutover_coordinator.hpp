@@ -32,7 +32,8 @@ namespace pgshift::migrate {
 // recover: ends an operation that was interrupted (its coordinator died) in phase cutover,
 // back where it started: the old side authoritative and unfenced, its stream running, the
 // new side fenced, no reverse stream. Every step is idempotent; run it again if it fails.
-enum class SwitchKind { cutover, rollback, finalize, recover };
+// mirror_start / mirror_stop: sync.mode mirror (mirror_start.hpp).
+enum class SwitchKind { cutover, rollback, finalize, recover, mirror_start, mirror_stop };
 std::string_view to_string(SwitchKind k);
 
 struct SwitchOptions {

@@ -1,6 +1,7 @@
 #include "proxy/migrate/cutover_runner.hpp"
 
 #include "proxy/control/state_store.hpp"
+#include "proxy/migrate/mirror_start.hpp"
 #include "proxy/telemetry/log.hpp"
 
 namespace pgshift::migrate {
@@ -83,15 +84,28 @@ std::optional<SwitchEndpoints> CutoverRunner::endpoints_of(const config::Route& 
 
 proxy::OperationStarted CutoverRunner::start(const proxy::OperationRequest& request) {
   proxy::OperationStarted r;
-  SwitchKind kind = request.kind == "rollback"   ? SwitchKind::rollback
-                    : request.kind == "finalize" ? SwitchKind::finalize
-                    : request.kind == "recover"  ? SwitchKind::recover
-                                                 : SwitchKind::cutover;
+  SwitchKind kind = request.kind == "rollback"       ? SwitchKind::rollback
+                    : request.kind == "finalize"     ? SwitchKind::finalize
+                    : request.kind == "recover"      ? SwitchKind::recover
+                    : request.kind == "mirror-start" ? SwitchKind::mirror_start
+                    : request.kind == "mirror-stop"  ? SwitchKind::mirror_stop
+                                                     : SwitchKind::cutover;
+  const bool mirror_op = kind == SwitchKind::mirror_start || kind == SwitchKind::mirror_stop;
   const auto snap = runtime_.snapshot();
   const config::Route* route = snap->config->find_route(request.route);
   if (!route) {
     r.status = 404;
     r.error = "unknown route \"" + request.route + "\"";
+    return r;
+  }
+  if (mirror_op != (route->sync.mode == config::SyncMode::mirror)) {
+    r.status = 409;
+    r.error = mirror_op ? "route " + request.route + " does not mirror (sync.mode is " +
+                              std::string(config::to_string(route->sync.mode)) + ")"
+                        : "route " + request.route +
+                              " uses sync.mode mirror: cutover and rollback of mirrored routes "
+                              "are not implemented yet (docs/sync.md, \"Mirror mode\"); use "
+                              "sync.mode logical for a cutover";
     return r;
   }
   auto endpoints = endpoints_of(*route, r.error);
@@ -150,7 +164,21 @@ void CutoverRunner::run(proxy::OperationRequest request, SwitchKind kind, Switch
   };
   SwitchOutcome out;
   try {
-    out = run_switch(kind, request.route, current, endpoints, *fleet_, options, listener);
+    if (kind == SwitchKind::mirror_start || kind == SwitchKind::mirror_stop) {
+      MirrorStartOptions mo;
+      mo.actor = options.actor;
+      mo.drain_timeout = options.drain_timeout;
+      const auto snap = runtime_.snapshot();
+      if (const auto* r = snap->config->find_route(request.route)) {
+        mo.tables = r->sync.tables;
+        mo.copy_workers = r->sync.mirror.copy_workers;
+      }
+      out = kind == SwitchKind::mirror_start
+                ? run_mirror_start(request.route, current, endpoints, *fleet_, mo, listener)
+                : run_mirror_stop(request.route, current, *fleet_, mo, listener);
+    } else {
+      out = run_switch(kind, request.route, current, endpoints, *fleet_, options, listener);
+    }
   } catch (const std::exception& e) {  // a bug: the coordinator catches what the steps throw
     fleet_->abort(request.route, e.what());
     out.route = request.route;

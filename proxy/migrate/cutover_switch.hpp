@@ -65,6 +65,9 @@ inline Direction direction_of(SwitchKind kind, const std::string& route, bool re
       d.expected = Phase::cutover;
       d.commit_phase = reversed ? Phase::target_primary : Phase::sync;
       break;
+    case SwitchKind::mirror_start:  // not a switch (mirror_start.hpp)
+    case SwitchKind::mirror_stop:
+      break;
   }
   return d;
 }

@@ -273,7 +273,8 @@ void LagMonitor::run() {
 LagMonitors::LagMonitors(std::shared_ptr<proxy::Runtime> runtime) {
   auto snap = runtime->snapshot();
   for (const auto& rr : snap->routes) {
-    if (!rr.sync) continue;
+    // The mirror publishes its own position (proxy/mirror/replay.cpp).
+    if (!rr.sync || rr.route->sync.mode != config::SyncMode::logical) continue;
     monitors_.push_back(std::make_unique<LagMonitor>(runtime, rr.route->name));
     monitors_.back()->start();
   }

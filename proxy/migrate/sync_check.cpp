@@ -1,9 +1,11 @@
-// `pgshift sync check ROUTE`: preflight of both sides for logical replication. Each check
-// adds Findings; nothing is changed except the reachability probe (a disabled subscription
-// without a slot, dropped again at once).
+// `pgshift sync check ROUTE`: preflight of both sides for logical replication, or for
+// mirrored writes when the route's sync.mode is mirror (mirror_check.hpp). Each check adds
+// Findings; nothing is changed except the reachability probe of the logical mode (a
+// disabled subscription without a slot, dropped again at once).
 #include <iostream>
 #include <optional>
 
+#include "proxy/migrate/mirror_check.hpp"
 #include "proxy/migrate/schema_diff.hpp"
 #include "proxy/migrate/sync.hpp"
 
@@ -126,7 +128,9 @@ struct Checker {
     }
   }
 
-  void replica_identity(Connection& src, const std::vector<TableRef>& tables) {
+  // A blocker for logical replication (UPDATE/DELETE cannot be published); in mirror mode
+  // only verify needs the key.
+  void replica_identity(Connection& src, const std::vector<TableRef>& tables, Severity severity) {
     int bad = 0;
     for (const auto& t : tables) {
       auto r = src.exec(
@@ -139,10 +143,11 @@ struct Checker {
       const bool pk = r.get(0, 1) == "t";
       if ((ident == "d" && !pk) || ident == "n") {
         ++bad;
-        add(Severity::blocker, "source",
-            "table " + t.display() +
-                " has no primary key or replica identity: its UPDATEs "
-                "and DELETEs cannot be replicated (and verify needs a key)",
+        add(severity, "source",
+            "table " + t.display() + " has no primary key or replica identity: " +
+                (severity == Severity::blocker
+                     ? "its UPDATEs and DELETEs cannot be replicated (and verify needs a key)"
+                     : "pgshift verify needs a key to compare it"),
             "ALTER TABLE " + t.qualified() + " ADD PRIMARY KEY (...); or ALTER TABLE " +
                 t.qualified() + " REPLICA IDENTITY FULL;");
       }
@@ -328,14 +333,30 @@ std::vector<Finding> run_checks(const SyncSides& sides, bool copy_schema) {
           "check routes[].target host, port, user and password");
   }
   std::vector<TableRef> tables;
+  const bool mirror = sides.route->sync.mode == config::SyncMode::mirror;
   if (src) {
     tables = route_tables(*src, *sides.route);
     c.add(tables.empty() ? Severity::warning : Severity::ok, "source",
-          std::to_string(tables.size()) + " table(s) to replicate",
+          std::to_string(tables.size()) + " table(s) to " + (mirror ? "mirror" : "replicate"),
           tables.empty() ? "create the tables, or list them in routes[].sync.tables" : "");
+  }
+  if (mirror) {
+    // The proxy replays the writes itself: no WAL decoding, publication, replication role or
+    // path from the target to the source. What matters is what a replay computes again.
+    c.add(Severity::info, "both",
+          "sync.mode is mirror: wal_level, publications, replication privileges and the "
+          "target reaching the source are not needed");
+    if (src) {
+      c.replica_identity(*src, tables, Severity::warning);
+      for (auto& f : mirror_findings(*src, tables)) c.findings.push_back(std::move(f));
+    }
+    if (src && tgt) c.schema(*src, *tgt, tables, copy_schema);
+    return c.findings;
+  }
+  if (src) {
     c.source_settings(*src);
     c.source_privileges(*src, tables);
-    c.replica_identity(*src, tables);
+    c.replica_identity(*src, tables, Severity::blocker);
     c.not_carried(*src);
     c.orphaned_slots(*src, tgt ? &*tgt : nullptr);
   }
@@ -354,8 +375,11 @@ int sync_check(const SyncSides& sides, std::ostream& out) {
     if (f.severity == Severity::blocker) ++blockers;
   }
   if (blockers > 0) {
-    out << blockers << " blocker(s): fix them before pgshift sync start " << sides.route->name
-        << " (or use sync.mode: mirror where logical replication is impossible)\n";
+    out << blockers << " blocker(s): fix them before pgshift sync start " << sides.route->name;
+    if (sides.route->sync.mode != config::SyncMode::mirror) {
+      out << " (or use sync.mode: mirror where logical replication is impossible)";
+    }
+    out << "\n";
     return 1;
   }
   out << "ready for pgshift sync start " << sides.route->name << "\n";

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/hba.hpp"
 #include "config/users.hpp"
 #include "proxy/runtime/cancel_registry.hpp"
 #include "proxy/runtime/client_slots.hpp"
@@ -36,15 +37,18 @@ struct RouteRuntime {
   // Client connections of the route (pool.max_client_connections), over all I/O threads.
   // Kept across reloads while a route of the same name exists; never null.
   std::shared_ptr<ClientSlots> client_slots;
-  // sync.mode logical only (else null): the lag marker's position, fed by the sidecar's lag
-  // monitor (proxy/migrate/lag_monitor.hpp); gates split reads and answers read-your-writes
-  // (MarkerOracle instead of the window). Kept across reloads while the route stays logical.
+  // sync.mode logical or mirror (else null): how far the other side has caught up, fed by
+  // the sidecar's lag monitor (logical, proxy/migrate/lag_monitor.hpp) or the mirror's
+  // replay (proxy/mirror/replay.cpp); gates split reads and answers read-your-writes
+  // (MarkerOracle instead of the window). Kept across reloads while the route stays synced.
   std::shared_ptr<routing::SyncPosition> sync{};
 };
 
 struct Snapshot {
   config::ConfigPtr config;
   std::shared_ptr<const config::UsersFile> users;  // null when client auth is trust
+  // client_auth.hba_file's rules; null when not set (client_auth.method for everyone).
+  std::shared_ptr<const config::HbaFile> hba;
   std::shared_ptr<asio::ssl::context> client_tls;  // null when listen.tls.mode == disable
   std::vector<RouteRuntime> routes;                // parallel to config->routes
   std::shared_ptr<const std::string> admin_token;
@@ -62,6 +66,7 @@ class StateStore;
 class PauseGate;
 class HealthChecker;
 class RouteOperations;
+class MirrorSink;
 
 // Settings this build accepts but does not honour yet, as sentences for the log and
 // check-config (e.g. sync modes, which come with the sync feature).
@@ -88,6 +93,8 @@ class Runtime {
   std::shared_ptr<HealthChecker> health;
   // Cutover, rollback and finalize (proxy/runtime/operations.hpp); null when not wired.
   std::shared_ptr<RouteOperations> operations;
+  // Mirrored writes (proxy/runtime/mirror_sink.hpp); null when no route mirrors.
+  std::shared_ptr<MirrorSink> mirror;
   // Every server pool of the process (pool/pool_shared.hpp), for the admin API, the
   // periodic pool log line and the pool metrics. Same convention as the pointers above.
   std::shared_ptr<pool::PoolRegistry> pools;

@@ -2,8 +2,13 @@
 
 #include <openssl/crypto.h>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 #include <string_view>
 
+#include "proxy/session/client_auth_throttle.hpp"
+#include "proxy/telemetry/log.hpp"
 #include "wire/auth.hpp"
 #include "wire/messages.hpp"
 
@@ -67,6 +72,7 @@ asio::awaitable<ClientAuthResult> authenticate_md5(pool::Stream& stream, IoBuffe
     r.failure = "malformed password message";
     co_return co_await fail(stream, r, "08P01", "invalid password packet");
   }
+  r.wrong_password = true;  // from here on, every refusal answers a password guess
   if (!entry || entry->password.starts_with("SCRAM-SHA-256$")) {
     r.failure = entry ? "users file holds a SCRAM secret; md5 impossible" : "unknown user";
     co_return co_await fail(stream, r, "28P01", password_failed(user));
@@ -151,6 +157,7 @@ asio::awaitable<ClientAuthResult> authenticate_scram(pool::Stream& stream, IoBuf
   auto ec = server.handle_client_final(client_final, server_final);
   if (ec || !usable) {
     r.failure = !usable ? "unknown user or no SCRAM-capable secret" : "wrong password";
+    r.wrong_password = true;
     co_return co_await fail(stream, r, "28P01", password_failed(user));
   }
   out.clear();
@@ -161,14 +168,11 @@ asio::awaitable<ClientAuthResult> authenticate_scram(pool::Stream& stream, IoBuf
   co_return r;
 }
 
-}  // namespace
-
-asio::awaitable<ClientAuthResult> authenticate_client(pool::Stream& stream, IoBuffer& buf,
-                                                      const wire::Limits& limits,
-                                                      config::ClientAuthMethod method,
-                                                      const config::UsersFile* users,
-                                                      const std::string& user) {
-  const config::UserEntry* entry = users ? users->find(user) : nullptr;
+asio::awaitable<ClientAuthResult> exchange(pool::Stream& stream, IoBuffer& buf,
+                                           const wire::Limits& limits,
+                                           config::ClientAuthMethod method,
+                                           const config::UserEntry* entry,
+                                           const std::string& user) {
   switch (method) {
     case config::ClientAuthMethod::trust: {
       ClientAuthResult r;
@@ -182,6 +186,130 @@ asio::awaitable<ClientAuthResult> authenticate_client(pool::Stream& stream, IoBu
       co_return co_await authenticate_scram(stream, buf, limits, entry, user);
   }
   co_return ClientAuthResult{};
+}
+
+// "host "10.1.2.3", user "app", database "db", SSL encryption", as PostgreSQL 15 writes it.
+std::string hba_subject(const ClientAuthRequest& req) {
+  std::string s = "host \"" + req.address + "\", user \"" + req.user + "\"";
+  if (!req.physical_replication) s += ", database \"" + req.database + "\"";
+  return s + (req.ssl ? ", SSL encryption" : ", no encryption");
+}
+
+// The method client_auth.hba_file gives this request, as PostgreSQL's check_hba() and
+// ClientAuthentication(): nullopt when refused (the client has been told, `r` says why).
+asio::awaitable<std::optional<config::ClientAuthMethod>> hba_method(pool::Stream& stream,
+                                                                    const config::HbaFile& hba,
+                                                                    const ClientAuthRequest& req,
+                                                                    const config::UserEntry* entry,
+                                                                    ClientAuthResult& r) {
+  config::HbaRequest hr{.user = req.user,
+                        .database = req.database,
+                        .address = {},
+                        .ssl = req.ssl,
+                        .physical_replication = req.physical_replication};
+  auto address = config::IpAddress::parse(req.address);
+  const config::HbaRule* rule = address ? (hr.address = *address, hba.match(hr)) : nullptr;
+  if (!rule || rule->method == config::HbaMethod::reject) {
+    // PostgreSQL 15's two messages (auth.c, ClientAuthentication), replication variants too.
+    const bool repl = req.physical_replication;
+    std::string message;
+    if (!rule) {
+      message = std::string("no pg_hba.conf entry for ") +
+                (repl ? "replication connection from " : "") + hba_subject(req);
+      r.failure = "no matching rule in " + hba.source;
+    } else {
+      message = std::string("pg_hba.conf rejects ") +
+                (repl ? "replication connection" : "connection") + " for " + hba_subject(req);
+      r.failure = "rejected by " + hba.source + ":" + std::to_string(rule->line);
+    }
+    r.kind = LoginFailure::hba_rejected;
+    co_await send_error(stream, "28000", message);
+    co_return std::nullopt;
+  }
+  switch (rule->method) {
+    case config::HbaMethod::trust:
+      co_return config::ClientAuthMethod::trust;
+    case config::HbaMethod::md5:
+      // As PostgreSQL: md5 uses SCRAM when the user's secret is a SCRAM secret.
+      if (entry && entry->password.starts_with("SCRAM-SHA-256$")) {
+        co_return config::ClientAuthMethod::scram_sha_256;
+      }
+      co_return config::ClientAuthMethod::md5;
+    case config::HbaMethod::scram_sha_256:
+    case config::HbaMethod::reject:
+      break;
+  }
+  co_return config::ClientAuthMethod::scram_sha_256;
+}
+
+// client_auth.throttle before a password exchange. Returns false when the login is refused
+// (the client has been told); otherwise the attempt holds a reservation for end().
+asio::awaitable<bool> throttle_begin(pool::Stream& stream, const config::AuthThrottle& settings,
+                                     const ClientAuthRequest& req, const std::string& key,
+                                     ClientAuthResult& r) {
+  auto d = client_auth_throttle().begin(settings, key, req.user, AuthThrottle::Clock::now());
+  const std::string_view bucket = d.by_user ? "user" : "address";
+  const bool refused = d.action == AuthThrottle::Action::refuse;
+  if (d.action != AuthThrottle::Action::go) {
+    metrics().client_auth_throttled(refused ? "refused" : "delayed", bucket).Increment();
+  }
+  const auto delay_ms = std::chrono::ceil<std::chrono::milliseconds>(d.delay).count();
+  if (d.burst_started) {
+    // Once per burst (until the bucket has refilled), not once per attempt.
+    log_warn("client authentication throttled: repeated failed logins",
+             {f("peer", req.address), f("key", d.by_user ? req.user : key), f("bucket", bucket),
+              f("failures", d.failures), f("delay_ms", delay_ms),
+              f("action", refused ? "refused" : "delayed")});
+  }
+  if (refused) {
+    r.kind = LoginFailure::throttled;
+    r.failure = "throttled: too many failed logins " + (d.by_user ? "for the user" : "from " + key);
+    std::string message =
+        d.by_user ? "too many failed authentication attempts for user \"" + req.user + "\""
+                  : "too many failed authentication attempts from host \"" + req.address + "\"";
+    std::string detail =
+        "Try again in " + std::to_string((delay_ms + 999) / 1000) + " s (client_auth.throttle).";
+    co_await send_error(stream, "53300", message, "FATAL", detail);
+    co_return false;
+  }
+  if (d.action == AuthThrottle::Action::wait) {
+    // A timer in this login coroutine: the I/O thread serves other sessions meanwhile, and
+    // the login deadline still cancels the wait.
+    asio::steady_timer timer(stream.get_executor(), d.delay);
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+  co_return true;
+}
+
+}  // namespace
+
+asio::awaitable<ClientAuthResult> authenticate_client(pool::Stream& stream, IoBuffer& buf,
+                                                      const wire::Limits& limits,
+                                                      const Snapshot& snap,
+                                                      const ClientAuthRequest& req) {
+  const config::UserEntry* entry = snap.users ? snap.users->find(req.user) : nullptr;
+  const auto& ca = snap.config->client_auth;
+  config::ClientAuthMethod method = ca.method;
+  if (snap.hba) {
+    ClientAuthResult refused;
+    auto m = co_await hba_method(stream, *snap.hba, req, entry, refused);
+    if (!m) co_return refused;
+    method = *m;
+  }
+  if (method == config::ClientAuthMethod::trust || !ca.throttle.enabled) {
+    co_return co_await exchange(stream, buf, limits, method, entry, req.user);
+  }
+  const std::string key = throttle_address_key(req.address);
+  ClientAuthResult r;
+  if (!co_await throttle_begin(stream, ca.throttle, req, key, r)) co_return r;
+  r = co_await exchange(stream, buf, limits, method, entry, req.user);
+  // Only a checked, wrong password uses up the budget; a client that left before answering
+  // guessed nothing.
+  auto outcome = r.ok               ? AuthThrottle::Outcome::ok
+                 : r.wrong_password ? AuthThrottle::Outcome::wrong_password
+                                    : AuthThrottle::Outcome::abandoned;
+  client_auth_throttle().end(ca.throttle, key, req.user, outcome, AuthThrottle::Clock::now());
+  co_return r;
 }
 
 }  // namespace pgshift::proxy

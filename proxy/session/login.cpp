@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cctype>
 #include <chrono>
 
 #include "proxy/session/client_auth.hpp"
@@ -22,6 +23,30 @@ bool forwardable(std::string_view key, const config::Route* route) {
   if (key == "user" || key == "database") return false;
   if (route && key == route->routing_key.startup_parameter) return false;
   return !key.starts_with("_pq_.");
+}
+
+// The client's IP address without the port; an IPv4 client of a dual-stack listener
+// (::ffff:a.b.c.d) as plain IPv4, as PostgreSQL shows it.
+std::string address_of(pool::Stream& stream) {
+  boost::system::error_code ec;
+  auto ep = stream.socket().remote_endpoint(ec);
+  if (ec) return "";
+  auto a = ep.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string();
+  }
+  return a.to_string();
+}
+
+// replication=true (or on, yes, 1) asks for a physical replication connection, which
+// pg_hba.conf matches with the `replication` database keyword only; replication=database
+// is a logical one, matched by its database name.
+bool physical_replication(const wire::StartupPacket& startup) {
+  const std::string* v = startup.find("replication");
+  if (!v) return false;
+  std::string s;
+  for (char c : *v) s += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s == "true" || s == "on" || s == "yes" || s == "1";
 }
 
 // A request code read where only a startup packet may come: PostgreSQL takes it for a
@@ -276,14 +301,20 @@ asio::awaitable<bool> ClientSession::login() {
     if (co_await client_.write_all(out)) co_return false;
   }
 
-  const auto& cfg = *snap_->config;
   login_phase_ = LoginPhase::authentication;
-  auto auth = co_await authenticate_client(client_, client_buf_, limits_, cfg.client_auth.method,
-                                           snap_->users.get(), identity_.user);
+  ClientAuthRequest auth_request{.user = identity_.user,
+                                 .database = identity_.database,
+                                 .address = address_of(client_),
+                                 .ssl = client_.is_tls(),
+                                 .physical_replication = physical_replication(startup)};
+  auto auth = co_await authenticate_client(client_, client_buf_, limits_, *snap_, auth_request);
   if (!auth.ok) {
-    count_login_failure(LoginFailure::auth_failed);
-    log_warn("client authentication failed",
-             {f("peer", peer_), f("user", identity_.user), f("reason", auth.failure)});
+    count_login_failure(auth.kind);
+    // Throttled refusals come in floods: the throttle logs each burst once, so each one is
+    // only a debug line.
+    const auto log = auth.kind == LoginFailure::throttled ? log_debug : log_warn;
+    log("client authentication failed",
+        {f("peer", peer_), f("user", identity_.user), f("reason", auth.failure)});
     co_return false;
   }
   identity_.user_entry = auth.entry;

@@ -171,4 +171,64 @@ bool StatementMapper::rewrite(std::uint8_t type, std::span<const std::uint8_t> b
   }
 }
 
+bool StatementMapper::mirror_copy(std::uint8_t type, std::span<const std::uint8_t> body,
+                                  pool::PreparedSet& unit, wire::Bytes& out) const {
+  auto prepare = [&](const Statement& st) {
+    if (unit.contains(st.server_name)) return;
+    unit.add(st.server_name);
+    wire::parse(out, st.server_name, st.query, st.param_types);
+  };
+  switch (type) {
+    case 'P': {
+      wire::Parse p;
+      if (wire::parse_parse(body, p)) return false;
+      auto it = p.statement.empty() ? statements_.end()
+                                    : statements_.find(std::string(p.statement));
+      if (it == statements_.end()) {
+        wire::MessageWriter(out).begin('P').raw(body).end();
+        return true;
+      }
+      prepare(it->second);
+      return true;
+    }
+    case 'B': {
+      wire::BindNames names;
+      if (wire::parse_bind_names(body, names)) return false;
+      auto it = names.statement.empty() ? statements_.end()
+                                        : statements_.find(std::string(names.statement));
+      if (it == statements_.end()) {
+        wire::MessageWriter(out).begin('B').raw(body).end();
+        return true;
+      }
+      prepare(it->second);
+      std::size_t rest = names.portal.size() + 1 + names.statement.size() + 1;
+      wire::MessageWriter(out)
+          .begin('B')
+          .str(names.portal)
+          .str(it->second.server_name)
+          .raw(body.subspan(rest))
+          .end();
+      return true;
+    }
+    case 'D':
+    case 'C': {
+      wire::CloseOrDescribe m;
+      if ((type == 'D' ? wire::parse_describe(body, m) : wire::parse_close(body, m))) return false;
+      if (type == 'C' && m.kind == 'S') return true;
+      auto it = m.kind == 'S' && !m.name.empty() ? statements_.find(std::string(m.name))
+                                                 : statements_.end();
+      if (it == statements_.end()) {
+        wire::MessageWriter(out).begin(static_cast<char>(type)).raw(body).end();
+        return true;
+      }
+      prepare(it->second);
+      wire::MessageWriter(out).begin('D').i8('S').str(it->second.server_name).end();
+      return true;
+    }
+    default:
+      wire::MessageWriter(out).begin(static_cast<char>(type)).raw(body).end();
+      return true;
+  }
+}
+
 }  // namespace pgshift::proxy

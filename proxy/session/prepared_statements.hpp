@@ -65,6 +65,15 @@ class StatementMapper {
                ResponseFilter& filter, wire::Bytes& out,
                std::span<const std::uint8_t>* tail = nullptr);
 
+  // Appends one frontend message that rewrite() has just handled to a mirror capture
+  // (mirror_capture.hpp): statement names as rewrite() gave them, and the Parse of each
+  // named statement in front of its first use within `unit` (the statements the capture's
+  // unit has prepared), so the unit replays on a connection that never saw the client.
+  // Close of a statement is left out (the mirror keeps its own cache). Returns false if the
+  // body is malformed.
+  bool mirror_copy(std::uint8_t type, std::span<const std::uint8_t> body,
+                   pool::PreparedSet& unit, wire::Bytes& out) const;
+
   // Records a named Parse without sending it anywhere: the statement is prepared on a
   // server when it is first used (Bind/Describe). For a Parse answered by the proxy itself
   // outside a transaction. Returns false if the body is malformed or the name is empty.

@@ -33,6 +33,7 @@
 #include "proxy/runtime/runtime.hpp"
 #include "proxy/session/io_buffer.hpp"
 #include "proxy/session/prepared_statements.hpp"
+#include "proxy/session/mirror_capture.hpp"
 #include "proxy/session/txn_tracker.hpp"
 #include "proxy/telemetry/metrics.hpp"
 #include "routing/classifier.hpp"
@@ -305,6 +306,34 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool answered_ = false;     // the server answered something in this transaction
   bool fence_retry_ = false;  // a fence error was dropped: re-run first_query_ at its Z
   bool retrying_ = false;     // re-running: the client direction waits (handoff timer)
+
+  // ---- mirrored writes (relay/mirror_tap.cpp, docs/sync.md "Mirror mode") ----
+  // Decides at the start of a transaction whether it is mirrored; with overflow `block`
+  // waits for room in the route's queue. False when the client was answered instead.
+  asio::awaitable<bool> decide_mirroring(const routing::MigrationState* state, routing::Side side,
+                                         routing::Side authoritative);
+  // A frontend message that forward() has just put out, copied into the capture.
+  void mirror_frontend(std::uint8_t type, std::span<const std::uint8_t> body,
+                       std::span<const std::uint8_t> raw);
+  // The server's messages of a mirrored transaction; at its end the committed part goes to
+  // Runtime::mirror.
+  void mirror_backend(std::uint8_t type, std::span<const std::uint8_t> body);
+  void mirror_ready(char status);
+  // The transaction's answers will never be read (client or server gone): a write that may
+  // have committed is recorded as in doubt; the capture is dropped.
+  void mirror_abandon();
+  // ack sync: the server direction holds the client's ReadyForQuery until the replays it
+  // waits for are done (sync.mirror.ack, relay/mirror_tap.cpp).
+  asio::awaitable<void> wait_mirror_acks();
+  struct MirrorAcks {
+    explicit MirrorAcks(asio::any_io_executor ex) : timer(ex) {}
+    asio::steady_timer timer;
+    int pending = 0;  // on the session's thread only
+  };
+  std::shared_ptr<MirrorAcks> mirror_acks_;  // made at the first ack-sync transaction
+  std::unique_ptr<MirrorCapture> mirror_;    // made at the first mirrored transaction
+  bool mirror_txn_ = false;                // the current transaction is mirrored
+  routing::Side mirror_to_ = routing::Side::target;
 };
 
 }  // namespace pgshift::proxy

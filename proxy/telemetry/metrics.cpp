@@ -56,8 +56,6 @@ std::string_view to_string(LoginFailure r) {
       return "auth_failed";
     case LoginFailure::unknown_database:
       return "unknown_database";
-    case LoginFailure::upstream_credentials:
-      return "upstream_credentials";
     case LoginFailure::upstream_failed:
       return "upstream_failed";
     case LoginFailure::timeout:
@@ -66,6 +64,10 @@ std::string_view to_string(LoginFailure r) {
       return "shutting_down";
     case LoginFailure::too_many_clients:
       return "too_many_clients";
+    case LoginFailure::hba_rejected:
+      return "hba_rejected";
+    case LoginFailure::throttled:
+      return "throttled";
   }
   return "unknown";
 }
@@ -122,14 +124,10 @@ std::string_view to_string(FallbackReason r) {
 
 std::string_view to_string(ErrorKind k) {
   switch (k) {
-    case ErrorKind::client_io:
-      return "client_io";
     case ErrorKind::server_io:
       return "server_io";
     case ErrorKind::upstream_connect:
       return "upstream_connect";
-    case ErrorKind::timeout:
-      return "timeout";
     case ErrorKind::state_persist:
       return "state_persist";
     case ErrorKind::config_reload:
@@ -214,6 +212,11 @@ Metrics::Metrics()
                                    "pgshift_admin_connections_dropped_total",
                                    "Admin API connections closed to stay under the connection "
                                    "limit, by reason.")),
+      auth_throttled_family_(family(prom::BuildCounter(), *registry_,
+                                    "pgshift_client_auth_throttled_total",
+                                    "Password logins delayed or refused after repeated failures, "
+                                    "by action and by the bucket (address or user) that was "
+                                    "empty.")),
       upstream_healthy_family_(family(prom::BuildGauge(), *registry_, "pgshift_upstream_healthy",
                                       "1 if the last health check of the upstream passed.")),
       health_checks_family_(family(prom::BuildCounter(), *registry_, "pgshift_health_checks_total",
@@ -263,14 +266,16 @@ Metrics::Metrics()
   // instead of absent series.
   for (auto r :
        {LoginFailure::invalid_startup, LoginFailure::tls_required, LoginFailure::tls_handshake,
-        LoginFailure::auth_failed, LoginFailure::unknown_database,
-        LoginFailure::upstream_credentials, LoginFailure::upstream_failed, LoginFailure::timeout,
-        LoginFailure::shutting_down, LoginFailure::too_many_clients}) {
+        LoginFailure::auth_failed, LoginFailure::unknown_database, LoginFailure::upstream_failed,
+        LoginFailure::timeout, LoginFailure::shutting_down, LoginFailure::too_many_clients,
+        LoginFailure::hba_rejected, LoginFailure::throttled}) {
     login_failures(r);
   }
-  for (auto k : {ErrorKind::client_io, ErrorKind::server_io, ErrorKind::upstream_connect,
-                 ErrorKind::timeout, ErrorKind::state_persist, ErrorKind::config_reload,
-                 ErrorKind::internal, ErrorKind::resource_limit}) {
+  for (std::string_view action : {"delayed", "refused"}) {
+    for (std::string_view key : {"address", "user"}) client_auth_throttled(action, key);
+  }
+  for (auto k : {ErrorKind::server_io, ErrorKind::upstream_connect, ErrorKind::state_persist,
+                 ErrorKind::config_reload, ErrorKind::internal, ErrorKind::resource_limit}) {
     errors(k);
   }
   protocol_errors(ProtocolDirection::client);
@@ -368,6 +373,9 @@ prom::Counter& Metrics::cancel_requests(CancelResult r) {
 prom::Counter& Metrics::admin_requests(std::string_view endpoint, unsigned code) {
   return admin_requests_family_.Add(
       {{"endpoint", std::string(endpoint)}, {"code", std::to_string(code)}});
+}
+prom::Counter& Metrics::client_auth_throttled(std::string_view action, std::string_view key) {
+  return auth_throttled_family_.Add({{"action", std::string(action)}, {"key", std::string(key)}});
 }
 prom::Counter& Metrics::admin_connections_dropped(std::string_view reason) {
   return admin_dropped_family_.Add({{"reason", std::string(reason)}});

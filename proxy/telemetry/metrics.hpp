@@ -40,16 +40,17 @@ inline constexpr std::size_t kQueryClassCount = 3;
 
 // Why a client could not log in.
 enum class LoginFailure : std::uint8_t {
-  invalid_startup,       // malformed startup packet
-  tls_required,          // plaintext client while listen.tls.mode is require
-  tls_handshake,         // client TLS handshake failed
-  auth_failed,           // wrong password or unknown user
-  unknown_database,      // no route for the database (3D000)
-  upstream_credentials,  // passthrough credentials could not be formed
-  upstream_failed,       // the authoritative upstream refused or was unreachable
-  timeout,               // login did not finish in time
-  shutting_down,         // the proxy is draining
-  too_many_clients,      // the route is at pool.max_client_connections (53300)
+  invalid_startup,   // malformed startup packet
+  tls_required,      // plaintext client while listen.tls.mode is require
+  tls_handshake,     // client TLS handshake failed
+  auth_failed,       // wrong password or unknown user
+  unknown_database,  // no route for the database (3D000)
+  upstream_failed,   // the authoritative upstream refused or was unreachable
+  timeout,           // login did not finish in time
+  shutting_down,     // the proxy is draining
+  too_many_clients,  // the route is at pool.max_client_connections (53300)
+  hba_rejected,      // client_auth.hba_file: no matching rule, or a reject rule (28000)
+  throttled,         // too many failed logins from the address or for the user (53300)
 };
 
 // Why a read went where it went (DESIGN.md §4).
@@ -68,13 +69,13 @@ enum class FallbackReason : std::uint8_t {
   target_lagging,    // the target is behind past the configured bound
 };
 
-// Errors worth counting that are not covered by a more specific metric.
+// Errors worth counting that are not covered by a more specific metric. Only values that
+// something increments (docs/metrics.md lists them; client I/O errors and data-path
+// timeouts have their own metrics or none).
 enum class ErrorKind : std::uint8_t {
-  client_io,         // read/write to the client failed
   server_io,         // read/write to the upstream failed
   upstream_connect,  // connecting or authenticating to an upstream failed
-  timeout,           // a wait on the data path timed out
-  state_persist,     // the state file could not be written
+  state_persist,     // a route state change could not be stored (state file, control database)
   config_reload,     // SIGHUP reload rejected
   internal,          // a bug: an invariant did not hold
   resource_limit,    // a message refused by a memory limit (limits.max_buffered_*)
@@ -146,6 +147,10 @@ class Metrics {
   prometheus::Gauge& client_connections(const std::string& route);
   prometheus::Counter& client_connections_total(const std::string& route);
   prometheus::Counter& login_failures(LoginFailure reason);
+  // Password logins slowed down or refused by client_auth.throttle (proxy/session/
+  // client_auth_throttle.hpp). action: "delayed" or "refused"; key: "address" or "user" (the
+  // bucket that was empty).
+  prometheus::Counter& client_auth_throttled(std::string_view action, std::string_view key);
 
   // --- server side and pools -----------------------------------------------------------
   prometheus::Gauge& server_connections(const std::string& route, Side side, ServerState st);
@@ -215,6 +220,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& cancel_requests_family_;
   prometheus::Family<prometheus::Counter>& admin_requests_family_;
   prometheus::Family<prometheus::Counter>& admin_dropped_family_;
+  prometheus::Family<prometheus::Counter>& auth_throttled_family_;
   prometheus::Family<prometheus::Gauge>& upstream_healthy_family_;
   prometheus::Family<prometheus::Counter>& health_checks_family_;
   prometheus::Family<prometheus::Counter>& health_changes_family_;

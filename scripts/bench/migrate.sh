@@ -3,6 +3,9 @@
 # Migration scenarios of scripts/bench.sh (issues 11 and 13), sourced by it after lib.sh:
 #   bench.sh sync     TPC-B through pgshift with logical sync running vs disabled, interleaved;
 #                     lag p50/p99 during the runs; `pgshift verify` rows/s at the end
+#   bench.sh mirror   TPC-B through three sidecars in turn, interleaved: sync.mode none, mirror
+#                     with ack async, mirror with ack sync (each mirror into its own target
+#                     database); tps and latency ratios against none, mirror lag after each run
 #   bench.sh cutover  two sidecars (control: target) under TPC-B plus two ledger writers;
 #                     cutover and rollback CYCLES times; hold, pause, errors, missing ids
 # Never run in CI: they take minutes and measure the machine.
@@ -361,4 +364,92 @@ if errs:
     print("\nLedger errors (first 5):"); [print("  " + e) for e in errs[:5]]
 PY
   grep -h -E 'aborted in command|connection to .* failed' "$RUN/pgbench-all" | sed -E 's/client [0-9]+/client N/' | sort | uniq -c | head -5 | sed 's/^/  pgbench: /' || true
+}
+
+# ---------------------------------------------------------------------------------------
+# Mirror: the same TPC-B through pgshift with sync.mode none, mirror (ack async) and mirror
+# (ack sync). Each mirror sidecar mirrors into a target database of its own (bench_async,
+# bench_sync), started with `pgshift sync start` (fleet hold, snapshot, COPY).
+write_mirror_config() {  # name mode(none|async|sync)
+  local port admin db=bench sync="{ mode: none }"
+  port=$(free_port); admin=$(free_port)
+  PORT[$1]=$port; APORT[$1]=$admin
+  [[ $2 != none ]] && { db=bench_$2; sync="{ mode: mirror, mirror: { ack: $2 } }"; }
+  cat >"$RUN/$1.yaml" <<YAML
+threads: $THREADS
+log_level: warn
+listen: { host: 127.0.0.1, port: $port, backlog: 4096 }
+admin: { host: 127.0.0.1, port: $admin, token_file: $RUN/token }
+client_auth: { method: scram-sha-256, users_file: $RUN/users.txt }
+state_file: $RUN/$1-state.json
+routes:
+  - name: bench
+    client_database: bench
+    source: { host: 127.0.0.1, port: $SRC, database: bench, user: postgres, password: bench-pw }
+    target: { host: 127.0.0.1, port: $TGT, database: $db, user: postgres, password: bench-pw }
+    pool: { mode: transaction, size: $POOL_SIZE }
+    sync: $sync
+YAML
+  "$PGSHIFT" check-config "$RUN/$1.yaml" >/dev/null || die "check-config $1 failed"
+}
+
+mirror_scenario() {
+  declare -gA APORT=()
+  mig_setup
+  PGPASSWORD=bench-pw pg_dump -s "host=127.0.0.1 port=$SRC user=postgres dbname=bench" >"$RUN/schema.sql"
+  for m in async sync; do
+    PGPASSWORD=bench-pw psql -X -q "host=127.0.0.1 port=$TGT user=postgres dbname=postgres" -c "CREATE DATABASE bench_$m"
+    PGPASSWORD=bench-pw psql -X -q -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$TGT user=postgres dbname=bench_$m" -f "$RUN/schema.sql" >/dev/null
+  done
+  for m in none async sync; do write_mirror_config "m_$m" "$m"; start_sidecar "m_$m"; done
+  for m in async sync; do
+    say "pgshift sync start (mirror, ack $m, scale $MSCALE)"
+    "$PGSHIFT" sync start bench --config "$RUN/m_$m.yaml" >"$RUN/start-$m.out" 2>&1 \
+      || { cat "$RUN/start-$m.out" >&2; die "mirror start ($m) failed"; }
+  done
+  export PGPASSWORD=app-pw
+  drained() {  # until the sidecar's mirror queue is empty
+    local i q
+    for i in $(seq 1 1200); do
+      q=$(metric "$1" "^pgshift_mirror_queue_bytes"); [[ ${q:-0} == 0 ]] && return 0
+      sleep 0.1
+    done
+    say "the mirror of $1 did not drain (queue $q bytes)"
+  }
+  : >"$RUN/mirror.tsv"
+  for m in none async sync; do pgbench -n -S -c "$MCLIENTS" -j 2 -T 2 "$(app_dsn "m_$m")" >/dev/null 2>&1 || true; done
+  local modes=(none async sync)
+  for round in $(seq 1 "$SYNC_ROUNDS"); do
+    local k
+    for k in 0 1 2; do
+      local mode=${modes[$(((k + round) % 3))]} out tps lat t0 t1
+      out=$(pgbench -n -M simple -c "$MCLIENTS" -j 2 -T "$SYNC_DURATION" "$(app_dsn "m_$mode")" 2>&1) || true
+      t0=$(date +%s.%N)
+      [[ $mode != none ]] && drained "m_$mode"
+      t1=$(date +%s.%N)
+      tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' <<<"$out"); lat=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' <<<"$out")
+      [[ -z $tps ]] && { say "pgbench ($mode) failed:"; tail -5 <<<"$out" >&2; tps=nan lat=nan; }
+      printf '%s\t%s\t%s\t%s\t%.2f\n' "$mode" "$round" "$tps" "$lat" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b-a}')" >>"$RUN/mirror.tsv"
+      say "round $round mirror $mode: $tps tps, drained $(tail -1 "$RUN/mirror.tsv" | cut -f5) s after the run; load $(cut -d' ' -f1-3 /proc/loadavg)"
+    done
+  done
+  med_of() { awk -F'\t' -v m="$1" -v c="$2" '$1==m && $c!="nan" {print $c}' "$RUN/mirror.tsv" \
+    | sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
+  local div_a div_s
+  div_a=$(metric m_async "^pgshift_mirror_divergences_total"); div_s=$(metric m_sync "^pgshift_mirror_divergences_total")
+  echo
+  echo "TPC-B-like (-M simple), scale $MSCALE, $MCLIENTS clients through pgshift (pool $POOL_SIZE)," \
+    "${SYNC_DURATION}s x $SYNC_ROUNDS rounds (median), interleaved, $(nproc) cores," \
+    "pgshift ${PGSHIFT_COMMIT:+commit $PGSHIFT_COMMIT, }$(date -u +%Y-%m-%dT%H:%MZ)"
+  printf '\n| mirror | tps | latency ms | tps ratio (vs none) | latency ratio (vs none) | drain after the run s |\n|---|---:|---:|---:|---:|---:|\n'
+  local mode t l
+  for mode in none async sync; do
+    t=$(med_of "$mode" 3); l=$(med_of "$mode" 4)
+    printf '| %s | %.0f | %s | %s | %s | %s |\n' "$mode" "$t" "$l" \
+      "$(awk -v a="$t" -v b="$(med_of none 3)" 'BEGIN {printf "%.2f", a/b}')" \
+      "$(awk -v a="$l" -v b="$(med_of none 4)" 'BEGIN {printf "%.2f", a/b}')" "$(med_of "$mode" 5)"
+  done
+  echo
+  echo "Divergences reported: async ${div_a:-0}, sync ${div_s:-0} (first series of pgshift_mirror_divergences_total)."
+  echo "Per-run results (mode round tps latency drain_s):"; sed 's/^/  /' "$RUN/mirror.tsv"
 }

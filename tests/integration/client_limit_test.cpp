@@ -215,6 +215,32 @@ TEST_P(ClientLimitTest, ReloadKeepsClientsAndTheirCount) {
   EXPECT_GE(refusals(), 3);
 }
 
+// A reload that cannot be applied is counted (pgshift_errors_total{kind="config_reload"})
+// and the running configuration, with its limit, stays.
+TEST_P(ClientLimitTest, RejectedReloadIsCountedAndKeepsTheLimit) {
+  start(1);
+  auto first = client();
+  const auto rejected = [&] {
+    return metric_value(fetch_metrics(*proxy_), "pgshift_errors_total", {{"kind", "config_reload"}})
+        .value_or(-1);
+  };
+  ASSERT_EQ(rejected(), 0) << metric_lines(fetch_metrics(*proxy_), "pgshift_errors_total");
+  proxy_->write_config("routes: [ {name: broken\n");  // not YAML
+  proxy_->send_signal(SIGHUP);
+  EXPECT_TRUE(wait_until([&] { return rejected() == 1; }, 10s, "the rejected reload to be counted"))
+      << proxy_->log();
+  EXPECT_EQ(count_of(proxy_->log(), "reload rejected"), 1) << proxy_->log();
+  EXPECT_EQ(first->scalar("SELECT 1"), "1");
+  EXPECT_DOUBLE_EQ(refusals(), 0);
+  try {
+    PgConnection second(conninfo());
+    ADD_FAILURE() << "the running limit of 1 client was not kept";
+  } catch (const PgError& e) {
+    EXPECT_NE(std::string(e.what()).find("too many client connections"), std::string::npos)
+        << e.what();
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(PoolModes, ClientLimitTest, ::testing::Values("session", "transaction"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 

@@ -256,32 +256,81 @@ TEST_F(TransactionPoolStateTest, QueryWaitTimeoutIsNotFatal) {
 
 // ---- cancel ----
 
+// Holds another client's query running for as long as the test needs, instead of a
+// pg_sleep(N) that would have to outlast the test's steps: the test's own connection (straight
+// to the source) holds an ACCESS EXCLUSIVE lock on table `gate` in an open transaction, so a
+// query reading `gate` stays active, waiting on the lock, until release().
+class LockGate {
+ public:
+  explicit LockGate(const PgCluster& cluster)
+      : cluster_(cluster), conn_(cluster.connect({}, kDatabase)) {
+    conn_.exec("CREATE TABLE IF NOT EXISTS gate (x int); GRANT SELECT ON gate TO " +
+               std::string(kPoolUser));
+    conn_.exec("BEGIN; LOCK TABLE gate IN ACCESS EXCLUSIVE MODE");
+  }
+  ~LockGate() {
+    try {
+      release();
+    } catch (...) {
+    }
+  }
+  LockGate(const LockGate&) = delete;
+  LockGate& operator=(const LockGate&) = delete;
+
+  static std::string query(const std::string& tag) {
+    return "SELECT count(*) FROM gate /* " + tag + " */";
+  }
+  // Is `query` waiting at the gate right now (on the server `pid`, if given)? Asked on a
+  // connection of its own: inside the gate's transaction pg_stat_activity is a snapshot.
+  bool waiting(const std::string& query, const std::string& pid = {}) const {
+    return cluster_
+               .exec(
+                   "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
+                   "wait_event_type = 'Lock' AND query = " +
+                       conn_.quote_literal(query) + (pid.empty() ? "" : " AND pid = " + pid),
+                   kDatabase)
+               .scalar() == "1";
+  }
+  void release() {
+    if (released_) return;
+    released_ = true;
+    conn_.exec("COMMIT");
+  }
+
+ private:
+  const PgCluster& cluster_;
+  PgConnection conn_;
+  bool released_ = false;
+};
+
+double cancel_requests(const PgshiftProcess& proxy, const std::string& result) {
+  return metric_value(fetch_metrics(proxy), "pgshift_cancel_requests_total", {{"result", result}})
+      .value_or(-1);
+}
+
 // The cancel of a running query reaches the server running it, not another client's: two
-// clients sleep on the two servers, one is cancelled (57014 at once), the other finishes.
+// clients run a query on the two servers, one is cancelled (57014 at once), the other is
+// still running afterwards and then finishes normally.
 TEST_F(TransactionPoolStateTest, CancelReachesTheServerRunningTheQuery) {
   auto proxy = start_txn_proxy(source(), {.pool_size = 2});
   const std::string c = client_conninfo(proxy);
   PgConnection bystander(c);
   PgConnection target(c);
-  const std::string sleep = "SELECT pg_sleep(3) /* bystander */";
+  LockGate gate(source());
+  const std::string held = LockGate::query("bystander");
   std::string bystander_error = "not finished";
-  std::thread sleeper([&] { bystander_error = sqlstate_of([&] { bystander.exec(sleep); }); });
-  const bool running = wait_until(
-      [&] {
-        return source()
-                   .exec(
-                       "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
-                       "query = '" +
-                       sleep + "'")
-                   .scalar() == "1";
-      },
-      10s, "the bystander's pg_sleep to run upstream");
+  std::thread waiter([&] { bystander_error = sqlstate_of([&] { bystander.exec(held); }); });
+  const bool running =
+      wait_until([&] { return gate.waiting(held); }, 10s, "the bystander's query to run upstream");
   const CancelOutcome cancel = cancel_pg_sleep(target, source(), "txn-pool-cancel");
-  sleeper.join();
+  const bool still_running = gate.waiting(held);
+  gate.release();
+  waiter.join();
   ASSERT_TRUE(running);
   ASSERT_TRUE(cancel.started);
   EXPECT_EQ(cancel.sqlstate, "57014") << cancel.error;
   EXPECT_LT(cancel.elapsed, 2s) << cancel.elapsed.count() << " ms";
+  EXPECT_TRUE(still_running) << "the bystander's query was cancelled";
   EXPECT_EQ(bystander_error, "") << "the bystander's query was cancelled";
   EXPECT_EQ(target.scalar("SELECT 'still usable'"), "still usable");
 
@@ -296,33 +345,35 @@ TEST_F(TransactionPoolStateTest, CancelReachesTheServerRunningTheQuery) {
 }
 
 // A client that is idle has no server: its cancel request must not reach the server it used
-// last, which (pool of 1) is now running another client's query.
+// last, which (pool of 1) is now running another client's query. pgshift drops the request
+// (counted as unknown_key); the other query is still running once it has, and finishes.
 TEST_F(TransactionPoolStateTest, CancelOfAnIdleClientCancelsNothing) {
   auto proxy = start_txn_proxy(source(), {.pool_size = 1});
   const std::string c = client_conninfo(proxy);
   PgConnection idle(c);
   PgConnection busy(c);
   const std::string server_pid = idle.scalar("SELECT pg_backend_pid()");
-  const std::string sleep = "SELECT pg_sleep(2) /* busy */";
+  LockGate gate(source());
+  const std::string held = LockGate::query("busy");
   std::string busy_error = "not finished";
-  std::thread sleeper([&] { busy_error = sqlstate_of([&] { busy.exec(sleep); }); });
-  const bool running = wait_until(
-      [&] {
-        return source()
-                   .exec(
-                       "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
-                       "pid = " +
-                       server_pid + " AND query = '" + sleep + "'")
-                   .scalar() == "1";
-      },
-      10s, "the other client's pg_sleep to run on the idle client's last server");
+  std::thread waiter([&] { busy_error = sqlstate_of([&] { busy.exec(held); }); });
+  const bool running = wait_until([&] { return gate.waiting(held, server_pid); }, 10s,
+                                  "the other client's query to run on the idle client's server");
+  const double dropped = cancel_requests(proxy, "unknown_key");
   PGcancel* cancel = PQgetCancel(idle.native());
   char buffer[256];
   const int sent = PQcancel(cancel, buffer, sizeof buffer);
   PQfreeCancel(cancel);
-  sleeper.join();
+  const bool handled = wait_until([&] { return cancel_requests(proxy, "unknown_key") > dropped; },
+                                  10s, "pgshift to drop the idle client's cancel request");
+  const bool still_running = gate.waiting(held, server_pid);
+  gate.release();
+  waiter.join();
   ASSERT_TRUE(running);
   EXPECT_EQ(sent, 1) << buffer;
+  EXPECT_TRUE(handled) << metric_lines(fetch_metrics(proxy), "pgshift_cancel_requests_total");
+  EXPECT_EQ(cancel_requests(proxy, "forwarded"), 0);
+  EXPECT_TRUE(still_running) << "the idle client's cancel hit another client's query";
   EXPECT_EQ(busy_error, "") << "the idle client's cancel hit another client's query";
   EXPECT_EQ(idle.scalar("SELECT 'idle survived'"), "idle survived");
   EXPECT_EQ(busy.scalar("SELECT 'busy survived'"), "busy survived");

@@ -119,7 +119,10 @@ void ClientSession::note_statement(const routing::Classification& c) {
     }
   }
   if (c.routing_key_change && keys_) keys_->apply(*c.routing_key_change);
-  if (c.kind == StatementClass::write || c.kind == StatementClass::ddl) txn_wrote_ = true;
+  if (c.kind == StatementClass::write || c.kind == StatementClass::ddl) {
+    txn_wrote_ = true;
+    if (mirror_txn_) mirror_->mark_write();
+  }
   route_metrics_->query(active_side_, query_class(c.kind)).Increment();
 }
 
@@ -226,6 +229,14 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
     if (end_reason_ != EndReason::none) co_return false;
     release_active();
   }
+  if (!co_await decide_mirroring(state, side, authoritative)) {
+    if (end_reason_ == EndReason::none) {
+      fail("53300", "the mirror queue of route " + route_name_ + " is full",
+           "sync.mirror.overflow is block: write transactions wait while the mirror catches up "
+           "(docs/sync.md, \"Mirror mode\"). Retry, or check pgshift sync status.");
+    }
+    co_return false;
+  }
   pool::AcquireError aerr;
   bool ok = co_await attach(side, aerr, {.retry_connect = side == authoritative});
   if (!ok && side != authoritative && end_reason_ == EndReason::none) {
@@ -276,13 +287,12 @@ bool ClientSession::forward(std::uint8_t type, std::span<const std::uint8_t> bod
       end(EndReason::client_protocol_error, "malformed frontend message");
       return false;
     }
-    return true;
-  }
-  if (raw.size() >= kFlushThreshold) {
+  } else if (raw.size() >= kFlushThreshold) {
     st.direct = raw;  // a large message is written from the read buffer, not copied
-    return true;
+  } else {
+    st.out.insert(st.out.end(), raw.begin(), raw.end());
   }
-  st.out.insert(st.out.end(), raw.begin(), raw.end());
+  if (mirror_txn_) mirror_frontend(type, body, raw);
   return true;
 }
 
@@ -567,6 +577,7 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
         // A piece of CopyData: part of the COPY running on the active server.
         if (rs().out.empty()) rs().out_gen = server_gen_;
         rs().out.insert(rs().out.end(), raw.begin(), raw.end());
+        if (mirror_txn_) mirror_->copy_piece(raw);
       }
       pos += r.consumed;
       // (A direct span points into `buf`: written before the next message is handled.)

@@ -68,6 +68,7 @@ asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
   co_await dispose_active();  // also forgets what was outstanding
   first_query_.clear();
   fence_retry_ = false;
+  mirror_abandon();  // whether it committed is not known (docs/sync.md)
   uncount_transaction();
   txn_wrote_ = false;
   if (keys_) keys_->end_transaction();
@@ -87,7 +88,7 @@ asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
 
 asio::awaitable<void> ClientSession::mux_server_to_client() {
   auto self = shared_from_this();
-  auto scanner_types = wire::type_set({'Z', '1', '3', 'E'});
+  auto scanner_types = wire::type_set({'Z', '1', '3', 'E', 'C'});
   wire::MessageScanner scanner(wire::Direction::backend, limits_, scanner_types);
   IoBuffer buf;
   wire::Bytes kept;  // the chunk without dropped messages, when there are any
@@ -211,6 +212,14 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
             route_metrics_->latency(active_side_)
                 .Observe(seconds(std::chrono::steady_clock::now() - query_start_));
           }
+          if (mirror_txn_) {
+            if (fence_retry_) {
+              mirror_->clear();  // re-run on the new side: not this side's transaction
+              mirror_txn_ = false;
+            } else {
+              mirror_ready(status);
+            }
+          }
           if (status == 'I') on_transaction_end();
         } else if (r.type == 'E') {
           wire::ErrorFields ef;
@@ -246,8 +255,10 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
                      {f("session", id_), f("sqlstate", ef.sqlstate()), f("message", ef.message())});
           } else {
             keep = rs().filter.should_forward(r.type, s->prepared);
+            if (mirror_txn_) mirror_backend(r.type, r.body);
           }
         } else if (r.type != 'Z') {
+          if (r.type == 'C' && mirror_txn_) mirror_backend(r.type, r.body);
           keep = rs().filter.should_forward(r.type, s->prepared);
         }
         if (r.type != 'Z' && !fence_retry_) answered_ = true;
@@ -284,6 +295,7 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
       s2c_holds_bytes_ = false;
       if (!c2s_writing_ && filter_empty()) release_active();
     }
+    if (mirror_acks_ && mirror_acks_->pending > 0 && boundary) co_await wait_mirror_acks();
     if (!out.empty() && co_await client_.write_all(out)) {
       end(EndReason::client_closed, "write to client failed");
       break;
@@ -300,6 +312,7 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
     if (scanner.bytes_needed() > buf.size()) buf.reserve_total(scanner.bytes_needed());
   }
   if (end_reason_ == EndReason::none) end(EndReason::server_closed, "server closed the connection");
+  mirror_abandon();
   // Anything still queued (an error for the client) goes out before the goodbye.
   if (!local_out_.empty() && end_reason_ != EndReason::client_closed) {
     co_await client_.write_all(local_out_);

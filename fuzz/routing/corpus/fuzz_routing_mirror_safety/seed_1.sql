@@ -1,0 +1,1 @@
+INSERT INTO t (note) VALUES (now()), (random()), (nextval('s'))

@@ -1,0 +1,1 @@
+INSERT INTO public.t (id, at) VALUES (DEFAULT, 'now'::timestamptz) RETURNING *

@@ -1,0 +1,1 @@
+UPDATE ONLY t SET at = DEFAULT, x = current_timestamp(3) WHERE id = $1

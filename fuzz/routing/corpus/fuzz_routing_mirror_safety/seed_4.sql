@@ -1,0 +1,1 @@
+WITH x AS (DELETE FROM t RETURNING *) INSERT INTO s."u" ("Id") SELECT gen_random_uuid() FROM x

@@ -1,0 +1,1 @@
+COPY s.u (n) FROM STDIN; TRUNCATE TABLE ONLY t, s.u

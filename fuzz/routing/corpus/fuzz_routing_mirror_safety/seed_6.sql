@@ -1,0 +1,1 @@
+MERGE INTO t USING src ON t.id = src.id WHEN NOT MATCHED THEN INSERT (n) VALUES (uuid_generate_v4())

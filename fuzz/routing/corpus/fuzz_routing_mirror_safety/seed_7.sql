@@ -1,0 +1,1 @@
+EXPLAIN (ANALYZE) INSERT INTO t DEFAULT VALUES -- clock_timestamp()

@@ -1,0 +1,1 @@
+SELECT 'now()' /* random() */, $$ nextval('s') $$, E'\' now() ', CAST('today' AS date)

@@ -1,0 +1,261 @@
+// RouteMirror: queue, overflow policy and status (this file); the replay loop is in
+// replay.cpp.
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+
+#include "proxy/mirror/mirror_metrics.hpp"
+#include "proxy/mirror/route_mirror.hpp"
+#include "proxy/telemetry/log.hpp"
+
+namespace pgshift::mirror {
+
+using proxy::f;
+
+namespace {
+std::string hex(const wire::Bytes& b) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(b.size() * 2);
+  for (auto c : b) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+}  // namespace
+
+RouteMirror::RouteMirror(proxy::Runtime& runtime, std::string route,
+                         asio::any_io_executor executor, std::shared_ptr<Journal> journal)
+    : runtime_(runtime), route_(std::move(route)), wake_(executor), journal_(std::move(journal)) {
+  auto snap = runtime_.snapshot();
+  if (const auto* r = route_config(snap)) {
+    max_queue_bytes_ = r->sync.mirror.max_queue_bytes;
+    overflow_ = r->sync.mirror.overflow;
+  }
+}
+
+const config::Route* RouteMirror::route_config(proxy::SnapshotPtr& snap) const {
+  snap = runtime_.snapshot();
+  return snap->config->find_route(route_);
+}
+
+bool RouteMirror::has_room() const {
+  std::lock_guard lock(mu_);
+  return stopped_ || overflow_ != config::MirrorOverflow::block ||
+         queue_bytes_ < max_queue_bytes_;
+}
+
+bool RouteMirror::mirroring() const {
+  std::lock_guard lock(mu_);
+  return !stopped_;
+}
+
+std::vector<std::function<void(bool)>> RouteMirror::stop_diverged(std::string why,
+                                                                   std::uint64_t extra) {
+  std::vector<std::function<void(bool)>> dones;
+  stopped_ = diverged_ = true;
+  ++divergences_;
+  const std::uint64_t dropped = queue_.size() + extra;
+  for (auto& q : queue_) {
+    if (q->done) dones.push_back(std::move(q->done));
+  }
+  queue_.clear();
+  queue_bytes_ = 0;
+  condition_ = "diverged";
+  detail_ = why + "; " + std::to_string(dropped) +
+            " transactions were not replayed. Run pgshift sync stop and sync start again to "
+            "copy the target afresh.";
+  last_divergence_ = detail_;
+  mirror_metrics().divergences(route_, "overflow").Increment();
+  mirror_metrics().queue_bytes(route_).Set(0);
+  proxy::log_error("mirror stopped: route marked diverged",
+                   {f("route", route_), f("why", why), f("not_replayed", dropped),
+                    f("fix", "pgshift sync stop, then pgshift sync start")});
+  boost::json::object e;
+  e["route"] = route_;
+  e["kind"] = "overflow";
+  e["not_replayed"] = dropped;
+  e["detail"] = detail_;
+  journal_->write(e);
+  return dones;
+}
+
+void RouteMirror::mark_diverged(std::string_view why) {
+  std::vector<std::function<void(bool)>> dones;
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    dones = stop_diverged(std::string(why), 0);
+  }
+  for (auto& d : dones) d(false);
+}
+
+void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
+  std::function<void(bool)> refused;
+  std::vector<std::function<void(bool)>> dones;
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) {
+      refused = std::move(txn->done);
+    } else if (overflow_ == config::MirrorOverflow::mark_diverged &&
+               queue_bytes_ + txn->size() > max_queue_bytes_) {
+      // Never a silent drop: the route is marked diverged and stops mirroring; the operator
+      // starts the mirror again (sync start), which copies everything afresh.
+      refused = std::move(txn->done);
+      dones = stop_diverged("the mirror queue passed sync.mirror.max_queue_bytes (" +
+                                std::to_string(max_queue_bytes_) +
+                                " bytes) with overflow mark_diverged",
+                            1);
+    } else {
+      // Stamped under the lock, so the queue is in stamp order: everything acknowledged
+      // before the front's stamp has been replayed (publish_position()).
+      txn->committed_at = std::chrono::steady_clock::now();
+      queue_bytes_ += txn->size();
+      ++submitted_;
+      queue_.push_back(std::move(txn));
+      mirror_metrics().queue_bytes(route_).Set(static_cast<double>(queue_bytes_));
+    }
+  }
+  for (auto& d : dones) d(false);
+  if (refused) {
+    refused(false);
+    return;
+  }
+  // The replay loop runs on the timer's executor: the cancel runs after it began to wait.
+  asio::post(wake_.get_executor(), [this] { wake_.cancel(); });
+}
+
+void RouteMirror::note_unsafe(std::string_view reason, std::string_view statement) {
+  mirror_metrics().unsafe(route_, reason).Increment();
+  {
+    std::lock_guard lock(mu_);
+    if (!unsafe_logged_.emplace(reason).second) return;
+  }
+  proxy::log_warn("mirrored statement may not replay the same on the other side",
+                  {f("route", route_), f("reason", reason),
+                   f("statement", std::string(statement.substr(0, 200))),
+                   f("see", "docs/sync.md, Mirror mode: what cannot be replayed")});
+}
+
+boost::json::object RouteMirror::status() const {
+  std::lock_guard lock(mu_);
+  boost::json::object o;
+  o["state"] = condition_;
+  if (!detail_.empty()) o["detail"] = detail_;
+  o["mirroring"] = !stopped_;
+  o["diverged"] = diverged_;
+  o["queued"] = queue_.size();
+  o["queue_bytes"] = queue_bytes_;
+  o["max_queue_bytes"] = max_queue_bytes_;
+  o["overflow"] = std::string(config::to_string(overflow_));
+  o["submitted"] = submitted_;
+  o["applied"] = applied_;
+  o["divergences"] = divergences_;
+  o["lag_seconds"] = queue_.empty() ? 0.0
+                                     : std::chrono::duration<double>(
+                                           std::chrono::steady_clock::now() -
+                                           queue_.front()->committed_at)
+                                           .count();
+  if (!last_divergence_.empty()) o["last_divergence"] = last_divergence_;
+  o["journal"] = journal_->path();
+  return o;
+}
+
+void RouteMirror::set_condition(std::string condition, std::string detail) {
+  std::lock_guard lock(mu_);
+  if (condition_ != "diverged" || !stopped_) {
+    condition_ = std::move(condition);
+    detail_ = std::move(detail);
+  }
+}
+
+void RouteMirror::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  asio::post(wake_.get_executor(), [this] { wake_.cancel(); });
+}
+
+std::shared_ptr<routing::SyncPosition> RouteMirror::position() const {
+  auto snap = runtime_.snapshot();
+  for (const auto& rr : snap->routes) {
+    if (rr.route->name == route_) return rr.sync;
+  }
+  return nullptr;
+}
+
+void RouteMirror::publish_position() {
+  auto pos = position();
+  if (!pos) return;
+  const auto now = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point before;
+  {
+    std::lock_guard lock(mu_);
+    before = queue_.empty() ? now : queue_.front()->committed_at;
+  }
+  auto ms = [](auto tp) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count();
+  };
+  pos->publish(ms(before), std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count());
+}
+
+void RouteMirror::reset_for_new_start() {
+  if (auto pos = position()) pos->reset();
+  std::lock_guard lock(mu_);
+  for (auto& q : queue_) {
+    if (q->done) asio::post(wake_.get_executor(), [d = std::move(q->done)] { d(false); });
+  }
+  queue_.clear();
+  queue_bytes_ = 0;
+  stopped_ = diverged_ = false;
+  condition_ = "off";
+  detail_.clear();
+  copied_ = false;
+  lag_seconds_ = 0;
+}
+
+void RouteMirror::record_divergence(const proxy::MirrorTxn& txn, std::string_view kind,
+                                    const std::vector<std::string>& got,
+                                    const std::string& error) {
+  auto list = [](const std::vector<std::string>& v) {
+    boost::json::array a;
+    for (const auto& s : v) a.emplace_back(s);
+    return a;
+  };
+  boost::json::object e;
+  e["time_unix_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  e["route"] = route_;
+  e["sidecar_pid"] = static_cast<std::int64_t>(::getpid());
+  e["session"] = txn.session;
+  e["kind"] = std::string(kind);
+  e["statement"] = txn.fingerprint;
+  e["authoritative"] = list(txn.outcome);
+  e["replay"] = list(got);
+  if (!error.empty()) e["error"] = error;
+  e["parameters"] = "redacted";
+  {
+    auto snap = runtime_.snapshot();
+    const auto* r = snap->config->find_route(route_);
+    if (r && r->sync.mirror.journal_parameters) {
+      e["messages_hex"] = hex(txn.messages);
+    }
+  }
+  journal_->write(e);
+  mirror_metrics().divergences(route_, kind).Increment();
+  std::string summary = std::string(kind) + ": " + txn.fingerprint;
+  proxy::log_warn("mirror divergence: the replay differed from the authoritative side",
+                  {f("route", route_), f("kind", kind), f("statement", txn.fingerprint),
+                   f("error", error), f("journal", journal_->path())});
+  std::lock_guard lock(mu_);
+  ++divergences_;
+  diverged_ = true;
+  last_divergence_ = std::move(summary);
+}
+
+}  // namespace pgshift::mirror

@@ -1,0 +1,115 @@
+#pragma once
+// The mirror of one route in this sidecar (docs/sync.md, "Mirror mode"): the queue of
+// committed transactions waiting to be replayed on the other side, in the order the
+// authoritative side acknowledged them, its bound and overflow policy, and what the replay
+// found (applied, divergences). The replay itself is RouteMirror::run(), a coroutine on the
+// mirror's own thread (mirror_service.hpp) with one connection to the other side.
+//
+// Thread-safety: submit(), has_room(), mirroring(), note_unsafe() and status() may be called
+// from any thread (a mutex; no I/O under it). run() runs on the mirror thread only.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/object.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "config/config.hpp"
+#include "pool/prepared_set.hpp"
+#include "pool/upstream.hpp"
+#include "proxy/mirror/journal.hpp"
+#include "proxy/runtime/mirror_sink.hpp"
+#include "proxy/runtime/runtime.hpp"
+#include "routing/sync_position.hpp"
+
+namespace pgshift::mirror {
+
+namespace asio = boost::asio;
+
+class RouteMirror {
+ public:
+  RouteMirror(proxy::Runtime& runtime, std::string route, asio::any_io_executor executor,
+              std::shared_ptr<Journal> journal);
+
+  bool has_room() const;
+  bool mirroring() const;
+  void submit(std::shared_ptr<proxy::MirrorTxn> txn);
+  // Stops mirroring and marks the route diverged (overflow mark_diverged): the queue is
+  // dropped, counted and journaled as one divergence of kind overflow.
+  void mark_diverged(std::string_view why);
+  // MirrorSink::in_doubt: a divergence of kind in_doubt.
+  void record_in_doubt(const proxy::MirrorTxn& txn) {
+    record_divergence(txn, "in_doubt", {},
+                      "the session ended before the authoritative side answered its commit; "
+                      "not replayed");
+  }
+  void note_unsafe(std::string_view reason, std::string_view statement);
+  boost::json::object status() const;
+
+  // Replays the queue until stop(). On the mirror thread.
+  asio::awaitable<void> run();
+  void stop();
+
+ private:
+  enum class Outcome { applied, diverged, retry };
+  struct Applied {
+    Outcome outcome = Outcome::retry;
+    std::vector<std::string> got;
+    std::string error;  // why it did not apply, for status and the journal
+  };
+
+  const config::Route* route_config(proxy::SnapshotPtr& snap) const;
+  // The route's phase says writes are mirrored (and towards which side).
+  bool phase_mirrors(routing::Side& to) const;
+  void reset_for_new_start();
+  // Read your writes and the split's lag gate (routing/sync_position.hpp): every commit
+  // acknowledged before the oldest queued one (or now, when none is queued) is replayed.
+  // Published only while streaming: while copying nothing is known to be on the target.
+  void publish_position();
+  std::shared_ptr<routing::SyncPosition> position() const;
+  asio::awaitable<bool> ensure_connection(routing::Side to);
+  asio::awaitable<bool> copy_done();
+  asio::awaitable<Applied> apply(const proxy::MirrorTxn& txn);
+  void finish_front(const Applied& a, const proxy::MirrorTxn& txn);
+  void record_divergence(const proxy::MirrorTxn& txn, std::string_view kind,
+                         const std::vector<std::string>& got, const std::string& error);
+  void set_condition(std::string condition, std::string detail = {});
+  // mark_diverged() with mu_ held; returns the completions to call outside it.
+  std::vector<std::function<void(bool)>> stop_diverged(std::string why, std::uint64_t extra);
+  asio::awaitable<void> pause(std::chrono::milliseconds d);
+
+  proxy::Runtime& runtime_;
+  const std::string route_;
+  asio::steady_timer wake_;
+  std::shared_ptr<Journal> journal_;
+
+  // Guarded by mu_.
+  mutable std::mutex mu_;
+  std::deque<std::shared_ptr<proxy::MirrorTxn>> queue_;
+  std::uint64_t queue_bytes_ = 0;
+  std::uint64_t max_queue_bytes_ = 256ull << 20;
+  config::MirrorOverflow overflow_ = config::MirrorOverflow::block;
+  bool diverged_ = false;        // stopped (mark_diverged) or a replay differed
+  bool stopped_ = false;         // mark_diverged: no longer mirroring until a new start
+  std::uint64_t applied_ = 0, divergences_ = 0, submitted_ = 0;
+  std::string condition_ = "starting";  // copying | streaming | target_unreachable | ...
+  std::string detail_;
+  std::string last_divergence_;
+  double lag_seconds_ = 0;
+  std::set<std::string, std::less<>> unsafe_logged_;
+  bool stop_ = false;
+
+  // Mirror thread only.
+  std::unique_ptr<pool::ServerConnection> conn_;
+  routing::Side conn_side_ = routing::Side::target;
+  pool::PreparedSet prepared_{4096};
+  bool copied_ = false;
+  std::chrono::steady_clock::time_point next_copy_check_{};
+};
+
+}  // namespace pgshift::mirror

@@ -1,0 +1,74 @@
+#pragma once
+// The seam between the data path and the mirror (sync.mode mirror, docs/sync.md "Mirror
+// mode"): sessions hand every transaction that committed on the authoritative side to a
+// MirrorSink, which replays it on the other side (proxy/mirror/). Sessions only know this
+// interface; the implementation is set in Runtime::mirror by the app.
+//
+// Thread-safety: every member may be called from any thread (sessions run on every I/O
+// thread); calls are short (a lock and a queue push), never I/O.
+#include <boost/json/object.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "routing/side.hpp"
+#include "wire/builder.hpp"
+
+namespace pgshift::proxy {
+
+// One transaction as it committed on the authoritative side (or a pipelined run of
+// autocommit statements, each committed on its own there and replayed the same way).
+struct MirrorTxn {
+  std::string route;
+  std::uint64_t session = 0;
+  routing::Side to = routing::Side::target;  // the side it is replayed on
+  // Whole frontend messages as the client sent them, with protocol-level prepared statement
+  // names made unique per client and Parse (StatementMapper), and the Parse of every named
+  // statement the transaction uses in front of its first use: self-contained.
+  wire::Bytes messages;
+  std::uint32_t answers = 0;  // ReadyForQuery the messages produce (one per Query, Sync)
+  // The authoritative side's results in order: command tags ("UPDATE 1") and errors
+  // ("ERROR 23505"); the replay must give the same.
+  std::vector<std::string> outcome;
+  std::string fingerprint;  // the first statement's text, for the journal
+  std::chrono::steady_clock::time_point committed_at{};
+  // ack sync: called once, on the mirror's thread, when the replay committed (true) or
+  // failed or timed out (false; the divergence is recorded). Null for ack async.
+  std::function<void(bool applied)> done;
+  std::size_t size() const { return messages.size() + 256; }
+};
+
+class MirrorSink {
+ public:
+  virtual ~MirrorSink() = default;
+  // At the start of a write transaction of a mirrored route: false while the route's queue
+  // is full under overflow policy `block` (the session holds the transaction and asks
+  // again).
+  virtual bool has_room(std::string_view route) = 0;
+  // Whether writes of `route` are being mirrored (not diverged and stopped).
+  virtual bool mirroring(std::string_view route) = 0;
+  virtual void submit(std::shared_ptr<MirrorTxn> txn) = 0;
+  // A mirrored transaction with writes ended without its answer (the client or the server
+  // connection went away after the statements were sent): whether it committed on the
+  // authoritative side is unknown, so it is not replayed; recorded as a divergence of kind
+  // in_doubt (verify settles it).
+  virtual void in_doubt(std::string_view route, std::uint64_t session,
+                        std::string_view statement) = 0;
+  // ack sync with overflow mark_diverged: a commit waited sync.mirror.apply_timeout_ms for
+  // its replay; the route is marked diverged and stops mirroring (clients go on).
+  virtual void give_up(std::string_view route, std::string_view why) = 0;
+  // A statement the replay cannot reproduce faithfully (routing/mirror_safety.hpp): counted
+  // in pgshift_mirror_unsafe_total{route,reason}, logged once per reason and route.
+  virtual void note_unsafe(std::string_view route, std::string_view reason,
+                           std::string_view statement) = 0;
+  // The route's mirror as GET /v1/routes/{name} shows it under sync.mirror; nullopt when
+  // the route is not mirrored.
+  virtual std::optional<boost::json::object> status(std::string_view route) const = 0;
+};
+
+}  // namespace pgshift::proxy

@@ -1,0 +1,113 @@
+#include "proxy/session/mirror_capture.hpp"
+
+namespace pgshift::proxy {
+
+MirrorCapture::Unit& MirrorCapture::open_unit() {
+  if (units_.empty() || units_.back().sent) {
+    Unit u;
+    u.begin = u.end = buf_.size();
+    units_.push_back(std::move(u));
+    unit_statements_.clear();
+  }
+  return units_.back();
+}
+
+wire::Bytes& MirrorCapture::buffer() {
+  open_unit();
+  return buf_;
+}
+
+pool::PreparedSet& MirrorCapture::unit_statements() {
+  open_unit();
+  return unit_statements_;
+}
+
+void MirrorCapture::message_sent(std::uint8_t type) {
+  Unit& u = open_unit();
+  u.end = buf_.size();
+  if (type == 'Q' || type == 'S' || type == 'F') u.sent = true;
+}
+
+void MirrorCapture::copy_piece(std::span<const std::uint8_t> raw) {
+  // COPY data follows the Query (or Execute) that started the COPY, before anything else.
+  if (units_.empty()) return;
+  Unit& u = units_.back();
+  if (u.end != buf_.size()) return;
+  buf_.insert(buf_.end(), raw.begin(), raw.end());
+  u.end = buf_.size();
+}
+
+void MirrorCapture::mark_write() {
+  open_unit().writes = true;
+}
+
+void MirrorCapture::set_fingerprint(std::string_view sql) {
+  if (!fingerprint_.empty()) return;
+  constexpr std::size_t kMax = 200;
+  fingerprint_.assign(sql.substr(0, kMax));
+  for (char& c : fingerprint_) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+}
+
+void MirrorCapture::on_command_complete(std::string_view tag) {
+  if (answering_ >= units_.size()) return;
+  Unit& u = units_[answering_];
+  u.outcome.emplace_back(tag);
+  if (tag == "COMMIT") u.committed = true;
+}
+
+void MirrorCapture::on_error(std::string_view sqlstate) {
+  if (answering_ >= units_.size()) return;
+  Unit& u = units_[answering_];
+  u.outcome.push_back("ERROR " + std::string(sqlstate));
+  u.failed = true;
+}
+
+void MirrorCapture::on_ready_for_query(char status) {
+  if (answering_ >= units_.size()) return;
+  Unit& u = units_[answering_++];
+  u.answered = true;
+  u.status = status;
+}
+
+std::vector<std::shared_ptr<MirrorTxn>> MirrorCapture::take() {
+  std::vector<std::shared_ptr<MirrorTxn>> out;
+  std::size_t first = 0;
+  for (std::size_t i = 0; i < units_.size(); ++i) {
+    const Unit& u = units_[i];
+    if (!u.answered) break;  // not at a boundary: nothing of it is known yet
+    if (u.status != 'I') continue;
+    bool writes = false, failed = false, committed = false;
+    for (std::size_t k = first; k <= i; ++k) {
+      writes |= units_[k].writes;
+      failed |= units_[k].failed;
+      committed |= units_[k].committed;
+    }
+    if (writes && (!failed || committed)) {
+      auto t = std::make_shared<MirrorTxn>();
+      t->messages.assign(buf_.begin() + static_cast<std::ptrdiff_t>(units_[first].begin),
+                         buf_.begin() + static_cast<std::ptrdiff_t>(u.end));
+      t->answers = static_cast<std::uint32_t>(i - first + 1);
+      for (std::size_t k = first; k <= i; ++k) {
+        t->outcome.insert(t->outcome.end(), units_[k].outcome.begin(), units_[k].outcome.end());
+      }
+      t->fingerprint = fingerprint_;
+      out.push_back(std::move(t));
+    }
+    first = i + 1;
+  }
+  clear();
+  return out;
+}
+
+void MirrorCapture::clear() {
+  buf_.clear();
+  if (buf_.capacity() > (1u << 20)) wire::Bytes().swap(buf_);
+  units_.clear();
+  answering_ = 0;
+  unit_statements_.clear();
+  fingerprint_.clear();
+}
+
+}  // namespace pgshift::proxy

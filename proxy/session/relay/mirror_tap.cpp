@@ -1,0 +1,151 @@
+// The relay's tap for mirrored writes (docs/sync.md, "Mirror mode"): which transactions are
+// mirrored, what of them is copied into the session's MirrorCapture, and the hand-off of
+// the committed ones to Runtime::mirror at the transaction boundary.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+
+#include "proxy/control/pause_gate.hpp"
+#include "proxy/runtime/mirror_sink.hpp"
+#include "proxy/session/session.hpp"
+#include "proxy/telemetry/log.hpp"
+#include "routing/mirror_safety.hpp"
+#include "wire/messages.hpp"
+
+namespace pgshift::proxy {
+
+namespace {
+
+// The phases in which the authoritative side's writes are replayed on the other side: from
+// the mirror's start until the source is retired.
+bool mirrored_phase(config::Phase p) {
+  return p == config::Phase::sync || p == config::Phase::cutover ||
+         p == config::Phase::target_primary;
+}
+
+}  // namespace
+
+asio::awaitable<bool> ClientSession::decide_mirroring(const routing::MigrationState* state,
+                                                      routing::Side side,
+                                                      routing::Side authoritative) {
+  mirror_txn_ = false;
+  MirrorSink* sink = runtime_.mirror.get();
+  if (!sink || !state || route_->route->sync.mode != config::SyncMode::mirror ||
+      !mirrored_phase(state->phase) || side != authoritative || !sink->mirroring(route_name_)) {
+    co_return true;
+  }
+  if (!sink->has_room(route_name_)) {
+    // overflow: block. New transactions wait (without a server) until the queue drains.
+    const auto wait = route_->route->pool.query_wait_timeout;
+    const auto deadline = std::chrono::steady_clock::now() +
+                          (wait.count() > 0 ? wait : std::chrono::milliseconds(60000));
+    asio::steady_timer timer(client_.get_executor());
+    while (!sink->has_room(route_name_)) {
+      if (std::chrono::steady_clock::now() >= deadline || end_reason_ != EndReason::none) {
+        co_return false;
+      }
+      timer.expires_after(std::chrono::milliseconds(5));
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
+  mirror_txn_ = true;
+  mirror_to_ = authoritative == routing::Side::source ? routing::Side::target
+                                                      : routing::Side::source;
+  if (!mirror_) mirror_ = std::make_unique<MirrorCapture>();
+  co_return true;
+}
+
+void ClientSession::mirror_frontend(std::uint8_t type, std::span<const std::uint8_t> body,
+                                    std::span<const std::uint8_t> raw) {
+  MirrorCapture& cap = *mirror_;
+  if (type == 'd' || type == 'c' || type == 'f') {
+    cap.copy_piece(raw);
+    return;
+  }
+  std::string_view sql;
+  if (type == 'Q') {
+    if (wire::parse_query(body, sql)) sql = {};
+  } else if (type == 'P') {
+    wire::Parse p;
+    if (!wire::parse_parse(body, p)) sql = p.query;
+  }
+  if (!sql.empty()) {
+    cap.set_fingerprint(sql);
+    const routing::MirrorSafety safety = routing::classify_mirror_safety(sql);
+    for (auto reason : safety.reasons.to_vector()) {
+      runtime_.mirror->note_unsafe(route_name_, routing::to_string(reason), sql);
+    }
+  }
+  wire::Bytes& out = cap.buffer();
+  if (StatementMapper::inspects(type)) {
+    pool::PreparedSet& unit = cap.unit_statements();
+    if (!mapper_.mirror_copy(type, body, unit, out)) return;  // forward() ended the session
+  } else {
+    out.insert(out.end(), raw.begin(), raw.end());
+  }
+  cap.message_sent(type);
+}
+
+void ClientSession::mirror_backend(std::uint8_t type, std::span<const std::uint8_t> body) {
+  if (type == 'C') {
+    std::string_view tag(reinterpret_cast<const char*>(body.data()), body.size());
+    if (!tag.empty() && tag.back() == '\0') tag.remove_suffix(1);
+    mirror_->on_command_complete(tag);
+  } else if (type == 'E') {
+    wire::ErrorFields ef;
+    if (!wire::parse_error_fields(body, ef)) mirror_->on_error(ef.sqlstate());
+  }
+}
+
+void ClientSession::mirror_ready(char status) {
+  mirror_->on_ready_for_query(status);
+  if (!tracker_.idle()) return;
+  const auto now = std::chrono::steady_clock::now();
+  const bool ack_sync = route_->route->sync.mirror.ack == config::MirrorAck::sync;
+  for (auto& txn : mirror_->take()) {
+    txn->route = route_name_;
+    txn->session = id_;
+    txn->to = mirror_to_;
+    txn->committed_at = now;
+    if (ack_sync) {
+      if (!mirror_acks_) mirror_acks_ = std::make_shared<MirrorAcks>(client_.get_executor());
+      ++mirror_acks_->pending;
+      txn->done = [acks = mirror_acks_, ex = client_.get_executor()](bool) {
+        asio::post(ex, [acks] {
+          if (--acks->pending == 0) acks->timer.cancel();
+        });
+      };
+    }
+    runtime_.mirror->submit(std::move(txn));
+  }
+  mirror_txn_ = false;
+}
+
+void ClientSession::mirror_abandon() {
+  if (!mirror_txn_) return;
+  if (mirror_->unanswered_writes()) {
+    runtime_.mirror->in_doubt(route_name_, id_, mirror_->fingerprint());
+  }
+  mirror_->clear();
+  mirror_txn_ = false;
+}
+
+asio::awaitable<void> ClientSession::wait_mirror_acks() {
+  auto acks = mirror_acks_;
+  const auto& m = route_->route->sync.mirror;
+  while (acks->pending > 0 && end_reason_ == EndReason::none) {
+    acks->timer.expires_after(m.apply_timeout);
+    auto [ec] = co_await acks->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!ec && acks->pending > 0 && m.overflow == config::MirrorOverflow::mark_diverged) {
+      // The commit is on the authoritative side; the mirror did not follow in time.
+      runtime_.mirror->give_up(route_name_, "a commit waited sync.mirror.apply_timeout_ms (" +
+                                                std::to_string(m.apply_timeout.count()) +
+                                                " ms) for its replay with overflow mark_diverged");
+      break;
+    }
+    // overflow block: the client keeps waiting for its replay.
+  }
+}
+
+}  // namespace pgshift::proxy

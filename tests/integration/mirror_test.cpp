@@ -1,0 +1,445 @@
+// Mirrored writes end to end (issue 12, sync.mode mirror) against two real PostgreSQL 15
+// clusters: `pgshift sync start` in mirror mode under pgbench TPC-B through pgshift (fleet
+// hold, exported snapshot, COPY, replay of everything committed after the hold), the
+// extended protocol, prepared statements, binary parameters, savepoints and COPY replayed
+// exactly, a provoked divergence in the journal, the target down in async mode, and a queue
+// overflow under mark_diverged. "No lost writes" is checked the way a user would: pgshift
+// verify says source = target.
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <arpa/inet.h>
+
+#include <boost/json/serialize.hpp>
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "tests/support/support.hpp"
+
+namespace pgshift::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kPassword = "postgres-test-password";
+
+struct MirrorServers {
+  PgCluster source{{.name = "source", .settings = {{"max_connections", "100"}}}};
+  PgCluster target{{.name = "target", .settings = {{"max_connections", "100"}}}};
+};
+const auto* const mirror_env = SharedEnvironment<MirrorServers>::install();
+MirrorServers& servers() {
+  return SharedEnvironment<MirrorServers>::get();
+}
+
+std::string config_yaml(const std::string& db, const std::string& mirror_yaml = "",
+                        const std::string& pool_mode = "transaction",
+                        const std::string& control = "file") {
+  ConfigSpec spec;
+  spec.control = control;
+  RouteSpec route{.name = db,
+                  .client_database = db,
+                  .source = upstream_of(servers().source, "", db),
+                  .target = upstream_of(servers().target, "", db)};
+  route.extra_yaml = "sync:\n  mode: mirror\n" + mirror_yaml;
+  route.pool_mode = pool_mode;
+  route.pool_size = 20;
+  spec.routes.push_back(route);
+  return spec.to_yaml();
+}
+
+void create_db_both(const std::string& db) {
+  if (!servers().target.running()) servers().target.start();
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+    c->exec("CREATE DATABASE " + db);
+  }
+}
+
+CommandResult run_pgshift(const PgshiftProcess& proxy, std::vector<std::string> args,
+                          std::chrono::seconds timeout = 120s) {
+  std::vector<std::string> argv{pgshift_binary().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back("--config");
+  argv.push_back(proxy.config_file().string());
+  return run_command(argv, timeout);
+}
+
+// The route's sync.mirror object from GET /v1/routes/{name}.
+boost::json::object mirror_status(const PgshiftProcess& proxy, const std::string& route) {
+  auto v = boost::json::parse(fetch_admin(proxy, "/v1/routes/" + route));
+  const auto& m = v.as_object().at("sync").as_object().at("mirror");
+  return m.is_object() ? m.as_object() : boost::json::object{};
+}
+
+std::int64_t number(const boost::json::object& o, const char* key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_number() ? v->to_number<std::int64_t>() : -1;
+}
+
+bool drained(const PgshiftProcess& proxy, const std::string& route) {
+  auto m = mirror_status(proxy, route);
+  return number(m, "queued") == 0 && m.contains("state") && m.at("state") == "streaming";
+}
+
+CommandResult pgbench(const PgshiftProcess& proxy, const std::string& db,
+                      std::vector<std::string> extra) {
+  std::vector<std::string> argv{pg_tool("pgbench").string(), "-n", "-h", proxy.host(), "-p",
+                                std::to_string(proxy.port()), "-U", "postgres"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.push_back(db);
+  return run_command(ProcessOptions{.argv = argv, .env = {{"PGPASSWORD", kPassword}}}, 300s);
+}
+
+PgshiftOptions proxy_options(const std::string& yaml) {
+  return {.config_yaml = yaml, .users = users_file_text({{"postgres", kPassword}})};
+}
+
+TEST(MirrorFlow, StartUnderPgbenchReplaysEverythingAndVerifyIsEqual) {
+  create_db_both("mbench");
+  PgCluster& source = servers().source;
+  auto init = run_command(
+      ProcessOptions{.argv = {pg_tool("pgbench").string(), "-i", "-q", "-s", "1", "-h",
+                              source.host(), "-p", std::to_string(source.port()), "-U",
+                              "postgres", "mbench"},
+                     .env = {{"PGPASSWORD", kPassword}}},
+      120s);
+  ASSERT_TRUE(init.success()) << init.describe();
+  PgshiftProcess proxy(proxy_options(config_yaml("mbench")));
+
+  // TPC-B through pgshift, 16 clients, running across the start.
+  Process bench(ProcessOptions{
+      .argv = {pg_tool("pgbench").string(), "-n", "-c", "16", "-j", "2", "-T", "15", "-h",
+               proxy.host(), "-p", std::to_string(proxy.port()), "-U", "postgres", "mbench"},
+      .env = {{"PGPASSWORD", kPassword}}});
+  auto start = run_pgshift(proxy, {"sync", "start", "mbench", "--copy-schema"}, 180s);
+  ASSERT_EQ(start.exit_code, 0) << start.describe() << proxy.log();
+  EXPECT_NE(start.out.find("copy public.pgbench_accounts"), std::string::npos) << start.out;
+  EXPECT_NE(start.out.find("snapshot"), std::string::npos) << start.out;
+  ASSERT_TRUE(bench.running()) << "pgbench ended during the start";
+  ASSERT_TRUE(wait_until([&] { return number(mirror_status(proxy, "mbench"), "applied") > 100; },
+                         60s, "the mirror applies transactions"));
+  // pgbench ends by itself (a client killed in the middle of its COMMIT would leave that
+  // transaction in doubt, recorded as a divergence: see docs/sync.md).
+  auto exit = bench.wait_for(120s);
+  ASSERT_TRUE(exit.has_value() && exit->shell_code() == 0) << "pgbench failed";
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mbench"); }, 60s, "the mirror drains"));
+  const auto m = mirror_status(proxy, "mbench");
+  EXPECT_EQ(number(m, "divergences"), 0) << boost::json::serialize(m);
+
+  // pgbench_history takes CURRENT_TIMESTAMP, which a replay cannot reproduce: it is flagged
+  // (and verify would find it); everything else must be equal.
+  auto unsafe = metric_value(fetch_metrics(proxy), "pgshift_mirror_unsafe_total",
+                             {{"route", "mbench"}, {"reason", "volatile_function"}});
+  EXPECT_GT(unsafe.value_or(0), 0);
+  auto verify = run_pgshift(
+      proxy, {"verify", "mbench", "--tables", "pgbench_accounts,pgbench_branches,pgbench_tellers"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.describe();
+  EXPECT_NE(verify.out.find("EQUAL"), std::string::npos) << verify.out;
+  EXPECT_EQ(servers().source.exec("SELECT count(*) FROM pgbench_history", "mbench").scalar(),
+            servers().target.exec("SELECT count(*) FROM pgbench_history", "mbench").scalar());
+}
+
+// Two sidecars of one fleet (control: target): the start holds both, each mirrors its own
+// clients' commits, and TPC-B through both at once ends equal (its updates add to balances:
+// the order between sidecars does not change the result; see docs/sync.md for the limit).
+TEST(MirrorFlow, TwoSidecarsWritingAtOnceEndEqual) {
+  create_db_both("mtwo");
+  PgCluster& source = servers().source;
+  auto init = run_command(
+      ProcessOptions{.argv = {pg_tool("pgbench").string(), "-i", "-q", "-s", "1", "-h",
+                              source.host(), "-p", std::to_string(source.port()), "-U",
+                              "postgres", "mtwo"},
+                     .env = {{"PGPASSWORD", kPassword}}},
+      120s);
+  ASSERT_TRUE(init.success()) << init.describe();
+  const std::string yaml = config_yaml("mtwo", "", "transaction", "{poll_ms: 250}");
+  PgshiftProcess a(proxy_options(yaml));
+  PgshiftProcess b(proxy_options(yaml));
+  auto bench = [&](PgshiftProcess& p) {
+    return Process(ProcessOptions{
+        .argv = {pg_tool("pgbench").string(), "-n", "-c", "4", "-j", "1", "-T", "15", "-h",
+                 p.host(), "-p", std::to_string(p.port()), "-U", "postgres", "mtwo"},
+        .env = {{"PGPASSWORD", kPassword}}});
+  };
+  Process ba = bench(a), bb = bench(b);
+  auto start = run_pgshift(a, {"sync", "start", "mtwo", "--copy-schema"}, 180s);
+  ASSERT_EQ(start.exit_code, 0) << start.describe() << a.log();
+  EXPECT_NE(start.out.find("2 member(s) hold"), std::string::npos) << start.out;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return number(mirror_status(a, "mtwo"), "applied") > 50 &&
+               number(mirror_status(b, "mtwo"), "applied") > 50;
+      },
+      60s, "both sidecars replay"));
+  for (Process* p : {&ba, &bb}) {
+    auto exit = p->wait_for(120s);
+    ASSERT_TRUE(exit.has_value() && exit->shell_code() == 0) << "pgbench failed";
+  }
+  ASSERT_TRUE(wait_until([&] { return drained(a, "mtwo") && drained(b, "mtwo"); }, 60s,
+                         "both mirrors drain"));
+  EXPECT_EQ(number(mirror_status(a, "mtwo"), "divergences"), 0);
+  EXPECT_EQ(number(mirror_status(b, "mtwo"), "divergences"), 0);
+  auto verify = run_pgshift(
+      a, {"verify", "mtwo", "--tables", "pgbench_accounts,pgbench_branches,pgbench_tellers"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.describe();
+  EXPECT_NE(verify.out.find("EQUAL"), std::string::npos) << verify.out;
+}
+
+TEST(MirrorFlow, ExtendedProtocolPreparedSavepointsAndCopyReplayExactly) {
+  create_db_both("mexact");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE kv (k int PRIMARY KEY, v text, b bytea)", "mexact");
+  }
+  PgshiftProcess proxy(proxy_options(config_yaml("mexact")));
+  auto start = run_pgshift(proxy, {"sync", "start", "mexact"});
+  ASSERT_EQ(start.exit_code, 0) << start.describe() << proxy.log();
+
+  PgConnection c(proxy.conninfo("postgres", kPassword, "mexact"));
+  // Multi-statement simple query; an explicit transaction with a rolled-back savepoint.
+  c.exec("INSERT INTO kv VALUES (1, 'one'); INSERT INTO kv VALUES (2, 'two')");
+  c.exec("BEGIN; INSERT INTO kv VALUES (3, 'three'); SAVEPOINT s; INSERT INTO kv VALUES (4, "
+         "'gone'); ROLLBACK TO SAVEPOINT s; UPDATE kv SET v = 'THREE' WHERE k = 3; COMMIT");
+  // A failed autocommit statement and a rolled-back transaction are not replayed.
+  EXPECT_THROW(c.exec("INSERT INTO kv VALUES (1, 'dup')"), std::exception);
+  c.exec("BEGIN; DELETE FROM kv; ROLLBACK");
+  // Extended protocol, text parameters, a named prepared statement used twice.
+  c.exec_params("INSERT INTO kv (k, v) VALUES ($1, $2)", {"5", "five"});
+  PGresult* prep = PQprepare(c.native(), "ins", "INSERT INTO kv (k, v, b) VALUES ($1, $2, $3)",
+                             3, nullptr);
+  ASSERT_EQ(PQresultStatus(prep), PGRES_COMMAND_OK) << PQresultErrorMessage(prep);
+  PQclear(prep);
+  for (int k : {6, 7}) {
+    // Binary parameters: k as int4 network order, b as raw bytes with a NUL inside.
+    const std::uint32_t be = htonl(static_cast<std::uint32_t>(k));
+    const char bytes[] = {'a', '\0', 'b'};
+    const char* values[] = {reinterpret_cast<const char*>(&be), "seven", bytes};
+    const int lengths[] = {4, 5, 3};
+    const int formats[] = {1, 0, 1};
+    PGresult* r = PQexecPrepared(c.native(), "ins", 3, values, lengths, formats, 0);
+    ASSERT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQresultErrorMessage(r);
+    PQclear(r);
+  }
+  // COPY FROM STDIN.
+  auto copy = try_psql(proxy.conninfo("postgres", kPassword, "mexact"),
+                       "\\copy kv (k) FROM PROGRAM 'seq 100 150' WITH (FORMAT csv)");
+  ASSERT_TRUE(copy.success()) << copy.describe();
+  // pgbench -M prepared with a script of its own (no volatile functions).
+  TempDir script("mirror-script");
+  {
+    std::ofstream f(script.path() / "upd.sql");
+    f << "\\set k random(100, 150)\nUPDATE kv SET v = coalesce(v, '') || 'x' WHERE k = :k;\n";
+  }
+  auto prepared = pgbench(proxy, "mexact",
+                          {"-M", "prepared", "-c", "4", "-t", "50", "-f",
+                           (script.path() / "upd.sql").string()});
+  ASSERT_TRUE(prepared.success()) << prepared.describe();
+
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mexact"); }, 60s, "the mirror drains"));
+  EXPECT_EQ(number(mirror_status(proxy, "mexact"), "divergences"), 0) << proxy.log();
+  EXPECT_EQ(servers().target.exec("SELECT string_agg(k || v, ',' ORDER BY k) FROM kv WHERE k < 100",
+                                  "mexact")
+                .scalar(),
+            "1one,2two,3THREE,5five,6seven,7seven");
+  auto verify = run_pgshift(proxy, {"verify", "mexact"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.describe();
+  EXPECT_NE(verify.out.find("EQUAL"), std::string::npos) << verify.out;
+}
+
+// Read your writes with the mirror: while the replay of key 42's write is held up on the
+// target, key 42 reads from the source (it sees its write), another key reads the target
+// (split at 100 %, within max_lag_ms); once replayed, everyone reads the new value there.
+TEST(MirrorReads, AKeyReadsItsWritesOnlyOnceTheMirrorAppliedThem) {
+  create_db_both("mryw");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE kv (k int PRIMARY KEY, v text)", "mryw");
+  }
+  servers().source.exec("INSERT INTO kv VALUES (1, 'old')", "mryw");
+  PgshiftProcess proxy(proxy_options(config_yaml(
+      "mryw", "read_split:\n  initial_read_percent: 100\n  max_lag_ms: 600000\n")));
+  ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mryw"}).exit_code, 0) << proxy.log();
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mryw"); }, 30s, "the mirror drains"));
+  PgConnection c(proxy.conninfo("postgres", kPassword, "mryw"));
+  auto read = [&](const std::string& key) {
+    return c.exec("/* user_id='" + key + "' */ SELECT v FROM kv WHERE k = 1").scalar();
+  };
+  ASSERT_TRUE(wait_until([&] { return read("7") == "old"; }, 30s, "split reads reach the target"));
+
+  PgConnection blocker(servers().target.conninfo({}, std::nullopt, "mryw"));
+  blocker.exec("BEGIN; SELECT * FROM kv WHERE k = 1 FOR UPDATE");  // the replay waits on it
+  c.exec("/* user_id='42' */ UPDATE kv SET v = 'new' WHERE k = 1");
+  ASSERT_TRUE(wait_until([&] { return servers().target.exec(
+                                          "SELECT count(*) FROM pg_stat_activity WHERE "
+                                          "application_name = 'pgshift-mirror' AND "
+                                          "wait_event_type = 'Lock'", "mryw").scalar() == "1"; },
+                         30s, "the replay waits on the row lock"));
+  EXPECT_EQ(read("42"), "new");  // its own write: from the source
+  EXPECT_EQ(read("7"), "old");   // another key: the target, not caught up yet
+  blocker.exec("COMMIT");
+  ASSERT_TRUE(wait_until([&] { return read("7") == "new"; }, 30s, "the target caught up"));
+  EXPECT_EQ(read("42"), "new");
+}
+
+TEST(MirrorDivergence, ARowChangedOnTheTargetIsJournaledWithBothResults) {
+  create_db_both("mdiv");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)", "mdiv");
+  }
+  servers().source.exec("INSERT INTO accounts SELECT g, 100 FROM generate_series(1, 10) g", "mdiv");
+  PgshiftProcess proxy(proxy_options(config_yaml("mdiv")));
+  ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mdiv"}).exit_code, 0) << proxy.log();
+  PgConnection c(proxy.conninfo("postgres", kPassword, "mdiv"));
+  c.exec("UPDATE accounts SET balance = balance + 1 WHERE id = 1");
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mdiv"); }, 30s, "the mirror drains"));
+  servers().target.exec("DELETE FROM accounts WHERE id = 2", "mdiv");  // behind pgshift's back
+  c.exec("UPDATE accounts SET balance = balance + 1 WHERE id = 2");
+  ASSERT_TRUE(wait_until([&] { return number(mirror_status(proxy, "mdiv"), "divergences") == 1; },
+                         30s, "one divergence"));
+  auto m = mirror_status(proxy, "mdiv");
+  EXPECT_EQ(m.at("diverged"), true);
+  auto div = metric_value(fetch_metrics(proxy), "pgshift_mirror_divergences_total",
+                          {{"route", "mdiv"}, {"kind", "result"}});
+  EXPECT_EQ(div.value_or(0), 1);
+  std::ifstream journal(std::string(m.at("journal").as_string()));
+  std::string line, last;
+  while (std::getline(journal, line)) last = line;
+  auto e = boost::json::parse(last).as_object();
+  EXPECT_EQ(e.at("kind"), "result");
+  EXPECT_EQ(e.at("authoritative").as_array().at(0), "UPDATE 1") << last;
+  EXPECT_EQ(e.at("replay").as_array().at(0), "UPDATE 0") << last;
+  EXPECT_NE(std::string(e.at("statement").as_string()).find("UPDATE accounts"), std::string::npos);
+  EXPECT_EQ(e.at("parameters"), "redacted");
+  auto status = run_pgshift(proxy, {"sync", "status", "mdiv"});
+  EXPECT_NE(status.out.find("divergences 1"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("not cut over until pgshift verify is clean"), std::string::npos);
+  // verify catches it as well.
+  EXPECT_EQ(run_pgshift(proxy, {"verify", "mdiv"}).exit_code, 1);
+}
+
+// A client that leaves while its write waits for an answer: whether the write committed is
+// unknown to the sidecar, so it is recorded (kind in_doubt), never silently skipped.
+TEST(MirrorDivergence, AWriteLeftWithoutItsAnswerIsRecordedInDoubt) {
+  create_db_both("mdoubt");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE t (id int PRIMARY KEY, v int)", "mdoubt");
+  }
+  servers().source.exec("INSERT INTO t VALUES (1, 0)", "mdoubt");
+  PgshiftProcess proxy(proxy_options(config_yaml("mdoubt")));
+  ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mdoubt"}).exit_code, 0) << proxy.log();
+  PgConnection blocker(servers().source.conninfo({}, std::nullopt, "mdoubt"));
+  blocker.exec("BEGIN; SELECT * FROM t WHERE id = 1 FOR UPDATE");
+  {
+    PgConnection c(proxy.conninfo("postgres", kPassword, "mdoubt"));
+    ASSERT_EQ(PQsendQuery(c.native(), "UPDATE t SET v = v + 1 WHERE id = 1"), 1);
+    ASSERT_TRUE(wait_until(
+        [&] {
+          return servers().source.exec("SELECT count(*) FROM pg_stat_activity WHERE "
+                                       "wait_event_type = 'Lock' AND query LIKE 'UPDATE t%'",
+                                       "mdoubt")
+                     .scalar() == "1";
+        },
+        30s, "the update waits on the lock"));
+  }  // the client leaves without its answer
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return metric_value(fetch_metrics(proxy), "pgshift_mirror_divergences_total",
+                            {{"route", "mdoubt"}, {"kind", "in_doubt"}})
+                   .value_or(0) == 1;
+      },
+      30s, "an in_doubt divergence"));
+  blocker.exec("COMMIT");
+}
+
+TEST(MirrorOutage, TargetDownInAsyncModeQueuesAndCatchesUp) {
+  create_db_both("mdown");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE ledger (id int PRIMARY KEY, note text)", "mdown");
+  }
+  PgshiftProcess proxy(proxy_options(config_yaml("mdown")));
+  ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mdown"}).exit_code, 0) << proxy.log();
+  PgConnection c(proxy.conninfo("postgres", kPassword, "mdown"));
+  c.exec("INSERT INTO ledger VALUES (0, 'before')");
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mdown"); }, 30s, "the mirror drains"));
+  servers().target.stop();
+  for (int i = 1; i <= 200; ++i) {
+    c.exec("INSERT INTO ledger VALUES (" + std::to_string(i) + ", 'while the target is down')");
+  }
+  auto down = mirror_status(proxy, "mdown");
+  EXPECT_GT(number(down, "queued"), 0) << boost::json::serialize(down);
+  servers().target.start();
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mdown"); }, 60s, "the queue drains"));
+  EXPECT_EQ(number(mirror_status(proxy, "mdown"), "divergences"), 0) << proxy.log();
+  EXPECT_EQ(servers().target.exec("SELECT count(*) FROM ledger", "mdown").scalar(), "201");
+  EXPECT_EQ(run_pgshift(proxy, {"verify", "mdown"}).exit_code, 0);
+}
+
+// ack: sync with overflow block: a commit returns only once the mirror committed it too;
+// while the target is down the client waits, and goes on when it returns.
+TEST(MirrorAckSync, ACommitReturnsOnlyOnceTheTargetHasIt) {
+  create_db_both("mack");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE ledger (id int PRIMARY KEY)", "mack");
+  }
+  PgshiftProcess proxy(proxy_options(config_yaml("mack", "  mirror:\n    ack: sync\n")));
+  ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mack"}).exit_code, 0) << proxy.log();
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mack"); }, 30s, "the mirror streams"));
+  PgConnection c(proxy.conninfo("postgres", kPassword, "mack"));
+  for (int i = 1; i <= 20; ++i) {
+    c.exec("INSERT INTO ledger VALUES (" + std::to_string(i) + ")");
+    // Acknowledged: already on the target.
+    ASSERT_EQ(servers().target.exec("SELECT count(*) FROM ledger", "mack").scalar(),
+              std::to_string(i));
+  }
+  servers().target.stop();
+  std::atomic<bool> returned{false};
+  std::string seen_on_target;
+  std::thread writer([&] {
+    c.exec("INSERT INTO ledger VALUES (21)");
+    returned = true;
+  });
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return servers().source.exec("SELECT count(*) FROM ledger", "mack").scalar() == "21" &&
+               number(mirror_status(proxy, "mack"), "queued") == 1;
+      },
+      30s, "committed on the source, queued for the mirror"));
+  EXPECT_FALSE(returned.load()) << "the commit was acknowledged while the target was down";
+  servers().target.start();
+  writer.join();
+  EXPECT_EQ(servers().target.exec("SELECT count(*) FROM ledger WHERE id = 21", "mack").scalar(),
+            "1");
+  EXPECT_EQ(number(mirror_status(proxy, "mack"), "divergences"), 0);
+}
+
+TEST(MirrorOverflow, MarkDivergedStopsMirroringAndSaysWhatToDo) {
+  create_db_both("mover");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE blobs (id int PRIMARY KEY, data text)", "mover");
+  }
+  PgshiftProcess proxy(proxy_options(config_yaml(
+      "mover", "  mirror:\n    max_queue_bytes: 1048576\n    overflow: mark_diverged\n")));
+  ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mover"}).exit_code, 0) << proxy.log();
+  servers().target.stop();  // nothing drains
+  PgConnection c(proxy.conninfo("postgres", kPassword, "mover"));
+  const std::string big(100000, 'x');  // in the statement: the queue holds its bytes
+  for (int i = 1; i <= 20; ++i) {
+    c.exec("INSERT INTO blobs VALUES (" + std::to_string(i) + ", '" + big + "')");
+  }
+  // Nothing was lost on the source, and the client saw no error.
+  EXPECT_EQ(servers().source.exec("SELECT count(*) FROM blobs", "mover").scalar(), "20");
+  auto m = mirror_status(proxy, "mover");
+  EXPECT_EQ(m.at("mirroring"), false) << boost::json::serialize(m);
+  EXPECT_EQ(m.at("diverged"), true);
+  EXPECT_EQ(m.at("state"), "diverged");
+  auto overflow = metric_value(fetch_metrics(proxy), "pgshift_mirror_divergences_total",
+                               {{"route", "mover"}, {"kind", "overflow"}});
+  EXPECT_EQ(overflow.value_or(0), 1);
+  auto status = run_pgshift(proxy, {"sync", "status", "mover"});
+  EXPECT_NE(status.out.find("mirroring is STOPPED"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("pgshift sync start"), std::string::npos) << status.out;
+  servers().target.start();
+}
+
+}  // namespace
+}  // namespace pgshift::test
