@@ -37,8 +37,9 @@ struct PoolKey {
   UpstreamSide side = UpstreamSide::source;
   std::string database;
   std::string user;
-  // Canonical startup parameters (application_name, options, client_encoding...): they stay
-  // connection defaults after DISCARD ALL, so clients with different ones never share.
+  // pool_key_parameters() of the clients' startup parameters: the values of those a backend
+  // takes only at start (`options`...) and the names of the others, whose values are set per
+  // hand-out (pool/server_params.hpp), so application_name & co. do not multiply pools.
   std::string params{};
 
   bool operator==(const PoolKey&) const = default;

@@ -168,6 +168,15 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   // result is success.
   asio::awaitable<error_code> reset_for_reuse(PooledConnection& conn);
 
+  // Brings a server's tracked startup parameters to a client's (pool/server_params.hpp) with
+  // one set_config() round trip, only when they differ. ParameterStatus answers update
+  // conn->parameters, so they are what the server reports for the client's values. false
+  // with `error` filled when the server refuses a value (its SQLSTATE and message; the
+  // connection goes back to the pool) or the round trip fails (the connection is closed);
+  // conn is then empty. The caller must know nothing is outstanding on it.
+  asio::awaitable<bool> sync_parameters(PooledConnection& conn, const StartupParams& wanted,
+                                        AcquireError& error);
+
   // One maintenance pass (PoolSet runs it every maintenance_interval): closes idle
   // connections past server_idle_timeout (down to the min_idle share of this thread) or
   // server_lifetime, or found dead, or over `size` after a reload; opens connections up to

@@ -3,16 +3,41 @@
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
 #include "pool/message_reader.hpp"
 #include "pool/upstream_detail.hpp"
 #include "wire/builder.hpp"
+#include "wire/byte_order.hpp"
 #include "wire/messages.hpp"
 
 namespace pgshift::pool {
 namespace {
+
+// DataRow: Int16 column count, then per column Int32 length (-1: NULL) and the bytes.
+void read_row(wire::Body body, std::vector<std::optional<std::string>>& row) {
+  const auto* p = body.data();
+  std::size_t left = body.size();
+  if (left < 2) return;
+  const std::uint16_t n = wire::read_be16(p);
+  p += 2;
+  left -= 2;
+  for (std::uint16_t i = 0; i < n && left >= 4; ++i) {
+    const auto len = static_cast<std::int32_t>(wire::read_be32(p));
+    p += 4;
+    left -= 4;
+    if (len < 0) {
+      row.emplace_back(std::nullopt);
+      continue;
+    }
+    const auto size = std::min<std::size_t>(static_cast<std::size_t>(len), left);
+    row.emplace_back(std::string(reinterpret_cast<const char*>(p), size));
+    p += size;
+    left -= size;
+  }
+}
 
 asio::awaitable<CommandResult> exchange(ServerConnection& conn, std::string_view sql) {
   CommandResult result;
@@ -27,7 +52,7 @@ asio::awaitable<CommandResult> exchange(ServerConnection& conn, std::string_view
     if ((result.ec = co_await reader.next(msg))) co_return result;
     switch (msg.type) {
       case 'D':
-        ++result.rows;
+        if (result.rows++ == 0) read_row(msg.body, result.first_row);
         break;
       case 'E': {
         wire::ErrorFields fields;
@@ -91,6 +116,26 @@ bool is_connection_alive(ServerConnection& conn) noexcept {
   const ssize_t n = ::recv(conn.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n >= 0) return false;  // 0: EOF; > 0: the server said something while idle
   return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
+asio::awaitable<bool> refresh_reported_parameters(ServerConnection& conn,
+                                                  std::chrono::milliseconds timeout) {
+  if (conn.parameters.empty()) co_return true;
+  std::string sql = "SELECT ";
+  for (std::size_t i = 0; i < conn.parameters.size(); ++i) {
+    sql += i ? ", pg_catalog.current_setting(E'" : "pg_catalog.current_setting(E'";
+    for (char c : conn.parameters[i].first) {
+      if (c == '\'' || c == '\\') sql += c;
+      sql += c;
+    }
+    sql += "', true)";
+  }
+  CommandResult result = co_await run_simple_command(conn, sql, timeout);
+  if (!result.ok()) co_return !result.ec && result.status == 'I';
+  for (std::size_t i = 0; i < conn.parameters.size() && i < result.first_row.size(); ++i) {
+    if (result.first_row[i]) conn.parameters[i].second = *result.first_row[i];
+  }
+  co_return true;
 }
 
 }  // namespace pgshift::pool

@@ -4,8 +4,10 @@
 // connection. Not thread-safe: run on the connection's thread, with nothing outstanding.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pool/upstream.hpp"
 
@@ -17,6 +19,7 @@ struct CommandResult {
   std::string message;   // of that ErrorResponse
   char status = 0;       // status of the final ReadyForQuery ('I', 'T', 'E')
   int rows = 0;          // DataRow messages seen
+  std::vector<std::optional<std::string>> first_row;  // the first DataRow (nullopt: NULL)
   bool ok() const { return !ec && sqlstate.empty() && status == 'I'; }
 };
 
@@ -32,5 +35,12 @@ asio::awaitable<CommandResult> run_simple_command(ServerConnection& conn, std::s
 // pg_terminate_backend, means the connection is going away or out of sync). One
 // recv(MSG_PEEK | MSG_DONTWAIT) system call; never blocks.
 bool is_connection_alive(ServerConnection& conn) noexcept;
+
+// Reads the reported parameters (conn.parameters) again with current_setting(), after
+// commands that may change them without the server reporting it to pgshift (DISCARD ALL
+// after a client's session: the server reports only what changed since the client's last
+// report). false if the round trip failed (then the connection is unusable, txn_status '?').
+asio::awaitable<bool> refresh_reported_parameters(ServerConnection& conn,
+                                                  std::chrono::milliseconds timeout);
 
 }  // namespace pgshift::pool

@@ -17,6 +17,7 @@
 #include "config/config.hpp"
 #include "pool/errc.hpp"
 #include "pool/prepared_set.hpp"
+#include "pool/server_params.hpp"
 #include "pool/stream.hpp"
 #include "wire/startup.hpp"
 
@@ -64,6 +65,9 @@ struct ServerConnection {
   // Server-side names of the protocol-level prepared statements it holds (transaction
   // pooling, proxy/prepared_statements.hpp). Emptied by DISCARD ALL.
   PreparedSet prepared;
+  // Its tracked startup parameters (pool/server_params.hpp): set from the startup packet
+  // it was opened with, then by ServerPool::sync_parameters and reset_for_reuse.
+  ParameterState param_state;
   // The session left state on it that DISCARD ALL does not undo (a temporary namespace,
   // LOAD, two-phase commit: docs/pooling.md): closed at release instead of reused.
   bool no_reuse = false;

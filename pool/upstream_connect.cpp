@@ -50,6 +50,8 @@ asio::awaitable<std::unique_ptr<ServerConnection>> establish(const UpstreamParam
     conn->stream.close();
     co_return nullptr;
   }
+  conn->param_state.defaults = tracked_parameters(params.startup_params);
+  conn->param_state.reset();
   co_return conn;
 }
 

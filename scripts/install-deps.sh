@@ -55,6 +55,35 @@ else
     --no-install-recommends "${missing[@]}" </dev/null
 fi
 
+# The conformance run (scripts/conformance.sh) needs PostgreSQL 15's regression sources from
+# Debian's source package (`apt-get source`, so a deb-src line) and the server headers for
+# PGXS, at exactly the installed server's version.
+src_list=/etc/apt/sources.list.d/pgshift-deb-src.sources
+if [[ ! -f $src_list ]] && ! grep -rqs '^deb-src\|^Types:.*deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  echo "install-deps: adding deb-src lines for Debian 12 ($src_list)"
+  "${as_root[@]}" tee "$src_list" >/dev/null <<'SOURCES'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+  "${as_root[@]}" apt-get -o DPkg::Lock::Timeout=600 update >/dev/null
+fi
+pg_version=$(dpkg-query -W -f='${Version}' postgresql-15)
+dev_version=$(dpkg-query -W -f='${Version}' postgresql-server-dev-15 2>/dev/null || true)
+if [[ $dev_version != "$pg_version" ]]; then
+  echo "install-deps: installing postgresql-server-dev-15=$pg_version (PGXS, for conformance.sh)"
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+    install -y --no-install-recommends "postgresql-server-dev-15=$pg_version" </dev/null
+fi
+
 # The Debian packages create and start a "main" PostgreSQL cluster on 5432 and a PgBouncer on
 # 6432. Our tests, demo and benchmark start their own servers on free ports, so keep the
 # packaged ones out of the way: stop them and keep them from starting at boot.

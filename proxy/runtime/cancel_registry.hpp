@@ -31,8 +31,13 @@ class CancelSlot {
 
 class CancelRegistry {
  public:
-  // Allocates a unique client-facing key for the slot. Call unregister() when the session ends.
-  wire::CancelKey register_slot(std::shared_ptr<CancelSlot> slot);
+  // Allocates a client-facing key for the slot: the pid `pid` when given (session mode hands
+  // the client its server's real pid, so that pg_backend_pid() and NotificationResponse
+  // agree with BackendKeyData), else a random positive one; the secret is always random and
+  // unique among the entries of that pid (a pid may be registered twice: a server passed to
+  // the next client before the last one unregistered, or two upstreams with the same pid).
+  // Call unregister() when the session ends.
+  wire::CancelKey register_slot(std::shared_ptr<CancelSlot> slot, std::int32_t pid = 0);
   void unregister(wire::CancelKey key);
   // The target for a cancel request, if the key (pid and secret, compared in constant time)
   // belongs to a live session with a server attached.
@@ -45,7 +50,7 @@ class CancelRegistry {
     std::shared_ptr<CancelSlot> slot;
   };
   mutable std::mutex mu_;
-  std::unordered_map<std::int32_t, Entry> by_pid_;
+  std::unordered_multimap<std::int32_t, Entry> by_pid_;
 };
 
 }  // namespace pgshift::proxy

@@ -89,17 +89,26 @@ AuthThrottle::Decision AuthThrottle::begin(const config::AuthThrottle& s, std::s
     return d;
   }
   d.action = d.delay > Clock::duration::zero() ? Action::wait : Action::go;
-  // Reserve (entry() may evict, so look the entries up again rather than keep a and u).
-  entry(addresses_, address, s.failures_burst, interval, s.max_tracked, now).tokens -= 1;
-  if (per_user)
-    entry(users_, user, s.user_failures_burst, interval, s.max_tracked, now).tokens -= 1;
+  // Reserve, only where wrong passwords were seen lately (an entry exists): logins from a
+  // clean address or for a clean user are never held back, however many run at once.
+  if (a) a->tokens -= 1;
+  if (u) u->tokens -= 1;
   return d;
 }
 
 void AuthThrottle::give_back(Table& t, std::string_view key, int burst, double interval,
-                             bool count_failure, Clock::time_point now) {
+                             bool count_failure, int max_tracked, Clock::time_point now) {
   auto it = t.find(std::string(key));
-  if (it == t.end()) return;  // evicted meanwhile
+  if (it == t.end()) {
+    // Nothing was reserved (no failure seen lately), or the entry was evicted meanwhile: a
+    // wrong password starts (again) to use up the key's budget.
+    if (count_failure) {
+      Entry& e = entry(t, key, burst, interval, max_tracked, now);
+      e.tokens -= 1;
+      ++e.failures;
+    }
+    return;
+  }
   Entry& e = it->second;
   refill(e, burst, interval, now);
   if (count_failure) {
@@ -115,9 +124,9 @@ void AuthThrottle::end(const config::AuthThrottle& s, std::string_view address,
   const double interval = interval_ns(s);
   const bool failed = outcome == Outcome::wrong_password;
   std::lock_guard lock(mu_);
-  give_back(addresses_, address, s.failures_burst, interval, failed, now);
+  give_back(addresses_, address, s.failures_burst, interval, failed, s.max_tracked, now);
   if (s.user_failures_burst > 0) {
-    give_back(users_, user, s.user_failures_burst, interval, failed, now);
+    give_back(users_, user, s.user_failures_burst, interval, failed, s.max_tracked, now);
   }
 }
 

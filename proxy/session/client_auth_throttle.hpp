@@ -9,8 +9,9 @@
 // coroutine, never a blocked thread); one that would wait longer than `max_delay` is refused
 // at once. A successful login, and one that ends before a password was checked, give the
 // token back, so only wrong passwords use up a budget and good logins from other addresses
-// (and for other users) never wait. Reservations make the limit hold for parallel
-// connections too: N clients from one address share one bucket.
+// (and for other users) never wait. Tokens are reserved only for keys that had wrong
+// passwords lately (an entry exists): then the limit holds for parallel connections too;
+// logins from a clean address or for a clean user never wait, however many run at once.
 //
 // Memory is bounded: at most `max_tracked` entries per kind; when full, entries whose bucket
 // has refilled go first, then the least recently used.
@@ -43,8 +44,9 @@ class AuthThrottle {
     std::uint64_t failures = 0;  // failed logins counted for that key in its current burst
   };
 
-  // Before a password exchange. go and wait reserve a token in both buckets: pass the same
-  // arguments to end() afterwards (refuse reserves nothing).
+  // Before a password exchange. go and wait reserve a token in each bucket that exists
+  // (wrong passwords seen lately): pass the same arguments to end() afterwards (refuse
+  // reserves nothing).
   Decision begin(const config::AuthThrottle& s, std::string_view address, std::string_view user,
                  Clock::time_point now);
   void end(const config::AuthThrottle& s, std::string_view address, std::string_view user,
@@ -66,8 +68,8 @@ class AuthThrottle {
   static Clock::duration wait_for(const Entry& e, double interval_ns);
   Entry& entry(Table& t, std::string_view key, int burst, double interval_ns, int max_tracked,
                Clock::time_point now);
-  static void give_back(Table& t, std::string_view key, int burst, double interval_ns,
-                        bool count_failure, Clock::time_point now);
+  void give_back(Table& t, std::string_view key, int burst, double interval_ns,
+                 bool count_failure, int max_tracked, Clock::time_point now);
 
   mutable std::mutex mu_;
   Table addresses_, users_;

@@ -354,7 +354,8 @@ asio::awaitable<bool> ClientSession::login() {
     if (k == "replication") replication = true;
   }
   if (replication) mux_ = txn_mode_ = false;  // a replication connection is never shared
-  if (rc.target) {                            // routing keys only matter where reads are split
+  tracked_params_ = pool::tracked_parameters(identity_.startup_params);
+  if (rc.target) {  // routing keys only matter where reads are split
     keys_ = std::make_unique<routing::KeyState>(
         routing::key_from_startup(startup.params, rc.routing_key),
         "connection-" + std::to_string(id_));
@@ -372,7 +373,11 @@ asio::awaitable<bool> ClientSession::login() {
   route_metrics_ = &metrics().route(route_name_);
   route_metrics_->client_connections->Increment();
   route_metrics_->client_connections_total->Increment();
-  client_key_ = runtime_.cancels.register_slot(cancel_slot_);
+  // Session mode (and replication): the client keeps this server for its whole session, so
+  // it gets the server's real pid (pg_backend_pid(), NOTIFY's sender pid, pg_terminate_backend
+  // all agree with BackendKeyData). Transaction mode: a pgshift-made pid (docs/pooling.md).
+  client_key_ =
+      runtime_.cancels.register_slot(cancel_slot_, txn_mode_ ? 0 : server_->backend_key.pid);
   registered_ = true;
 
   wire::Bytes out;

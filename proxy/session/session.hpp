@@ -205,6 +205,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   wire::CancelKey client_key_{};
   bool registered_ = false;
   ClientIdentity identity_;
+  // The client's startup parameters every server it is handed is brought to
+  // (pool/server_params.hpp): set at login, from identity_.startup_params.
+  pool::StartupParams tracked_params_;
   std::string route_name_;
   const RouteRuntime* route_ = nullptr;  // points into snap_
   ClientSlot client_slot_;  // the route's max_client_connections slot, from route choice on

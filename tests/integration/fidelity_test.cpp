@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <memory>
 
@@ -238,6 +239,70 @@ TEST(FreshBackendTest, ServersWithStateDiscardAllKeepsAreClosed) {
     two_phase.exec("COMMIT PREPARED 'p2pc'");
   }
   EXPECT_NE(PgConnection(c).scalar("SELECT pg_backend_pid()"), pid);
+}
+
+// ---- 14.1: session mode gives the client its server's real backend pid ----
+
+// The sender pid libpq reports for the next notification on `conn`, or 0.
+int notification_pid(PgConnection& conn, std::chrono::milliseconds timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  while (SteadyClock::now() < deadline) {
+    if (PQconsumeInput(conn.native()) == 0) return 0;
+    if (PGnotify* n = PQnotifies(conn.native())) {
+      const int pid = n->be_pid;
+      PQfreemem(n);
+      return pid;
+    }
+    pollfd p{PQsocket(conn.native()), POLLIN, 0};
+    ::poll(&p, 1, 100);
+  }
+  return 0;
+}
+
+TEST(BackendPidTest, SessionModeReportsTheServersRealPid) {
+  // One server, so that the second session gets the first one's server (and its pid) while
+  // the first may not have unregistered its cancel key yet.
+  PgshiftProcess proxy(proxy_options("session", "threads: 1\n", 1));
+  const std::string c = proxy.conninfo("app", "x");
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    PgConnection conn(c);
+    const std::string pid = conn.scalar("SELECT pg_backend_pid()");
+    EXPECT_EQ(std::to_string(conn.backend_pid()), pid) << "BackendKeyData vs pg_backend_pid()";
+    // A client recognises its own notifications by the sender pid.
+    conn.exec("LISTEN fidelity_pid; NOTIFY fidelity_pid, 'mine'");
+    EXPECT_EQ(notification_pid(conn, 5s), conn.backend_pid());
+    // Cancel still goes through pgshift's own secret key.
+    const CancelOutcome cancel = cancel_pg_sleep(conn, servers().source, "fidelity-pid");
+    ASSERT_TRUE(cancel.started);
+    EXPECT_EQ(cancel.sqlstate, "57014") << cancel.error;
+    EXPECT_EQ(conn.scalar("SELECT 'usable'"), "usable");
+  }
+  // psycopg2 reports the same pid as the server.
+  const CommandResult py = run_command({"/usr/bin/python3", "-c",
+                                        "import psycopg2, sys\n"
+                                        "c = psycopg2.connect(sys.argv[1])\n"
+                                        "cur = c.cursor(); cur.execute('select pg_backend_pid()')\n"
+                                        "print(c.get_backend_pid() == cur.fetchone()[0])\n",
+                                        c},
+                                       30s);
+  EXPECT_EQ(py.out, "True\n") << py.describe();
+  // pg_terminate_backend(<the pid the driver reports>) ends that very session.
+  PgConnection victim(c);
+  PgConnection killer(servers().source.conninfo());
+  EXPECT_EQ(
+      killer.scalar("SELECT pg_terminate_backend(" + std::to_string(victim.backend_pid()) + ")"),
+      "t");
+  EXPECT_THROW(victim.exec("SELECT 1"), PgError);
+}
+
+TEST(BackendPidTest, TransactionModeCancelStillWorks) {
+  PgshiftProcess proxy(proxy_options("transaction"));
+  PgConnection conn(proxy.conninfo("app", "x"));
+  EXPECT_GT(conn.backend_pid(), 0);
+  const CancelOutcome cancel = cancel_pg_sleep(conn, servers().source, "fidelity-txn-pid");
+  ASSERT_TRUE(cancel.started);
+  EXPECT_EQ(cancel.sqlstate, "57014") << cancel.error;
 }
 
 }  // namespace

@@ -88,7 +88,7 @@ asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
 
 asio::awaitable<void> ClientSession::mux_server_to_client() {
   auto self = shared_from_this();
-  auto scanner_types = wire::type_set({'Z', '1', '3', 'E', 'C'});
+  auto scanner_types = wire::type_set({'Z', '1', '3', 'E', 'C', 'S'});
   wire::MessageScanner scanner(wire::Direction::backend, limits_, scanner_types);
   IoBuffer buf;
   wire::Bytes kept;  // the chunk without dropped messages, when there are any
@@ -259,6 +259,9 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
           }
         } else if (r.type != 'Z') {
           if (r.type == 'C' && mirror_txn_) mirror_backend(r.type, r.body);
+          // ParameterStatus: the client changed a reported setting; the next client of this
+          // server gets its own values set again (pool/server_params.hpp).
+          if (r.type == 'S') s->param_state.unknown = true;
           keep = rs().filter.should_forward(r.type, s->prepared);
         }
         if (r.type != 'Z' && !fence_retry_) answered_ = true;

@@ -38,15 +38,8 @@ pool::ServerPool* ClientSession::side_pool(Side side, std::string& error) {
   if (!s.upstream) return nullptr;
   pool::PoolKey key{route.name,
                     side == Side::source ? pool::UpstreamSide::source : pool::UpstreamSide::target,
-                    s.upstream->database,
-                    s.upstream->credentials.user,
-                    {}};
-  for (auto& [k, v] : identity_.startup_params) {
-    key.params += k;
-    key.params += '=';
-    key.params += v;
-    key.params += '\0';
-  }
+                    s.upstream->database, s.upstream->credentials.user,
+                    pool::pool_key_parameters(identity_.startup_params)};
   s.pool = pools_->get(key, s.upstream, route.pool);
   if (!s.pool) {
     error = "pgshift is shutting down";
@@ -99,6 +92,15 @@ asio::awaitable<bool> ClientSession::attach(Side side, pool::AcquireError& error
            f("host", s.upstream->host), f("error", error.message), f("sqlstate", error.sqlstate)});
       co_return false;
     }
+  }
+  // A pooled server may have been opened for, or last used by, a client with other
+  // startup parameter values: bring them to this client's.
+  if (pool::needs_parameter_sync(conn->param_state, tracked_params_) &&
+      !co_await pool->sync_parameters(conn, tracked_params_, error)) {
+    log_warn("could not set the client's parameters on a server",
+             {f("session", id_), f("route", route_name_), f("side", routing::to_string(side)),
+              f("error", error.message), f("sqlstate", error.sqlstate)});
+    co_return false;
   }
   conn->prepared.set_capacity(
       static_cast<std::size_t>(route_->route->pool.prepared_statement_cache_size));
