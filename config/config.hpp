@@ -163,6 +163,11 @@ struct Control {
 
 struct Limits {
   std::uint32_t max_message_length = 1u << 30;  // 1 GiB, like the server
+  // Largest message the relay holds whole (Query, Parse, Bind...); forwarded-only messages
+  // (CopyData, DataRow) are relayed in pieces and bounded by max_message_length alone.
+  std::uint32_t max_buffered_message_length = 64u << 20;
+  // All messages held whole at once, over every session.
+  std::uint32_t buffered_memory_bytes = 256u << 20;
   Millis login_timeout{60000};  // connect to ReadyForQuery, upstream server included
 };
 

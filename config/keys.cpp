@@ -563,6 +563,28 @@ const KeyInfo kKeys[] = {
      .field = PGSHIFT_FIELD(config->limits.max_message_length),
      .description = "Largest protocol message accepted, in bytes (the server's limit is 1 "
                     "GiB)."},
+    {.path = "limits.max_buffered_message_length",
+     .type = T::integer,
+     .default_value = "67108864",
+     .reloadable = true,
+     .min = 1024,
+     .max = 1073741824,
+     .field = PGSHIFT_FIELD(config->limits.max_buffered_message_length),
+     .description = "Largest message the relay must hold whole to inspect or rewrite it "
+                    "(Query, Parse, Bind, FunctionCall on a multiplexed route), in bytes; a "
+                    "larger one is refused with 54000. Messages that are only forwarded "
+                    "(CopyData, rows) are relayed in pieces and only max_message_length "
+                    "applies."},
+    {.path = "limits.buffered_memory_bytes",
+     .type = T::integer,
+     .default_value = "268435456",
+     .reloadable = true,
+     .min = 1048576,
+     .max = 4294967295,
+     .field = PGSHIFT_FIELD(config->limits.buffered_memory_bytes),
+     .description = "Memory for large messages held whole, over all sessions, in bytes; a "
+                    "message that would take the total past it is refused with 53200 "
+                    "(out_of_memory) and other sessions are unaffected."},
     {.path = "limits.login_timeout_ms",
      .type = T::duration_ms,
      .default_value = "60000",

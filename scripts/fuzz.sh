@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets of wire/, routing/ and config/ with clang (ASan + UBSan) and runs each
-# for a bounded time against its seed corpus (fuzz/<lib>/corpus/<target>/, where every crash
-# input found is kept so it is replayed on every run).
+# Builds the libFuzzer targets (fuzz/*/: wire/, routing/, config/, and admin/ for the admin
+# API's request parsing) with clang (ASan + UBSan) and runs each for a bounded time against its
+# seed corpus (fuzz/<lib>/corpus/<target>/, where every crash input found is kept so it is
+# replayed on every run).
 #   scripts/fuzz.sh                  # 60 s per target
 #   PGSHIFT_FUZZ_MODE=smoke scripts/fuzz.sh   # 15 s per target (CI)
 #   FUZZ_SECONDS=600 scripts/fuzz.sh # longer local runs

@@ -3,8 +3,9 @@
 #include <boost/json/serialize.hpp>
 
 #include "proxy/admin/api.hpp"
-#include "proxy/telemetry/log.hpp"
+#include "proxy/admin/request_parse.hpp"
 #include "proxy/control/pause_gate.hpp"
+#include "proxy/telemetry/log.hpp"
 
 namespace pgshift::proxy {
 namespace {
@@ -18,39 +19,6 @@ json::object status_view(const PauseGate::Status& s) {
   return o;
 }
 
-// Optional body {"timeout_ms": N}; empty body -> the default.
-std::optional<std::chrono::milliseconds> parse_timeout(std::string_view body, std::string& error) {
-  const auto max_ms = PauseGate::kMaxTimeout.count();
-  auto is_blank = [](std::string_view s) {
-    return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
-  };
-  if (is_blank(body)) return PauseGate::kDefaultTimeout;
-  boost::system::error_code ec;
-  const json::value v = json::parse(json::string_view(body.data(), body.size()), ec);
-  if (ec || !v.is_object()) {
-    error = std::string(ec ? "request body is not valid JSON (" + ec.message() + "); "
-                           : "request body must be a JSON object; ") +
-            R"(expected nothing or {"timeout_ms": 30000})";
-    return std::nullopt;
-  }
-  for (const auto& [key, value] : v.get_object()) {
-    if (key != "timeout_ms") {
-      error = "unknown member \"" + std::string(key) + R"("; expected {"timeout_ms": 30000})";
-      return std::nullopt;
-    }
-  }
-  const json::value* t = v.get_object().if_contains("timeout_ms");
-  if (t == nullptr) return PauseGate::kDefaultTimeout;
-  // Boost.JSON keeps integers that fit as int64; uint64 means "above INT64_MAX".
-  const std::int64_t ms = t->is_int64() ? t->get_int64() : t->is_uint64() ? max_ms + 1 : -1;
-  if (ms < 1 || ms > max_ms) {
-    error = "\"timeout_ms\" must be an integer between 1 and " + std::to_string(max_ms) + " (got " +
-            json::serialize(*t) + ")";
-    return std::nullopt;
-  }
-  return std::chrono::milliseconds(ms);
-}
-
 AdminResponse gate_missing() {
   return error_response(http::status::service_unavailable, "the pause gate is not available");
 }
@@ -60,7 +28,8 @@ AdminResponse gate_missing() {
 AdminResponse handle_pause(const AdminCall& call) {
   if (!call.runtime.pause) return gate_missing();
   std::string error;
-  const auto timeout = parse_timeout(call.request.body(), error);
+  const auto timeout = admin::parse_pause_body(call.request.body(), PauseGate::kDefaultTimeout,
+                                               PauseGate::kMaxTimeout, error);
   if (!timeout) return error_response(http::status::bad_request, error);
   const bool was_paused = call.runtime.pause->status().paused;
   const auto s = call.runtime.pause->pause(*timeout);

@@ -90,7 +90,10 @@ std::optional<std::uint32_t> exact_basis_points(std::string_view text) {
     bool negative_exponent = false;
     if (i < text.size() && (text[i] == '+' || text[i] == '-')) negative_exponent = text[i++] == '-';
     long exponent = 0;
+    if (i == text.size()) return std::nullopt;  // "1e": no exponent digits
     for (; i < text.size(); ++i) {
+      // Not a digit: not a number (found by fuzz_admin_request: the sum overflowed).
+      if (text[i] < '0' || text[i] > '9') return std::nullopt;
       exponent = exponent * 10 + (text[i] - '0');
       if (exponent > 100'000) return std::nullopt;  // far outside 0.01..100 either way
     }

@@ -14,6 +14,7 @@
 #include "config/users.hpp"
 #include "proxy/runtime/cancel_registry.hpp"
 #include "proxy/runtime/client_slots.hpp"
+#include "proxy/runtime/memory_budget.hpp"
 #include "routing/classifier.hpp"
 #include "routing/read_your_writes.hpp"
 #include "routing/sync_position.hpp"
@@ -99,6 +100,9 @@ class Runtime {
   std::shared_ptr<pool::PoolRegistry> pools;
   std::atomic<bool> draining{false};
   std::atomic<long> active_sessions{0};
+  // Protocol messages held whole by the relays, over all sessions
+  // (limits.buffered_memory_bytes).
+  MemoryBudget buffered_messages;
 
  private:
   mutable std::mutex mu_;

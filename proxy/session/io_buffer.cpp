@@ -61,6 +61,31 @@ void IoBuffer::reserve_total(std::size_t total) {
   }
   data_ = std::move(bigger);
   capacity_ = total;
+  charge_.reset();  // an uncharged growth replaces a charged block
+}
+
+bool IoBuffer::reserve_charged(std::size_t total, MemoryBudget& budget, std::size_t limit) {
+  if (total > kBlockSize && total > capacity_) {
+    if (!charge_.set(budget, total, limit)) return false;
+    MemoryCharge keep = std::move(charge_);
+    reserve_total(total);
+    charge_ = std::move(keep);
+    return true;
+  }
+  reserve_total(total);
+  return true;
+}
+
+void IoBuffer::shrink() {
+  if (!data_ || capacity_ <= kBlockSize || size() > kBlockSize) return;
+  auto block = take_block();
+  std::memcpy(block.get(), data_.get() + begin_, size());
+  end_ -= begin_;
+  begin_ = 0;
+  data_ = std::move(block);
+  capacity_ = kBlockSize;
+  charge_.reset();
+  if (empty()) release();
 }
 
 void IoBuffer::release() {
@@ -70,6 +95,7 @@ void IoBuffer::release() {
   }
   data_.reset();
   capacity_ = begin_ = end_ = 0;
+  charge_.reset();
 }
 
 }  // namespace pgshift::proxy

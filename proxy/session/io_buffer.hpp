@@ -3,12 +3,16 @@
 // I/O memory (the buffer is released back to a per-thread free list when it drains), which
 // is what keeps the per-idle-client footprint small. Standard blocks are 16 KiB; a wanted
 // message larger than that grows the buffer up to the message size (bounded by the
-// configured maximum message length), and the large block is freed when it drains.
+// configured maximum message length), and the large block is freed when it drains or
+// shrinks. Growth past a standard block can be charged to the process's MemoryBudget
+// (reserve_charged); the charge is held exactly as long as the large block.
 // Not thread-safe: owned by one session direction on one io_context thread.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
+
+#include "proxy/runtime/memory_budget.hpp"
 
 namespace pgshift::proxy {
 
@@ -33,6 +37,12 @@ class IoBuffer {
   // Makes room for at least `total` bytes of unconsumed data (moves data to the front,
   // grows if needed).
   void reserve_total(std::size_t total);
+  // reserve_total, charging a block larger than the standard one to `budget`; false (and
+  // nothing changed) when the budget cannot give it.
+  bool reserve_charged(std::size_t total, MemoryBudget& budget, std::size_t limit);
+  // Gives a large block back (and its charge) once what is left fits a standard block.
+  void shrink();
+  std::size_t capacity() const { return capacity_; }
   // Returns storage to the free list when empty.
   void release_if_empty() {
     if (empty()) release();
@@ -43,6 +53,7 @@ class IoBuffer {
   void release();
   std::unique_ptr<std::uint8_t[]> data_;
   std::size_t capacity_ = 0, begin_ = 0, end_ = 0;
+  MemoryCharge charge_;  // for a charged large block
 };
 
 }  // namespace pgshift::proxy

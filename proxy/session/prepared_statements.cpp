@@ -1,5 +1,6 @@
 #include "proxy/session/prepared_statements.hpp"
 
+#include "wire/byte_order.hpp"
 #include "wire/messages.hpp"
 
 namespace pgshift::proxy {
@@ -64,8 +65,30 @@ bool StatementMapper::remember(std::span<const std::uint8_t> parse_body) {
   return true;
 }
 
+namespace {
+
+// Bind parameters from this size on are written from where they are, not copied.
+constexpr std::size_t kTailFrom = 64 * 1024;
+
+// The start of a Bind whose parameters (`params` bytes) follow from elsewhere.
+void bind_head(wire::Bytes& out, std::string_view portal, std::string_view statement,
+               std::size_t params) {
+  const std::size_t length = 4 + portal.size() + 1 + statement.size() + 1 + params;
+  const std::size_t at = out.size();
+  out.resize(at + 5);
+  out[at] = 'B';
+  wire::write_be32(out.data() + at + 1, static_cast<std::uint32_t>(length));
+  out.insert(out.end(), portal.begin(), portal.end());
+  out.push_back(0);
+  out.insert(out.end(), statement.begin(), statement.end());
+  out.push_back(0);
+}
+
+}  // namespace
+
 bool StatementMapper::rewrite(std::uint8_t type, std::span<const std::uint8_t> body,
-                              pool::PreparedSet& server, ResponseFilter& filter, wire::Bytes& out) {
+                              pool::PreparedSet& server, ResponseFilter& filter, wire::Bytes& out,
+                              std::span<const std::uint8_t>* tail) {
   switch (type) {
     case 'P': {
       wire::Parse p;
@@ -92,13 +115,26 @@ bool StatementMapper::rewrite(std::uint8_t type, std::span<const std::uint8_t> b
       if (wire::parse_bind_names(body, names)) return false;
       auto it = names.statement.empty() ? statements_.end()
                                         : statements_.find(std::string(names.statement));
+      // Bind = portal\0 statement\0 rest...
+      const std::size_t rest = names.portal.size() + 1 + names.statement.size() + 1;
+      const bool by_tail = tail && body.size() - rest >= kTailFrom;
       if (it == statements_.end()) {
-        append_raw(type, body, out);  // unnamed, or unknown: the server gives its own error
+        // Unnamed, or unknown (the server gives its own error): as it came.
+        if (!by_tail) {
+          append_raw(type, body, out);
+          return true;
+        }
+        bind_head(out, names.portal, names.statement, body.size() - rest);
+        *tail = body.subspan(rest);
         return true;
       }
       ensure_prepared(it->second, server, filter, out);
-      // Bind = portal\0 statement\0 rest...; rebuild with the server-side statement name.
-      std::size_t rest = names.portal.size() + 1 + names.statement.size() + 1;
+      // Rebuilt with the server-side statement name.
+      if (by_tail) {
+        bind_head(out, names.portal, it->second.server_name, body.size() - rest);
+        *tail = body.subspan(rest);
+        return true;
+      }
       wire::MessageWriter(out)
           .begin('B')
           .str(names.portal)

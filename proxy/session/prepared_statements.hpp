@@ -59,8 +59,11 @@ class StatementMapper {
   // Rewrites one complete frontend message (type + body) for the server currently attached,
   // appending the bytes to send to `out`. Messages that need no rewriting are appended as
   // they are. Returns false if the body is malformed (the caller ends the session).
+  // With `tail`, a large Bind's parameters are not copied: `out` ends with the start of the
+  // message and *tail is set to the rest of `body`, to be written right after `out`.
   bool rewrite(std::uint8_t type, std::span<const std::uint8_t> body, pool::PreparedSet& server,
-               ResponseFilter& filter, wire::Bytes& out);
+               ResponseFilter& filter, wire::Bytes& out,
+               std::span<const std::uint8_t>* tail = nullptr);
 
   // Appends one frontend message that rewrite() has just handled to a mirror capture
   // (mirror_capture.hpp): statement names as rewrite() gave them, and the Parse of each

@@ -39,6 +39,7 @@
 #include "routing/classifier.hpp"
 #include "routing/router.hpp"
 #include "routing/routing_key.hpp"
+#include "wire/scanner.hpp"
 
 namespace pgshift::proxy {
 
@@ -72,7 +73,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     client_protocol_error,
     server_closed,
     server_protocol_error,
-    drain
+    drain,
+    limit_exceeded  // a message over a memory limit inside a transaction or batch
   };
   static std::string_view to_string(EndReason r);
 
@@ -137,6 +139,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
   // ---- multiplexed relay: client to server (session_mux_client.cpp) ----
   asio::awaitable<void> mux_client_to_server();
+  // What the client direction reads whole: every frontend message but CopyData.
+  static wire::MessageScanner::TypeSet mux_client_types();
   // Handles one whole client message; false when the client said Terminate.
   asio::awaitable<bool> on_client_message(std::uint8_t type, std::span<const std::uint8_t> body,
                                           std::span<const std::uint8_t> raw);
@@ -155,6 +159,21 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void answer_routing_key_locally(const routing::Classification& c);
   void reply_error(std::string_view sqlstate, std::string_view message,
                    std::string_view detail = {});
+  // A message the relay would hold whole (scanner.bytes_needed() past the buffer): reserves
+  // room for it within limits.max_buffered_message_length and the process's budget, or
+  // refuses it (refusing_, and the scanner hands its bytes out as pieces to drop). False
+  // when refused.
+  bool admit_buffered(wire::MessageScanner& scanner, IoBuffer& buf);
+  // The last piece of a refused message was dropped: the client is told (below).
+  void finish_refusal(wire::MessageScanner& scanner);
+  // Refuses a message: an ErrorResponse when nothing of a transaction or batch is
+  // outstanding (the session goes on), else the session ends with it (FATAL).
+  void answer_refused(std::uint8_t type, std::string_view sqlstate, const std::string& message,
+                      std::string_view detail);
+  // Holds `raw` (a P/B/D/C at a boundary) in RelayState::pending, charged to the budget;
+  // false when refused (the client has been answered).
+  bool hold_pending(std::uint8_t type, std::span<const std::uint8_t> raw);
+  void clear_pending();
   void queue_local(const wire::Bytes& bytes);
   const StatementInfo* find_statement(std::string_view name);
 
@@ -201,6 +220,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   static std::string_view login_phase_name(LoginPhase phase);
   EndReason end_reason_ = EndReason::none;
   std::string end_detail_;
+  std::string end_sqlstate_;  // limit_exceeded: the SQLSTATE the client gets
+  // A message refused by admit_buffered() whose bytes are being dropped.
+  struct Refusal {
+    std::uint8_t type = 0;
+    std::string sqlstate, message, detail;
+  };
+  std::unique_ptr<Refusal> refusing_;
   bool drain_requested_ = false;
   const RouteMetrics* route_metrics_ = nullptr;  // set once the client is logged in
   void count_login_failure(LoginFailure reason) { metrics().login_failures(reason).Increment(); }
@@ -227,16 +253,21 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     // The statement of the last Bind (what the next Execute runs): points into statements
     // or at *unnamed_statement; null when unknown (routed as a write).
     const StatementInfo* last_bind = nullptr;
-    wire::Bytes pending;  // Parse/Bind/Describe/Close held until the transaction is routed
+    wire::Bytes pending;          // Parse/Bind/Describe/Close held until the transaction is routed
+    MemoryCharge pending_charge;  // pending, when large (limits.buffered_memory_bytes)
     bool pending_only_named_parses = false;  // pending holds named Parses and nothing else
     bool last_parse_named = false;
     wire::Bytes out;  // bytes for the server, written by flush_to_server()
+    // A large message written after `out` straight from where it is held (the client's read
+    // buffer), not copied; valid until the caller's next flush_to_server().
+    std::span<const std::uint8_t> direct;
     std::uint64_t out_gen = 0;
     std::string txn_key;  // the current transaction's routing key
     // Nothing in it that a fresh one would not have. An unnamed statement counts as
     // nothing: without its record the next Bind of it is routed as a write (safe).
     bool disposable() const {
-      return filter.empty() && statements.empty() && pending.empty() && out.empty();
+      return filter.empty() && statements.empty() && pending.empty() && out.empty() &&
+             direct.empty();
     }
   };
   std::unique_ptr<RelayState> rs_;

@@ -134,6 +134,8 @@ std::string_view to_string(ErrorKind k) {
       return "config_reload";
     case ErrorKind::internal:
       return "internal";
+    case ErrorKind::resource_limit:
+      return "resource_limit";
   }
   return "internal";
 }
@@ -273,7 +275,7 @@ Metrics::Metrics()
     for (std::string_view key : {"address", "user"}) client_auth_throttled(action, key);
   }
   for (auto k : {ErrorKind::server_io, ErrorKind::upstream_connect, ErrorKind::state_persist,
-                 ErrorKind::config_reload, ErrorKind::internal}) {
+                 ErrorKind::config_reload, ErrorKind::internal, ErrorKind::resource_limit}) {
     errors(k);
   }
   protocol_errors(ProtocolDirection::client);

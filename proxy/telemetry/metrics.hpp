@@ -78,6 +78,7 @@ enum class ErrorKind : std::uint8_t {
   state_persist,     // a route state change could not be stored (state file, control database)
   config_reload,     // SIGHUP reload rejected
   internal,          // a bug: an invariant did not hold
+  resource_limit,    // a message refused by a memory limit (limits.max_buffered_*)
 };
 
 enum class ProtocolDirection : std::uint8_t { client, server };  // who sent the bad bytes

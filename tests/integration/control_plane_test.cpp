@@ -436,6 +436,9 @@ TEST_F(ControlPlaneTest, FiveSidecarsRaceToCreateTheSchema) {
         member("fleet_race5", "racer-" + std::to_string(i), control, false)));
   }
   for (auto& p : fleet) {
+    // Started without waiting: its admin port first (a metrics fetch before it listens
+    // is a test failure; found with a slower ASan build).
+    ASSERT_TRUE(wait_for_port("127.0.0.1", p->admin_port(), 15s)) << p->log();
     ASSERT_TRUE(wait_until([&] { return gauge(*p, "pgshift_control_connected") == 1; }, 15s,
                            "every racer connected"))
         << p->log();

@@ -26,14 +26,6 @@ using routing::StatementClass;
 
 namespace {
 
-// Every frontend message whole, except CopyData (large, forwarded in pieces).
-wire::MessageScanner::TypeSet client_types() {
-  wire::MessageScanner::TypeSet t;
-  t.set();
-  t.reset('d');
-  return t;
-}
-
 // Bytes buffered for the server before they are written even in the middle of a read.
 constexpr std::size_t kFlushThreshold = 64 * 1024;
 
@@ -142,8 +134,7 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
   auto fail = [this, trigger](std::string_view sqlstate, std::string_view message,
                               std::string_view detail) {
     reply_error(sqlstate, message, detail);
-    rs().pending.clear();
-    rs().pending_only_named_parses = false;
+    clear_pending();
     if (trigger == 'Q' || trigger == 'S' || trigger == 'F') {
       wire::Bytes z;
       wire::ready_for_query(z, 'I');
@@ -284,11 +275,20 @@ bool ClientSession::forward(std::uint8_t type, std::span<const std::uint8_t> bod
     query_start_ = std::chrono::steady_clock::now();
   }
   tracker_.on_frontend(type);
+  if (!st.direct.empty()) {
+    // (Callers flush after a message that left a direct span; should one not, order holds.)
+    st.out.insert(st.out.end(), st.direct.begin(), st.direct.end());
+    st.direct = {};
+  }
   if (StatementMapper::inspects(type)) {
-    if (!mapper_.rewrite(type, body, server_->prepared, st.filter, st.out)) {
+    // A large Bind's parameters are written from the read buffer (RelayState::direct).
+    auto* tail = raw.size() >= kFlushThreshold ? &st.direct : nullptr;
+    if (!mapper_.rewrite(type, body, server_->prepared, st.filter, st.out, tail)) {
       end(EndReason::client_protocol_error, "malformed frontend message");
       return false;
     }
+  } else if (raw.size() >= kFlushThreshold) {
+    st.direct = raw;  // a large message is written from the read buffer, not copied
   } else {
     st.out.insert(st.out.end(), raw.begin(), raw.end());
   }
@@ -296,46 +296,26 @@ bool ClientSession::forward(std::uint8_t type, std::span<const std::uint8_t> bod
   return true;
 }
 
-void ClientSession::answer_parses_locally() {
-  wire::Bytes out;
-  std::size_t pos = 0;
-  std::span<const std::uint8_t> raw;
-  while (next_held(rs().pending, pos, raw)) {
-    std::span<const std::uint8_t> body = raw.subspan(5);
-    wire::Parse p;
-    if (!wire::parse_parse(body, p) && mapper_.knows(std::string(p.statement))) {
-      // As the server would answer: the rest of the batch is skipped up to the Sync.
-      const std::string message =
-          "prepared statement \"" + std::string(p.statement) + "\" already exists";
-      wire::error_response(out, {.severity = "ERROR", .sqlstate = "42P05", .message = message});
-      break;
-    }
-    mapper_.remember(body);
-    wire::MessageWriter(out).begin('1').end();  // ParseComplete
-  }
-  rs().pending.clear();
-  rs().pending_only_named_parses = false;
-  wire::ready_for_query(out, tracker_.status());
-  queue_local(out);
-}
-
 // Sends the held extended-protocol messages, now that the transaction has a server.
 asio::awaitable<bool> ClientSession::flush_pending() {
   wire::Bytes held;
   held.swap(rs().pending);
+  MemoryCharge held_charge = std::move(rs().pending_charge);  // as long as `held` lives
   rs().pending_only_named_parses = false;
   std::size_t pos = 0;
   std::span<const std::uint8_t> raw;
   while (next_held(held, pos, raw)) {
     if (!forward(raw[0], raw.subspan(5), raw)) co_return false;
-    if (rs().out.size() >= kFlushThreshold) co_await flush_to_server();
+    // A direct span points into `held`: written before `held` goes.
+    if (rs().out.size() >= kFlushThreshold || !rs().direct.empty()) co_await flush_to_server();
   }
   co_return true;
 }
 
 asio::awaitable<void> ClientSession::flush_to_server() {
-  if (!rs_ || rs_->out.empty()) co_return;
+  if (!rs_ || (rs_->out.empty() && rs_->direct.empty())) co_return;
   wire::Bytes& out = rs_->out;  // rs_ is only dropped by this direction, when idle
+  const std::span<const std::uint8_t> direct = std::exchange(rs_->direct, {});
   if (!server_ || rs_->out_gen != server_gen_) {
     out.clear();  // its server failed meanwhile; the client has been told
     co_return;
@@ -343,6 +323,7 @@ asio::awaitable<void> ClientSession::flush_to_server() {
   pool::ServerConnection* s = server_;
   c2s_writing_ = true;
   auto ec = co_await s->stream.write_all(out);
+  if (!ec && !direct.empty()) ec = co_await s->stream.write_all(direct);
   c2s_writing_ = false;
   notify_handoff();
   out.clear();
@@ -403,7 +384,10 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
         }
         if (!co_await start_transaction(c, 'Q')) co_return true;
         // May be re-run on the new side if the old one's fence refuses it (fence_retry.cpp).
-        if (route_->route->target) first_query_.assign(raw.begin(), raw.end());
+        // (Not a large one: it would be a second copy held for the whole transaction.)
+        if (route_->route->target && raw.size() < kFlushThreshold) {
+          first_query_.assign(raw.begin(), raw.end());
+        }
       } else if (!rs().pending.empty()) {
         // A Query in the middle of an unsynced batch: the batch goes first, where the
         // Query goes.
@@ -518,9 +502,8 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
   }
   if (at_boundary() && (type == 'P' || type == 'B' || type == 'D' || type == 'C')) {
     const bool named_parse = type == 'P' && rs().last_parse_named;
-    rs().pending_only_named_parses =
-        named_parse && (rs().pending.empty() || rs().pending_only_named_parses);
-    rs().pending.insert(rs().pending.end(), raw.begin(), raw.end());  // routed at Execute or Sync
+    const bool only_named = named_parse && (rs().pending.empty() || rs().pending_only_named_parses);
+    if (hold_pending(type, raw)) rs().pending_only_named_parses = only_named;  // routed at E or S
     co_return true;
   }
   if (!server_) {
@@ -535,14 +518,16 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
 }
 
 asio::awaitable<void> ClientSession::mux_client_to_server() {
-  wire::MessageScanner scanner(wire::Direction::frontend, limits_, client_types());
+  wire::MessageScanner scanner(wire::Direction::frontend, limits_, mux_client_types());
   IoBuffer& buf = client_buf_;  // may already hold bytes pipelined after the startup packet
   bool unread = !buf.empty();
   bool terminate = false;
   while (end_reason_ == EndReason::none && !terminate) {
     if (!unread) {
       if (buf.empty()) {
-        if (!hot_) {
+        // Inside a message (CopyData, a refused one) the scanner's state must survive, so
+        // the session waits hot, with this coroutine.
+        if (!hot_ && scanner.at_boundary()) {
           buf.release_if_empty();  // idle clients hold no I/O buffer
           if (rs_ && rs_->disposable() && !server_ && !s2c_running_) rs_.reset();
           if (!std::exchange(client_readable_, false) && !client_.has_buffered_input()) {
@@ -550,7 +535,7 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
             co_return;
           }
         }
-        c2s_hot_wait_ = hot_;
+        c2s_hot_wait_ = hot_ && scanner.at_boundary();
       }
       auto [ec, n] = co_await client_.read_some(buf.writable());
       c2s_hot_wait_ = false;
@@ -571,6 +556,12 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
         break;
       }
       auto raw = data.subspan(pos, r.consumed);
+      if (refusing_) {
+        // A piece of a message refused by admit_buffered(): dropped, never held.
+        pos += r.consumed;
+        if (r.last_piece) finish_refusal(scanner);
+        continue;
+      }
       if (r.kind == wire::ScanKind::message) {
         // The server direction is re-running a fenced statement (fence_retry.cpp).
         while (retrying_ && end_reason_ == EndReason::none) co_await wait_handoff();
@@ -589,11 +580,17 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
         if (mirror_txn_) mirror_->copy_piece(raw);
       }
       pos += r.consumed;
-      if (rs().out.size() >= kFlushThreshold) co_await flush_to_server();
+      // (A direct span points into `buf`: written before the next message is handled.)
+      if (rs().out.size() >= kFlushThreshold || !rs().direct.empty()) co_await flush_to_server();
     }
     co_await flush_to_server();
     buf.consume(pos);
-    if (scanner.bytes_needed() > buf.size()) buf.reserve_total(scanner.bytes_needed());
+    if (scanner.bytes_needed() > buf.size()) {
+      // A refused message's bytes are handed out as pieces now: scan what is here again.
+      if (!admit_buffered(scanner, buf)) unread = !buf.empty();
+    } else {
+      buf.shrink();  // a large message is done: its block (and charge) go
+    }
   }
   end(EndReason::client_closed);
   buf.release_if_empty();

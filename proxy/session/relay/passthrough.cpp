@@ -24,6 +24,8 @@ std::string_view ClientSession::to_string(EndReason r) {
       return "server_protocol_error";
     case EndReason::drain:
       return "drain";
+    case EndReason::limit_exceeded:
+      return "limit_exceeded";
   }
   return "none";
 }
@@ -78,6 +80,11 @@ asio::awaitable<void> ClientSession::say_goodbye() {
       // (reconnect logic, poolers in front) treat pgshift's shutdown the same way.
       co_await send_error(client_, "57P01", "terminating connection due to administrator command",
                           "FATAL", "pgshift is shutting down.");
+      break;
+    case EndReason::limit_exceeded:
+      co_await send_error(client_, end_sqlstate_, end_detail_, "FATAL",
+                          "The message came inside a transaction or an unsynced batch, which "
+                          "cannot go on without it; the server rolls the transaction back.");
       break;
     case EndReason::none:
     case EndReason::client_closed:

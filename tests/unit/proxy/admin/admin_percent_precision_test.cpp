@@ -3,6 +3,7 @@
 // duplicate members are refused with 400, and nothing changes.
 #include <gtest/gtest.h>
 
+#include "proxy/admin/percent_body.hpp"
 #include "proxy/control/route_state_store.hpp"
 #include "tests/unit/proxy/admin/admin_fixture.hpp"
 
@@ -75,6 +76,16 @@ TEST(AdminPercentPrecision, AcceptsEveryExactSpellingOfTwoDecimals) {
     ASSERT_EQ(r.status, 200u) << c.body << " -> " << r.body;
     EXPECT_EQ(r.json().at("read_percent_bp").as_int64(), c.bp) << c.body;
   }
+}
+
+// Found by fuzz_admin_request: text that is not a JSON number (garbage after the exponent
+// marker) overflowed the exponent sum (UBSan) instead of being refused.
+TEST(AdminPercentPrecision, ExactBasisPointsRefusesWhatIsNotANumber) {
+  for (const char* text : {"1e", "1e+", "1e5x", "1e\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+                           "1e99999999999999999999", "2e-a"}) {
+    EXPECT_FALSE(exact_basis_points(text).has_value()) << text;
+  }
+  EXPECT_EQ(exact_basis_points("1.25e1"), 1250u);
 }
 
 }  // namespace
