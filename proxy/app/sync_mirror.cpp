@@ -55,8 +55,7 @@ void print_mirror(const json::object& m, std::ostream& out) {
     return v ? json::serialize(*v) : std::string("?");
   };
   out << "mirror: " << (m.contains("state") ? std::string(m.at("state").as_string()) : "?")
-      << (m.contains("detail") ? " (" + std::string(m.at("detail").as_string()) + ")" : "")
-      << "\n"
+      << (m.contains("detail") ? " (" + std::string(m.at("detail").as_string()) + ")" : "") << "\n"
       << "  queued " << num("queued") << " transactions, " << num("queue_bytes") << " bytes (max "
       << num("max_queue_bytes") << ", overflow " << num("overflow") << ")\n"
       << "  applied " << num("applied") << ", divergences " << num("divergences") << ", lag "
@@ -76,14 +75,13 @@ int status(const AdminTarget& admin, const std::string& route, bool as_json) {
   auto r = ctl_http_request(admin.url, boost::beast::http::verb::get, "/v1/routes/" + route,
                             admin.token, "", std::chrono::milliseconds(5000));
   if (!r.transport_error.empty() || r.status != 200) {
-    std::cerr << "cannot read route " << route << " from the sidecar at " << admin.url.text
-              << ": " << (r.transport_error.empty() ? r.body : r.transport_error) << "\n";
+    std::cerr << "cannot read route " << route << " from the sidecar at " << admin.url.text << ": "
+              << (r.transport_error.empty() ? r.body : r.transport_error) << "\n";
     return 1;
   }
   boost::system::error_code ec;
   auto v = json::parse(r.body, ec);
-  const json::value* mirror =
-      ec || !v.is_object() ? nullptr : v.as_object().if_contains("sync");
+  const json::value* mirror = ec || !v.is_object() ? nullptr : v.as_object().if_contains("sync");
   if (mirror && mirror->is_object()) mirror = mirror->as_object().if_contains("mirror");
   if (as_json) {
     std::cout << (mirror ? json::serialize(*mirror) : std::string("null")) << "\n";

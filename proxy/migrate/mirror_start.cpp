@@ -24,8 +24,7 @@ class MirrorStart {
   MirrorStart(const std::string& route, const routing::MigrationState& current,
               const SwitchEndpoints& ep, control::Fleet& fleet, const MirrorStartOptions& opt,
               const StepListener& listener)
-      : route_(route), current_(current), ep_(ep), fleet_(fleet), opt_(opt),
-        listener_(listener) {
+      : route_(route), current_(current), ep_(ep), fleet_(fleet), opt_(opt), listener_(listener) {
     out_.kind = SwitchKind::mirror_start;
     out_.route = route;
   }
@@ -45,15 +44,16 @@ class MirrorStart {
     }
     if (ok) {
       out_.result = "completed";
-      out_.databases = "mirroring: every transaction committed through pgshift on the source "
-                       "is replayed on the target";
+      out_.databases =
+          "mirroring: every transaction committed through pgshift on the source "
+          "is replayed on the target";
     } else {
       undo();
     }
     out_.total = since(start);
-    proxy::log_info("mirror start ended", {proxy::f("route", route_),
-                                            proxy::f("result", out_.result),
-                                            proxy::f("error", out_.error)});
+    proxy::log_info("mirror start ended",
+                    {proxy::f("route", route_), proxy::f("result", out_.result),
+                     proxy::f("error", out_.error)});
     return out_;
   }
 

@@ -15,11 +15,12 @@ bool Journal::write(const boost::json::object& entry) {
   if (out) return true;
   if (!warned_) {
     warned_ = true;
-    proxy::log_error("cannot write the mirror divergence journal; divergences are still "
-                     "counted in pgshift_mirror_divergences_total",
-                     {proxy::f("file", path_),
-                      proxy::f("fix", "make the directory writable or set "
-                                      "routes[].sync.mirror.journal_file")});
+    proxy::log_error(
+        "cannot write the mirror divergence journal; divergences are still "
+        "counted in pgshift_mirror_divergences_total",
+        {proxy::f("file", path_), proxy::f("fix",
+                                           "make the directory writable or set "
+                                           "routes[].sync.mirror.journal_file")});
   }
   return false;
 }

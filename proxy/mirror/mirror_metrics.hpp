@@ -6,6 +6,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
+
 #include <string>
 #include <string_view>
 
@@ -14,9 +15,13 @@ namespace pgshift::mirror {
 class MirrorMetrics {
  public:
   MirrorMetrics();
-  prometheus::Gauge& queue_bytes(const std::string& route) { return queue_.Add({{"route", route}}); }
+  prometheus::Gauge& queue_bytes(const std::string& route) {
+    return queue_.Add({{"route", route}});
+  }
   prometheus::Gauge& lag_seconds(const std::string& route) { return lag_.Add({{"route", route}}); }
-  prometheus::Counter& applied(const std::string& route) { return applied_.Add({{"route", route}}); }
+  prometheus::Counter& applied(const std::string& route) {
+    return applied_.Add({{"route", route}});
+  }
   prometheus::Counter& divergences(const std::string& route, std::string_view kind) {
     return divergences_.Add({{"route", route}, {"kind", std::string(kind)}});
   }

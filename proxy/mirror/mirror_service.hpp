@@ -28,8 +28,7 @@ class MirrorService : public proxy::MirrorSink {
   bool mirroring(std::string_view route) override;
   void submit(std::shared_ptr<proxy::MirrorTxn> txn) override;
   void give_up(std::string_view route, std::string_view why) override;
-  void in_doubt(std::string_view route, std::uint64_t session,
-                std::string_view statement) override;
+  void in_doubt(std::string_view route, std::uint64_t session, std::string_view statement) override;
   void note_unsafe(std::string_view route, std::string_view reason,
                    std::string_view statement) override;
   std::optional<boost::json::object> status(std::string_view route) const override;

@@ -6,11 +6,11 @@
 
 #include "pool/message_reader.hpp"
 #include "proxy/control/state_store.hpp"
-#include "routing/migration_state.hpp"
 #include "proxy/mirror/mirror_metrics.hpp"
 #include "proxy/mirror/route_mirror.hpp"
 #include "proxy/runtime/route_select.hpp"
 #include "proxy/telemetry/log.hpp"
+#include "routing/migration_state.hpp"
 #include "wire/byte_order.hpp"
 #include "wire/messages.hpp"
 
@@ -72,8 +72,8 @@ asio::awaitable<bool> RouteMirror::ensure_connection(Side to) {
   auto params = proxy::make_upstream_params(
       up, rr ? (to == Side::target ? rr->target_tls : rr->source_tls) : nullptr, who, error);
   if (!params) {
-    set_condition("failed", "the mirror cannot log in to the " + std::string(side_name(to)) +
-                                ": " + error + " (set a fixed user and password on it)");
+    set_condition("failed", "the mirror cannot log in to the " + std::string(side_name(to)) + ": " +
+                                error + " (set a fixed user and password on it)");
     co_return false;
   }
   pool::ConnectError cerr;
@@ -105,8 +105,8 @@ asio::awaitable<bool> RouteMirror::copy_done() {
   std::string route_literal = "'";
   for (char c : route_) route_literal += c == '\'' ? std::string("''") : std::string(1, c);
   route_literal += "'";
-  wire::query(q, "SELECT copied_at IS NOT NULL FROM pgshift.mirror_copies WHERE route = " +
-                     route_literal);
+  wire::query(
+      q, "SELECT copied_at IS NOT NULL FROM pgshift.mirror_copies WHERE route = " + route_literal);
   if (co_await conn_->stream.write_all(q)) {
     conn_.reset();
     co_return false;
@@ -266,9 +266,8 @@ void RouteMirror::finish_front(const Applied& a, const proxy::MirrorTxn& txn) {
     }
     if (a.outcome == Outcome::applied) ++applied_;
     lag_seconds_ = queue_.empty() ? 0.0
-                                  : std::chrono::duration<double>(
-                                        std::chrono::steady_clock::now() -
-                                        queue_.front()->committed_at)
+                                  : std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                                  queue_.front()->committed_at)
                                         .count();
     mirror_metrics().queue_bytes(route_).Set(static_cast<double>(queue_bytes_));
     mirror_metrics().lag_seconds(route_).Set(lag_seconds_);

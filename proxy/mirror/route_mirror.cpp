@@ -1,11 +1,12 @@
 // RouteMirror: queue, overflow policy and status (this file); the replay loop is in
 // replay.cpp.
+#include "proxy/mirror/route_mirror.hpp"
+
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
 
 #include "proxy/mirror/mirror_metrics.hpp"
-#include "proxy/mirror/route_mirror.hpp"
 #include "proxy/telemetry/log.hpp"
 
 namespace pgshift::mirror {
@@ -25,8 +26,8 @@ std::string hex(const wire::Bytes& b) {
 }
 }  // namespace
 
-RouteMirror::RouteMirror(proxy::Runtime& runtime, std::string route,
-                         asio::any_io_executor executor, std::shared_ptr<Journal> journal)
+RouteMirror::RouteMirror(proxy::Runtime& runtime, std::string route, asio::any_io_executor executor,
+                         std::shared_ptr<Journal> journal)
     : runtime_(runtime), route_(std::move(route)), wake_(executor), journal_(std::move(journal)) {
   auto snap = runtime_.snapshot();
   if (const auto* r = route_config(snap)) {
@@ -42,8 +43,7 @@ const config::Route* RouteMirror::route_config(proxy::SnapshotPtr& snap) const {
 
 bool RouteMirror::has_room() const {
   std::lock_guard lock(mu_);
-  return stopped_ || overflow_ != config::MirrorOverflow::block ||
-         queue_bytes_ < max_queue_bytes_;
+  return stopped_ || overflow_ != config::MirrorOverflow::block || queue_bytes_ < max_queue_bytes_;
 }
 
 bool RouteMirror::mirroring() const {
@@ -52,7 +52,7 @@ bool RouteMirror::mirroring() const {
 }
 
 std::vector<std::function<void(bool)>> RouteMirror::stop_diverged(std::string why,
-                                                                   std::uint64_t extra) {
+                                                                  std::uint64_t extra) {
   std::vector<std::function<void(bool)>> dones;
   stopped_ = diverged_ = true;
   ++divergences_;
@@ -152,11 +152,11 @@ boost::json::object RouteMirror::status() const {
   o["submitted"] = submitted_;
   o["applied"] = applied_;
   o["divergences"] = divergences_;
-  o["lag_seconds"] = queue_.empty() ? 0.0
-                                     : std::chrono::duration<double>(
-                                           std::chrono::steady_clock::now() -
-                                           queue_.front()->committed_at)
-                                           .count();
+  o["lag_seconds"] = queue_.empty()
+                         ? 0.0
+                         : std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                         queue_.front()->committed_at)
+                               .count();
   if (!last_divergence_.empty()) o["last_divergence"] = last_divergence_;
   o["journal"] = journal_->path();
   return o;
@@ -219,8 +219,7 @@ void RouteMirror::reset_for_new_start() {
 }
 
 void RouteMirror::record_divergence(const proxy::MirrorTxn& txn, std::string_view kind,
-                                    const std::vector<std::string>& got,
-                                    const std::string& error) {
+                                    const std::vector<std::string>& got, const std::string& error) {
   auto list = [](const std::vector<std::string>& v) {
     boost::json::array a;
     for (const auto& s : v) a.emplace_back(s);

@@ -95,8 +95,8 @@ class RouteMirror {
   std::uint64_t queue_bytes_ = 0;
   std::uint64_t max_queue_bytes_ = 256ull << 20;
   config::MirrorOverflow overflow_ = config::MirrorOverflow::block;
-  bool diverged_ = false;        // stopped (mark_diverged) or a replay differed
-  bool stopped_ = false;         // mark_diverged: no longer mirroring until a new start
+  bool diverged_ = false;  // stopped (mark_diverged) or a replay differed
+  bool stopped_ = false;   // mark_diverged: no longer mirroring until a new start
   std::uint64_t applied_ = 0, divergences_ = 0, submitted_ = 0;
   std::string condition_ = "starting";  // copying | streaming | target_unreachable | ...
   std::string detail_;

@@ -68,8 +68,8 @@ class AuthThrottle {
   static Clock::duration wait_for(const Entry& e, double interval_ns);
   Entry& entry(Table& t, std::string_view key, int burst, double interval_ns, int max_tracked,
                Clock::time_point now);
-  void give_back(Table& t, std::string_view key, int burst, double interval_ns,
-                 bool count_failure, int max_tracked, Clock::time_point now);
+  void give_back(Table& t, std::string_view key, int burst, double interval_ns, bool count_failure,
+                 int max_tracked, Clock::time_point now);
 
   mutable std::mutex mu_;
   Table addresses_, users_;

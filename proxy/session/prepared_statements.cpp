@@ -182,8 +182,8 @@ bool StatementMapper::mirror_copy(std::uint8_t type, std::span<const std::uint8_
     case 'P': {
       wire::Parse p;
       if (wire::parse_parse(body, p)) return false;
-      auto it = p.statement.empty() ? statements_.end()
-                                    : statements_.find(std::string(p.statement));
+      auto it =
+          p.statement.empty() ? statements_.end() : statements_.find(std::string(p.statement));
       if (it == statements_.end()) {
         wire::MessageWriter(out).begin('P').raw(body).end();
         return true;

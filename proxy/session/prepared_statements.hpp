@@ -71,8 +71,8 @@ class StatementMapper {
   // unit has prepared), so the unit replays on a connection that never saw the client.
   // Close of a statement is left out (the mirror keeps its own cache). Returns false if the
   // body is malformed.
-  bool mirror_copy(std::uint8_t type, std::span<const std::uint8_t> body,
-                   pool::PreparedSet& unit, wire::Bytes& out) const;
+  bool mirror_copy(std::uint8_t type, std::span<const std::uint8_t> body, pool::PreparedSet& unit,
+                   wire::Bytes& out) const;
 
   // Records a named Parse without sending it anywhere: the statement is prepared on a
   // server when it is first used (Bind/Describe). For a Parse answered by the proxy itself

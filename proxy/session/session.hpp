@@ -32,8 +32,8 @@
 #include "proxy/runtime/route_select.hpp"
 #include "proxy/runtime/runtime.hpp"
 #include "proxy/session/io_buffer.hpp"
-#include "proxy/session/prepared_statements.hpp"
 #include "proxy/session/mirror_capture.hpp"
+#include "proxy/session/prepared_statements.hpp"
 #include "proxy/session/txn_tracker.hpp"
 #include "proxy/telemetry/metrics.hpp"
 #include "routing/classifier.hpp"
@@ -336,7 +336,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::shared_ptr<MirrorAcks> mirror_acks_;  // made at the first ack-sync transaction
   std::unique_ptr<MirrorCapture> mirror_;    // made at the first mirrored transaction
   std::shared_ptr<const pool::StartupParams> mirror_params_;  // tracked_params_ for replays
-  bool mirror_txn_ = false;                // the current transaction is mirrored
+  bool mirror_txn_ = false;                                   // the current transaction is mirrored
   routing::Side mirror_to_ = routing::Side::target;
 };
 

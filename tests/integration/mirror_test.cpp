@@ -5,13 +5,12 @@
 // exactly, a provoked divergence in the journal, the target down in async mode, and a queue
 // overflow under mark_diverged. "No lost writes" is checked the way a user would: pgshift
 // verify says source = target.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
-#include <boost/json/parse.hpp>
-#include <arpa/inet.h>
-
-#include <boost/json/serialize.hpp>
 #include <atomic>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <fstream>
 #include <thread>
 
@@ -85,7 +84,7 @@ bool drained(const PgshiftProcess& proxy, const std::string& route) {
 
 CommandResult pgbench(const PgshiftProcess& proxy, const std::string& db,
                       std::vector<std::string> extra) {
-  std::vector<std::string> argv{pg_tool("pgbench").string(), "-n", "-h", proxy.host(), "-p",
+  std::vector<std::string> argv{pg_tool("pgbench").string(),  "-n", "-h",      proxy.host(), "-p",
                                 std::to_string(proxy.port()), "-U", "postgres"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   argv.push_back(db);
@@ -99,12 +98,12 @@ PgshiftOptions proxy_options(const std::string& yaml) {
 TEST(MirrorFlow, StartUnderPgbenchReplaysEverythingAndVerifyIsEqual) {
   create_db_both("mbench");
   PgCluster& source = servers().source;
-  auto init = run_command(
-      ProcessOptions{.argv = {pg_tool("pgbench").string(), "-i", "-q", "-s", "1", "-h",
-                              source.host(), "-p", std::to_string(source.port()), "-U",
-                              "postgres", "mbench"},
-                     .env = {{"PGPASSWORD", kPassword}}},
-      120s);
+  auto init =
+      run_command(ProcessOptions{.argv = {pg_tool("pgbench").string(), "-i", "-q", "-s", "1", "-h",
+                                          source.host(), "-p", std::to_string(source.port()), "-U",
+                                          "postgres", "mbench"},
+                                 .env = {{"PGPASSWORD", kPassword}}},
+                  120s);
   ASSERT_TRUE(init.success()) << init.describe();
   PgshiftProcess proxy(proxy_options(config_yaml("mbench")));
 
@@ -147,12 +146,12 @@ TEST(MirrorFlow, StartUnderPgbenchReplaysEverythingAndVerifyIsEqual) {
 TEST(MirrorFlow, TwoSidecarsWritingAtOnceEndEqual) {
   create_db_both("mtwo");
   PgCluster& source = servers().source;
-  auto init = run_command(
-      ProcessOptions{.argv = {pg_tool("pgbench").string(), "-i", "-q", "-s", "1", "-h",
-                              source.host(), "-p", std::to_string(source.port()), "-U",
-                              "postgres", "mtwo"},
-                     .env = {{"PGPASSWORD", kPassword}}},
-      120s);
+  auto init =
+      run_command(ProcessOptions{.argv = {pg_tool("pgbench").string(), "-i", "-q", "-s", "1", "-h",
+                                          source.host(), "-p", std::to_string(source.port()), "-U",
+                                          "postgres", "mtwo"},
+                                 .env = {{"PGPASSWORD", kPassword}}},
+                  120s);
   ASSERT_TRUE(init.success()) << init.describe();
   const std::string yaml = config_yaml("mtwo", "", "transaction", "{poll_ms: 250}");
   PgshiftProcess a(proxy_options(yaml));
@@ -199,15 +198,16 @@ TEST(MirrorFlow, ExtendedProtocolPreparedSavepointsAndCopyReplayExactly) {
   PgConnection c(proxy.conninfo("postgres", kPassword, "mexact"));
   // Multi-statement simple query; an explicit transaction with a rolled-back savepoint.
   c.exec("INSERT INTO kv VALUES (1, 'one'); INSERT INTO kv VALUES (2, 'two')");
-  c.exec("BEGIN; INSERT INTO kv VALUES (3, 'three'); SAVEPOINT s; INSERT INTO kv VALUES (4, "
-         "'gone'); ROLLBACK TO SAVEPOINT s; UPDATE kv SET v = 'THREE' WHERE k = 3; COMMIT");
+  c.exec(
+      "BEGIN; INSERT INTO kv VALUES (3, 'three'); SAVEPOINT s; INSERT INTO kv VALUES (4, "
+      "'gone'); ROLLBACK TO SAVEPOINT s; UPDATE kv SET v = 'THREE' WHERE k = 3; COMMIT");
   // A failed autocommit statement and a rolled-back transaction are not replayed.
   EXPECT_THROW(c.exec("INSERT INTO kv VALUES (1, 'dup')"), std::exception);
   c.exec("BEGIN; DELETE FROM kv; ROLLBACK");
   // Extended protocol, text parameters, a named prepared statement used twice.
   c.exec_params("INSERT INTO kv (k, v) VALUES ($1, $2)", {"5", "five"});
-  PGresult* prep = PQprepare(c.native(), "ins", "INSERT INTO kv (k, v, b) VALUES ($1, $2, $3)",
-                             3, nullptr);
+  PGresult* prep =
+      PQprepare(c.native(), "ins", "INSERT INTO kv (k, v, b) VALUES ($1, $2, $3)", 3, nullptr);
   ASSERT_EQ(PQresultStatus(prep), PGRES_COMMAND_OK) << PQresultErrorMessage(prep);
   PQclear(prep);
   for (int k : {6, 7}) {
@@ -231,9 +231,9 @@ TEST(MirrorFlow, ExtendedProtocolPreparedSavepointsAndCopyReplayExactly) {
     std::ofstream f(script.path() / "upd.sql");
     f << "\\set k random(100, 150)\nUPDATE kv SET v = coalesce(v, '') || 'x' WHERE k = :k;\n";
   }
-  auto prepared = pgbench(proxy, "mexact",
-                          {"-M", "prepared", "-c", "4", "-t", "50", "-f",
-                           (script.path() / "upd.sql").string()});
+  auto prepared = pgbench(
+      proxy, "mexact",
+      {"-M", "prepared", "-c", "4", "-t", "50", "-f", (script.path() / "upd.sql").string()});
   ASSERT_TRUE(prepared.success()) << prepared.describe();
 
   // A client's startup TimeZone (libpq sends PGTZ in the startup packet) is the replay's too.
@@ -249,10 +249,11 @@ TEST(MirrorFlow, ExtendedProtocolPreparedSavepointsAndCopyReplayExactly) {
   EXPECT_EQ(servers().target.exec("SELECT v FROM kv WHERE k = 200", "mexact").scalar(),
             "2024-01-01 00:00:00+13");
   EXPECT_EQ(number(mirror_status(proxy, "mexact"), "divergences"), 0) << proxy.log();
-  EXPECT_EQ(servers().target.exec("SELECT string_agg(k || v, ',' ORDER BY k) FROM kv WHERE k < 100",
-                                  "mexact")
-                .scalar(),
-            "1one,2two,3THREE,5five,6seven,7seven");
+  EXPECT_EQ(
+      servers()
+          .target.exec("SELECT string_agg(k || v, ',' ORDER BY k) FROM kv WHERE k < 100", "mexact")
+          .scalar(),
+      "1one,2two,3THREE,5five,6seven,7seven");
   auto verify = run_pgshift(proxy, {"verify", "mexact"});
   EXPECT_EQ(verify.exit_code, 0) << verify.describe();
   EXPECT_NE(verify.out.find("EQUAL"), std::string::npos) << verify.out;
@@ -267,8 +268,8 @@ TEST(MirrorReads, AKeyReadsItsWritesOnlyOnceTheMirrorAppliedThem) {
     c->exec("CREATE TABLE kv (k int PRIMARY KEY, v text)", "mryw");
   }
   servers().source.exec("INSERT INTO kv VALUES (1, 'old')", "mryw");
-  PgshiftProcess proxy(proxy_options(config_yaml(
-      "mryw", "read_split:\n  initial_read_percent: 100\n  max_lag_ms: 600000\n")));
+  PgshiftProcess proxy(proxy_options(
+      config_yaml("mryw", "read_split:\n  initial_read_percent: 100\n  max_lag_ms: 600000\n")));
   ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mryw"}).exit_code, 0) << proxy.log();
   ASSERT_TRUE(wait_until([&] { return drained(proxy, "mryw"); }, 30s, "the mirror drains"));
   PgConnection c(proxy.conninfo("postgres", kPassword, "mryw"));
@@ -280,11 +281,18 @@ TEST(MirrorReads, AKeyReadsItsWritesOnlyOnceTheMirrorAppliedThem) {
   PgConnection blocker(servers().target.conninfo({}, std::nullopt, "mryw"));
   blocker.exec("BEGIN; SELECT * FROM kv WHERE k = 1 FOR UPDATE");  // the replay waits on it
   c.exec("/* user_id='42' */ UPDATE kv SET v = 'new' WHERE k = 1");
-  ASSERT_TRUE(wait_until([&] { return servers().target.exec(
-                                          "SELECT count(*) FROM pg_stat_activity WHERE "
-                                          "application_name = 'pgshift-mirror' AND "
-                                          "wait_event_type = 'Lock'", "mryw").scalar() == "1"; },
-                         30s, "the replay waits on the row lock"));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return servers()
+                   .target
+                   .exec(
+                       "SELECT count(*) FROM pg_stat_activity WHERE "
+                       "application_name = 'pgshift-mirror' AND "
+                       "wait_event_type = 'Lock'",
+                       "mryw")
+                   .scalar() == "1";
+      },
+      30s, "the replay waits on the row lock"));
   EXPECT_EQ(read("42"), "new");  // its own write: from the source
   EXPECT_EQ(read("7"), "old");   // another key: the target, not caught up yet
   blocker.exec("COMMIT");
@@ -345,9 +353,12 @@ TEST(MirrorDivergence, AWriteLeftWithoutItsAnswerIsRecordedInDoubt) {
     ASSERT_EQ(PQsendQuery(c.native(), "UPDATE t SET v = v + 1 WHERE id = 1"), 1);
     ASSERT_TRUE(wait_until(
         [&] {
-          return servers().source.exec("SELECT count(*) FROM pg_stat_activity WHERE "
-                                       "wait_event_type = 'Lock' AND query LIKE 'UPDATE t%'",
-                                       "mdoubt")
+          return servers()
+                     .source
+                     .exec(
+                         "SELECT count(*) FROM pg_stat_activity WHERE "
+                         "wait_event_type = 'Lock' AND query LIKE 'UPDATE t%'",
+                         "mdoubt")
                      .scalar() == "1";
         },
         30s, "the update waits on the lock"));

@@ -50,8 +50,8 @@ asio::awaitable<bool> ClientSession::decide_mirroring(const routing::MigrationSt
     }
   }
   mirror_txn_ = true;
-  mirror_to_ = authoritative == routing::Side::source ? routing::Side::target
-                                                      : routing::Side::source;
+  mirror_to_ =
+      authoritative == routing::Side::source ? routing::Side::target : routing::Side::source;
   if (!mirror_) mirror_ = std::make_unique<MirrorCapture>();
   co_return true;
 }
