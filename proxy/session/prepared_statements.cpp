@@ -5,6 +5,15 @@
 
 namespace pgshift::proxy {
 
+namespace {
+// A Bind of `statement` (the server-side name) with the client's portal and the rest of its
+// body (parameter formats, values, result formats) as sent.
+void append_bind(wire::Bytes& out, std::string_view portal, std::string_view statement,
+                 std::span<const std::uint8_t> rest) {
+  wire::MessageWriter(out).begin('B').str(portal).str(statement).raw(rest).end();
+}
+}  // namespace
+
 bool ResponseFilter::should_forward(std::uint8_t type, pool::PreparedSet& server) {
   switch (type) {
     case '1': {
@@ -135,12 +144,7 @@ bool StatementMapper::rewrite(std::uint8_t type, std::span<const std::uint8_t> b
         *tail = body.subspan(rest);
         return true;
       }
-      wire::MessageWriter(out)
-          .begin('B')
-          .str(names.portal)
-          .str(it->second.server_name)
-          .raw(body.subspan(rest))
-          .end();
+      append_bind(out, names.portal, it->second.server_name, body.subspan(rest));
       return true;
     }
     case 'D':
@@ -202,12 +206,7 @@ bool StatementMapper::mirror_copy(std::uint8_t type, std::span<const std::uint8_
       }
       prepare(it->second);
       std::size_t rest = names.portal.size() + 1 + names.statement.size() + 1;
-      wire::MessageWriter(out)
-          .begin('B')
-          .str(names.portal)
-          .str(it->second.server_name)
-          .raw(body.subspan(rest))
-          .end();
+      append_bind(out, names.portal, it->second.server_name, body.subspan(rest));
       return true;
     }
     case 'D':

@@ -88,7 +88,9 @@ asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
 
 asio::awaitable<void> ClientSession::mux_server_to_client() {
   auto self = shared_from_this();
-  auto scanner_types = wire::type_set({'Z', '1', '3', 'E', 'C', 'S'});
+  // CommandComplete is looked at only on a mirrored route (the replay compares its tags).
+  auto scanner_types = wire::type_set({'Z', '1', '3', 'E', 'S'});
+  if (route_->route->sync.mode == config::SyncMode::mirror) scanner_types.set('C');
   wire::MessageScanner scanner(wire::Direction::backend, limits_, scanner_types);
   IoBuffer buf;
   wire::Bytes kept;  // the chunk without dropped messages, when there are any
