@@ -32,7 +32,12 @@ constexpr const char* kSchema = R"sql(
 CREATE TABLE ledger (id bigint PRIMARY KEY, writer text NOT NULL);
 CREATE TABLE orders (id serial PRIMARY KEY, note text);
 CREATE SEQUENCE standalone_seq;
+CREATE TABLE kv (k int PRIMARY KEY, v text NOT NULL);
+CREATE TABLE gate (id int PRIMARY KEY, n int NOT NULL);
 )sql";
+// Rows on the source only: the mirror's initial copy brings them to the target.
+constexpr const char* kSourceRows =
+    "INSERT INTO kv VALUES (1, 'initial'); INSERT INTO gate VALUES (1, 0)";
 
 std::string config_yaml() {
   ConfigSpec spec;
@@ -109,6 +114,7 @@ class MirrorCutoverTest : public ::testing::Test {
       c->exec("CREATE DATABASE " + std::string(kDb));
       c->exec(kSchema, kDb);
     }
+    servers().source.exec(kSourceRows, kDb);
     const PgshiftOptions options{
         .config_yaml = config_yaml(),
         .users = users_file_text(
@@ -235,6 +241,44 @@ TEST_F(MirrorCutoverTest, ADivergenceAfterTheLastVerifyRefusesAndChangesNothing)
   EXPECT_FALSE(fenced(s.target));
   app.exec("INSERT INTO ledger VALUES (8, 'after the refusal')");
   EXPECT_TRUE(ledger_ids(s.source).contains(8));
+}
+
+// The ordering limit between sidecars (docs/sync.md, "Two sidecars writing the same rows"),
+// provoked: sidecar A's update of a row commits first on the source but its replay waits on
+// a lock held on the target, so sidecar B's later update of the same row is replayed first.
+// Both replays report UPDATE 1, so no divergence is recorded; verify finds the row.
+TEST_F(MirrorCutoverTest, TwoSidecarsReplayingTheSameRowOutOfOrderIsCaughtByVerify) {
+  auto& s = servers();
+  PgConnection lock(s.target.conninfo({}, std::nullopt, kDb));
+  lock.exec("BEGIN");
+  lock.exec("SELECT n FROM gate FOR UPDATE");
+  PgConnection via_a(client(*a_)), via_b(client(*b_));
+  via_a.exec("BEGIN; UPDATE gate SET n = n + 1; UPDATE kv SET v = 'a' WHERE k = 1; COMMIT");
+  // A's replay is now waiting for the lock on the target (its first statement).
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return s.target
+                   .exec(
+                       "SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                       " 'pgshift-mirror' AND wait_event_type = 'Lock'",
+                       kDb)
+                   .scalar() == "1";
+      },
+      30s, "A's replay waits on the target's lock"));
+  const auto applied_b = number(mirror_status(*b_), "applied");
+  via_b.exec("UPDATE kv SET v = 'b' WHERE k = 1");  // committed after A's on the source
+  ASSERT_TRUE(wait_until([&] { return number(mirror_status(*b_), "applied") > applied_b; }, 30s,
+                         "B's replay applied"));
+  lock.exec("COMMIT");
+  ASSERT_TRUE(wait_until([&] { return drained(*a_) && drained(*b_); }, 30s, "mirrors drain"));
+  EXPECT_EQ(s.source.exec("SELECT v FROM kv WHERE k = 1", kDb).scalar(), "b");
+  EXPECT_EQ(s.target.exec("SELECT v FROM kv WHERE k = 1", kDb).scalar(), "a");
+  EXPECT_EQ(number(mirror_status(*a_), "divergences"), 0);
+  EXPECT_EQ(number(mirror_status(*b_), "divergences"), 0);
+  auto v = run_pgshift(*a_, {"verify", kRoute});
+  EXPECT_EQ(v.exit_code, 1) << v.describe();
+  EXPECT_NE(v.out.find("public.kv: DIFFERENT"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("changed:           key 1"), std::string::npos) << v.out;
 }
 
 // Finalize ends the mirror: the route is target_only and writes no longer reach the source.
