@@ -298,6 +298,7 @@ void RouteMirror::finish_front(const Applied& a, const proxy::MirrorTxn& txn) {
 asio::awaitable<void> RouteMirror::run() {
   std::chrono::milliseconds backoff(100);
   for (;;) {
+    refill();  // the spool's oldest transactions, once the memory queue has room
     std::shared_ptr<proxy::MirrorTxn> txn;
     {
       std::lock_guard lock(mu_);

@@ -33,6 +33,8 @@ RouteMirror::RouteMirror(proxy::Runtime& runtime, std::string route, asio::any_i
   if (const auto* r = route_config(snap)) {
     max_queue_bytes_ = r->sync.mirror.max_queue_bytes;
     overflow_ = r->sync.mirror.overflow;
+    spool_dir_ = r->sync.mirror.spool_dir;
+    max_spool_bytes_ = r->sync.mirror.max_spool_bytes;
   }
 }
 
@@ -43,7 +45,9 @@ const config::Route* RouteMirror::route_config(proxy::SnapshotPtr& snap) const {
 
 bool RouteMirror::has_room() const {
   std::lock_guard lock(mu_);
-  return stopped_ || overflow_ != config::MirrorOverflow::block || queue_bytes_ < max_queue_bytes_;
+  if (stopped_ || overflow_ != config::MirrorOverflow::block) return true;
+  return !spool_dir_.empty() && !spool_failed_ ? spool_.txn_bytes() < max_spool_bytes_
+                                               : queue_bytes_ < max_queue_bytes_;
 }
 
 bool RouteMirror::mirroring() const {
@@ -56,10 +60,12 @@ std::vector<std::function<void(bool)>> RouteMirror::stop_diverged(std::string wh
   std::vector<std::function<void(bool)>> dones;
   stopped_ = diverged_ = true;
   ++divergences_;
-  const std::uint64_t dropped = queue_.size() + extra;
+  const std::uint64_t dropped = queue_.size() + spool_.count() + extra;
   for (auto& q : queue_) {
     if (q->done) dones.push_back(std::move(q->done));
   }
+  for (auto& d : spool_.clear()) dones.push_back(std::move(d));
+  mirror_metrics().spool_bytes(route_).Set(0);
   queue_.clear();
   queue_bytes_ = 0;
   condition_ = "diverged";
@@ -101,6 +107,8 @@ void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
     std::lock_guard lock(mu_);
     if (stopped_) {
       refused = std::move(txn->done);
+    } else if (spills_locked(txn->size())) {
+      spool_locked(std::move(txn), refused, dones);
     } else if (overflow_ == config::MirrorOverflow::mark_diverged &&
                queue_bytes_ + txn->size() > max_queue_bytes_) {
       // Never a silent drop: the route is marked diverged and stops mirroring; the operator
@@ -141,6 +149,82 @@ void RouteMirror::note_unsafe(std::string_view reason, std::string_view statemen
                    f("see", "docs/sync.md, Mirror mode: what cannot be replayed")});
 }
 
+// Requires mu_. Whether `size` more bytes go to the spool: the spool is set up and either
+// holds transactions already (the order is memory, then spool) or the memory is full.
+bool RouteMirror::spills_locked(std::uint64_t size) {
+  if (spool_dir_.empty() || spool_failed_) return false;
+  if (spool_.count() == 0 && queue_bytes_ + size <= max_queue_bytes_) return false;
+  if (!spool_.is_open()) {
+    std::string error;
+    if (!spool_.open(spool_dir_, route_ + "." + std::to_string(::getpid()) + ".spool", error)) {
+      spool_failed_ = true;
+      detail_ = error;
+      proxy::log_error("mirror: cannot spill to the spool; the overflow policy applies",
+                       {f("route", route_), f("error", error)});
+      return false;
+    }
+  }
+  return true;
+}
+
+// Requires mu_. Appends `txn` to the spool; past max_spool_bytes under mark_diverged, or when
+// the spool cannot be written while it holds transactions (the order would break), the route
+// is marked diverged instead.
+void RouteMirror::spool_locked(std::shared_ptr<proxy::MirrorTxn> txn,
+                               std::function<void(bool)>& refused,
+                               std::vector<std::function<void(bool)>>& dones) {
+  const auto size = txn->size();
+  if (overflow_ == config::MirrorOverflow::mark_diverged &&
+      spool_.txn_bytes() + size > max_spool_bytes_) {
+    refused = std::move(txn->done);
+    dones =
+        stop_diverged("the mirror spool passed sync.mirror.max_spool_bytes (" +
+                          std::to_string(max_spool_bytes_) + " bytes) with overflow mark_diverged",
+                      1);
+    return;
+  }
+  txn->committed_at = std::chrono::steady_clock::now();
+  std::string error;
+  if (spool_.append(txn, error)) {
+    ++submitted_;
+    mirror_metrics().spool_bytes(route_).Set(static_cast<double>(spool_.bytes()));
+    return;
+  }
+  spool_failed_ = true;
+  refused = std::move(txn->done);
+  dones = stop_diverged(error, 1);
+}
+
+// Requires mu_. Moves the oldest spilled transactions back into memory once the memory queue
+// is at most half full (they are older than anything submitted since: the order holds).
+void RouteMirror::refill_locked() {
+  if (spool_.count() == 0 || queue_bytes_ > max_queue_bytes_ / 2) return;
+  std::string error;
+  auto txns = spool_.take(max_queue_bytes_ / 2, error);
+  for (auto& t : txns) {
+    queue_bytes_ += t->size();
+    queue_.push_back(std::move(t));
+  }
+  mirror_metrics().spool_bytes(route_).Set(static_cast<double>(spool_.bytes()));
+  mirror_metrics().queue_bytes(route_).Set(static_cast<double>(queue_bytes_));
+  if (!error.empty()) {
+    spool_failed_ = true;
+    auto dones = stop_diverged(error, spool_.count());
+    dones_to_fail_.insert(dones_to_fail_.end(), std::make_move_iterator(dones.begin()),
+                          std::make_move_iterator(dones.end()));
+  }
+}
+
+void RouteMirror::refill() {
+  std::vector<std::function<void(bool)>> dones;
+  {
+    std::lock_guard lock(mu_);
+    refill_locked();
+    dones.swap(dones_to_fail_);
+  }
+  for (auto& d : dones) d(false);
+}
+
 boost::json::object RouteMirror::status() const {
   std::lock_guard lock(mu_);
   boost::json::object o;
@@ -148,8 +232,14 @@ boost::json::object RouteMirror::status() const {
   if (!detail_.empty()) o["detail"] = detail_;
   o["mirroring"] = !stopped_;
   o["diverged"] = diverged_;
-  o["queued"] = queue_.size();
+  o["queued"] = queue_.size() + spool_.count();
   o["queue_bytes"] = queue_bytes_;
+  if (!spool_dir_.empty()) {
+    o["spooled"] = spool_.count();
+    o["spool_bytes"] = spool_.bytes();
+    o["max_spool_bytes"] = max_spool_bytes_;
+    if (spool_.is_open()) o["spool_file"] = spool_.path();
+  }
   o["max_queue_bytes"] = max_queue_bytes_;
   o["overflow"] = std::string(config::to_string(overflow_));
   o["submitted"] = submitted_;
@@ -169,7 +259,8 @@ proxy::MirrorDrain RouteMirror::drain_state() const {
   std::lock_guard lock(mu_);
   proxy::MirrorDrain d;
   d.exists = true;
-  d.pending = queue_.size();  // a transaction leaves the queue once its replay ended
+  // A transaction leaves the queue once its replay ended.
+  d.pending = queue_.size() + spool_.count();
   d.stopped = stopped_;
   d.condition = condition_;
   d.detail = detail_;
@@ -231,6 +322,11 @@ void RouteMirror::reset_for_new_start() {
     if (q->done) asio::post(wake_.get_executor(), [d = std::move(q->done)] { d(false); });
   }
   queue_.clear();
+  for (auto& d : spool_.clear()) {
+    asio::post(wake_.get_executor(), [d = std::move(d)] { d(false); });
+  }
+  spool_failed_ = false;
+  mirror_metrics().spool_bytes(route_).Set(0);
   queue_bytes_ = 0;
   stopped_ = diverged_ = false;
   condition_ = "off";

@@ -24,6 +24,7 @@
 #include "pool/server_params.hpp"
 #include "pool/upstream.hpp"
 #include "proxy/mirror/journal.hpp"
+#include "proxy/mirror/spool.hpp"
 #include "proxy/runtime/mirror_sink.hpp"
 #include "proxy/runtime/runtime.hpp"
 #include "routing/sync_position.hpp"
@@ -81,6 +82,13 @@ class RouteMirror {
   void record_divergence(const proxy::MirrorTxn& txn, std::string_view kind,
                          const std::vector<std::string>& got, const std::string& error);
   void set_condition(std::string condition, std::string detail = {});
+  // The spool (sync.mirror.spool_dir); each requires mu_.
+  bool spills_locked(std::uint64_t size);
+  void spool_locked(std::shared_ptr<proxy::MirrorTxn> txn, std::function<void(bool)>& refused,
+                    std::vector<std::function<void(bool)>>& dones);
+  void refill_locked();
+  // Takes the spool into the memory queue when it has room; fails what a broken spool lost.
+  void refill();
   // mark_diverged() with mu_ held; returns the completions to call outside it.
   std::vector<std::function<void(bool)>> stop_diverged(std::string why, std::uint64_t extra);
   asio::awaitable<void> pause(std::chrono::milliseconds d);
@@ -96,6 +104,11 @@ class RouteMirror {
   std::uint64_t queue_bytes_ = 0;
   std::uint64_t max_queue_bytes_ = 256ull << 20;
   config::MirrorOverflow overflow_ = config::MirrorOverflow::block;
+  std::string spool_dir_;  // "" = no spill (read once: the spool file is opened on first use)
+  std::uint64_t max_spool_bytes_ = 4ull << 30;
+  Spool spool_;
+  bool spool_failed_ = false;
+  std::vector<std::function<void(bool)>> dones_to_fail_;  // completions refill() calls
   bool diverged_ = false;  // stopped (mark_diverged) or a replay differed
   bool stopped_ = false;   // mark_diverged: no longer mirroring until a new start
   std::uint64_t applied_ = 0, divergences_ = 0, submitted_ = 0;

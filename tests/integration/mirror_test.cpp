@@ -11,6 +11,7 @@
 #include <atomic>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -461,6 +462,51 @@ TEST(MirrorOverflow, MarkDivergedStopsMirroringAndSaysWhatToDo) {
   EXPECT_NE(status.out.find("mirroring is STOPPED"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find("pgshift sync start"), std::string::npos) << status.out;
   servers().target.start();
+}
+
+// The same outage with a spool: what the memory queue cannot hold spills to
+// sync.mirror.spool_dir instead of diverging, and comes back in order when the target does.
+TEST(MirrorOverflow, AFullMemoryQueueSpillsToTheSpoolAndDrainsInOrder) {
+  create_db_both("mspool");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE blobs (id int PRIMARY KEY, data text)", "mspool");
+  }
+  PgshiftProcess proxy(proxy_options(config_yaml("mspool",
+                                                 "  mirror:\n    max_queue_bytes: 1048576\n"
+                                                 "    overflow: mark_diverged\n"
+                                                 "    spool_dir: spool\n")));
+  ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mspool"}).exit_code, 0) << proxy.log();
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mspool"); }, 30s, "the mirror streams"));
+  servers().target.stop();  // nothing drains
+  PgConnection c(proxy.conninfo("postgres", kPassword, "mspool"));
+  const std::string big(100000, 'x');  // 40 x 100 kB: four times the memory queue
+  for (int i = 1; i <= 40; ++i) {
+    c.exec("INSERT INTO blobs VALUES (" + std::to_string(i) + ", '" + big + "')");
+  }
+  // The last one overwrites the first: replayed out of order, the target would differ.
+  c.exec("UPDATE blobs SET data = 'last' WHERE id = 1");
+  auto m = mirror_status(proxy, "mspool");
+  EXPECT_EQ(m.at("mirroring"), true) << boost::json::serialize(m);
+  EXPECT_EQ(number(m, "queued"), 41) << boost::json::serialize(m);
+  EXPECT_GT(number(m, "spooled"), 20) << boost::json::serialize(m);
+  const std::string file =
+      m.contains("spool_file") ? std::string(m.at("spool_file").as_string()) : std::string();
+  ASSERT_FALSE(file.empty()) << boost::json::serialize(m);
+  EXPECT_GT(std::filesystem::file_size(file), 2'000'000u);
+  auto spooled =
+      metric_value(fetch_metrics(proxy), "pgshift_mirror_spool_bytes", {{"route", "mspool"}});
+  EXPECT_GT(spooled.value_or(0), 2'000'000);
+
+  servers().target.start();
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mspool"); }, 60s, "the spool drains"));
+  m = mirror_status(proxy, "mspool");
+  EXPECT_EQ(number(m, "divergences"), 0) << boost::json::serialize(m);
+  EXPECT_EQ(number(m, "spooled"), 0);
+  EXPECT_EQ(std::filesystem::file_size(file), 0u) << "the drained spool gives its space back";
+  EXPECT_EQ(servers().target.exec("SELECT data FROM blobs WHERE id = 1", "mspool").scalar(),
+            "last");
+  auto verify = run_pgshift(proxy, {"verify", "mspool"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.describe();
 }
 
 }  // namespace
