@@ -178,7 +178,9 @@ void CutoverRunner::run(proxy::OperationRequest request, SwitchKind kind, Switch
   };
   SwitchOutcome out;
   try {
-    if (kind == SwitchKind::mirror_start || kind == SwitchKind::mirror_stop) {
+    const bool mirror_recover =
+        kind == SwitchKind::recover && options.mirror && current.phase == config::Phase::sync;
+    if (kind == SwitchKind::mirror_start || kind == SwitchKind::mirror_stop || mirror_recover) {
       MirrorStartOptions mo;
       mo.actor = options.actor;
       mo.drain_timeout = options.drain_timeout;
@@ -187,7 +189,9 @@ void CutoverRunner::run(proxy::OperationRequest request, SwitchKind kind, Switch
         mo.tables = r->sync.tables;
         mo.copy_workers = r->sync.mirror.copy_workers;
       }
-      out = kind == SwitchKind::mirror_start
+      out = mirror_recover
+                ? run_mirror_recover(request.route, current, endpoints, *fleet_, mo, listener)
+            : kind == SwitchKind::mirror_start
                 ? run_mirror_start(request.route, current, endpoints, *fleet_, mo, listener)
                 : run_mirror_stop(request.route, current, *fleet_, mo, listener);
     } else {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -507,6 +508,74 @@ TEST(MirrorOverflow, AFullMemoryQueueSpillsToTheSpoolAndDrainsInOrder) {
             "last");
   auto verify = run_pgshift(proxy, {"verify", "mspool"});
   EXPECT_EQ(verify.exit_code, 0) << verify.describe();
+}
+
+// The sidecar running `sync start` dies (SIGKILL) in the middle of the copy: the route is left
+// in phase sync with the copy pending. `pgshift ctl recover` through another sidecar refuses
+// while the copy's heartbeat is fresh, then turns mirroring off and empties the target's
+// tables; a new `sync start` then completes and verify is equal.
+TEST(MirrorRecover, AStartWhoseSidecarDiedDuringTheCopyIsUndoneAndCanStartAgain) {
+  create_db_both("mrecover");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE big (id int PRIMARY KEY, note text)", "mrecover");
+  }
+  servers().source.exec("INSERT INTO big SELECT g, 'row ' || g FROM generate_series(1, 5000) g",
+                        "mrecover");
+  const std::string yaml = config_yaml("mrecover", "", "transaction", "{poll_ms: 250}");
+  auto a = std::make_unique<PgshiftProcess>(proxy_options(yaml));
+  // The copy into the target waits on this lock: the kill lands inside the copy.
+  PgConnection lock(servers().target.conninfo({}, std::nullopt, "mrecover"));
+  lock.exec("BEGIN");
+  lock.exec("LOCK TABLE big IN SHARE MODE");  // reads pass, the COPY waits
+  Process start(ProcessOptions{.argv = {pgshift_binary().string(), "sync", "start", "mrecover",
+                                        "--config", a->config_file().string()},
+                               .merge_output = true});
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return servers()
+                   .target
+                   .exec(
+                       "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY %big%'"
+                       " AND wait_event_type = 'Lock'",
+                       "mrecover")
+                   .scalar() == "1";
+      },
+      30s, "the copy waits on the target's lock"));
+  a->send_signal(SIGKILL);
+  ASSERT_TRUE(start.wait_for(30s).has_value());
+  lock.exec("ROLLBACK");
+
+  PgshiftProcess b(proxy_options(yaml));
+  auto ctl = [&](const std::string& kind) {
+    return run_command({pgshift_binary().string(), "ctl", "--url",
+                        "http://127.0.0.1:" + std::to_string(b.admin_port()), "--token-file",
+                        b.admin_token_file().string(), kind, "mrecover"},
+                       60s);
+  };
+  CommandResult rec = ctl("recover");
+  EXPECT_NE(rec.out.find("is running: its coordinator wrote a heartbeat"), std::string::npos)
+      << rec.describe();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        rec = ctl("recover");
+        return rec.out.find("is running") == std::string::npos;
+      },
+      30s, "the copy's heartbeat goes stale"));
+  ASSERT_EQ(rec.exit_code, 0) << rec.describe() << b.log();
+  EXPECT_NE(rec.out.find("mirror_off"), std::string::npos) << rec.out;
+  EXPECT_NE(rec.out.find("both databases as before the interrupted sync start"), std::string::npos)
+      << rec.out;
+  EXPECT_EQ(servers().target.exec("SELECT count(*) FROM big", "mrecover").scalar(), "0");
+  EXPECT_EQ(
+      servers().target.exec("SELECT count(*) FROM pgshift.mirror_copies", "mrecover").scalar(),
+      "0");
+  EXPECT_TRUE(wait_until([&] { return mirror_status(b, "mrecover").at("state") == "off"; }, 10s,
+                         "the sidecar stops mirroring"));
+
+  auto again = run_pgshift(b, {"sync", "start", "mrecover"});
+  ASSERT_EQ(again.exit_code, 0) << again.describe() << b.log();
+  ASSERT_TRUE(wait_until([&] { return drained(b, "mrecover"); }, 30s, "the mirror streams"));
+  EXPECT_EQ(run_pgshift(b, {"verify", "mrecover"}).exit_code, 0);
 }
 
 }  // namespace
