@@ -14,6 +14,7 @@
 #include <signal.h>
 
 #include <future>
+#include <iostream>
 
 #include "proxy/migrate/cutover_db.hpp"
 #include "tests/integration/cutover_support.hpp"
@@ -73,7 +74,7 @@ std::string route_json(const PgshiftProcess& p) {
   return ctl(p, {"--json", "route", kRoute}).out;
 }
 
-[[maybe_unused]] bool fenced(const PgCluster& c) {
+bool fenced(const PgCluster& c) {
   auto conn = pgclient::Connection::connect(app_conninfo(c));
   return !migrate::fenced_tables(conn).empty();
 }
@@ -296,6 +297,214 @@ TEST_P(StaleSidecarTest, AWriteAfterAReadInItsTransactionGetsARetryableError) {
 
 INSTANTIATE_TEST_SUITE_P(PoolModes, StaleSidecarTest, ::testing::Values("transaction", "session"),
                          [](const auto& param_info) { return param_info.param; });
+
+// ---- with the control plane (control database: the target's database app) ----
+
+class StaleControlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    servers().reset();
+    // The route's row, members and acknowledgements of an earlier test go.
+    servers().target.exec(
+        "DO $$BEGIN IF to_regclass('pgshift.routes') IS NOT NULL THEN "
+        "DELETE FROM pgshift.routes; DELETE FROM pgshift.members; DELETE FROM pgshift.acks; "
+        "END IF; END$$",
+        kDb);
+  }
+  // Members whose heartbeat is younger than `ms` (0 before the first sidecar made the table).
+  static int live_members(int ms) {
+    try {
+      return std::stoi(servers()
+                           .target
+                           .exec("SELECT count(*) FROM pgshift.members WHERE heartbeat_at > "
+                                 "now() - " +
+                                     std::to_string(ms) + " * interval '1 ms'",
+                                 kDb)
+                           .scalar());
+    } catch (const PgError&) {
+      return 0;
+    }
+  }
+  static std::string phase(const PgshiftProcess& p) {
+    const std::string route = route_json(p);
+    const auto at = route.find("\"phase\":\"");
+    if (at == std::string::npos) return route;
+    const auto from = at + 9;
+    return route.substr(from, route.find('"', from) - from);
+  }
+  static std::string control_through(const TcpForwarder& link, const std::string& more) {
+    const auto& t = servers().target;
+    return "{host: 127.0.0.1, port: " + std::to_string(link.port()) + ", database: " + kDb +
+           ", user: " + yaml_quote(t.superuser()) +
+           ", password: " + yaml_quote(t.superuser_password()) + ", " + more + "}";
+  }
+};
+
+void expect_retryable(PgConnection& conn, const std::string& sql) {
+  try {
+    conn.exec(sql);
+    ADD_FAILURE() << sql << ": a stale sidecar wrote through the fence";
+  } catch (const PgError& e) {
+    EXPECT_EQ(e.sqlstate(), "40001") << e.what();
+    EXPECT_NE(std::string(e.what()).find("route app moved away from the source"), std::string::npos)
+        << e.what();
+  }
+}
+
+// A sidecar whose connection to the control database stops moving bytes (a partition; the
+// TCP connection stays open) misses a cutover coordinated by the other one. Its next writes
+// meet the source's fence and, since it cannot learn the new state, get 40001 with nothing
+// written anywhere; once the link is back it follows the target, and its clients' writes land
+// there. Every acknowledged write is on the target.
+TEST_F(StaleControlTest, ASidecarCutOffFromTheControlDatabaseMeetsTheFenceAndRecovers) {
+  auto& s = servers();
+  TcpForwarder link("127.0.0.1", s.target.port());
+  const std::string fast = "poll_ms: 250, member_timeout_ms: 2000";
+  PgshiftProcess a(sidecar("transaction", "{" + fast + "}", {}, "coordinator"));
+  PgshiftProcess b(sidecar("transaction", control_through(link, fast), {}, "cut-off"));
+  ASSERT_TRUE(wait_until([] { return live_members(2000) == 2; }, 15s, "two live members"));
+  LedgerWriter wa(client(a), 1'000'000), wb(client(b), 2'000'000);
+  ASSERT_TRUE(wait_until([&] { return wa.count() > 20 && wb.count() > 20; }, 30s, "writes"));
+  PgConnection through_b(client(b));
+  through_b.exec("INSERT INTO ledger VALUES (1, 'before')");
+
+  const std::string phase_before = phase(b);
+  ASSERT_NE(phase_before, "target_primary");
+  link.block();
+  ASSERT_TRUE(wait_until([] { return live_members(2000) == 1; }, 15s,
+                         "the cut-off sidecar no longer live"));
+  auto cut = ctl(a, {"cutover", kRoute, "--skip-verify", "--max-lag-ms", "5000"});
+  ASSERT_TRUE(cut.success()) << cut.describe() << a.log();
+  EXPECT_NE(cut.out.find("1 member(s) holding"), std::string::npos) << cut.out;
+  ASSERT_EQ(phase(b), phase_before) << "the cut-off sidecar learnt the new state";
+
+  expect_retryable(through_b, "INSERT INTO ledger VALUES (2, 'cut off, autocommit')");
+  through_b.exec("BEGIN");
+  expect_retryable(through_b, "INSERT INTO ledger VALUES (3, 'cut off, explicit')");
+  through_b.exec("ROLLBACK");
+  for (const PgCluster* c : {&s.source, &s.target}) {
+    const auto ids = ledger_ids(*c);
+    EXPECT_FALSE(ids.contains(2) || ids.contains(3)) << c->name();
+  }
+  try {
+    s.source.exec("INSERT INTO ledger VALUES (-1, 'direct')", kDb);
+    ADD_FAILURE() << "a direct write to the fenced source succeeded";
+  } catch (const PgError& e) {
+    EXPECT_EQ(e.sqlstate(), "25006") << e.what();
+  }
+
+  link.unblock();
+  ASSERT_TRUE(wait_until(
+      [&] { return route_json(b).find("\"phase\":\"target_primary\"") != std::string::npos; }, 15s,
+      "the cut-off sidecar following the target"));
+  through_b.exec("INSERT INTO ledger VALUES (4, 'recovered')");
+  EXPECT_TRUE(ledger_ids(s.target).contains(4));
+  const auto before = wb.count();
+  ASSERT_TRUE(wait_until([&] { return wb.count() > before + 20; }, 30s, "writes after recovery"));
+  wa.stop();
+  wb.stop();
+  EXPECT_EQ(wa.errors(), std::vector<std::string>{});
+  for (const auto& e : wb.errors()) {
+    EXPECT_NE(e.find("moved away from the source"), std::string::npos) << e;
+  }
+  std::set<std::int64_t> acked = wa.acknowledged();
+  const auto acked_b = wb.acknowledged();
+  acked.insert(acked_b.begin(), acked_b.end());
+  const auto on_target = ledger_ids(s.target);
+  std::vector<std::int64_t> missing;
+  for (auto id : acked) {
+    if (!on_target.contains(id)) missing.push_back(id);
+  }
+  EXPECT_EQ(missing, std::vector<std::int64_t>{});
+}
+
+struct KillCase {
+  std::string name;
+  int member_timeout_ms;
+  int drain_timeout_ms;
+  bool completes;  // the dead member's heartbeat expires within the acknowledgement wait
+};
+
+class KilledDuringHoldTest : public StaleControlTest,
+                             public ::testing::WithParamInterface<KillCase> {};
+
+// Two sidecars on one control database; the second holds an open write transaction, so its
+// side of the barrier cannot acknowledge the cutover's hold (it waits for the transaction to
+// end) and the test knows it is in the hold when its log says so. It is SIGKILLed there. With
+// a member timeout longer than the acknowledgement wait the cutover aborts (the dead member
+// is still live and never acknowledged); with a shorter one the dead member drops out of the
+// fleet and the cutover completes. Either way exactly one side takes writes and the other is
+// fenced (the target starts fenced, as a rollback leaves it), and every acknowledged write is
+// on the side that takes writes.
+TEST_P(KilledDuringHoldTest, NeverLeavesBothSidesWritable) {
+  auto& s = servers();
+  const KillCase& k = GetParam();
+  {
+    auto target = pgclient::Connection::connect(app_conninfo(s.target));
+    auto source = pgclient::Connection::connect(app_conninfo(s.source));
+    migrate::fence_tables(target, migrate::publication_tables(source, "pgshift_app"), kRoute,
+                          "source", 5s);
+  }
+  const std::string control =
+      "{poll_ms: 250, member_timeout_ms: " + std::to_string(k.member_timeout_ms) + "}";
+  PgshiftProcess a(sidecar("transaction", control, {}, "coordinator"));
+  PgshiftProcess b(sidecar("transaction", control, {}, "killed"));
+  ASSERT_TRUE(wait_until([] { return live_members(2000) == 2; }, 15s, "two live members"));
+  LedgerWriter wa(client(a), 1'000'000);
+  ASSERT_TRUE(wait_until([&] { return wa.count() > 20; }, 30s, "writes"));
+  auto open = std::make_unique<PgConnection>(client(b));
+  open->exec("BEGIN; INSERT INTO ledger VALUES (-100, 'open on the killed sidecar')");
+
+  const std::string phase_before = phase(a);
+  auto cut = std::async(std::launch::async, [&] {
+    return ctl(a, {"cutover", kRoute, "--skip-verify", "--max-lag-ms", "5000", "--drain-timeout-ms",
+                   std::to_string(k.drain_timeout_ms)});
+  });
+  ASSERT_TRUE(b.wait_for_log("barrier: route held", 20s)) << b.log();
+  b.send_signal(SIGKILL);
+  const CommandResult r = cut.get();
+  open.reset();
+  std::cout << r.out;
+  EXPECT_NE(
+      r.out.find(std::string("cutover of route app: ") + (k.completes ? "completed" : "aborted")),
+      std::string::npos)
+      << r.describe() << a.log();
+  if (!k.completes) {
+    EXPECT_NE(r.out.find("no acknowledgement"), std::string::npos) << r.out;
+  }
+
+  const std::string phase_after = phase(a);
+  const bool moved = phase_after == "target_primary";
+  EXPECT_EQ(phase_after, k.completes ? "target_primary" : phase_before);
+  EXPECT_EQ(fenced(s.source), moved);
+  EXPECT_EQ(fenced(s.target), !moved);
+  const PgCluster& writable = moved ? s.target : s.source;
+  const PgCluster& closed = moved ? s.source : s.target;
+  try {
+    closed.exec("INSERT INTO ledger VALUES (-1, 'direct')", kDb);
+    ADD_FAILURE() << "a direct write to the fenced " << closed.name() << " succeeded";
+  } catch (const PgError& e) {
+    EXPECT_EQ(e.sqlstate(), "25006") << e.what();
+  }
+  const auto before = wa.count();
+  ASSERT_TRUE(wait_until([&] { return wa.count() > before + 20; }, 30s, "writes afterwards"));
+  wa.stop();
+  EXPECT_EQ(wa.errors(), std::vector<std::string>{});
+  const auto have = ledger_ids(writable);
+  std::vector<std::int64_t> missing;
+  for (auto id : wa.acknowledged()) {
+    if (!have.contains(id)) missing.push_back(id);
+  }
+  EXPECT_EQ(missing, std::vector<std::int64_t>{});
+  for (const PgCluster* c : {&s.source, &s.target}) {
+    EXPECT_FALSE(ledger_ids(*c).contains(-100)) << "the killed sidecar's open transaction";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Outcomes, KilledDuringHoldTest,
+                         ::testing::Values(KillCase{"aborts", 10000, 3000, false},
+                                           KillCase{"completes", 2000, 6000, true}),
+                         [](const auto& param_info) { return param_info.param.name; });
 
 }  // namespace
 }  // namespace pgshift::test
