@@ -311,14 +311,16 @@ class StaleControlTest : public ::testing::Test {
         "END IF; END$$",
         kDb);
   }
-  // Members whose heartbeat is younger than `ms` (0 before the first sidecar made the table).
-  static int live_members(int ms) {
+  // Members whose id starts with `pod` and whose heartbeat is younger than `ms` (0 before the
+  // first sidecar made the table).
+  static int live_members(int ms, const std::string& pod = {}) {
     try {
       return std::stoi(servers()
                            .target
                            .exec("SELECT count(*) FROM pgshift.members WHERE heartbeat_at > "
                                  "now() - " +
-                                     std::to_string(ms) + " * interval '1 ms'",
+                                     std::to_string(ms) + " * interval '1 ms' AND id LIKE '" + pod +
+                                     "%'",
                                  kDb)
                            .scalar());
     } catch (const PgError&) {
@@ -359,7 +361,7 @@ void expect_retryable(PgConnection& conn, const std::string& sql) {
 TEST_F(StaleControlTest, ASidecarCutOffFromTheControlDatabaseMeetsTheFenceAndRecovers) {
   auto& s = servers();
   TcpForwarder link("127.0.0.1", s.target.port());
-  const std::string fast = "poll_ms: 250, member_timeout_ms: 2000";
+  const std::string fast = "poll_ms: 250, member_timeout_ms: 3000";
   PgshiftProcess a(sidecar("transaction", "{" + fast + "}", {}, "coordinator"));
   PgshiftProcess b(sidecar("transaction", control_through(link, fast), {}, "cut-off"));
   ASSERT_TRUE(wait_until([] { return live_members(2000) == 2; }, 15s, "two live members"));
@@ -371,7 +373,7 @@ TEST_F(StaleControlTest, ASidecarCutOffFromTheControlDatabaseMeetsTheFenceAndRec
   const std::string phase_before = phase(b);
   ASSERT_NE(phase_before, "target_primary");
   link.block();
-  ASSERT_TRUE(wait_until([] { return live_members(2000) == 1; }, 15s,
+  ASSERT_TRUE(wait_until([] { return live_members(3000, "cut-off-") == 0; }, 15s,
                          "the cut-off sidecar no longer live"));
   auto cut = ctl(a, {"cutover", kRoute, "--skip-verify", "--max-lag-ms", "5000"});
   ASSERT_TRUE(cut.success()) << cut.describe() << a.log();
@@ -503,7 +505,7 @@ TEST_P(KilledDuringHoldTest, NeverLeavesBothSidesWritable) {
 
 INSTANTIATE_TEST_SUITE_P(Outcomes, KilledDuringHoldTest,
                          ::testing::Values(KillCase{"aborts", 10000, 3000, false},
-                                           KillCase{"completes", 2000, 6000, true}),
+                                           KillCase{"completes", 3000, 6000, true}),
                          [](const auto& param_info) { return param_info.param.name; });
 
 }  // namespace
