@@ -1,6 +1,7 @@
 #include "proxy/session/rerun_log.hpp"
 
 #include <string_view>
+#include <utility>
 
 #include "wire/messages.hpp"
 
@@ -29,6 +30,7 @@ void RerunLog::begin() {
   messages_.clear();
   answers_.clear();
   ok_ = true;
+  if (!std::exchange(refeeding_, false)) reruns_ = 0;  // a new transaction
 }
 
 void RerunLog::client_message(std::span<const std::uint8_t> raw) {
@@ -95,6 +97,8 @@ wire::Bytes RerunLog::take_for_rerun() {
   expect_pos_ = 0;
   answers_.clear();
   ok_ = false;  // until begin(), at the first message the re-run sends
+  ++reruns_;
+  refeeding_ = true;
   return out;
 }
 

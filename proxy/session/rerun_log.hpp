@@ -28,6 +28,9 @@ class RerunLog {
  public:
   static constexpr std::size_t kMaxBytes = 64 * 1024;
   static constexpr std::size_t kMaxAnswers = 1024;
+  // A transaction refused by a fence again where it was re-run is re-run at most this often
+  // (a route switched back and forth meanwhile); then the client gets 40001.
+  static constexpr int kMaxReruns = 3;
 
   // ---- client direction ----
   // A client message that starts a new transaction (at a transaction boundary, with nothing
@@ -41,7 +44,7 @@ class RerunLog {
   // whole): its type, and its body when whole (CommandComplete's tag is read).
   void answer(std::uint8_t type, std::span<const std::uint8_t> body);
   // Everything the transaction sent is logged and all it ran is harmless to run again.
-  bool rerunnable() const { return ok_ && !messages_.empty(); }
+  bool rerunnable() const { return ok_ && !messages_.empty() && reruns_ < kMaxReruns; }
   // Not re-runnable for the rest of the transaction.
   void clear();
 
@@ -66,6 +69,8 @@ class RerunLog {
   std::string answers_;   // types of the answers the client got, in order (async ones aside)
   std::string expect_;    // re-run: types of the answers to drop, in order
   std::size_t expect_pos_ = 0;
+  int reruns_ = 0;          // re-runs of the current transaction so far
+  bool refeeding_ = false;  // taken for a re-run: the next begin() is the re-run's
   bool ok_ = false;
 };
 

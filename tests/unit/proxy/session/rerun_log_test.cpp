@@ -142,5 +142,21 @@ TEST(RerunLogTest, ASecondFenceDuringTheDropKeepsWhatTheClientHas) {
   EXPECT_EQ(log.rerun_answer('C'), Verdict::forward);
 }
 
+TEST(RerunLogTest, ATransactionIsReRunAtMostThreeTimes) {
+  RerunLog log;
+  log.begin();
+  log.client_message(query("INSERT INTO t VALUES (1)"));
+  for (int i = 0; i < RerunLog::kMaxReruns; ++i) {
+    ASSERT_TRUE(log.rerunnable()) << i;
+    const wire::Bytes again = log.take_for_rerun();
+    log.begin();  // the re-run's first message
+    log.client_message(again);
+  }
+  EXPECT_FALSE(log.rerunnable());
+  log.begin();  // the next transaction
+  log.client_message(query("INSERT INTO t VALUES (2)"));
+  EXPECT_TRUE(log.rerunnable());
+}
+
 }  // namespace
 }  // namespace pgshift::proxy
