@@ -565,7 +565,7 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
       if (r.kind == wire::ScanKind::message) {
         // The server direction is re-running a fenced statement (fence_retry.cpp).
         while (retrying_ && end_reason_ == EndReason::none) co_await wait_handoff();
-        if (!co_await on_client_message(r.type, r.body, raw)) {
+        if (end_reason_ != EndReason::none || !co_await on_client_message(r.type, r.body, raw)) {
           terminate = true;
           // Bytes after Terminate: a protocol violation the client is told about.
           if (pos + r.consumed < data.size()) {

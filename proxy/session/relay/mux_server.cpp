@@ -324,6 +324,8 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
     if (scanner.bytes_needed() > buf.size()) buf.reserve_total(scanner.bytes_needed());
   }
   if (end_reason_ == EndReason::none) end(EndReason::server_closed, "server closed the connection");
+  // A client direction held for a fence re-run that will not happen now sees the end.
+  if (std::exchange(retrying_, false)) notify_handoff();
   mirror_abandon();
   // Anything still queued (an error for the client) goes out before the goodbye.
   if (!local_out_.empty() && end_reason_ != EndReason::client_closed) {
