@@ -161,8 +161,9 @@ pgclient::ConnInfo app_conninfo(const PgCluster& c) {
   return i;
 }
 
-LedgerWriter::LedgerWriter(std::string conninfo, std::int64_t first_id)
-    : conninfo_(std::move(conninfo)), next_(first_id), thread_([this] { loop(); }) {}
+LedgerWriter::LedgerWriter(std::string conninfo, std::int64_t first_id,
+                           std::chrono::milliseconds pause)
+    : conninfo_(std::move(conninfo)), pause_(pause), next_(first_id), thread_([this] { loop(); }) {}
 
 LedgerWriter::~LedgerWriter() {
   stop();
@@ -192,9 +193,12 @@ void LedgerWriter::loop() {
       conn->exec_params("INSERT INTO ledger (id, writer) VALUES ($1, 'ledger')",
                         {std::to_string(id)});
       ++next_;
-      std::lock_guard lock(mu_);
-      ids_.insert(id);
-      ++acked_;
+      {
+        std::lock_guard lock(mu_);
+        ids_.insert(id);
+        ++acked_;
+      }
+      if (pause_.count() > 0) std::this_thread::sleep_for(pause_);
     } catch (const std::exception& e) {
       ++next_;  // the outcome of that id is unknown: never reuse it
       std::lock_guard lock(mu_);
