@@ -13,6 +13,7 @@
 #include "config/load.hpp"
 #include "proxy/app/cpu_quota.hpp"
 #include "proxy/app/operator_startup.hpp"
+#include "proxy/control/pause_gate.hpp"
 #include "proxy/control/route_state_store.hpp"
 #include "proxy/migrate/lag_monitor.hpp"
 #include "proxy/mirror/mirror_service.hpp"
@@ -25,8 +26,26 @@
 namespace pgshift::proxy {
 
 namespace {
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// The fleet barrier's hold of a mirrored route waits until this sidecar replayed everything
+// its clients committed, and is refused while the mirror is stopped (docs/cutover.md,
+// "Mirrored routes").
+std::function<PauseGate::Backlog(std::string_view)> mirror_backlog(
+    std::weak_ptr<mirror::MirrorService> service) {
+  return [service = std::move(service)](std::string_view route) {
+    PauseGate::Backlog b;
+    auto m = service.lock();
+    if (!m) return b;
+    const auto d = m->drain_state(route);
+    b.pending = d.pending;
+    if (d.stopped) {
+      b.refusal = "the mirror of route " + std::string(route) + " is stopped: " + d.detail;
+    }
+    return b;
+  };
 }
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+}  // namespace
 
 Server::Server(std::shared_ptr<Runtime> runtime, std::string config_path)
     : runtime_(std::move(runtime)), config_path_(std::move(config_path)) {
@@ -209,6 +228,7 @@ int Server::run() {
     mirror_ = std::make_shared<mirror::MirrorService>(*runtime_);
     runtime_->mirror = mirror_;
     mirror_->start();
+    runtime_->pause->set_backlog_probe(mirror_backlog(mirror_));
   }
 
   log_info("pgshift listening",
@@ -232,8 +252,8 @@ int Server::run() {
   for (auto& ctx : contexts_) ctx->stop();
   for (auto& t : threads) t.join();
   pool_logger_->stop();
-  pool_logger_.reset();   // its timer lives on io_context 0
-  lag_monitors_.reset();  // joins the monitor threads
+  pool_logger_.reset();          // its timer lives on io_context 0
+  lag_monitors_.reset();         // joins the monitor threads
   if (mirror_) mirror_->stop();  // joins the mirror thread
   stop_operator_surface(*runtime_, admin_);
   log_info("pgshift stopped");

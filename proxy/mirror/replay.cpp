@@ -32,6 +32,16 @@ std::string_view side_name(Side s) {
   return s == Side::target ? "target" : "source";
 }
 
+// A value inside the startup packet's `options`: spaces and backslashes escaped.
+std::string options_escape(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == ' ' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 wire::MessageScanner::TypeSet all_types() {
   wire::MessageScanner::TypeSet t;
   t.set();
@@ -67,7 +77,10 @@ asio::awaitable<bool> RouteMirror::ensure_connection(Side to) {
   const config::Upstream& up = to == Side::target ? *route->target : route->source;
   proxy::ClientIdentity who;
   who.database = route->client_database;
-  who.startup_params = {{"application_name", "pgshift-mirror"}};
+  // The fence of a side the route left lets this connection through
+  // (migrate/cutover_db.cpp): the mirror replays the authoritative side's writes there.
+  who.startup_params = {{"application_name", "pgshift-mirror"},
+                        {"options", "-c pgshift.mirror_replay=" + options_escape(route_)}};
   std::string error;
   auto params = proxy::make_upstream_params(
       up, rr ? (to == Side::target ? rr->target_tls : rr->source_tls) : nullptr, who, error);
@@ -253,8 +266,14 @@ asio::awaitable<RouteMirror::Applied> RouteMirror::apply(const proxy::MirrorTxn&
 void RouteMirror::finish_front(const Applied& a, const proxy::MirrorTxn& txn) {
   if (a.outcome == Outcome::diverged) {
     const bool in_doubt = a.error.starts_with("in_doubt");
-    const bool error = !in_doubt && !a.error.empty();
-    record_divergence(txn, in_doubt ? "in_doubt" : error ? "error" : "result", a.got, a.error);
+    const bool stale = a.error.starts_with("stale");
+    const bool error = !in_doubt && !stale && !a.error.empty();
+    record_divergence(txn,
+                      in_doubt ? "in_doubt"
+                      : stale  ? "stale"
+                      : error  ? "error"
+                               : "result",
+                      a.got, a.error);
   }
   std::shared_ptr<proxy::MirrorTxn> done;
   {
@@ -309,6 +328,19 @@ asio::awaitable<void> RouteMirror::run() {
         publish_position();
       }
       co_await pause(kIdleCheck);
+      continue;
+    }
+    if (txn->to != to) {
+      // The route moved (a cutover or rollback) after this transaction committed and before
+      // it was replayed: the side it was meant for is authoritative now, and replaying it
+      // there could overwrite newer writes. Never replayed; journaled for verify to settle.
+      // (The fleet barrier waits for empty queues, so only a member that missed the hold
+      // can get here.)
+      finish_front(Applied{Outcome::diverged,
+                           {},
+                           "stale: the route moved to the " + std::string(side_name(to)) +
+                               " before this transaction was replayed there"},
+                   *txn);
       continue;
     }
     if (!co_await ensure_connection(txn->to)) {

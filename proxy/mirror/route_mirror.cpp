@@ -67,6 +67,9 @@ std::vector<std::function<void(bool)>> RouteMirror::stop_diverged(std::string wh
             " transactions were not replayed. Run pgshift sync stop and sync start again to "
             "copy the target afresh.";
   last_divergence_ = detail_;
+  last_divergence_unix_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
   mirror_metrics().divergences(route_, "overflow").Increment();
   mirror_metrics().queue_bytes(route_).Set(0);
   proxy::log_error("mirror stopped: route marked diverged",
@@ -162,6 +165,24 @@ boost::json::object RouteMirror::status() const {
   return o;
 }
 
+proxy::MirrorDrain RouteMirror::drain_state() const {
+  std::lock_guard lock(mu_);
+  proxy::MirrorDrain d;
+  d.exists = true;
+  d.pending = queue_.size();  // a transaction leaves the queue once its replay ended
+  d.stopped = stopped_;
+  d.condition = condition_;
+  d.detail = detail_;
+  d.divergences = divergences_;
+  d.last_divergence_unix_ms = last_divergence_unix_ms_;
+  d.last_divergence = last_divergence_;
+  if (!queue_.empty()) {
+    d.lag = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  queue_.front()->committed_at);
+  }
+  return d;
+}
+
 void RouteMirror::set_condition(std::string condition, std::string detail) {
   std::lock_guard lock(mu_);
   if (condition_ != "diverged" || !stopped_) {
@@ -226,9 +247,10 @@ void RouteMirror::record_divergence(const proxy::MirrorTxn& txn, std::string_vie
     return a;
   };
   boost::json::object e;
-  e["time_unix_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+  e["time_unix_ms"] = now_ms;
   e["route"] = route_;
   e["sidecar_pid"] = static_cast<std::int64_t>(::getpid());
   e["session"] = txn.session;
@@ -255,6 +277,7 @@ void RouteMirror::record_divergence(const proxy::MirrorTxn& txn, std::string_vie
   ++divergences_;
   diverged_ = true;
   last_divergence_ = std::move(summary);
+  last_divergence_unix_ms_ = now_ms;
 }
 
 }  // namespace pgshift::mirror

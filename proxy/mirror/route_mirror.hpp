@@ -51,6 +51,7 @@ class RouteMirror {
   }
   void note_unsafe(std::string_view reason, std::string_view statement);
   boost::json::object status() const;
+  proxy::MirrorDrain drain_state() const;
 
   // Replays the queue until stop(). On the mirror thread.
   asio::awaitable<void> run();
@@ -101,6 +102,7 @@ class RouteMirror {
   std::string condition_ = "starting";  // copying | streaming | target_unreachable | ...
   std::string detail_;
   std::string last_divergence_;
+  std::int64_t last_divergence_unix_ms_ = 0;
   double lag_seconds_ = 0;
   std::set<std::string, std::less<>> unsafe_logged_;
   bool stop_ = false;

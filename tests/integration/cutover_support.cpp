@@ -161,9 +161,11 @@ pgclient::ConnInfo app_conninfo(const PgCluster& c) {
   return i;
 }
 
-LedgerWriter::LedgerWriter(std::string conninfo, std::int64_t first_id,
-                           std::chrono::milliseconds pause)
-    : conninfo_(std::move(conninfo)), pause_(pause), next_(first_id), thread_([this] { loop(); }) {}
+LedgerWriter::LedgerWriter(std::string conninfo, std::int64_t first_id, int per_second)
+    : conninfo_(std::move(conninfo)),
+      per_second_(per_second),
+      next_(first_id),
+      thread_([this] { loop(); }) {}
 
 LedgerWriter::~LedgerWriter() {
   stop();
@@ -186,19 +188,21 @@ std::vector<std::string> LedgerWriter::errors() const {
 
 void LedgerWriter::loop() {
   std::optional<PgConnection> conn;
+  auto next_at = std::chrono::steady_clock::now();
   while (!stop_) {
+    if (per_second_ > 0) {
+      next_at += std::chrono::microseconds(1'000'000 / per_second_);
+      std::this_thread::sleep_until(next_at);
+    }
     try {
       if (!conn) conn.emplace(conninfo_);
       const std::int64_t id = next_;
       conn->exec_params("INSERT INTO ledger (id, writer) VALUES ($1, 'ledger')",
                         {std::to_string(id)});
       ++next_;
-      {
-        std::lock_guard lock(mu_);
-        ids_.insert(id);
-        ++acked_;
-      }
-      if (pause_.count() > 0) std::this_thread::sleep_for(pause_);
+      std::lock_guard lock(mu_);
+      ids_.insert(id);
+      ++acked_;
     } catch (const std::exception& e) {
       ++next_;  // the outcome of that id is unknown: never reuse it
       std::lock_guard lock(mu_);
