@@ -34,6 +34,7 @@
 #include "proxy/session/io_buffer.hpp"
 #include "proxy/session/mirror_capture.hpp"
 #include "proxy/session/prepared_statements.hpp"
+#include "proxy/session/rerun_log.hpp"
 #include "proxy/session/txn_tracker.hpp"
 #include "proxy/telemetry/metrics.hpp"
 #include "routing/classifier.hpp"
@@ -183,11 +184,19 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void on_transaction_end();
 
   // ---- stale sidecar: the old side's fence (relay/fence_retry.cpp, docs/cutover.md) ----
-  // The server direction saw the fence error of a transaction that ran nothing else and
-  // dropped it with its ReadyForQuery: refresh the route state and, once it names another
-  // authoritative side, re-run the transaction's Query there; else answer 40001. False when
-  // the session ends.
+  // The server direction saw the fence error of a transaction that ran nothing but harmless
+  // statements (RerunLog) and dropped everything up to its ReadyForQuery: refresh the route
+  // state and, once it names another authoritative side, roll the old side back if it is in
+  // a transaction, then re-run the transaction's messages there; else answer 40001. False
+  // when the session ends.
   asio::awaitable<bool> retry_after_fence();
+  // The fence error just seen may be re-run: the transaction is logged whole and harmless,
+  // and nothing after it has been sent.
+  bool fence_rerunnable() const;
+  // One server message (or the first piece of one) on its way to the client (`keep`):
+  // the re-run bookkeeping. Returns whether the client still gets it.
+  bool rerun_track(std::uint8_t type, std::span<const std::uint8_t> body, bool keep);
+  asio::awaitable<void> rerun_messages();
   // Asks the state store to re-read and waits (bounded) until the route's authoritative side
   // is no longer `fenced`.
   asio::awaitable<bool> wait_route_moved(routing::Side fenced);
@@ -263,6 +272,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     std::span<const std::uint8_t> direct;
     std::uint64_t out_gen = 0;
     std::string txn_key;  // the current transaction's routing key
+    RerunLog rerun;       // stale sidecar: the transaction, while it may run again elsewhere
     // Nothing in it that a fresh one would not have. An unnamed statement counts as
     // nothing: without its record the next Bind of it is routed as a write (safe).
     bool disposable() const {
@@ -303,12 +313,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool txn_wrote_ = false;
   std::chrono::steady_clock::time_point query_start_{};
   bool logged_pin_ = false;
-  // Stale sidecar (fence_retry.cpp): the simple Query that began the current transaction,
-  // kept while the transaction may still be re-run elsewhere (routes with a target only).
-  wire::Bytes first_query_;
-  bool answered_ = false;     // the server answered something in this transaction
-  bool fence_retry_ = false;  // a fence error was dropped: re-run first_query_ at its Z
-  bool retrying_ = false;     // re-running: the client direction waits (handoff timer)
+  // Stale sidecar (fence_retry.cpp); the transaction's messages are in RelayState::rerun.
+  bool fence_retry_ = false;     // a fence error was dropped: re-run the transaction at its Z
+  bool fence_rollback_ = false;  // the old side's failed transaction is being rolled back
+  bool retrying_ = false;        // re-running: the client direction waits (handoff timer)
 
   // ---- mirrored writes (relay/mirror_tap.cpp, docs/sync.md "Mirror mode") ----
   // Decides at the start of a transaction whether it is mirrored; with overflow `block`
