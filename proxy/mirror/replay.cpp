@@ -1,6 +1,8 @@
 // RouteMirror::run(): the replay loop of one route on the mirror thread. One connection to
 // the other side; the queue's transactions are replayed one at a time, in order, each as it
 // ran on the authoritative side, and their results compared (docs/sync.md, "Mirror mode").
+#include <pthread.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -277,6 +279,8 @@ void RouteMirror::finish_front(const Applied& a, const proxy::MirrorTxn& txn) {
 }
 
 asio::awaitable<void> RouteMirror::run() {
+  // The mirror thread by name, for top -H and perf stat --per-thread (scripts/bench.sh mirror).
+  ::pthread_setname_np(::pthread_self(), "pgshift-mirror");
   std::chrono::milliseconds backoff(100);
   for (;;) {
     std::shared_ptr<proxy::MirrorTxn> txn;

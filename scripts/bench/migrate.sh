@@ -11,6 +11,10 @@
 # Never run in CI: they take minutes and measure the machine.
 # Environment: MSCALE [5] pgbench scale, MCLIENTS [16], SYNC_DURATION [20] s per run,
 # SYNC_ROUNDS [3], CYCLES [10] cutover+rollback pairs, HEARTBEAT_MS [100] lag marker period,
+# MIRROR_PERF [0] 1: in round 1 of `mirror`, `perf stat --per-thread` on each sidecar from the
+# start of its pgbench run to the end of its drain: CPU us, system calls and context switches
+# per transaction of the I/O threads and of the mirror thread (named pgshift-mirror); 2: also
+# `perf record -g` of the async sidecar in round 1 (top symbols per thread kind),
 # CUTOVER_RATE [""] total TPC-B tps limit in the cutover scenario (pgbench -R, split over the
 # two sidecars; empty: as fast as it goes). A cutover needs lag < 500 ms and a clean verify:
 # when the target cannot apply the full-speed load that fast, the switch is refused.
@@ -393,6 +397,18 @@ YAML
   "$PGSHIFT" check-config "$RUN/$1.yaml" >/dev/null || die "check-config $1 failed"
 }
 
+# MIRROR_PERF: one line per thread group (I/O threads, the mirror thread) of a perf stat
+# --per-thread file, per transaction of the pgbench run that it counted.
+mirror_perf_rows() {  # mode pgbench-output
+  local txns
+  txns=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' <<<"$2")
+  awk -F, -v mode="$1" -v n="${txns:-0}" '
+    !/^#/ && NF > 3 { g = ($1 ~ /^pgshift-mirror/) ? "mirror" : "io"; v[g, $4] += $2; seen[g] = 1 }
+    END { for (g in seen) if (n > 0) printf "perf %s %s: %.1f us CPU, %.2f syscalls, %.2f context switches per transaction (%d transactions)\n",
+      mode, g, v[g, "task-clock"] * 1000 / n, v[g, "raw_syscalls:sys_enter"] / n, v[g, "context-switches"] / n, n }' \
+    "$RUN/perf-$1" | tee -a "$RUN/mirror-perf.txt" >&2
+}
+
 mirror_scenario() {
   declare -gA APORT=()
   mig_setup
@@ -423,10 +439,30 @@ mirror_scenario() {
     local k
     for k in 0 1 2; do
       local mode=${modes[$(((k + round) % 3))]} out tps lat t0 t1
+      local perfpid=""
+      if [[ ${MIRROR_PERF:-0} != 0 && $round == 1 ]]; then
+        perf stat --per-thread -x, -e task-clock,context-switches,raw_syscalls:sys_enter \
+          -p "${PID[m_$mode]}" -o "$RUN/perf-$mode" >/dev/null 2>&1 &
+        perfpid=$!
+        if [[ $MIRROR_PERF == 2 && $mode == async ]]; then
+          perf record -g -o "$RUN/perf.data" -p "${PID[m_$mode]}" >"$RUN/perf-record.log" 2>&1 &
+          perfpid="$perfpid $!"
+        fi
+        sleep 0.3
+      fi
       out=$(pgbench -n -M simple -c "$MCLIENTS" -j 2 -T "$SYNC_DURATION" "$(app_dsn "m_$mode")" 2>&1) || true
       t0=$(date +%s.%N)
       [[ $mode != none ]] && drained "m_$mode"
       t1=$(date +%s.%N)
+      if [[ -n $perfpid ]]; then
+        local p; for p in $perfpid; do kill -INT "$p" 2>/dev/null; wait "$p" || true; done
+        mirror_perf_rows "$mode" "$out"
+        if [[ -f $RUN/perf.data && $mode == async ]]; then
+          perf report -i "$RUN/perf.data" --no-children --sort comm,dso,symbol -g none --stdio 2>/dev/null \
+            | grep -vE '^(#.*)?$' >"$RUN/perf-report.txt" || true
+          cp "$RUN/perf-report.txt" "${MIRROR_PERF_OUT:-/dev/null}" 2>/dev/null || true
+        fi
+      fi
       tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' <<<"$out"); lat=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' <<<"$out")
       [[ -z $tps ]] && { say "pgbench ($mode) failed:"; tail -5 <<<"$out" >&2; tps=nan lat=nan; }
       printf '%s\t%s\t%s\t%s\t%.2f\n' "$mode" "$round" "$tps" "$lat" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b-a}')" >>"$RUN/mirror.tsv"
@@ -452,4 +488,5 @@ mirror_scenario() {
   echo
   echo "Divergences reported: async ${div_a:-0}, sync ${div_s:-0} (first series of pgshift_mirror_divergences_total)."
   echo "Per-run results (mode round tps latency drain_s):"; sed 's/^/  /' "$RUN/mirror.tsv"
+  [[ -s $RUN/mirror-perf.txt ]] && { echo "perf stat --per-thread, round 1 (pgbench run + drain):"; sed 's/^/  /' "$RUN/mirror-perf.txt"; }
 }
