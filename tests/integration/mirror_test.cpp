@@ -336,6 +336,69 @@ TEST(MirrorDivergence, ARowChangedOnTheTargetIsJournaledWithBothResults) {
   EXPECT_EQ(run_pgshift(proxy, {"verify", "mdiv"}).exit_code, 1);
 }
 
+// The replay pipelines the queue: transactions queued behind a blocked one are sent back to
+// back once it goes on. One of them fails on the target (a row put there behind pgshift's
+// back): exactly that transaction is journaled, and the ones sent behind it in the same
+// write are still applied and compared (each is its own transaction).
+TEST(MirrorDivergence, AFailureInsideAPipelinedRunIsJournaledAloneTheRestApplies) {
+  create_db_both("mpipe");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL)", "mpipe");
+  }
+  PgshiftProcess proxy(proxy_options(config_yaml("mpipe")));
+  ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mpipe"}).exit_code, 0) << proxy.log();
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mpipe"); }, 30s, "the mirror drains"));
+  const auto applied_before = number(mirror_status(proxy, "mpipe"), "applied");
+  servers().target.exec("INSERT INTO t VALUES (5, -1)", "mpipe");  // behind pgshift's back
+  PgConnection blocker(servers().target.conninfo({}, std::nullopt, "mpipe"));
+  blocker.exec("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE");
+  PgConnection c(proxy.conninfo("postgres", kPassword, "mpipe"));
+  for (int i = 1; i <= 10; ++i) {
+    c.exec("INSERT INTO t VALUES (" + std::to_string(i) + ", " + std::to_string(i * 10) + ")");
+  }
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return servers()
+                   .target
+                   .exec(
+                       "SELECT count(*) FROM pg_stat_activity WHERE "
+                       "application_name = 'pgshift-mirror' AND wait_event_type = 'Lock'",
+                       "mpipe")
+                   .scalar() == "1";
+      },
+      30s, "the first replay waits on the lock"));
+  EXPECT_EQ(number(mirror_status(proxy, "mpipe"), "queued"), 10);  // 2..10 wait behind it
+  blocker.exec("COMMIT");
+  ASSERT_TRUE(wait_until([&] { return number(mirror_status(proxy, "mpipe"), "queued") == 0; }, 30s,
+                         "the queue drains"));
+  auto m = mirror_status(proxy, "mpipe");
+  EXPECT_EQ(number(m, "divergences"), 1) << boost::json::serialize(m);
+  EXPECT_EQ(number(m, "applied") - applied_before, 9) << boost::json::serialize(m);
+  auto errors = metric_value(fetch_metrics(proxy), "pgshift_mirror_divergences_total",
+                             {{"route", "mpipe"}, {"kind", "error"}});
+  EXPECT_EQ(errors.value_or(0), 1);
+  std::ifstream journal(std::string(m.at("journal").as_string()));
+  std::string line;
+  std::vector<boost::json::object> entries;
+  while (std::getline(journal, line)) {
+    auto e = boost::json::parse(line).as_object();
+    if (e.at("route") == "mpipe") entries.push_back(e);
+  }
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].at("kind"), "error");
+  EXPECT_EQ(entries[0].at("statement"), "INSERT INTO t VALUES (5, 50)");
+  EXPECT_EQ(entries[0].at("authoritative").as_array().at(0), "INSERT 0 1");
+  EXPECT_EQ(entries[0].at("replay").as_array().at(0), "ERROR 23505");
+  // Everything else is on the target; row 5 is the one written behind pgshift's back.
+  EXPECT_EQ(servers().target.exec("SELECT count(*) FROM t WHERE id <> 5", "mpipe").scalar(), "9");
+  EXPECT_EQ(servers().target.exec("SELECT sum(v) FROM t WHERE id <> 5", "mpipe").scalar(), "500");
+  EXPECT_EQ(servers().target.exec("SELECT v FROM t WHERE id = 5", "mpipe").scalar(), "-1");
+  // The replay goes on after it (on a new connection).
+  c.exec("INSERT INTO t VALUES (11, 110)");
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mpipe"); }, 30s, "the mirror drains"));
+  EXPECT_EQ(servers().target.exec("SELECT v FROM t WHERE id = 11", "mpipe").scalar(), "110");
+}
+
 // A client that leaves while its write waits for an answer: whether the write committed is
 // unknown to the sidecar, so it is recorded (kind in_doubt), never silently skipped.
 TEST(MirrorDivergence, AWriteLeftWithoutItsAnswerIsRecordedInDoubt) {
