@@ -15,6 +15,8 @@
 # start of its pgbench run to the end of its drain: CPU us, system calls and context switches
 # per transaction of the I/O threads and of the mirror thread (named pgshift-mirror); 2: also
 # `perf record -g` of the async sidecar in round 1 (top symbols per thread kind),
+# MIRROR_B_BIN [""] a second pgshift binary (e.g. main's) for an interleaved A/B: modes
+# async_b and sync_b run it, MIRROR_MODES ["none async sync"] lists the modes to run,
 # CUTOVER_RATE [""] total TPC-B tps limit in the cutover scenario (pgbench -R, split over the
 # two sidecars; empty: as fast as it goes). A cutover needs lag < 500 ms and a clean verify:
 # when the target cannot apply the full-speed load that fast, the switch is refused.
@@ -99,8 +101,8 @@ routes:
 YAML
   "$PGSHIFT" check-config "$RUN/$1.yaml" >/dev/null || die "check-config $1 failed"
 }
-start_sidecar() {  # name
-  "$PGSHIFT" --config "$RUN/$1.yaml" >"$RUN/$1.log" 2>&1 &
+start_sidecar() {  # name [binary]
+  "${2:-$PGSHIFT}" --config "$RUN/$1.yaml" >"$RUN/$1.log" 2>&1 &
   PIDS+=($!); PID[$1]=$!
   wait_port "${PORT[$1]}" "$!" "$RUN/$1.log"
 }
@@ -378,7 +380,7 @@ write_mirror_config() {  # name mode(none|async|sync)
   local port admin db=bench sync="{ mode: none }"
   port=$(free_port); admin=$(free_port)
   PORT[$1]=$port; APORT[$1]=$admin
-  [[ $2 != none ]] && { db=bench_$2; sync="{ mode: mirror, mirror: { ack: $2 } }"; }
+  [[ $2 != none ]] && { db=bench_$2; sync="{ mode: mirror, mirror: { ack: ${2%_b} } }"; }
   cat >"$RUN/$1.yaml" <<YAML
 threads: $THREADS
 log_level: warn
@@ -413,12 +415,18 @@ mirror_scenario() {
   declare -gA APORT=()
   mig_setup
   PGPASSWORD=bench-pw pg_dump -s "host=127.0.0.1 port=$SRC user=postgres dbname=bench" >"$RUN/schema.sql"
-  for m in async sync; do
+  local modes m
+  read -r -a modes <<<"${MIRROR_MODES:-none async sync}"
+  local mirrored=("${modes[@]/none/}")
+  for m in ${mirrored[*]}; do
     PGPASSWORD=bench-pw psql -X -q "host=127.0.0.1 port=$TGT user=postgres dbname=postgres" -c "CREATE DATABASE bench_$m"
     PGPASSWORD=bench-pw psql -X -q -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$TGT user=postgres dbname=bench_$m" -f "$RUN/schema.sql" >/dev/null
   done
-  for m in none async sync; do write_mirror_config "m_$m" "$m"; start_sidecar "m_$m"; done
-  for m in async sync; do
+  for m in "${modes[@]}"; do
+    write_mirror_config "m_$m" "$m"
+    if [[ $m == *_b ]]; then start_sidecar "m_$m" "${MIRROR_B_BIN:?MIRROR_B_BIN: the binary of modes async_b, sync_b}"; else start_sidecar "m_$m"; fi
+  done
+  for m in ${mirrored[*]}; do
     say "pgshift sync start (mirror, ack $m, scale $MSCALE)"
     "$PGSHIFT" sync start bench --config "$RUN/m_$m.yaml" >"$RUN/start-$m.out" 2>&1 \
       || { cat "$RUN/start-$m.out" >&2; die "mirror start ($m) failed"; }
@@ -433,12 +441,12 @@ mirror_scenario() {
     say "the mirror of $1 did not drain (queue $q bytes)"
   }
   : >"$RUN/mirror.tsv"
-  for m in none async sync; do pgbench -n -S -c "$MCLIENTS" -j 2 -T 2 "$(app_dsn "m_$m")" >/dev/null 2>&1 || true; done
-  local modes=(none async sync)
+  for m in "${modes[@]}"; do pgbench -n -S -c "$MCLIENTS" -j 2 -T 2 "$(app_dsn "m_$m")" >/dev/null 2>&1 || true; done
+  local n=${#modes[@]}
   for round in $(seq 1 "$SYNC_ROUNDS"); do
     local k
-    for k in 0 1 2; do
-      local mode=${modes[$(((k + round) % 3))]} out tps lat t0 t1
+    for ((k = 0; k < n; k++)); do
+      local mode=${modes[$(((k + round) % n))]} out tps lat t0 t1
       local perfpid=""
       if [[ ${MIRROR_PERF:-0} != 0 && $round == 1 ]]; then
         perf stat --per-thread -x, -e task-clock,context-switches,raw_syscalls:sys_enter \
@@ -479,7 +487,7 @@ mirror_scenario() {
     "pgshift ${PGSHIFT_COMMIT:+commit $PGSHIFT_COMMIT, }$(date -u +%Y-%m-%dT%H:%MZ)"
   printf '\n| mirror | tps | latency ms | tps ratio (vs none) | latency ratio (vs none) | drain after the run s |\n|---|---:|---:|---:|---:|---:|\n'
   local mode t l
-  for mode in none async sync; do
+  for mode in "${modes[@]}"; do
     t=$(med_of "$mode" 3); l=$(med_of "$mode" 4)
     printf '| %s | %.0f | %s | %s | %s | %s |\n' "$mode" "$t" "$l" \
       "$(awk -v a="$t" -v b="$(med_of none 3)" 'BEGIN {printf "%.2f", a/b}')" \
