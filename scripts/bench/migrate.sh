@@ -15,7 +15,7 @@
 # start of its pgbench run to the end of its drain: CPU us, system calls and context switches
 # per transaction of the I/O threads and of the mirror thread (named pgshift-mirror); 2: also
 # `perf record -g` of the async sidecar in round 1 (top symbols per thread kind),
-# MIRROR_B_BIN [""] a second pgshift binary (e.g. main's) for an interleaved A/B: modes
+# MPROTOCOL [simple] pgbench -M of the mirror runs, MIRROR_B_BIN [""] a second pgshift binary (e.g. main's) for an interleaved A/B: modes
 # async_b and sync_b run it, MIRROR_MODES ["none async sync"] lists the modes to run,
 # CUTOVER_RATE [""] total TPC-B tps limit in the cutover scenario (pgbench -R, split over the
 # two sidecars; empty: as fast as it goes). A cutover needs lag < 500 ms and a clean verify:
@@ -173,7 +173,7 @@ sync_scenario() {
   local ton toff lon loff
   ton=$(med_of on 3); toff=$(med_of off 3); lon=$(med_of on 4); loff=$(med_of off 4)
   echo
-  echo "TPC-B-like (-M simple), scale $MSCALE, $MCLIENTS clients through pgshift (pool $POOL_SIZE)," \
+  echo "TPC-B-like (-M ${MPROTOCOL:-simple}), scale $MSCALE, $MCLIENTS clients through pgshift (pool $POOL_SIZE)," \
     "${SYNC_DURATION}s x $SYNC_ROUNDS rounds (median), interleaved, $(nproc) cores," \
     "pgshift ${PGSHIFT_COMMIT:+commit $PGSHIFT_COMMIT, }$(date -u +%Y-%m-%dT%H:%MZ)"
   printf '\n| sync | tps | latency ms | tps ratio (on/off) | latency ratio (on/off) |\n|---|---:|---:|---:|---:|\n'
@@ -458,7 +458,7 @@ mirror_scenario() {
         fi
         sleep 0.3
       fi
-      out=$(pgbench -n -M simple -c "$MCLIENTS" -j 2 -T "$SYNC_DURATION" "$(app_dsn "m_$mode")" 2>&1) || true
+      out=$(pgbench -n -M "${MPROTOCOL:-simple}" -c "$MCLIENTS" -j 2 -T "$SYNC_DURATION" "$(app_dsn "m_$mode")" 2>&1) || true
       t0=$(date +%s.%N)
       [[ $mode != none ]] && drained "m_$mode"
       t1=$(date +%s.%N)
@@ -480,9 +480,10 @@ mirror_scenario() {
   med_of() { awk -F'\t' -v m="$1" -v c="$2" '$1==m && $c!="nan" {print $c}' "$RUN/mirror.tsv" \
     | sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
   local div_a div_s
-  div_a=$(metric m_async "^pgshift_mirror_divergences_total"); div_s=$(metric m_sync "^pgshift_mirror_divergences_total")
+  [[ -n ${APORT[m_async]:-} ]] && div_a=$(metric m_async "^pgshift_mirror_divergences_total")
+  [[ -n ${APORT[m_sync]:-} ]] && div_s=$(metric m_sync "^pgshift_mirror_divergences_total")
   echo
-  echo "TPC-B-like (-M simple), scale $MSCALE, $MCLIENTS clients through pgshift (pool $POOL_SIZE)," \
+  echo "TPC-B-like (-M ${MPROTOCOL:-simple}), scale $MSCALE, $MCLIENTS clients through pgshift (pool $POOL_SIZE)," \
     "${SYNC_DURATION}s x $SYNC_ROUNDS rounds (median), interleaved, $(nproc) cores," \
     "pgshift ${PGSHIFT_COMMIT:+commit $PGSHIFT_COMMIT, }$(date -u +%Y-%m-%dT%H:%MZ)"
   printf '\n| mirror | tps | latency ms | tps ratio (vs none) | latency ratio (vs none) | drain after the run s |\n|---|---:|---:|---:|---:|---:|\n'
