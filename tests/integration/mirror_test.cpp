@@ -2,7 +2,8 @@
 // clusters: `pgshift sync start` in mirror mode under pgbench TPC-B through pgshift (fleet
 // hold, exported snapshot, COPY, replay of everything committed after the hold), the
 // extended protocol, prepared statements, binary parameters, savepoints and COPY replayed
-// exactly, a provoked divergence in the journal, the target down in async mode, and a queue
+// exactly, a provoked divergence in the journal, the pipelined replay cut by an error or a
+// FATAL in its middle, the target down in async mode, and a queue
 // overflow under mark_diverged. "No lost writes" is checked the way a user would: pgshift
 // verify says source = target.
 #include <arpa/inet.h>
@@ -399,6 +400,61 @@ TEST(MirrorDivergence, AFailureInsideAPipelinedRunIsJournaledAloneTheRestApplies
   c.exec("INSERT INTO t VALUES (11, 110)");
   ASSERT_TRUE(wait_until([&] { return drained(proxy, "mpipe"); }, 30s, "the mirror drains"));
   EXPECT_EQ(servers().target.exec("SELECT v FROM t WHERE id = 11", "mpipe").scalar(), "110");
+}
+
+// A pipelined run cut by the server (FATAL, as at a shutdown) in its middle: the
+// transactions answered before stay applied, the rest run again from the first unanswered
+// one on a new connection, each exactly once.
+TEST(MirrorOutage, AFatalInsideAPipelinedRunReplaysFromTheFirstUnansweredOnce) {
+  create_db_both("mfatal");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL)", "mfatal");
+    c->exec("CREATE TABLE gate (id int)", "mfatal");
+  }
+  servers().source.exec("INSERT INTO t SELECT g, 0 FROM generate_series(1, 10) g", "mfatal");
+  PgshiftProcess proxy(proxy_options(config_yaml("mfatal")));
+  ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mfatal"}).exit_code, 0) << proxy.log();
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mfatal"); }, 30s, "the mirror drains"));
+  const auto applied_before = number(mirror_status(proxy, "mfatal"), "applied");
+  auto mirror_waits = [&] {
+    return servers()
+               .target
+               .exec(
+                   "SELECT count(*) FROM pg_stat_activity WHERE "
+                   "application_name = 'pgshift-mirror' AND wait_event_type = 'Lock'",
+                   "mfatal")
+               .scalar() == "1";
+  };
+  // The first replay waits on a table lock while ten updates queue behind it.
+  PgConnection table_lock(servers().target.conninfo({}, std::nullopt, "mfatal"));
+  table_lock.exec("BEGIN; LOCK TABLE gate IN ACCESS EXCLUSIVE MODE");
+  PgConnection c(proxy.conninfo("postgres", kPassword, "mfatal"));
+  c.exec("INSERT INTO gate VALUES (0)");
+  ASSERT_TRUE(wait_until(mirror_waits, 30s, "the first replay waits on the table lock"));
+  for (int i = 1; i <= 10; ++i) c.exec("UPDATE t SET v = v + 1 WHERE id = " + std::to_string(i));
+  // Row 5 locked on the target: of the ten sent back to back, 1..4 apply, 5 waits.
+  PgConnection row_lock(servers().target.conninfo({}, std::nullopt, "mfatal"));
+  row_lock.exec("BEGIN; SELECT * FROM t WHERE id = 5 FOR UPDATE");
+  table_lock.exec("COMMIT");
+  ASSERT_TRUE(wait_until(
+      [&] { return number(mirror_status(proxy, "mfatal"), "applied") == applied_before + 5; }, 30s,
+      "the gate and updates 1..4 apply"));
+  ASSERT_TRUE(wait_until(mirror_waits, 30s, "update 5 waits on the row lock"));
+  servers().target.exec(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+      "application_name = 'pgshift-mirror'",
+      "mfatal");
+  ASSERT_TRUE(wait_until(mirror_waits, 30s, "update 5 runs again and waits again"));
+  row_lock.exec("COMMIT");
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mfatal"); }, 30s, "the mirror drains"));
+  auto m = mirror_status(proxy, "mfatal");
+  EXPECT_EQ(number(m, "divergences"), 0) << boost::json::serialize(m) << proxy.log();
+  EXPECT_EQ(number(m, "applied") - applied_before, 11) << boost::json::serialize(m);
+  // Every update applied exactly once.
+  EXPECT_EQ(servers()
+                .target.exec("SELECT string_agg(v::text, ',' ORDER BY id) FROM t", "mfatal")
+                .scalar(),
+            "1,1,1,1,1,1,1,1,1,1");
 }
 
 // A client that leaves while its write waits for an answer: whether the write committed is
