@@ -139,10 +139,24 @@ void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
 }
 
 void RouteMirror::note_unsafe(std::string_view reason, std::string_view statement) {
-  mirror_metrics().unsafe(route_, reason).Increment();
+  // On the I/O threads, for every flagged statement: the series is looked up once per reason
+  // (Family::Add builds labels under a lock), and nothing is allocated once it was logged.
+  const auto r = routing::mirror_unsafe_reason_from_string(reason);
+  if (r) {
+    auto& slot = unsafe_counters_[static_cast<std::size_t>(*r)];
+    prometheus::Counter* c = slot.load(std::memory_order_acquire);
+    if (!c) {
+      c = &mirror_metrics().unsafe(route_, reason);
+      slot.store(c, std::memory_order_release);
+    }
+    c->Increment();
+  } else {
+    mirror_metrics().unsafe(route_, reason).Increment();
+  }
   {
     std::lock_guard lock(mu_);
-    if (!unsafe_logged_.emplace(reason).second) return;
+    if (unsafe_logged_.find(reason) != unsafe_logged_.end()) return;
+    unsafe_logged_.emplace(reason);
   }
   proxy::log_warn("mirrored statement may not replay the same on the other side",
                   {f("route", route_), f("reason", reason),

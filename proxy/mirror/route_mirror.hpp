@@ -11,6 +11,8 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 
+#include <array>
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
@@ -32,6 +34,7 @@
 #include "proxy/mirror/replay_batch.hpp"
 #include "proxy/runtime/mirror_sink.hpp"
 #include "proxy/runtime/runtime.hpp"
+#include "routing/mirror_safety.hpp"
 #include "routing/sync_position.hpp"
 
 namespace pgshift::mirror {
@@ -124,6 +127,8 @@ class RouteMirror {
   prometheus::Gauge& queue_gauge_;
   prometheus::Gauge& lag_gauge_;
   prometheus::Counter& applied_counter_;
+  std::array<std::atomic<prometheus::Counter*>, routing::kMirrorUnsafeReasonCount>
+      unsafe_counters_{};  // made at first use (a reason never seen has no series)
 
   // Guarded by mu_.
   mutable std::mutex mu_;
