@@ -1,6 +1,8 @@
 // RouteMirror::run(): the replay loop of one route on the mirror thread. One connection to
-// the other side; the queue's transactions are replayed one at a time, in order, each as it
-// ran on the authoritative side, and their results compared (docs/sync.md, "Mirror mode").
+// the other side; the queue's transactions are replayed in order, each as it ran on the
+// authoritative side and as its own transaction, pipelined: written back to back (a write
+// beside the reads) and their answers read in bulk and compared one transaction at a time
+// (docs/sync.md, "Mirror mode" and "How the replay is pipelined").
 #include <pthread.h>
 
 #include <boost/asio/as_tuple.hpp>

@@ -473,7 +473,11 @@ mirror_scenario() {
       fi
       tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' <<<"$out"); lat=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' <<<"$out")
       [[ -z $tps ]] && { say "pgbench ($mode) failed:"; tail -5 <<<"$out" >&2; tps=nan lat=nan; }
-      printf '%s\t%s\t%s\t%s\t%.2f\n' "$mode" "$round" "$tps" "$lat" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b-a}')" >>"$RUN/mirror.tsv"
+      local drain; drain=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b-a}')
+      # Replay rate: what the mirror applied per second from the start of the run to the
+      # end of its drain (a replay that falls behind takes less CPU from the clients).
+      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$round" "$tps" "$lat" "$drain" \
+        "$(awk -v t="$tps" -v d="$SYNC_DURATION" -v w="$drain" 'BEGIN {if (t == "nan") print "nan"; else printf "%.0f", t * d / (d + w)}')" >>"$RUN/mirror.tsv"
       say "round $round mirror $mode: $tps tps, drained $(tail -1 "$RUN/mirror.tsv" | cut -f5) s after the run; load $(cut -d' ' -f1-3 /proc/loadavg)"
     done
   done
@@ -486,16 +490,17 @@ mirror_scenario() {
   echo "TPC-B-like (-M ${MPROTOCOL:-simple}), scale $MSCALE, $MCLIENTS clients through pgshift (pool $POOL_SIZE)," \
     "${SYNC_DURATION}s x $SYNC_ROUNDS rounds (median), interleaved, $(nproc) cores," \
     "pgshift ${PGSHIFT_COMMIT:+commit $PGSHIFT_COMMIT, }$(date -u +%Y-%m-%dT%H:%MZ)"
-  printf '\n| mirror | tps | latency ms | tps ratio (vs none) | latency ratio (vs none) | drain after the run s |\n|---|---:|---:|---:|---:|---:|\n'
+  printf '\n| mirror | tps | latency ms | tps ratio (vs none) | latency ratio (vs none) | drain after the run s | replay rate tps (run + drain) |\n|---|---:|---:|---:|---:|---:|---:|\n'
   local mode t l
   for mode in "${modes[@]}"; do
     t=$(med_of "$mode" 3); l=$(med_of "$mode" 4)
-    printf '| %s | %.0f | %s | %s | %s | %s |\n' "$mode" "$t" "$l" \
+    printf '| %s | %.0f | %s | %s | %s | %s | %s |\n' "$mode" "$t" "$l" \
       "$(awk -v a="$t" -v b="$(med_of none 3)" 'BEGIN {printf "%.2f", a/b}')" \
-      "$(awk -v a="$l" -v b="$(med_of none 4)" 'BEGIN {printf "%.2f", a/b}')" "$(med_of "$mode" 5)"
+      "$(awk -v a="$l" -v b="$(med_of none 4)" 'BEGIN {printf "%.2f", a/b}')" "$(med_of "$mode" 5)" \
+      "$([[ $mode == none ]] && echo - || med_of "$mode" 6)"
   done
   echo
   echo "Divergences reported: async ${div_a:-0}, sync ${div_s:-0} (first series of pgshift_mirror_divergences_total)."
-  echo "Per-run results (mode round tps latency drain_s):"; sed 's/^/  /' "$RUN/mirror.tsv"
+  echo "Per-run results (mode round tps latency drain_s replay_rate):"; sed 's/^/  /' "$RUN/mirror.tsv"
   [[ -s $RUN/mirror-perf.txt ]] && { echo "perf stat --per-thread, round 1 (pgbench run + drain):"; sed 's/^/  /' "$RUN/mirror-perf.txt"; }
 }
