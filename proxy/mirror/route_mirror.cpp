@@ -28,7 +28,15 @@ std::string hex(const wire::Bytes& b) {
 
 RouteMirror::RouteMirror(proxy::Runtime& runtime, std::string route, asio::any_io_executor executor,
                          std::shared_ptr<Journal> journal)
-    : runtime_(runtime), route_(std::move(route)), wake_(executor), journal_(std::move(journal)) {
+    : runtime_(runtime),
+      route_(std::move(route)),
+      wake_(executor),
+      journal_(std::move(journal)),
+      queue_gauge_(mirror_metrics().queue_bytes(route_)),
+      lag_gauge_(mirror_metrics().lag_seconds(route_)),
+      applied_counter_(mirror_metrics().applied(route_)),
+      reader_(wire::type_set({'C', 'E', 'Z'})),
+      write_done_(executor) {
   auto snap = runtime_.snapshot();
   if (const auto* r = route_config(snap)) {
     max_queue_bytes_ = r->sync.mirror.max_queue_bytes;
@@ -103,12 +111,14 @@ void RouteMirror::mark_diverged(std::string_view why) {
 void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
   std::function<void(bool)> refused;
   std::vector<std::function<void(bool)>> dones;
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (stopped_) {
       refused = std::move(txn->done);
     } else if (spills_locked(txn->size())) {
       spool_locked(std::move(txn), refused, dones);
+      wake = std::exchange(sleeping_, false);
     } else if (overflow_ == config::MirrorOverflow::mark_diverged &&
                queue_bytes_ + txn->size() > max_queue_bytes_) {
       // Never a silent drop: the route is marked diverged and stops mirroring; the operator
@@ -125,7 +135,8 @@ void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
       queue_bytes_ += txn->size();
       ++submitted_;
       queue_.push_back(std::move(txn));
-      mirror_metrics().queue_bytes(route_).Set(static_cast<double>(queue_bytes_));
+      queue_gauge_.Set(static_cast<double>(queue_bytes_));
+      wake = std::exchange(sleeping_, false);
     }
   }
   for (auto& d : dones) d(false);
@@ -133,15 +144,31 @@ void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
     refused(false);
     return;
   }
-  // The replay loop runs on the timer's executor: the cancel runs after it began to wait.
-  asio::post(wake_.get_executor(), [this] { wake_.cancel(); });
+  // Only a replay loop that waits for work is woken (one post per idle period, not one per
+  // transaction); a busy one takes the transaction when it next looks at the queue. The
+  // loop runs on the timer's executor: the cancel runs after it began to wait.
+  if (wake) asio::post(wake_.get_executor(), [this] { wake_.cancel(); });
 }
 
 void RouteMirror::note_unsafe(std::string_view reason, std::string_view statement) {
-  mirror_metrics().unsafe(route_, reason).Increment();
+  // On the I/O threads, for every flagged statement: the series is looked up once per reason
+  // (Family::Add builds labels under a lock), and nothing is allocated once it was logged.
+  const auto r = routing::mirror_unsafe_reason_from_string(reason);
+  if (r) {
+    auto& slot = unsafe_counters_[static_cast<std::size_t>(*r)];
+    prometheus::Counter* c = slot.load(std::memory_order_acquire);
+    if (!c) {
+      c = &mirror_metrics().unsafe(route_, reason);
+      slot.store(c, std::memory_order_release);
+    }
+    c->Increment();
+  } else {
+    mirror_metrics().unsafe(route_, reason).Increment();
+  }
   {
     std::lock_guard lock(mu_);
-    if (!unsafe_logged_.emplace(reason).second) return;
+    if (unsafe_logged_.find(reason) != unsafe_logged_.end()) return;
+    unsafe_logged_.emplace(reason);
   }
   proxy::log_warn("mirrored statement may not replay the same on the other side",
                   {f("route", route_), f("reason", reason),
