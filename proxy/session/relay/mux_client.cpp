@@ -522,6 +522,7 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
   IoBuffer& buf = client_buf_;  // may already hold bytes pipelined after the startup packet
   bool unread = !buf.empty();
   bool terminate = false;
+  bool more = false;  // the last read filled its buffer (Stream::read_some_drained)
   while (end_reason_ == EndReason::none && !terminate) {
     if (!unread) {
       if (buf.empty()) {
@@ -537,7 +538,10 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
         }
         c2s_hot_wait_ = hot_ && scanner.at_boundary();
       }
-      auto [ec, n] = co_await client_.read_some(buf.writable());
+      // Inside a message, read at once: a client that stopped mid-message and closed is
+      // seen now (its FIN may have come in the event of its last bytes).
+      more = more || !buf.empty() || !scanner.at_boundary();
+      auto [ec, n] = co_await client_.read_some_drained(buf.writable(), more);
       c2s_hot_wait_ = false;
       // Cooled down by the IdleSweeper (sweep_idle): wait again, without the buffer.
       if (ec == asio::error::operation_aborted && !hot_ && end_reason_ == EndReason::none) continue;

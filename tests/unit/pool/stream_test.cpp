@@ -71,6 +71,55 @@ TEST(Stream, PlainReadWriteWaitAndIdempotentClose) {
   });
 }
 
+// read_some_drained: the reader's `more` flag, and why the relays must set it inside a
+// message (docs/threading.md, "System calls per message").
+TEST(Stream, DrainedReadsTellWhenTheBufferWasFilledAndWhenToLookAgain) {
+  run_io([]() -> asio::awaitable<void> {
+    auto [a, b] = co_await connected_pair();
+    auto read = [&b](std::span<std::uint8_t> buf, bool& more,
+                     std::chrono::milliseconds timeout) -> asio::awaitable<std::string> {
+      error_code why;
+      auto r = co_await detail::with_timeout(b.read_some_drained(buf, more), timeout, why);
+      if (!r) co_return "<timed out>";
+      if (r->first) co_return "<" + r->first.message() + ">";
+      co_return text(buf.first(r->second));
+    };
+    std::array<std::uint8_t, 4> four{};
+    std::array<std::uint8_t, 64> big{};
+    bool more = false;
+
+    // A read that fills the buffer says so; the next one, told so, reads the rest at once.
+    EXPECT_FALSE(co_await a.write_all(bytes("0123456789")));
+    EXPECT_EQ(co_await read(four, more, 5s), "0123");
+    EXPECT_TRUE(more);
+    EXPECT_EQ(co_await read(four, more, 5s), "4567");
+    EXPECT_TRUE(more);
+    EXPECT_EQ(co_await read(big, more, 5s), "89");
+    EXPECT_FALSE(more);
+    // After a short read the next one waits for the peer's next bytes.
+    EXPECT_EQ(co_await read(big, more, 50ms), "<timed out>");
+    EXPECT_FALSE(co_await a.write_all(bytes("later")));
+    more = false;
+    EXPECT_EQ(co_await read(big, more, 5s), "later");
+
+    // Bytes and a FIN that reach the event loop as one event: after the short read no event
+    // is left for the FIN, so a reader that waits is never woken; told to look again (as
+    // the relays are inside a message), it sees the end at once.
+    EXPECT_FALSE(co_await a.write_all(bytes("last")));
+    a.socket().shutdown(tcp::socket::shutdown_send);
+    asio::steady_timer settle(co_await asio::this_coro::executor, 50ms);
+    co_await settle.async_wait(use_tuple);  // the loop takes the event with no read pending
+    more = false;
+    EXPECT_EQ(co_await read(big, more, 5s), "last");
+    EXPECT_FALSE(more);
+    EXPECT_EQ(co_await read(big, more, 100ms), "<timed out>");
+    more = true;
+    EXPECT_EQ(co_await read(big, more, 5s), "<End of file>");
+    a.close();
+    b.close();
+  });
+}
+
 class TlsStream : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
