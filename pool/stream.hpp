@@ -52,12 +52,16 @@ class Stream {
   // closed (its last bytes and its FIN in one event) is then seen at once. At a message
   // boundary a FIN that came in the same event as the last bytes raises no new event: the
   // caller must look again by other means (the hot sessions' sweep, docs/threading.md).
-  asio::awaitable<std::pair<error_code, std::size_t>> read_some_drained(
-      std::span<std::uint8_t> buf, bool& more);
+  asio::awaitable<std::pair<error_code, std::size_t>> read_some_drained(std::span<std::uint8_t> buf,
+                                                                        bool& more);
   // Reads exactly buf.size() bytes.
   asio::awaitable<error_code> read_exact(std::span<std::uint8_t> buf);
-  // Writes all bytes.
+  // Writes all bytes. On plain TCP, one send() without a trip through the event loop when
+  // the socket's send buffer takes them all (the usual case).
   asio::awaitable<error_code> write_all(std::span<const std::uint8_t> data);
+  // Writes `first` then `second`, in one system call when they fit (sendmsg with two parts).
+  asio::awaitable<error_code> write_all(std::span<const std::uint8_t> first,
+                                        std::span<const std::uint8_t> second);
   // Waits until the stream has bytes to read without holding a buffer (used by idle
   // sessions so they hold no I/O memory). For TLS, returns at once if bytes were already
   // taken from the socket (decrypted in OpenSSL, or records read ahead but not decrypted).

@@ -442,7 +442,8 @@ TEST_F(TransactionPoolStateTest, ServerTerminatedWhileIdleInThePoolIsNeverHanded
     source().exec("SELECT pg_terminate_backend(" + pid + ")");
     ASSERT_TRUE(wait_until(
         [&] {
-          return source().exec("SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid)
+          return source()
+                     .exec("SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid)
                      .scalar() == "0";
         },
         10s, "the terminated backend to exit"));

@@ -322,8 +322,7 @@ asio::awaitable<void> ClientSession::flush_to_server() {
   }
   pool::ServerConnection* s = server_;
   c2s_writing_ = true;
-  auto ec = co_await s->stream.write_all(out);
-  if (!ec && !direct.empty()) ec = co_await s->stream.write_all(direct);
+  auto ec = co_await s->stream.write_all(out, direct);  // one system call for both
   c2s_writing_ = false;
   notify_handoff();
   out.clear();

@@ -120,6 +120,45 @@ TEST(Stream, DrainedReadsTellWhenTheBufferWasFilledAndWhenToLookAgain) {
   });
 }
 
+// Two parts written as one (sendmsg), including when the second is far larger than the
+// socket buffers and most of it goes out through Asio while the peer reads.
+asio::awaitable<void> expect_two_part_writes(Stream& writer, Stream& reader) {
+  std::string large(4 << 20, '\0');
+  for (std::size_t i = 0; i < large.size(); ++i) large[i] = static_cast<char>('a' + i % 26);
+  const std::string expected = "head:" + std::string("tail") + "HEAD" + large;
+  std::string got;
+  bool done = false;
+  asio::co_spawn(
+      co_await asio::this_coro::executor,
+      [&]() -> asio::awaitable<void> {
+        std::array<std::uint8_t, 65536> buf{};
+        while (got.size() < expected.size()) {
+          auto [ec, n] = co_await reader.read_some(buf);
+          if (ec) break;
+          got += text(std::span(buf).first(n));
+        }
+        done = true;
+      },
+      asio::detached);
+  EXPECT_FALSE(co_await writer.write_all(bytes("head:"), bytes("tail")));
+  EXPECT_FALSE(co_await writer.write_all(bytes("HEAD"), bytes(large)));
+  while (!done) {
+    asio::steady_timer tick(co_await asio::this_coro::executor, 1ms);
+    co_await tick.async_wait(use_tuple);
+  }
+  EXPECT_EQ(got.size(), expected.size());
+  EXPECT_TRUE(got == expected) << "the bytes arrived out of order or damaged";
+}
+
+TEST(Stream, TwoPartWritesArriveWholeAndInOrder) {
+  run_io([]() -> asio::awaitable<void> {
+    auto [a, b] = co_await connected_pair();
+    co_await expect_two_part_writes(a, b);
+    a.close();
+    b.close();
+  });
+}
+
 class TlsStream : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -174,6 +213,12 @@ class TlsStream : public ::testing::Test {
 
   static inline std::string dir_;
 };
+
+TEST_F(TlsStream, TwoPartWritesArriveWholeAndInOrder) {
+  with_tls_pair([](Stream& client, Stream& server) -> asio::awaitable<void> {
+    co_await expect_two_part_writes(client, server);
+  });
+}
 
 TEST_F(TlsStream, WaitReadableSeesDecryptedBytesHeldByOpenSsl) {
   with_tls_pair([](Stream& client, Stream& server) -> asio::awaitable<void> {
