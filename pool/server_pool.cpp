@@ -286,7 +286,7 @@ asio::awaitable<PooledConnection> ServerPool::acquire(AcquireError& error, Acqui
   co_return result;
 }
 
-PooledConnection ServerPool::pop_idle(bool& needs_check, bool stop_at_check) {
+PooledConnection ServerPool::pop_idle(bool& needs_check, bool stop_at_check, bool probe) {
   needs_check = false;
   while (!idle_.empty()) {
     const auto now = Clock::now();
@@ -294,11 +294,12 @@ PooledConnection ServerPool::pop_idle(bool& needs_check, bool stop_at_check) {
     IdleEntry entry = std::move(idle_.back());
     idle_.pop_back();
     gauges_.idle.add(-1);
+    unwatch(*entry.conn);
     if (expired(*entry.conn, now)) {
       retire(std::move(entry.conn), true);
       continue;
     }
-    if (!is_connection_alive(*entry.conn)) {
+    if ((probe || entry.conn->stream.is_tls()) && !is_connection_alive(*entry.conn)) {
       counters_.dead.add(1);
       retire(std::move(entry.conn), false);
       continue;
@@ -314,7 +315,9 @@ asio::awaitable<PooledConnection> ServerPool::take_idle() {
   for (;;) {
     bool needs_check = false;
     // The handle owns the connection: a cancelled health check releases it as dirty.
-    PooledConnection handle = pop_idle(needs_check, false);
+    // Off the hot path (try_acquire_now): the probe costs little here, and covers what the
+    // idle watch cannot see (bytes that came with the connection's last read).
+    PooledConnection handle = pop_idle(needs_check, false, true);
     if (!handle || !needs_check) co_return handle;
     counters_.health_checks.add(1);
     auto check = co_await run_simple_command(*handle, "SELECT 1", options_.check_timeout);
@@ -327,7 +330,7 @@ asio::awaitable<PooledConnection> ServerPool::take_idle() {
 PooledConnection ServerPool::try_acquire_now() {
   if (closed_ || idle_.empty()) return PooledConnection{};
   bool needs_check = false;
-  PooledConnection handle = pop_idle(needs_check, true);
+  PooledConnection handle = pop_idle(needs_check, true, false);
   if (handle) counters_.acquires.add(1);
   return handle;
 }
@@ -389,6 +392,7 @@ void ServerPool::place(std::unique_ptr<ServerConnection> conn) {
   }
   idle_.push_back({std::move(conn), Clock::now()});
   gauges_.idle.add(1);
+  watch(*idle_.back().conn);
 }
 
 void ServerPool::retire(std::unique_ptr<ServerConnection> conn, bool graceful) {
@@ -469,6 +473,7 @@ void ServerPool::maintain() {
     auto conn = std::move(it->conn);
     it = idle_.erase(it);
     gauges_.idle.add(-1);
+    unwatch(*conn);
     retire(std::move(conn), graceful);
   }
 
@@ -521,6 +526,7 @@ void ServerPool::close() {
     auto conn = std::move(idle_.front().conn);
     idle_.pop_front();
     gauges_.idle.add(-1);
+    unwatch(*conn);
     retire(std::move(conn), true);
   }
 }

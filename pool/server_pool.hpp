@@ -5,7 +5,9 @@
 //   1. the most recently released idle connection of this thread (LIFO, so the fewest stay
 //      warm and the rest age out), skipping ones past server_lifetime or dead (closed or
 //      readable while idle); one idle longer than health_check_after is checked with
-//      `SELECT 1` first;
+//      `SELECT 1` first. A plain-TCP idle connection is watched while it waits (a read is
+//      pending on it, server_pool_watch.cpp), so one that the server closes or writes to is
+//      dropped when that happens, and the hand-out costs no system call;
 //   2. else, if fewer than `size` connections exist on all threads (PoolShared), a new one,
 //      retrying network/TLS failures with capped exponential backoff for at most the
 //      upstream's connect_timeout (never past the deadline);
@@ -150,8 +152,9 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   asio::awaitable<PooledConnection> acquire(AcquireError& error, AcquireOptions options = {});
 
   // The hot path without a coroutine frame: a connection from this thread's idle list if one
-  // is usable right now (alive, within lifetime, not due for a health check), else an empty
-  // handle, and the caller falls back to acquire().
+  // is usable right now (within lifetime, not due for a health check, and: plain TCP, not
+  // seen closing by its idle watch; TLS, passing the liveness probe), else an empty handle,
+  // and the caller falls back to acquire(), which probes every connection it takes.
   PooledConnection try_acquire_now();
 
   // Takes the connection back from `conn` (which becomes empty). Kept for reuse only when
@@ -230,8 +233,10 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   // Steps of acquire().
   // Pops idle connections (most recent first), closing expired and dead ones, until one is
   // usable; returns it counted as active, and whether it needs a health check. With
-  // stop_at_check, one that needs a check is left in place and nothing is returned.
-  PooledConnection pop_idle(bool& needs_check, bool stop_at_check);
+  // stop_at_check, one that needs a check is left in place and nothing is returned. `probe`:
+  // every connection gets the liveness probe (one system call); otherwise only TLS ones do
+  // (plain TCP ones are watched while idle).
+  PooledConnection pop_idle(bool& needs_check, bool stop_at_check, bool probe);
   asio::awaitable<PooledConnection> take_idle();  // pop_idle + health check
   asio::awaitable<PooledConnection> open_for_client(Clock::time_point deadline,
                                                     AcquireOptions options, AcquireError& error);
@@ -258,6 +263,16 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   void after_slot_freed();
   // Opens one connection for min_idle (maintenance).
   static asio::awaitable<void> open_idle(std::shared_ptr<ServerPool> self);
+
+  // The idle watch (server_pool_watch.cpp): a pending MSG_PEEK read on a plain-TCP idle
+  // connection, so that a server that closes (or says anything) while idle is dropped at
+  // once. Edge-triggered epoll reports only what arrives after the watch is queued, or after
+  // the last read that drained the socket; what came with that read (a FIN right behind a
+  // ReadyForQuery) is left to maintenance's probe.
+  void watch(ServerConnection& conn);
+  // Stops the watch (no system call): before a connection leaves the idle list.
+  static void unwatch(ServerConnection& conn) noexcept;
+  void on_idle_readable(const ServerConnection* conn, std::uint32_t generation);
 
   void wake_first_waiter();
   void stop_starving(Waiter& w) noexcept;

@@ -31,6 +31,7 @@ void ServerPool::on_shed_request() {
   auto conn = std::move(idle_.front().conn);
   idle_.pop_front();
   gauges_.idle.add(-1);
+  unwatch(*conn);
   retire(std::move(conn), true);
 }
 
@@ -43,6 +44,7 @@ void ServerPool::drop_idle() {
     auto conn = std::move(idle_.front().conn);
     idle_.pop_front();
     gauges_.idle.add(-1);
+    unwatch(*conn);
     retire(std::move(conn), true);
   }
 }

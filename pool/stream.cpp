@@ -3,11 +3,63 @@
 #include <openssl/bio.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
+#include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
+
+// A receive buffer that makes Asio's reactor take a short read as "socket drained"
+// (Stream::read_some_drained). Asio's own receive operation says so only at EOF, so after
+// every read it keeps trying the next read before waiting for an epoll event, and with
+// request-response traffic that try returns EAGAIN: one wasted system call per message.
+namespace pgshift::pool::drained {
+struct Buffer : boost::asio::mutable_buffer {
+  explicit Buffer(boost::asio::mutable_buffer b) : boost::asio::mutable_buffer(b) {}
+};
+}  // namespace pgshift::pool::drained
+
+namespace boost::asio::detail {
+// The receive operation's reading part for drained::Buffer: the same recv as Asio's
+// (reactive_socket_recv_op.hpp, Boost 1.81), and "done_and_exhausted" for a short read
+// (the kernel had no more bytes then: anything that arrives later raises a new edge-
+// triggered event), so the reactor clears its "try first" flag for the socket.
+template <>
+class reactive_socket_recv_op_base<pgshift::pool::drained::Buffer> : public reactor_op {
+ public:
+  reactive_socket_recv_op_base(const boost::system::error_code& success_ec, socket_type socket,
+                               socket_ops::state_type state,
+                               const pgshift::pool::drained::Buffer& buffer,
+                               socket_base::message_flags flags, func_type complete_func)
+      : reactor_op(success_ec, &reactive_socket_recv_op_base::do_perform, complete_func),
+        socket_(socket),
+        state_(state),
+        buffer_(buffer),
+        flags_(flags) {}
+
+  static status do_perform(reactor_op* base) {
+    auto* o = static_cast<reactive_socket_recv_op_base*>(base);
+    const std::size_t size = o->buffer_.size();
+    if (!socket_ops::non_blocking_recv1(o->socket_, o->buffer_.data(), size, o->flags_,
+                                        (o->state_ & socket_ops::stream_oriented) != 0, o->ec_,
+                                        o->bytes_transferred_)) {
+      return not_done;
+    }
+    return o->bytes_transferred_ < size ? done_and_exhausted : done;
+  }
+
+ private:
+  socket_type socket_;
+  socket_ops::state_type state_;
+  mutable_buffer buffer_;
+  socket_base::message_flags flags_;
+};
+}  // namespace boost::asio::detail
 
 namespace pgshift::pool {
 namespace {
@@ -74,6 +126,32 @@ asio::awaitable<std::pair<error_code, std::size_t>> Stream::read_some(std::span<
   co_return std::pair{ec, n};
 }
 
+asio::awaitable<std::pair<error_code, std::size_t>> Stream::read_some_drained(
+    std::span<std::uint8_t> buf, bool& more) {
+  if (tls_ || buf.empty()) {
+    auto [ec, n] = co_await read_some(buf);
+    more = n == buf.size();
+    co_return std::pair{ec, n};
+  }
+  if (more) {
+    // The reactor may believe the socket drained: read by hand, without waiting.
+    const ssize_t n = ::recv(socket_.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n > 0) {
+      more = static_cast<std::size_t>(n) == buf.size();
+      co_return std::pair{error_code{}, static_cast<std::size_t>(n)};
+    }
+    more = false;
+    if (n == 0) co_return std::pair{error_code(asio::error::eof), std::size_t{0}};
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      co_return std::pair{error_code(errno, asio::error::get_system_category()), std::size_t{0}};
+    }
+  }
+  auto [ec, n] = co_await socket_.async_read_some(
+      drained::Buffer(asio::buffer(buf.data(), buf.size())), use_tuple);
+  more = n == buf.size();
+  co_return std::pair{ec, n};
+}
+
 asio::awaitable<error_code> Stream::read_exact(std::span<std::uint8_t> buf) {
   auto buffer = asio::buffer(buf.data(), buf.size());
   if (tls_) {
@@ -85,12 +163,53 @@ asio::awaitable<error_code> Stream::read_exact(std::span<std::uint8_t> buf) {
 }
 
 asio::awaitable<error_code> Stream::write_all(std::span<const std::uint8_t> data) {
+  if (!tls_ && !data.empty()) {
+    // Most writes fit the socket's send buffer: one send() here, without Asio's write
+    // operation, whose completion would be posted to the event loop (one more round of
+    // epoll_wait before this coroutine goes on). The rest, if any, goes through Asio.
+    const ssize_t n =
+        ::send(socket_.native_handle(), data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      data = data.subspan(static_cast<std::size_t>(n));
+      if (data.empty()) co_return error_code{};
+    } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      co_return error_code(errno, asio::error::get_system_category());
+    }
+  }
   auto buffer = asio::buffer(data.data(), data.size());
   if (tls_) {
     auto [ec, n] = co_await asio::async_write(*tls_, buffer, use_tuple);
     co_return ec;
   }
   auto [ec, n] = co_await asio::async_write(socket_, buffer, use_tuple);
+  co_return ec;
+}
+
+asio::awaitable<error_code> Stream::write_all(std::span<const std::uint8_t> first,
+                                              std::span<const std::uint8_t> second) {
+  if (first.empty() || second.empty()) co_return co_await write_all(first.empty() ? second : first);
+  if (!tls_) {
+    // Both in one sendmsg() (see write_all above).
+    iovec iov[2] = {{const_cast<std::uint8_t*>(first.data()), first.size()},
+                    {const_cast<std::uint8_t*>(second.data()), second.size()}};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
+    const ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      co_return error_code(errno, asio::error::get_system_category());
+    }
+    auto sent = static_cast<std::size_t>(std::max<ssize_t>(n, 0));
+    if (sent >= first.size()) co_return co_await write_all(second.subspan(sent - first.size()));
+    first = first.subspan(sent);
+  }
+  const std::array<asio::const_buffer, 2> buffers = {asio::buffer(first.data(), first.size()),
+                                                     asio::buffer(second.data(), second.size())};
+  if (tls_) {
+    auto [ec, n] = co_await asio::async_write(*tls_, buffers, use_tuple);
+    co_return ec;
+  }
+  auto [ec, n] = co_await asio::async_write(socket_, buffers, use_tuple);
   co_return ec;
 }
 

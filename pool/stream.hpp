@@ -40,10 +40,28 @@ class Stream {
 
   // Reads at least one byte (or fails). Never throws.
   asio::awaitable<std::pair<error_code, std::size_t>> read_some(std::span<std::uint8_t> buf);
+  // read_some for the relays' hot reads, with one system call per read instead of two on
+  // plain TCP. Asio's epoll reactor is edge-triggered; before waiting for an event it tries
+  // the read once, and that try returns EAGAIN whenever the peer has not answered yet.
+  // Here a read that comes back short tells the reactor the socket is drained, so the next
+  // read waits for the next event without trying first. (TLS streams read as read_some.)
+  // `more` (in/out) is the caller's per-stream state between reads: true in means "read at
+  // once, do not rely on an event" (one non-blocking recv first); out, it says whether this
+  // read filled `buf` (the socket may hold more, and no event will come for it). A caller
+  // also sets it when it holds part of a message: a peer that stopped mid-message and
+  // closed (its last bytes and its FIN in one event) is then seen at once. At a message
+  // boundary a FIN that came in the same event as the last bytes raises no new event: the
+  // caller must look again by other means (the hot sessions' sweep, docs/threading.md).
+  asio::awaitable<std::pair<error_code, std::size_t>> read_some_drained(std::span<std::uint8_t> buf,
+                                                                        bool& more);
   // Reads exactly buf.size() bytes.
   asio::awaitable<error_code> read_exact(std::span<std::uint8_t> buf);
-  // Writes all bytes.
+  // Writes all bytes. On plain TCP, one send() without a trip through the event loop when
+  // the socket's send buffer takes them all (the usual case).
   asio::awaitable<error_code> write_all(std::span<const std::uint8_t> data);
+  // Writes `first` then `second`, in one system call when they fit (sendmsg with two parts).
+  asio::awaitable<error_code> write_all(std::span<const std::uint8_t> first,
+                                        std::span<const std::uint8_t> second);
   // Waits until the stream has bytes to read without holding a buffer (used by idle
   // sessions so they hold no I/O memory). For TLS, returns at once if bytes were already
   // taken from the socket (decrypted in OpenSSL, or records read ahead but not decrypted).

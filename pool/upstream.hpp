@@ -71,6 +71,9 @@ struct ServerConnection {
   // The session left state on it that DISCARD ALL does not undo (a temporary namespace,
   // LOAD, two-phase commit: docs/pooling.md): closed at release instead of reused.
   bool no_reuse = false;
+  // While idle in a pool: the generation of its idle watch (ServerPool, server_pool_watch.cpp).
+  // A watch completing with an older generation is stale and ignored.
+  std::uint32_t idle_watch = 0;
 };
 
 struct ConnectError {

@@ -26,20 +26,24 @@ Servers& servers() {
 }
 
 // pgshift with trust client auth (so raw sockets can log in without SCRAM) and TLS allowed.
-PgshiftOptions proxy_options(int shutdown_timeout_ms = 5000) {
+PgshiftOptions proxy_options(int shutdown_timeout_ms = 5000,
+                             const std::string& pool_mode = "session") {
   ConfigSpec spec;
   spec.client_auth_method = "trust";
   spec.client_tls_mode = "allow";
   spec.client_cert_file = servers().ca.server_cert().string();
   spec.client_key_file = servers().ca.server_key().string();
   spec.shutdown_timeout_ms = shutdown_timeout_ms;
-  spec.routes.push_back({.source = upstream_of(servers().source)});
+  spec.routes.push_back({.source = upstream_of(servers().source), .pool_mode = pool_mode});
   return {.config_yaml = spec.to_yaml(), .users = users_file_text({{"app", "app-pw"}})};
 }
 
 class ProtocolAbuseTest : public ::testing::Test {
  protected:
-  RawSocket raw() { return RawSocket::connect(proxy_.host(), proxy_.port()); }
+  RawSocket raw(const PgshiftProcess* proxy = nullptr) {
+    if (!proxy) proxy = &proxy_;
+    return RawSocket::connect(proxy->host(), proxy->port());
+  }
 
   // pgshift still serves a normal client, in plaintext and over TLS.
   void expect_still_serving() {
@@ -61,8 +65,8 @@ class ProtocolAbuseTest : public ::testing::Test {
   }
 
   // Logs in over a raw socket (trust) and reads up to the first ReadyForQuery.
-  RawSocket raw_login(const std::string& application_name) {
-    RawSocket socket = raw();
+  RawSocket raw_login(const std::string& application_name, const PgshiftProcess* proxy = nullptr) {
+    RawSocket socket = raw(proxy);
     EXPECT_TRUE(socket.send(startup_packet(
         {{"user", "app"}, {"database", "postgres"}, {"application_name", application_name}})));
     std::string bytes;
@@ -170,6 +174,53 @@ TEST_F(ProtocolAbuseTest, TruncatedStartupPacket) {
     socket.receive(1, 50ms);
     EXPECT_FALSE(socket.closed());
   }
+}
+
+// The transaction-mode relay reads with one system call per message (Stream::
+// read_some_drained): epoll is edge-triggered, so a FIN that comes in the same event as the
+// client's last bytes raises no event of its own. Each client first runs a query (so its
+// session is hot: it waits in such a read), then pgshift is stopped (SIGSTOP) while the
+// client writes and closes, so that both wait in one event when it goes on.
+TEST_F(ProtocolAbuseTest, ClientClosingRightAfterItsLastBytesIsSeenInTransactionMode) {
+  PgshiftProcess txn(proxy_options(5000, "transaction"));
+  const std::string sql("SELECT 'answer'\0", 16);
+  const std::string query =
+      std::string("Q") + be32(4 + static_cast<std::uint32_t>(sql.size())) + sql;
+  auto hot_client = [&](const std::string& name) {
+    RawSocket socket = raw_login(name, &txn);
+    EXPECT_TRUE(socket.send(query));
+    std::string bytes;
+    const auto deadline = SteadyClock::now() + 10s;
+    while (bytes.find("answer") == std::string::npos && !socket.closed() &&
+           SteadyClock::now() < deadline) {
+      bytes += socket.receive(1, 1s);
+    }
+    EXPECT_NE(bytes.find("answer"), std::string::npos) << "the first query was not answered";
+    return socket;
+  };
+  {
+    // Half a Query, then the close: pgshift must not wait for the rest.
+    RawSocket socket = hot_client("eof-mid-message");
+    txn.send_signal(SIGSTOP);
+    socket.send(query.substr(0, 10));
+    socket.shutdown_write();
+    txn.send_signal(SIGCONT);
+    socket.read_until_closed(10s);
+    EXPECT_TRUE(socket.closed()) << "pgshift kept a connection whose client left mid-message";
+  }
+  {
+    // A whole Query, then the close: the session ends (the sweep of hot sessions looks at
+    // the socket again within 1-2 s).
+    RawSocket socket = hot_client("eof-after-query");
+    txn.send_signal(SIGSTOP);
+    socket.send(query);
+    socket.shutdown_write();
+    txn.send_signal(SIGCONT);
+    socket.read_until_closed(10s);
+    EXPECT_TRUE(socket.closed()) << "pgshift kept a half-closed connection";
+  }
+  PgConnection other(txn.conninfo("app", "app-pw"));
+  EXPECT_EQ(other.scalar("SELECT 'still serving'"), "still serving");
 }
 
 TEST_F(ProtocolAbuseTest, PlaintextAfterSslRequestClosesWithoutTls) {

@@ -430,6 +430,29 @@ TEST_F(TransactionPoolStateTest, UpstreamRestartCostsOnlyInFlightTransactions) {
   EXPECT_LE(pool_backends(source()), 3);
 }
 
+// A server terminated while idle in the pool (pg_terminate_backend: a FATAL, then the close)
+// is dropped by the pool's idle watch when that happens: the client's next transaction gets
+// another server and sees no error. (The hand-out itself no longer probes: docs/pooling.md.)
+TEST_F(TransactionPoolStateTest, ServerTerminatedWhileIdleInThePoolIsNeverHandedOut) {
+  auto proxy = start_txn_proxy(source(), {.pool_size = 2});
+  PgConnection client(client_conninfo(proxy));
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    const std::string pid = client.scalar("SELECT pg_backend_pid()");
+    source().exec("SELECT pg_terminate_backend(" + pid + ")");
+    ASSERT_TRUE(wait_until(
+        [&] {
+          return source()
+                     .exec("SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid)
+                     .scalar() == "0";
+        },
+        10s, "the terminated backend to exit"));
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_NE(client.scalar("SELECT pg_backend_pid()"), pid) << tail_of(proxy.log());
+    }
+  }
+}
+
 // ---- hot and idle sessions ----
 
 // A client that works keeps its read buffers (pgshift_client_connections_hot counts it); one

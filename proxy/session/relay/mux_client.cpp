@@ -322,8 +322,7 @@ asio::awaitable<void> ClientSession::flush_to_server() {
   }
   pool::ServerConnection* s = server_;
   c2s_writing_ = true;
-  auto ec = co_await s->stream.write_all(out);
-  if (!ec && !direct.empty()) ec = co_await s->stream.write_all(direct);
+  auto ec = co_await s->stream.write_all(out, direct);  // one system call for both
   c2s_writing_ = false;
   notify_handoff();
   out.clear();
@@ -522,6 +521,7 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
   IoBuffer& buf = client_buf_;  // may already hold bytes pipelined after the startup packet
   bool unread = !buf.empty();
   bool terminate = false;
+  bool more = false;  // the last read filled its buffer (Stream::read_some_drained)
   while (end_reason_ == EndReason::none && !terminate) {
     if (!unread) {
       if (buf.empty()) {
@@ -537,7 +537,10 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
         }
         c2s_hot_wait_ = hot_ && scanner.at_boundary();
       }
-      auto [ec, n] = co_await client_.read_some(buf.writable());
+      // Inside a message, read at once: a client that stopped mid-message and closed is
+      // seen now (its FIN may have come in the event of its last bytes).
+      more = more || !buf.empty() || !scanner.at_boundary();
+      auto [ec, n] = co_await client_.read_some_drained(buf.writable(), more);
       c2s_hot_wait_ = false;
       // Cooled down by the IdleSweeper (sweep_idle): wait again, without the buffer.
       if (ec == asio::error::operation_aborted && !hot_ && end_reason_ == EndReason::none) continue;

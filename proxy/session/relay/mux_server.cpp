@@ -105,6 +105,7 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
   bool unscanned = false;  // buf holds bytes the idle wait read and the scan has not seen
   bool server_ok = true;   // false once the server lost framing
   bool piece_keep = true;  // whether the client gets the message being relayed in pieces
+  bool more = false;       // the last read filled its buffer (Stream::read_some_drained)
   for (;;) {
     if (!local_out_.empty()) {
       wire::Bytes out;
@@ -126,6 +127,7 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
       unscanned = false;
       scanner = wire::MessageScanner(wire::Direction::backend, limits_, scanner_types);
       gen = server_gen_;
+      more = false;
     }
     pool::ServerConnection* s = server_;
     if (buf.empty()) {
@@ -141,7 +143,8 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
       pool::error_code ec;
       std::size_t n = 0;
       if (hot_) {
-        auto [rec, rn] = co_await s->stream.read_some(buf.writable());
+        more = more || !scanner.at_boundary();  // inside a message: read at once
+        auto [rec, rn] = co_await s->stream.read_some_drained(buf.writable(), more);
         ec = rec;
         n = rn;
       } else {
@@ -156,8 +159,8 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
       }
       if (gen != server_gen_) {
         // The server was given back while the read was completing: what it said while idle
-        // (a notice, or a FATAL before it goes away) belongs to nobody. The pool's liveness
-        // check catches a server that went away.
+        // (a notice, or a FATAL before it goes away) belongs to nobody. The pool's idle
+        // watch and liveness probe catch a server that went away (docs/pooling.md).
         continue;
       }
       if (ec == asio::error::operation_aborted && wake_) continue;
@@ -174,7 +177,10 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
     }
     if (!unscanned) {
       s2c_holds_bytes_ = true;
-      auto [ec, n] = co_await s->stream.read_some(buf.writable());
+      // Part of a message is held: read at once (a server that stopped mid-message and
+      // closed is seen now, Stream::read_some_drained).
+      more = true;
+      auto [ec, n] = co_await s->stream.read_some_drained(buf.writable(), more);
       if (end_reason_ != EndReason::none && (ec || gen != server_gen_)) {
         server_ok = false;
         break;

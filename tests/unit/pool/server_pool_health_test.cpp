@@ -191,6 +191,38 @@ TEST(ServerPoolTest, TerminatedIdleConnectionIsDetectedAtAcquire) {
   EXPECT_EQ(h.stats(key).connects, 2);
 }
 
+// The idle watch: a server that goes away while its connection is idle in the pool is dropped
+// then, with no acquire and no maintenance pass; the hot path (try_acquire_now) never sees it.
+TEST(ServerPoolTest, TerminatedIdleConnectionIsDroppedWhileIdle) {
+  Harness h;  // no maintenance
+  const auto key = key_for("watched");
+  auto* pool = h.pool(0, key, params_for(servers().main, "pool_watched"), settings(2));
+  AcquireError error;
+  auto first = h.acquire(0, pool, error);
+  ASSERT_TRUE(first) << error.message;
+  auto second = h.acquire(0, pool, error);
+  ASSERT_TRUE(second) << error.message;
+  const int dead_pid = first->backend_key.pid;
+  const int live_pid = second->backend_key.pid;
+  h.release(0, first, ReleaseState::clean);
+  h.release(0, second, ReleaseState::clean);
+  servers().main.exec("SELECT pg_terminate_backend(" + std::to_string(dead_pid) + ")");
+  EXPECT_TRUE(pt::wait_until([&] { return h.stats(key).dead == 1; }, 10s,
+                             "the idle watch to drop the terminated connection"));
+  EXPECT_EQ(h.stats(key).idle, 1);
+  // Handed out twice by the hot path: the watch is cancelled each time, and re-armed at
+  // each release, and the connection reads and writes normally in between.
+  for (int i = 0; i < 2; ++i) {
+    auto conn = h.io(0).call([&] { return pool->try_acquire_now(); });
+    ASSERT_TRUE(conn);
+    EXPECT_EQ(conn->backend_key.pid, live_pid);
+    EXPECT_TRUE(h.query(0, conn, "SELECT 1").ok());
+    h.release(0, conn, ReleaseState::clean);
+  }
+  EXPECT_EQ(h.stats(key).dead, 1);
+  EXPECT_EQ(h.stats(key).connects, 2);
+}
+
 TEST(ServerPoolTest, LongIdleConnectionIsHealthCheckedBeforeUse) {
   auto options = fast_options();
   options.health_check_after = 0ms;  // every reuse is checked

@@ -71,6 +71,94 @@ TEST(Stream, PlainReadWriteWaitAndIdempotentClose) {
   });
 }
 
+// read_some_drained: the reader's `more` flag, and why the relays must set it inside a
+// message (docs/threading.md, "System calls per message").
+TEST(Stream, DrainedReadsTellWhenTheBufferWasFilledAndWhenToLookAgain) {
+  run_io([]() -> asio::awaitable<void> {
+    auto [a, b] = co_await connected_pair();
+    auto read = [&b](std::span<std::uint8_t> buf, bool& more,
+                     std::chrono::milliseconds timeout) -> asio::awaitable<std::string> {
+      error_code why;
+      auto r = co_await detail::with_timeout(b.read_some_drained(buf, more), timeout, why);
+      if (!r) co_return "<timed out>";
+      if (r->first) co_return "<" + r->first.message() + ">";
+      co_return text(buf.first(r->second));
+    };
+    std::array<std::uint8_t, 4> four{};
+    std::array<std::uint8_t, 64> big{};
+    bool more = false;
+
+    // A read that fills the buffer says so; the next one, told so, reads the rest at once.
+    EXPECT_FALSE(co_await a.write_all(bytes("0123456789")));
+    EXPECT_EQ(co_await read(four, more, 5s), "0123");
+    EXPECT_TRUE(more);
+    EXPECT_EQ(co_await read(four, more, 5s), "4567");
+    EXPECT_TRUE(more);
+    EXPECT_EQ(co_await read(big, more, 5s), "89");
+    EXPECT_FALSE(more);
+    // After a short read the next one waits for the peer's next bytes.
+    EXPECT_EQ(co_await read(big, more, 50ms), "<timed out>");
+    EXPECT_FALSE(co_await a.write_all(bytes("later")));
+    more = false;
+    EXPECT_EQ(co_await read(big, more, 5s), "later");
+
+    // Bytes and a FIN that reach the event loop as one event: after the short read no event
+    // is left for the FIN, so a reader that waits is never woken; told to look again (as
+    // the relays are inside a message), it sees the end at once.
+    EXPECT_FALSE(co_await a.write_all(bytes("last")));
+    a.socket().shutdown(tcp::socket::shutdown_send);
+    asio::steady_timer settle(co_await asio::this_coro::executor, 50ms);
+    co_await settle.async_wait(use_tuple);  // the loop takes the event with no read pending
+    more = false;
+    EXPECT_EQ(co_await read(big, more, 5s), "last");
+    EXPECT_FALSE(more);
+    EXPECT_EQ(co_await read(big, more, 100ms), "<timed out>");
+    more = true;
+    EXPECT_EQ(co_await read(big, more, 5s), "<End of file>");
+    a.close();
+    b.close();
+  });
+}
+
+// Two parts written as one (sendmsg), including when the second is far larger than the
+// socket buffers and most of it goes out through Asio while the peer reads.
+asio::awaitable<void> expect_two_part_writes(Stream& writer, Stream& reader) {
+  std::string large(4 << 20, '\0');
+  for (std::size_t i = 0; i < large.size(); ++i) large[i] = static_cast<char>('a' + i % 26);
+  const std::string expected = "head:" + std::string("tail") + "HEAD" + large;
+  std::string got;
+  bool done = false;
+  asio::co_spawn(
+      co_await asio::this_coro::executor,
+      [&]() -> asio::awaitable<void> {
+        std::array<std::uint8_t, 65536> buf{};
+        while (got.size() < expected.size()) {
+          auto [ec, n] = co_await reader.read_some(buf);
+          if (ec) break;
+          got += text(std::span(buf).first(n));
+        }
+        done = true;
+      },
+      asio::detached);
+  EXPECT_FALSE(co_await writer.write_all(bytes("head:"), bytes("tail")));
+  EXPECT_FALSE(co_await writer.write_all(bytes("HEAD"), bytes(large)));
+  while (!done) {
+    asio::steady_timer tick(co_await asio::this_coro::executor, 1ms);
+    co_await tick.async_wait(use_tuple);
+  }
+  EXPECT_EQ(got.size(), expected.size());
+  EXPECT_TRUE(got == expected) << "the bytes arrived out of order or damaged";
+}
+
+TEST(Stream, TwoPartWritesArriveWholeAndInOrder) {
+  run_io([]() -> asio::awaitable<void> {
+    auto [a, b] = co_await connected_pair();
+    co_await expect_two_part_writes(a, b);
+    a.close();
+    b.close();
+  });
+}
+
 class TlsStream : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -125,6 +213,12 @@ class TlsStream : public ::testing::Test {
 
   static inline std::string dir_;
 };
+
+TEST_F(TlsStream, TwoPartWritesArriveWholeAndInOrder) {
+  with_tls_pair([](Stream& client, Stream& server) -> asio::awaitable<void> {
+    co_await expect_two_part_writes(client, server);
+  });
+}
 
 TEST_F(TlsStream, WaitReadableSeesDecryptedBytesHeldByOpenSsl) {
   with_tls_pair([](Stream& client, Stream& server) -> asio::awaitable<void> {
