@@ -93,6 +93,7 @@ ClientSession::ClientSession(Runtime& runtime, std::shared_ptr<pool::PoolSet> po
 }
 
 ClientSession::~ClientSession() {
+  if (roster_) roster_->remove(*this);
   uncount_transaction();  // a session that ended inside a transaction
   if (registered_) runtime_.cancels.unregister(client_key_);
   for (auto& side : sides_) {
@@ -444,6 +445,7 @@ asio::awaitable<bool> ClientSession::attach_at_login(const RouteRuntime& route) 
 }
 
 asio::awaitable<void> ClientSession::run() {
+  ThreadSessions::of(client_.get_executor()).add(*this);  // the drain finds it there
   if (runtime_.draining.load()) {
     count_login_failure(LoginFailure::shutting_down);
     co_return;  // listener closing; the connection is dropped

@@ -34,6 +34,7 @@
 #include "proxy/session/io_buffer.hpp"
 #include "proxy/session/mirror_capture.hpp"
 #include "proxy/session/prepared_statements.hpp"
+#include "proxy/session/thread_sessions.hpp"
 #include "proxy/session/txn_tracker.hpp"
 #include "proxy/telemetry/metrics.hpp"
 #include "routing/classifier.hpp"
@@ -67,6 +68,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool sweep_idle();
 
  private:
+  friend class ThreadSessions;
+  // A parked client became readable (ThreadSessions): its client direction runs again.
+  void on_client_readable();
   enum class EndReason {
     none,
     client_closed,
@@ -126,7 +130,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // write, a goodbye to say), and interrupts its idle wait. It is not running while the
   // session is idle without a server: idle clients hold no coroutine frame.
   void wake_server_reader();
-  // The client is idle: wait for its next bytes with a plain handler, no coroutine frame.
+  // The client is idle: park it on the thread's shared readiness wait (ThreadSessions), so
+  // it holds no Asio operation and no coroutine frame until its next bytes.
   void wait_for_client();
   // The client sent something: keep the read buffers (IdleSweeper).
   void become_hot();
@@ -193,6 +198,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<bool> wait_route_moved(routing::Side fenced);
 
   Runtime& runtime_;
+  // The thread's roster (ThreadSessions), an intrusive list; and while parked, the
+  // reference that keeps the session alive.
+  ThreadSessions* roster_ = nullptr;
+  ClientSession* roster_prev_ = nullptr;
+  ClientSession* roster_next_ = nullptr;
+  std::shared_ptr<ClientSession> parked_self_;
+  bool in_park_set_ = false;  // the client socket is in the thread's epoll set
   SnapshotPtr snap_;
   std::uint64_t id_;
   std::string peer_;

@@ -35,6 +35,7 @@ void ClientSession::end(EndReason reason, std::string detail) {
   if (end_reason_ != EndReason::none) return;
   end_reason_ = reason;
   end_detail_ = std::move(detail);
+  if (parked_self_) roster_->unpark(*this);  // ended while idle (drain, server gone)
   if (reason == EndReason::client_protocol_error) {
     metrics().protocol_errors(ProtocolDirection::client).Increment();
   } else if (reason == EndReason::server_protocol_error) {
