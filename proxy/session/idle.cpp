@@ -3,8 +3,11 @@
 // coroutine. A session that has been quiet for a sweep period gives its buffers back and
 // waits for readiness without them, and without a coroutine frame on the client side, so
 // idle clients cost little memory.
+#include <unistd.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <utility>
 
 #include "proxy/session/idle_sweeper.hpp"
 #include "proxy/session/session.hpp"
@@ -22,6 +25,17 @@ void ClientSession::wait_for_client() {
                                 }
                                 self->on_client_readable();
                               });
+}
+
+void ClientSession::restore_client_socket() {
+  if (parked_fd_ < 0) return;
+  const int fd = std::exchange(parked_fd_, -1);
+  boost::system::error_code ec;
+  client_.socket().assign(client_v6_ ? pool::tcp::v6() : pool::tcp::v4(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    end(EndReason::client_closed);
+  }
 }
 
 void ClientSession::on_client_readable() {

@@ -1,5 +1,7 @@
 // Login phase of a client session: TLS negotiation, startup packet, cancel requests,
 // authentication, route choice and the upstream connection.
+#include <unistd.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -85,6 +87,7 @@ ClientSession::ClientSession(Runtime& runtime, std::shared_ptr<pool::PoolSet> po
   boost::system::error_code ec;
   auto ep = client_.socket().remote_endpoint(ec);
   if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  client_v6_ = !ec && ep.address().is_v6();
   client_.socket().set_option(pool::tcp::no_delay(true), ec);
   client_.socket().set_option(asio::socket_base::keep_alive(true), ec);
   limits_.max_message_length = snap_->config->limits.max_message_length;
@@ -94,7 +97,8 @@ ClientSession::ClientSession(Runtime& runtime, std::shared_ptr<pool::PoolSet> po
 
 ClientSession::~ClientSession() {
   if (roster_) roster_->remove(*this);
-  uncount_transaction();  // a session that ended inside a transaction
+  if (parked_fd_ >= 0) ::close(parked_fd_);  // only when the io_context shuts down
+  uncount_transaction();                     // a session that ended inside a transaction
   if (registered_) runtime_.cancels.unregister(client_key_);
   for (auto& side : sides_) {
     if (side.conn) side.conn.release(pool::ReleaseState::dirty);

@@ -71,6 +71,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   friend class ThreadSessions;
   // A parked client became readable (ThreadSessions): its client direction runs again.
   void on_client_readable();
+  // A parked client socket Asio let go of (parked_fd_) is registered with it again.
+  void restore_client_socket();
   enum class EndReason {
     none,
     client_closed,
@@ -204,7 +206,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   ClientSession* roster_prev_ = nullptr;
   ClientSession* roster_next_ = nullptr;
   std::shared_ptr<ClientSession> parked_self_;
+  int parked_fd_ = -1;        // parked: the client socket, released by Asio
   bool in_park_set_ = false;  // the client socket is in the thread's epoll set
+  bool client_v6_ = false;    // the client socket's protocol, to give it back to Asio
   SnapshotPtr snap_;
   std::uint64_t id_;
   std::string peer_;

@@ -83,6 +83,14 @@ bool ThreadSessions::park(ClientSession& s) {
   if (rc != 0) return false;
   s.in_park_set_ = true;
   s.parked_self_ = s.shared_from_this();
+  // Nothing uses the client socket while it is parked, unless the server direction runs
+  // (it may write to the client): then it stays registered with Asio. Otherwise Asio lets
+  // go of it, and of its per-descriptor state, until the client is readable again.
+  if (!s.s2c_running_) {
+    boost::system::error_code ec;
+    const int released = s.client_.socket().release(ec);
+    if (!ec) s.parked_fd_ = released;
+  }
   ++parked_;
   arm();
   return true;
@@ -91,7 +99,9 @@ bool ThreadSessions::park(ClientSession& s) {
 void ThreadSessions::unpark(ClientSession& s) {
   if (!s.parked_self_) return;
   epoll_event ev{};
-  ::epoll_ctl(epfd_, EPOLL_CTL_MOD, s.client_.socket().native_handle(), &ev);  // disarmed
+  const int fd = s.parked_fd_ >= 0 ? s.parked_fd_ : s.client_.socket().native_handle();
+  ::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);  // disarmed
+  s.restore_client_socket();
   --parked_;
   asio::post(desc_.get_executor(), [keep = std::move(s.parked_self_)] {});
 }
@@ -121,7 +131,10 @@ void ThreadSessions::on_readable() {
       --parked_;
       woken.push_back(std::move(s->parked_self_));
     }
-    for (auto& s : woken) s->on_client_readable();
+    for (auto& s : woken) {
+      s->restore_client_socket();
+      s->on_client_readable();
+    }
     woken.clear();
     if (n < kBatch) break;
   }
