@@ -34,12 +34,12 @@ pool::ServerPool* ClientSession::side_pool(Side side, std::string& error) {
     return nullptr;
   }
   const auto& tls = side == Side::source ? route_->source_tls : route_->target_tls;
-  s.upstream = make_upstream_params(*up, tls, identity_, error);
+  s.upstream = make_upstream_params(*up, tls, profile_->identity, error);
   if (!s.upstream) return nullptr;
   pool::PoolKey key{route.name,
                     side == Side::source ? pool::UpstreamSide::source : pool::UpstreamSide::target,
                     s.upstream->database, s.upstream->credentials.user,
-                    pool::pool_key_parameters(identity_.startup_params)};
+                    pool::pool_key_parameters(profile_->identity.startup_params)};
   s.pool = pools_->get(key, s.upstream, route.pool);
   if (!s.pool) {
     error = "pgshift is shutting down";
@@ -95,8 +95,8 @@ asio::awaitable<bool> ClientSession::attach(Side side, pool::AcquireError& error
   }
   // A pooled server may have been opened for, or last used by, a client with other
   // startup parameter values: bring them to this client's.
-  if (pool::needs_parameter_sync(conn->param_state, tracked_params_) &&
-      !co_await pool->sync_parameters(conn, tracked_params_, error)) {
+  if (pool::needs_parameter_sync(conn->param_state, profile_->tracked) &&
+      !co_await pool->sync_parameters(conn, profile_->tracked, error)) {
     log_warn("could not set the client's parameters on a server",
              {f("session", id_), f("route", route_name_), f("side", routing::to_string(side)),
               f("error", error.message), f("sqlstate", error.sqlstate)});
