@@ -377,7 +377,6 @@ asio::awaitable<bool> ClientSession::login() {
   }
   if (runtime_.health) health_ = runtime_.health->route(route_name_);
 
-  cancel_slot_ = std::make_shared<CancelSlot>();
   login_->phase = LoginPhase::upstream;
   bool attached = replication ? co_await attach_replication() : co_await attach_at_login(*route);
   if (!attached) {
@@ -438,7 +437,7 @@ asio::awaitable<bool> ClientSession::attach_replication() {
   }
   sides_[0].upstream = upstream;
   server_ = direct_.get();
-  cancel_slot_->attach(upstream, server_->backend_key);
+  cancel_slot_.attach(upstream, server_->backend_key);
   co_return true;
 }
 

@@ -226,7 +226,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::shared_ptr<pool::PoolSet> pools_;
   std::unique_ptr<pool::ServerConnection> direct_;  // replication: never pooled
   pool::ServerConnection* server_ = nullptr;        // the active server (either kind)
-  std::shared_ptr<CancelSlot> cancel_slot_;
+  CancelSlot cancel_slot_;  // in the cancel registry under client_key_ while registered_
   wire::CancelKey client_key_{};
   // Who the client is and the parameters every server it is handed is brought to
   // (pool/server_params.hpp). Built by login(), then shared, read-only, with the thread's

@@ -56,9 +56,9 @@ void ClientSession::set_active(Side side) {
   server_ = next;
   ++server_gen_;
   if (server_) {
-    cancel_slot_->attach(sides_[static_cast<std::size_t>(side)].upstream, server_->backend_key);
+    cancel_slot_.attach(sides_[static_cast<std::size_t>(side)].upstream, server_->backend_key);
   } else {
-    cancel_slot_->detach();
+    cancel_slot_.detach();
   }
   wake_server_reader();
 }
@@ -174,7 +174,7 @@ void ClientSession::wake_server_reader() {
 // (reset with DISCARD ALL first when the session may have left state on it), closed
 // otherwise.
 asio::awaitable<void> ClientSession::release_all(bool server_ok) {
-  if (cancel_slot_) cancel_slot_->detach();
+  cancel_slot_.detach();
   server_ = nullptr;
   bool clean = server_ok && end_reason_ == EndReason::client_closed && tracker_.idle() &&
                filter_empty() && !lost_transaction_;
