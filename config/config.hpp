@@ -123,6 +123,9 @@ struct Mirror {
   std::string journal_file;     // divergence journal (JSONL); "" = <state_file>.mirror.jsonl
   bool journal_parameters = false;
   int copy_workers = 2;  // tables copied at once by the initial copy
+  // Where a full in-memory queue spills (a file per route and process); "" = no spill.
+  std::string spool_dir;
+  std::uint64_t max_spool_bytes = 4ull << 30;  // per route and sidecar, on disk
 };
 
 struct Sync {

@@ -217,8 +217,23 @@ const KeyInfo kKeys[] = {
      .min = 1 << 20,
      .max = std::int64_t{1} << 40,
      .field = PGSHIFT_FIELD(route->sync.mirror.max_queue_bytes),
-     .description = "Mirrored transactions waiting to be applied, per route and sidecar; "
-                    "past it sync.mirror.overflow applies."},
+     .description = "Mirrored transactions waiting to be applied in memory, per route and "
+                    "sidecar; past it they spill to sync.mirror.spool_dir when set, else "
+                    "sync.mirror.overflow applies."},
+    {.path = "routes[].sync.mirror.spool_dir",
+     .type = T::path,
+     .field = PGSHIFT_FIELD(route->sync.mirror.spool_dir),
+     .description = "Directory where transactions spill once max_queue_bytes is in memory "
+                    "(one file per route and process, removed when empty); default: no "
+                    "spill."},
+    {.path = "routes[].sync.mirror.max_spool_bytes",
+     .type = T::integer,
+     .default_value = "4294967296",
+     .min = 1 << 20,
+     .max = std::int64_t{1} << 50,
+     .field = PGSHIFT_FIELD(route->sync.mirror.max_spool_bytes),
+     .description = "Spilled transactions on disk, per route and sidecar; past it "
+                    "sync.mirror.overflow applies."},
     {.path = "routes[].sync.mirror.overflow",
      .type = T::enumeration,
      .default_value = "block",

@@ -13,6 +13,7 @@
 #include "config/load.hpp"
 #include "proxy/app/cpu_quota.hpp"
 #include "proxy/app/operator_startup.hpp"
+#include "proxy/control/pause_gate.hpp"
 #include "proxy/control/route_state_store.hpp"
 #include "proxy/migrate/lag_monitor.hpp"
 #include "proxy/mirror/mirror_service.hpp"
@@ -26,8 +27,26 @@
 namespace pgshift::proxy {
 
 namespace {
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// The fleet barrier's hold of a mirrored route waits until this sidecar replayed everything
+// its clients committed, and is refused while the mirror is stopped (docs/cutover.md,
+// "Mirrored routes").
+std::function<PauseGate::Backlog(std::string_view)> mirror_backlog(
+    std::weak_ptr<mirror::MirrorService> service) {
+  return [service = std::move(service)](std::string_view route) {
+    PauseGate::Backlog b;
+    auto m = service.lock();
+    if (!m) return b;
+    const auto d = m->drain_state(route);
+    b.pending = d.pending;
+    if (d.stopped) {
+      b.refusal = "the mirror of route " + std::string(route) + " is stopped: " + d.detail;
+    }
+    return b;
+  };
 }
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+}  // namespace
 
 Server::Server(std::shared_ptr<Runtime> runtime, std::string config_path)
     : runtime_(std::move(runtime)), config_path_(std::move(config_path)) {
@@ -203,6 +222,7 @@ int Server::run() {
     mirror_ = std::make_shared<mirror::MirrorService>(*runtime_);
     runtime_->mirror = mirror_;
     mirror_->start();
+    runtime_->pause->set_backlog_probe(mirror_backlog(mirror_));
   }
 
   log_info("pgshift listening",

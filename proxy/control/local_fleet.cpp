@@ -38,13 +38,16 @@ HoldResult LocalFleet::hold(const HoldRequest& request) {
   }
   out.epoch = state->epoch;
   gate_->hold_route(request.route, request.deadline);
-  // The coordinator's own thread waits; the sessions end their transactions on theirs.
+  // The coordinator's own thread waits; the sessions end their transactions on theirs, the
+  // mirror replays what they committed.
   const auto until = Clock::now() + request.drain_timeout;
-  while (gate_->open_transactions(request.route) > 0) {
-    if (Clock::now() >= until) {
-      out.error = std::to_string(gate_->open_transactions(request.route)) +
-                  " transactions of route \"" + request.route + "\" still open after " +
-                  std::to_string(request.drain_timeout.count()) + " ms";
+  for (auto d = gate_->drain_state(request.route); !d.drained();
+       d = gate_->drain_state(request.route)) {
+    if (!d.refusal.empty() || Clock::now() >= until) {
+      out.error =
+          "route \"" + request.route + "\": " + d.describe() +
+          (d.refusal.empty() ? " after " + std::to_string(request.drain_timeout.count()) + " ms"
+                             : "");
       abort(request.route, out.error);
       return out;
     }

@@ -155,6 +155,38 @@ std::int64_t PauseGate::open_transactions(std::string_view route) {
   return c->open.load(std::memory_order_seq_cst);
 }
 
+void PauseGate::set_backlog_probe(std::function<Backlog(std::string_view route)> probe) {
+  std::lock_guard lock(mu_);
+  backlog_probe_ = std::move(probe);
+}
+
+PauseGate::Drain PauseGate::drain_state(std::string_view route) {
+  Drain d;
+  d.open = open_transactions(route);
+  std::function<Backlog(std::string_view)> probe;
+  {
+    std::lock_guard lock(mu_);
+    probe = backlog_probe_;
+  }
+  if (probe) {
+    auto b = probe(route);
+    d.pending_replays = b.pending;
+    d.refusal = std::move(b.refusal);
+  }
+  return d;
+}
+
+std::string PauseGate::Drain::describe() const {
+  std::string s;
+  if (open > 0) s = std::to_string(open) + " transactions still open";
+  if (pending_replays > 0) {
+    s += (s.empty() ? "" : ", ") + std::to_string(pending_replays) +
+         " committed transactions not yet replayed by the mirror";
+  }
+  if (!refusal.empty()) s += (s.empty() ? "" : ", ") + refusal;
+  return s;
+}
+
 std::size_t PauseGate::waiting(std::string_view route) {
   std::lock_guard lock(mu_);
   std::size_t n = 0;

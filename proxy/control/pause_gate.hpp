@@ -22,6 +22,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -89,6 +90,26 @@ class PauseGate {
   std::int64_t open_transactions(std::string_view route);
   std::size_t waiting(std::string_view route);
 
+  // What else a hold waits for besides the route's open transactions: the transactions that
+  // committed but are not yet replayed by the route's mirror (sync.mode mirror), and a
+  // reason to refuse the hold at once (the mirror stopped). Set once by the app, before the
+  // control thread starts; called on the control or a coordinator thread.
+  struct Backlog {
+    std::uint64_t pending = 0;
+    std::string refusal;
+  };
+  void set_backlog_probe(std::function<Backlog(std::string_view route)> probe);
+  // The route as the fleet barrier sees it: drained once nothing is open and nothing pending.
+  struct Drain {
+    std::int64_t open = 0;
+    std::uint64_t pending_replays = 0;
+    std::string refusal;
+    bool drained() const { return open == 0 && pending_replays == 0 && refusal.empty(); }
+    // "2 transactions still open, 5 committed transactions not yet mirrored"
+    std::string describe() const;
+  };
+  Drain drain_state(std::string_view route);
+
  private:
   struct Waiter;
   struct WaiterRef {
@@ -112,6 +133,7 @@ class PauseGate {
   std::map<Waiter*, WaiterRef> waiters_;
   std::map<std::string, Clock::time_point, std::less<>> holds_;  // route -> expiry
   std::map<std::string, std::shared_ptr<RouteCounter>, std::less<>> counters_;
+  std::function<Backlog(std::string_view)> backlog_probe_;  // immutable once set
 };
 
 }  // namespace pgshift::proxy

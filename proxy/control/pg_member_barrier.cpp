@@ -65,11 +65,12 @@ void PgStateStore::barrier_step() {
   const auto now = Clock::now();
   for (auto& [route, hold] : holds_) {
     if (hold.acked) continue;
-    const auto open = gate_->open_transactions(route);
-    const bool drained = open == 0;
-    if (!drained && now < hold.drain_deadline) continue;
+    // Open transactions ended and, on a mirrored route, everything they committed replayed.
+    const auto drain = gate_->drain_state(route);
+    const bool drained = drain.drained();
+    if (!drained && drain.refusal.empty() && now < hold.drain_deadline) continue;
     const std::string detail =
-        drained ? "" : std::to_string(open) + " transactions still open after drain_timeout_ms";
+        drained ? "" : drain.describe() + (drain.refusal.empty() ? " after drain_timeout_ms" : "");
     conn_.exec(
         "INSERT INTO pgshift.acks (route, epoch, member, ok, detail, held) "
         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
@@ -79,11 +80,12 @@ void PgStateStore::barrier_step() {
     pc::notify(conn_, pc::kAckChannel, route);
     hold.acked = true;
     if (drained) {
-      log_info("barrier: acknowledged (no open transaction of the route)",
+      log_info("barrier: acknowledged (no open transaction of the route, nothing to replay)",
                {f("route", route), f("op_epoch", hold.op_epoch)});
     } else {
-      log_warn("barrier: refused (transactions still open)",
-               {f("route", route), f("op_epoch", hold.op_epoch), f("open_transactions", open)});
+      log_warn("barrier: refused",
+               {f("route", route), f("op_epoch", hold.op_epoch), f("open_transactions", drain.open),
+                f("pending_replays", drain.pending_replays), f("why", detail)});
     }
   }
 }

@@ -86,7 +86,11 @@ void Switch::preconditions() {
                   ") is read-only; it must accept writes to take the route");
   }
   if (kind_ == SwitchKind::finalize) return;
-  stream_preconditions();
+  if (opt_.mirror) {
+    mirror_preconditions();  // cutover_mirror.cpp
+  } else {
+    stream_preconditions();
+  }
 }
 
 // The stream from the old side is healthy and caught up, the old side is not fenced, and a
@@ -149,7 +153,7 @@ void Switch::stream_preconditions() {
 // cutover/rollback, a recorded sync phase, a read-percentage change): the streams compared
 // then are the ones that will be switched now. verify compares source and target whichever
 // is authoritative, so a clean run after a cutover is valid for the rollback.
-void Switch::verify_precondition() const {
+void Switch::verify_precondition(std::int64_t divergence_unix_ms) const {
   if (opt_.skip_verify) {
     proxy::log_warn(
         "cutover without a recorded verify run",
@@ -188,6 +192,11 @@ void Switch::verify_precondition() const {
                   ago(run->finished_at_ms) + ", before the sync was last started (" +
                   ago(rec.sync_started_at_ms) + ")" + fix);
   }
+  if (run->finished_at_ms <= divergence_unix_ms) {
+    throw Refusal("verify: the mirror of route " + route_ + " recorded a divergence " +
+                  ago(divergence_unix_ms) + ", after the latest clean verify run (finished " +
+                  ago(run->finished_at_ms) + "); see the mirror journal" + fix);
+  }
 }
 
 void Switch::switch_steps() {
@@ -219,6 +228,11 @@ void Switch::switch_steps() {
       })) {
     return;
   }
+  if (opt_.mirror) {
+    if (!mirror_catch_up()) return;
+    move_streams();
+    return;
+  }
   if (!step("catch_up", [&] {
         const auto seq = write_marker(from(), route_, dir_.from_name);
         if (!wait_for_marker(to(), route_, dir_.from_name, seq, opt_.catch_up_timeout)) {
@@ -234,13 +248,18 @@ void Switch::switch_steps() {
   move_streams();
 }
 
-// sequences -> stop_stream -> start_reverse_stream -> unfence_new_side -> commit
+// sequences -> stop_stream -> start_reverse_stream (logical) or reverse_mirror (mirror)
+//   -> unfence_new_side -> commit
 void Switch::move_streams() {
   if (!step("sequences", [&] {
         auto copied = copy_sequences(from(), to(), opt_.sequence_gap);
         return std::to_string(copied.size()) + " sequence(s) set on the " + dir_.to_name +
                " (gap " + std::to_string(opt_.sequence_gap) + ")";
       })) {
+    return;
+  }
+  if (opt_.mirror) {
+    if (reverse_mirror_step()) unfence_and_commit();
     return;
   }
   if (!step("stop_stream", [&] {
@@ -269,6 +288,11 @@ void Switch::move_streams() {
       })) {
     return;
   }
+  unfence_and_commit();
+}
+
+// unfence_new_side -> commit
+void Switch::unfence_and_commit() {
   if (!step("unfence_new_side", [&] {
         const bool was_fenced = !fenced_tables(to()).empty();
         unfence_tables(to(), tables_);
@@ -296,6 +320,19 @@ void Switch::move_streams() {
 void Switch::finalize_steps() {
   const std::string rev = publication_name(route_, migrate::Direction::reverse);
   const std::string fwd = publication_name(route_, migrate::Direction::forward);
+  if (opt_.mirror) {
+    // No stream to stop: target_only is not a mirrored phase, so the sidecars stop mirroring
+    // at the commit; the hold waited until each had replayed its queue on the source.
+    step("commit", [&] {
+      auto c = fleet_.commit(route_, routing::SetPhase{Phase::target_only});
+      if (!c.ok) throw std::runtime_error("the fleet did not commit: " + c.error);
+      undo_.clear();
+      out_.result = "completed";
+      return "phase target_only at epoch " + std::to_string(c.state.epoch) +
+             "; the sidecars stop mirroring to the source";
+    });
+    return;
+  }
   if (!step("stop_reverse_stream", [&] {
         drop_subscription(source_, rev);
         undo_.push_back({"stop_reverse_stream", [this, rev] {
@@ -330,7 +367,9 @@ std::string Switch::databases_after_undo() const {
     if (u == "stop_stream")
       s += ", subscription " + dir_.in_stream + " re-created at the current position";
   }
-  return s + ", the " + dir_.to_name + " keeps receiving the stream";
+  return s + ", the " + dir_.to_name +
+         (opt_.mirror ? " keeps receiving the sidecars' mirrored writes"
+                      : " keeps receiving the stream");
 }
 
 control::HoldRequest Switch::hold_request(std::string kind) const {
@@ -403,7 +442,8 @@ SwitchOutcome Switch::run() {
     return std::string("ok: phase ") + std::string(routing::phase_name(current_.phase)) +
            (kind_ == SwitchKind::finalize || kind_ == SwitchKind::recover
                 ? ""
-                : ", " + std::to_string(tables_.size()) + " table(s), stream " + dir_.in_stream +
+                : ", " + std::to_string(tables_.size()) + " table(s), " +
+                      (opt_.mirror ? std::string("mirror") : "stream " + dir_.in_stream) +
                       " healthy, lag under " + std::to_string(opt_.max_lag.count()) + " ms");
   });
   const bool switches_sides = kind_ == SwitchKind::cutover || kind_ == SwitchKind::rollback;

@@ -23,8 +23,10 @@
 #include <vector>
 
 #include "proxy/control/fleet.hpp"
+#include "proxy/migrate/cutover_db.hpp"
 #include "proxy/migrate/verify_record.hpp"
 #include "proxy/pgclient/connection.hpp"
+#include "proxy/runtime/mirror_sink.hpp"
 #include "routing/migration_state.hpp"
 
 namespace pgshift::migrate {
@@ -49,6 +51,15 @@ struct SwitchOptions {
   std::chrono::milliseconds catch_up_timeout{10000};  // marker after the fence
   std::int64_t sequence_gap = 1000;                   // routes[].cutover.sequence_gap
   std::string actor = "cli";                          // who asked (audit)
+  // sync.mode mirror (docs/cutover.md, "Mirrored routes"): the sidecars' mirrors carry the
+  // writes to the other side instead of a subscription. Unset for logical routes.
+  struct Mirror {
+    // The route's tables (sync.tables) as the given side has them: the ones fenced.
+    std::function<std::vector<TableName>(pgclient::Connection&)> tables;
+    // The coordinating sidecar's own mirror of the route, for the preconditions.
+    std::function<proxy::MirrorDrain()> local;
+  };
+  std::optional<Mirror> mirror;
 };
 
 struct SwitchEndpoints {

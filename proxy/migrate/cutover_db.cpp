@@ -31,10 +31,17 @@ std::vector<TableName> tables_of(const pgclient::Result& r) {
   return out;
 }
 
-// The trigger function. TG_ARGV: route, the side the route moved to.
+// The trigger function. TG_ARGV: route, the side the route moved to. The one session it
+// lets through is a sidecar's mirror replay of that route (sync.mode mirror), which connects
+// with `-c pgshift.mirror_replay=ROUTE` (mirror/replay.cpp): it carries the authoritative
+// side's writes here, as the logical apply worker does (which the trigger never sees: it
+// runs with session_replication_role = replica). See docs/cutover.md, "What the fence stops".
 constexpr std::string_view kFenceFunctionSql = R"sql(
 CREATE OR REPLACE FUNCTION pgshift.fence() RETURNS trigger LANGUAGE plpgsql AS $pgshift$
 BEGIN
+  IF current_setting('pgshift.mirror_replay', true) = TG_ARGV[0] THEN
+    RETURN NULL;
+  END IF;
   RAISE EXCEPTION USING
     ERRCODE = 'read_only_sql_transaction',
     MESSAGE = format('pgshift: route %s moved to the %s database; writes here are fenced',

@@ -11,6 +11,12 @@
 namespace pgshift::migrate::detail {
 
 void Switch::recover_steps() {
+  if (opt_.mirror) {
+    // sync.mode mirror: no stream to drop or restore; the sidecars mirror towards whichever
+    // side is not authoritative once the commit below names it.
+    recover_fences();
+    return;
+  }
   if (!step("drop_reverse_stream", [&] {
         drop_subscription(from(), dir_.out_stream);
         // A coordinator that died inside CREATE SUBSCRIPTION may leave the slot alone.
@@ -33,8 +39,14 @@ void Switch::recover_steps() {
       })) {
     return;
   }
+  recover_fences();
+}
+
+// fence_new_side -> unfence_old_side -> commit
+void Switch::recover_fences() {
   if (!step("fence_new_side", [&] {
-        tables_ = publication_tables(from(), dir_.in_stream);
+        tables_ = opt_.mirror ? opt_.mirror->tables(from())
+                              : publication_tables(from(), dir_.in_stream);
         fence_tables(to(), tables_, route_, dir_.from_name, opt_.drain_timeout);
         return std::to_string(tables_.size()) + " table(s) of the " + dir_.to_name +
                " fenced (the route stays on the " + dir_.from_name + ")";

@@ -2,6 +2,7 @@
 
 #include "proxy/control/state_store.hpp"
 #include "proxy/migrate/mirror_start.hpp"
+#include "proxy/migrate/sync_common.hpp"
 #include "proxy/telemetry/log.hpp"
 
 namespace pgshift::migrate {
@@ -82,6 +83,21 @@ std::optional<SwitchEndpoints> CutoverRunner::endpoints_of(const config::Route& 
   return e;
 }
 
+// The mirror's side of a switch: the route's tables as sync.tables selects them, and this
+// sidecar's mirror of the route.
+SwitchOptions::Mirror CutoverRunner::mirror_options(const config::Route& route) const {
+  SwitchOptions::Mirror m;
+  m.tables = [r = route](pgclient::Connection& db) {
+    std::vector<TableName> out;
+    for (const auto& t : route_tables(db, r)) out.push_back({t.schema, t.name});
+    return out;
+  };
+  if (runtime_.mirror) {
+    m.local = [sink = runtime_.mirror, name = route.name] { return sink->drain_state(name); };
+  }
+  return m;
+}
+
 proxy::OperationStarted CutoverRunner::start(const proxy::OperationRequest& request) {
   proxy::OperationStarted r;
   SwitchKind kind = request.kind == "rollback"       ? SwitchKind::rollback
@@ -98,14 +114,11 @@ proxy::OperationStarted CutoverRunner::start(const proxy::OperationRequest& requ
     r.error = "unknown route \"" + request.route + "\"";
     return r;
   }
-  if (mirror_op != (route->sync.mode == config::SyncMode::mirror)) {
+  const bool mirrored = route->sync.mode == config::SyncMode::mirror;
+  if (mirror_op && !mirrored) {
     r.status = 409;
-    r.error = mirror_op ? "route " + request.route + " does not mirror (sync.mode is " +
-                              std::string(config::to_string(route->sync.mode)) + ")"
-                        : "route " + request.route +
-                              " uses sync.mode mirror: cutover and rollback of mirrored routes "
-                              "are not implemented yet (docs/sync.md, \"Mirror mode\"); use "
-                              "sync.mode logical for a cutover";
+    r.error = "route " + request.route + " does not mirror (sync.mode is " +
+              std::string(config::to_string(route->sync.mode)) + ")";
     return r;
   }
   auto endpoints = endpoints_of(*route, r.error);
@@ -134,6 +147,7 @@ proxy::OperationStarted CutoverRunner::start(const proxy::OperationRequest& requ
     return read_verify_record(*cfg, name);
   };
   opt.actor = request.actor;
+  if (mirrored) opt.mirror = mirror_options(*route);
   std::lock_guard lock(mu_);
   if (running_) {
     r.status = 409;
@@ -164,7 +178,9 @@ void CutoverRunner::run(proxy::OperationRequest request, SwitchKind kind, Switch
   };
   SwitchOutcome out;
   try {
-    if (kind == SwitchKind::mirror_start || kind == SwitchKind::mirror_stop) {
+    const bool mirror_recover =
+        kind == SwitchKind::recover && options.mirror && current.phase == config::Phase::sync;
+    if (kind == SwitchKind::mirror_start || kind == SwitchKind::mirror_stop || mirror_recover) {
       MirrorStartOptions mo;
       mo.actor = options.actor;
       mo.drain_timeout = options.drain_timeout;
@@ -173,7 +189,9 @@ void CutoverRunner::run(proxy::OperationRequest request, SwitchKind kind, Switch
         mo.tables = r->sync.tables;
         mo.copy_workers = r->sync.mirror.copy_workers;
       }
-      out = kind == SwitchKind::mirror_start
+      out = mirror_recover
+                ? run_mirror_recover(request.route, current, endpoints, *fleet_, mo, listener)
+            : kind == SwitchKind::mirror_start
                 ? run_mirror_start(request.route, current, endpoints, *fleet_, mo, listener)
                 : run_mirror_stop(request.route, current, *fleet_, mo, listener);
     } else {

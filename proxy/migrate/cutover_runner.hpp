@@ -33,6 +33,7 @@ class CutoverRunner : public proxy::RouteOperations {
  private:
   void run(proxy::OperationRequest request, SwitchKind kind, SwitchEndpoints endpoints,
            SwitchOptions options, routing::MigrationState current);
+  SwitchOptions::Mirror mirror_options(const config::Route& route) const;
 
   proxy::Runtime& runtime_;
   std::shared_ptr<control::Fleet> fleet_;

@@ -101,7 +101,13 @@ class Switch {
   void undo_all();
   void preconditions();
   void stream_preconditions();
-  void verify_precondition() const;
+  // `divergence_unix_ms`: the mirror's last divergence (0: none); the clean verify run must
+  // have finished after it.
+  void verify_precondition(std::int64_t divergence_unix_ms = 0) const;
+  // sync.mode mirror (cutover_mirror.cpp).
+  void mirror_preconditions();
+  bool mirror_catch_up();
+  bool reverse_mirror_step();
   control::HoldRequest hold_request(std::string kind) const;
   void change_phase(Phase phase, const std::string& why);
   bool begin_step();
@@ -109,8 +115,10 @@ class Switch {
   void finish();
   void switch_steps();
   void move_streams();
+  void unfence_and_commit();
   void finalize_steps();
   void recover_steps();  // cutover_recover.cpp
+  void recover_fences();
   std::string databases_after_undo() const;
 
   Connection& from() { return reversed_ ? target_ : source_; }

@@ -1,6 +1,7 @@
 #include "proxy/migrate/mirror_start.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -18,6 +19,41 @@ using pgclient::quote_literal;
 std::chrono::milliseconds since(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t);
 }
+
+// While the copy runs: pgshift.mirror_copies.heartbeat_at = now() every kMirrorHeartbeat,
+// on a connection of its own, so that a coordinator that died is told from a slow copy.
+class Heartbeat {
+ public:
+  Heartbeat(const pgclient::ConnInfo& target, std::string route)
+      : thread_([this, target, route = std::move(route)] { run(target, route); }) {}
+  ~Heartbeat() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void run(const pgclient::ConnInfo& target, const std::string& route) {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, kMirrorHeartbeat, [this] { return stop_; })) {
+      try {
+        if (!conn_.ok()) conn_ = pgclient::Connection::connect(target);
+        conn_.exec("UPDATE pgshift.mirror_copies SET heartbeat_at = now() WHERE route = $1",
+                   {route});
+      } catch (const std::exception&) {
+        conn_ = {};  // the next beat reconnects; a copy that cannot reach the target fails
+      }
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  pgclient::Connection conn_;
+  std::thread thread_;  // last: started once the members above exist
+};
 
 class MirrorStart {
  public:
@@ -86,7 +122,9 @@ class MirrorStart {
     if (current_.phase != Phase::source_only) {
       throw std::runtime_error(
           "the route is in phase " + std::string(routing::phase_name(current_.phase)) +
-          "; the mirror starts from source_only (pgshift sync stop first to start afresh)");
+          "; the mirror starts from source_only (pgshift sync stop first to start afresh; "
+          "if an earlier sync start died during its copy, pgshift ctl recover " +
+          route_ + " undoes it)");
     }
     source_ = pgclient::Connection::connect(ep_.source);
     target_ = pgclient::Connection::connect(ep_.target);
@@ -122,10 +160,14 @@ class MirrorStart {
     target_.exec(
         "CREATE TABLE IF NOT EXISTS pgshift.mirror_copies (route text PRIMARY KEY, "
         "started_at timestamptz NOT NULL, copied_at timestamptz, rows bigint)");
-    target_.exec("INSERT INTO pgshift.mirror_copies (route, started_at) VALUES (" +
+    // The coordinator's heartbeat while the copy runs: `pgshift ctl recover` ends a copy whose
+    // coordinator died (mirror_recover.cpp) once it is stale.
+    target_.exec(
+        "ALTER TABLE pgshift.mirror_copies ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz");
+    target_.exec("INSERT INTO pgshift.mirror_copies (route, started_at, heartbeat_at) VALUES (" +
                  quote_literal(route_) +
-                 ", now()) ON CONFLICT (route) DO UPDATE SET started_at = now(), "
-                 "copied_at = NULL, rows = NULL");
+                 ", now(), now()) ON CONFLICT (route) DO UPDATE SET started_at = now(), "
+                 "heartbeat_at = now(), copied_at = NULL, rows = NULL");
     recorded_ = true;
     return "pgshift.mirror_copies on the target: copy of route " + route_ + " pending";
   }
@@ -212,6 +254,7 @@ class MirrorStart {
       }
     };
     const int n = std::max(1, std::min<int>(opt_.copy_workers, static_cast<int>(tables_.size())));
+    Heartbeat beat(ep_.target, route_);
     std::vector<std::thread> threads;
     for (int k = 1; k < n; ++k) threads.emplace_back(worker);
     worker();

@@ -16,6 +16,8 @@
 //
 // Stop: hold -> commit (phase source_only): no transaction is mirrored after it.
 //
+// Recover (mirror_recover.cpp): undoes a start whose coordinator died during the copy.
+//
 // Thread-safety: blocking; runs on an operation thread (cutover_runner.hpp), never on an
 // I/O thread.
 #include "proxy/migrate/cutover_coordinator.hpp"
@@ -33,6 +35,19 @@ SwitchOutcome run_mirror_start(const std::string& route, const routing::Migratio
                                const SwitchEndpoints& endpoints, control::Fleet& fleet,
                                const MirrorStartOptions& options,
                                const StepListener& listener = {});
+
+// Ends a mirror start whose coordinator died during the copy (phase sync, the copy recorded
+// as pending in pgshift.mirror_copies, its heartbeat older than kMirrorHeartbeatStale):
+//   preconditions -> mirror_off (phase source_only through the fleet) -> empty_target
+//   (TRUNCATE the route's tables on the target: they were empty when the start began, and no
+//   replay ran before the copy) -> forget_copy. Both databases end as before the start; run
+//   pgshift sync start again. Refused while the copy's heartbeat is fresh.
+inline constexpr std::chrono::milliseconds kMirrorHeartbeat{1000};
+inline constexpr std::chrono::milliseconds kMirrorHeartbeatStale{5000};
+SwitchOutcome run_mirror_recover(const std::string& route, const routing::MigrationState& current,
+                                 const SwitchEndpoints& endpoints, control::Fleet& fleet,
+                                 const MirrorStartOptions& options,
+                                 const StepListener& listener = {});
 
 SwitchOutcome run_mirror_stop(const std::string& route, const routing::MigrationState& current,
                               control::Fleet& fleet, const MirrorStartOptions& options,

@@ -11,6 +11,10 @@ MirrorMetrics::MirrorMetrics()
                  .Name("pgshift_mirror_queue_bytes")
                  .Help("Mirrored transactions waiting to be replayed, in bytes.")
                  .Register(proxy::metrics().registry())),
+      spool_(prometheus::BuildGauge()
+                 .Name("pgshift_mirror_spool_bytes")
+                 .Help("Mirrored transactions spilled to sync.mirror.spool_dir, in bytes.")
+                 .Register(proxy::metrics().registry())),
       lag_(prometheus::BuildGauge()
                .Name("pgshift_mirror_lag_seconds")
                .Help("Age of the oldest transaction waiting to be replayed (0 when none).")

@@ -111,4 +111,10 @@ std::optional<boost::json::object> MirrorService::status(std::string_view name) 
   return r->status();
 }
 
+proxy::MirrorDrain MirrorService::drain_state(std::string_view name) const {
+  auto r = route(name);
+  if (!r) return {};
+  return r->drain_state();
+}
+
 }  // namespace pgshift::mirror

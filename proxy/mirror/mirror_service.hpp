@@ -32,6 +32,7 @@ class MirrorService : public proxy::MirrorSink {
   void note_unsafe(std::string_view route, std::string_view reason,
                    std::string_view statement) override;
   std::optional<boost::json::object> status(std::string_view route) const override;
+  proxy::MirrorDrain drain_state(std::string_view route) const override;
 
  private:
   // The route's mirror; null when the route does not mirror.

@@ -28,11 +28,21 @@ std::string hex(const wire::Bytes& b) {
 
 RouteMirror::RouteMirror(proxy::Runtime& runtime, std::string route, asio::any_io_executor executor,
                          std::shared_ptr<Journal> journal)
-    : runtime_(runtime), route_(std::move(route)), wake_(executor), journal_(std::move(journal)) {
+    : runtime_(runtime),
+      route_(std::move(route)),
+      wake_(executor),
+      journal_(std::move(journal)),
+      queue_gauge_(mirror_metrics().queue_bytes(route_)),
+      lag_gauge_(mirror_metrics().lag_seconds(route_)),
+      applied_counter_(mirror_metrics().applied(route_)),
+      reader_(wire::type_set({'C', 'E', 'Z'})),
+      write_done_(executor) {
   auto snap = runtime_.snapshot();
   if (const auto* r = route_config(snap)) {
     max_queue_bytes_ = r->sync.mirror.max_queue_bytes;
     overflow_ = r->sync.mirror.overflow;
+    spool_dir_ = r->sync.mirror.spool_dir;
+    max_spool_bytes_ = r->sync.mirror.max_spool_bytes;
   }
 }
 
@@ -43,7 +53,9 @@ const config::Route* RouteMirror::route_config(proxy::SnapshotPtr& snap) const {
 
 bool RouteMirror::has_room() const {
   std::lock_guard lock(mu_);
-  return stopped_ || overflow_ != config::MirrorOverflow::block || queue_bytes_ < max_queue_bytes_;
+  if (stopped_ || overflow_ != config::MirrorOverflow::block) return true;
+  return !spool_dir_.empty() && !spool_failed_ ? spool_.txn_bytes() < max_spool_bytes_
+                                               : queue_bytes_ < max_queue_bytes_;
 }
 
 bool RouteMirror::mirroring() const {
@@ -56,10 +68,12 @@ std::vector<std::function<void(bool)>> RouteMirror::stop_diverged(std::string wh
   std::vector<std::function<void(bool)>> dones;
   stopped_ = diverged_ = true;
   ++divergences_;
-  const std::uint64_t dropped = queue_.size() + extra;
+  const std::uint64_t dropped = queue_.size() + spool_.count() + extra;
   for (auto& q : queue_) {
     if (q->done) dones.push_back(std::move(q->done));
   }
+  for (auto& d : spool_.clear()) dones.push_back(std::move(d));
+  mirror_metrics().spool_bytes(route_).Set(0);
   queue_.clear();
   queue_bytes_ = 0;
   condition_ = "diverged";
@@ -67,6 +81,9 @@ std::vector<std::function<void(bool)>> RouteMirror::stop_diverged(std::string wh
             " transactions were not replayed. Run pgshift sync stop and sync start again to "
             "copy the target afresh.";
   last_divergence_ = detail_;
+  last_divergence_unix_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
   mirror_metrics().divergences(route_, "overflow").Increment();
   mirror_metrics().queue_bytes(route_).Set(0);
   proxy::log_error("mirror stopped: route marked diverged",
@@ -94,10 +111,14 @@ void RouteMirror::mark_diverged(std::string_view why) {
 void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
   std::function<void(bool)> refused;
   std::vector<std::function<void(bool)>> dones;
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (stopped_) {
       refused = std::move(txn->done);
+    } else if (spills_locked(txn->size())) {
+      spool_locked(std::move(txn), refused, dones);
+      wake = std::exchange(sleeping_, false);
     } else if (overflow_ == config::MirrorOverflow::mark_diverged &&
                queue_bytes_ + txn->size() > max_queue_bytes_) {
       // Never a silent drop: the route is marked diverged and stops mirroring; the operator
@@ -114,7 +135,8 @@ void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
       queue_bytes_ += txn->size();
       ++submitted_;
       queue_.push_back(std::move(txn));
-      mirror_metrics().queue_bytes(route_).Set(static_cast<double>(queue_bytes_));
+      queue_gauge_.Set(static_cast<double>(queue_bytes_));
+      wake = std::exchange(sleeping_, false);
     }
   }
   for (auto& d : dones) d(false);
@@ -122,20 +144,112 @@ void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
     refused(false);
     return;
   }
-  // The replay loop runs on the timer's executor: the cancel runs after it began to wait.
-  asio::post(wake_.get_executor(), [this] { wake_.cancel(); });
+  // Only a replay loop that waits for work is woken (one post per idle period, not one per
+  // transaction); a busy one takes the transaction when it next looks at the queue. The
+  // loop runs on the timer's executor: the cancel runs after it began to wait.
+  if (wake) asio::post(wake_.get_executor(), [this] { wake_.cancel(); });
 }
 
 void RouteMirror::note_unsafe(std::string_view reason, std::string_view statement) {
-  mirror_metrics().unsafe(route_, reason).Increment();
+  // On the I/O threads, for every flagged statement: the series is looked up once per reason
+  // (Family::Add builds labels under a lock), and nothing is allocated once it was logged.
+  const auto r = routing::mirror_unsafe_reason_from_string(reason);
+  if (r) {
+    auto& slot = unsafe_counters_[static_cast<std::size_t>(*r)];
+    prometheus::Counter* c = slot.load(std::memory_order_acquire);
+    if (!c) {
+      c = &mirror_metrics().unsafe(route_, reason);
+      slot.store(c, std::memory_order_release);
+    }
+    c->Increment();
+  } else {
+    mirror_metrics().unsafe(route_, reason).Increment();
+  }
   {
     std::lock_guard lock(mu_);
-    if (!unsafe_logged_.emplace(reason).second) return;
+    if (unsafe_logged_.find(reason) != unsafe_logged_.end()) return;
+    unsafe_logged_.emplace(reason);
   }
   proxy::log_warn("mirrored statement may not replay the same on the other side",
                   {f("route", route_), f("reason", reason),
                    f("statement", std::string(statement.substr(0, 200))),
                    f("see", "docs/sync.md, Mirror mode: what cannot be replayed")});
+}
+
+// Requires mu_. Whether `size` more bytes go to the spool: the spool is set up and either
+// holds transactions already (the order is memory, then spool) or the memory is full.
+bool RouteMirror::spills_locked(std::uint64_t size) {
+  if (spool_dir_.empty() || spool_failed_) return false;
+  if (spool_.count() == 0 && queue_bytes_ + size <= max_queue_bytes_) return false;
+  if (!spool_.is_open()) {
+    std::string error;
+    if (!spool_.open(spool_dir_, route_ + "." + std::to_string(::getpid()) + ".spool", error)) {
+      spool_failed_ = true;
+      detail_ = error;
+      proxy::log_error("mirror: cannot spill to the spool; the overflow policy applies",
+                       {f("route", route_), f("error", error)});
+      return false;
+    }
+  }
+  return true;
+}
+
+// Requires mu_. Appends `txn` to the spool; past max_spool_bytes under mark_diverged, or when
+// the spool cannot be written while it holds transactions (the order would break), the route
+// is marked diverged instead.
+void RouteMirror::spool_locked(std::shared_ptr<proxy::MirrorTxn> txn,
+                               std::function<void(bool)>& refused,
+                               std::vector<std::function<void(bool)>>& dones) {
+  const auto size = txn->size();
+  if (overflow_ == config::MirrorOverflow::mark_diverged &&
+      spool_.txn_bytes() + size > max_spool_bytes_) {
+    refused = std::move(txn->done);
+    dones =
+        stop_diverged("the mirror spool passed sync.mirror.max_spool_bytes (" +
+                          std::to_string(max_spool_bytes_) + " bytes) with overflow mark_diverged",
+                      1);
+    return;
+  }
+  txn->committed_at = std::chrono::steady_clock::now();
+  std::string error;
+  if (spool_.append(txn, error)) {
+    ++submitted_;
+    mirror_metrics().spool_bytes(route_).Set(static_cast<double>(spool_.bytes()));
+    return;
+  }
+  spool_failed_ = true;
+  refused = std::move(txn->done);
+  dones = stop_diverged(error, 1);
+}
+
+// Requires mu_. Moves the oldest spilled transactions back into memory once the memory queue
+// is at most half full (they are older than anything submitted since: the order holds).
+void RouteMirror::refill_locked() {
+  if (spool_.count() == 0 || queue_bytes_ > max_queue_bytes_ / 2) return;
+  std::string error;
+  auto txns = spool_.take(max_queue_bytes_ / 2, error);
+  for (auto& t : txns) {
+    queue_bytes_ += t->size();
+    queue_.push_back(std::move(t));
+  }
+  mirror_metrics().spool_bytes(route_).Set(static_cast<double>(spool_.bytes()));
+  mirror_metrics().queue_bytes(route_).Set(static_cast<double>(queue_bytes_));
+  if (!error.empty()) {
+    spool_failed_ = true;
+    auto dones = stop_diverged(error, spool_.count());
+    dones_to_fail_.insert(dones_to_fail_.end(), std::make_move_iterator(dones.begin()),
+                          std::make_move_iterator(dones.end()));
+  }
+}
+
+void RouteMirror::refill() {
+  std::vector<std::function<void(bool)>> dones;
+  {
+    std::lock_guard lock(mu_);
+    refill_locked();
+    dones.swap(dones_to_fail_);
+  }
+  for (auto& d : dones) d(false);
 }
 
 boost::json::object RouteMirror::status() const {
@@ -145,8 +259,14 @@ boost::json::object RouteMirror::status() const {
   if (!detail_.empty()) o["detail"] = detail_;
   o["mirroring"] = !stopped_;
   o["diverged"] = diverged_;
-  o["queued"] = queue_.size();
+  o["queued"] = queue_.size() + spool_.count();
   o["queue_bytes"] = queue_bytes_;
+  if (!spool_dir_.empty()) {
+    o["spooled"] = spool_.count();
+    o["spool_bytes"] = spool_.bytes();
+    o["max_spool_bytes"] = max_spool_bytes_;
+    if (spool_.is_open()) o["spool_file"] = spool_.path();
+  }
   o["max_queue_bytes"] = max_queue_bytes_;
   o["overflow"] = std::string(config::to_string(overflow_));
   o["submitted"] = submitted_;
@@ -160,6 +280,25 @@ boost::json::object RouteMirror::status() const {
   if (!last_divergence_.empty()) o["last_divergence"] = last_divergence_;
   o["journal"] = journal_->path();
   return o;
+}
+
+proxy::MirrorDrain RouteMirror::drain_state() const {
+  std::lock_guard lock(mu_);
+  proxy::MirrorDrain d;
+  d.exists = true;
+  // A transaction leaves the queue once its replay ended.
+  d.pending = queue_.size() + spool_.count();
+  d.stopped = stopped_;
+  d.condition = condition_;
+  d.detail = detail_;
+  d.divergences = divergences_;
+  d.last_divergence_unix_ms = last_divergence_unix_ms_;
+  d.last_divergence = last_divergence_;
+  if (!queue_.empty()) {
+    d.lag = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  queue_.front()->committed_at);
+  }
+  return d;
 }
 
 void RouteMirror::set_condition(std::string condition, std::string detail) {
@@ -210,6 +349,11 @@ void RouteMirror::reset_for_new_start() {
     if (q->done) asio::post(wake_.get_executor(), [d = std::move(q->done)] { d(false); });
   }
   queue_.clear();
+  for (auto& d : spool_.clear()) {
+    asio::post(wake_.get_executor(), [d = std::move(d)] { d(false); });
+  }
+  spool_failed_ = false;
+  mirror_metrics().spool_bytes(route_).Set(0);
   queue_bytes_ = 0;
   stopped_ = diverged_ = false;
   condition_ = "off";
@@ -226,9 +370,10 @@ void RouteMirror::record_divergence(const proxy::MirrorTxn& txn, std::string_vie
     return a;
   };
   boost::json::object e;
-  e["time_unix_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+  e["time_unix_ms"] = now_ms;
   e["route"] = route_;
   e["sidecar_pid"] = static_cast<std::int64_t>(::getpid());
   e["session"] = txn.session;
@@ -255,6 +400,7 @@ void RouteMirror::record_divergence(const proxy::MirrorTxn& txn, std::string_vie
   ++divergences_;
   diverged_ = true;
   last_divergence_ = std::move(summary);
+  last_divergence_unix_ms_ = now_ms;
 }
 
 }  // namespace pgshift::mirror

@@ -3,10 +3,16 @@
 // committed transactions waiting to be replayed on the other side, in the order the
 // authoritative side acknowledged them, its bound and overflow policy, and what the replay
 // found (applied, divergences). The replay itself is RouteMirror::run(), a coroutine on the
-// mirror's own thread (mirror_service.hpp) with one connection to the other side.
+// mirror's own thread (mirror_service.hpp) with one connection to the other side, on which
+// transactions are pipelined (replay.cpp).
 //
 // Thread-safety: submit(), has_room(), mirroring(), note_unsafe() and status() may be called
 // from any thread (a mutex; no I/O under it). run() runs on the mirror thread only.
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+
+#include <array>
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
@@ -23,9 +29,13 @@
 #include "pool/prepared_set.hpp"
 #include "pool/server_params.hpp"
 #include "pool/upstream.hpp"
+#include "proxy/mirror/answer_reader.hpp"
 #include "proxy/mirror/journal.hpp"
+#include "proxy/mirror/replay_batch.hpp"
+#include "proxy/mirror/spool.hpp"
 #include "proxy/runtime/mirror_sink.hpp"
 #include "proxy/runtime/runtime.hpp"
+#include "routing/mirror_safety.hpp"
 #include "routing/sync_position.hpp"
 
 namespace pgshift::mirror {
@@ -51,6 +61,7 @@ class RouteMirror {
   }
   void note_unsafe(std::string_view reason, std::string_view statement);
   boost::json::object status() const;
+  proxy::MirrorDrain drain_state() const;
 
   // Replays the queue until stop(). On the mirror thread.
   asio::awaitable<void> run();
@@ -75,11 +86,44 @@ class RouteMirror {
   std::shared_ptr<routing::SyncPosition> position() const;
   asio::awaitable<bool> ensure_connection(routing::Side to);
   asio::awaitable<bool> copy_done();
-  asio::awaitable<Applied> apply(const proxy::MirrorTxn& txn);
-  void finish_front(const Applied& a, const proxy::MirrorTxn& txn);
+  // The pipelined replay (replay.cpp): queued transactions are written back to back, each
+  // still its own transaction, and their answers read in bulk and compared in order.
+  struct InFlight {
+    std::shared_ptr<proxy::MirrorTxn> txn;
+    Applied result;
+    std::uint32_t answers = 0;  // ReadyForQuery received
+    char status = 'I';
+    bool failed = false, fatal = false;
+    bool ends_idle = true;                // replay_batch.hpp: the next may follow unanswered
+    std::vector<std::string> introduced;  // statements it prepared or evicted
+  };
+  // With nothing in flight: the round trips the front transaction needs first (connect,
+  // the initial copy, the client's parameters). False when it cannot go yet (after a pause)
+  // or was finished here (its parameters were refused).
+  asio::awaitable<bool> prepare_front(const std::shared_ptr<proxy::MirrorTxn>& txn,
+                                      routing::Side to, std::chrono::milliseconds& backoff);
+  void fill_pipeline();
+  asio::awaitable<void> write_pipeline(pool::ServerConnection* conn);
+  asio::awaitable<void> read_answers();
+  bool on_answer(const pool::BackendMessage& m);
+  void complete_front();
+  asio::awaitable<void> lose_connection();
+  // Waits for the write in progress, if any; close: cancel it by closing the connection.
+  asio::awaitable<void> writer_idle(bool close);
+  asio::awaitable<void> drop_connection();
+  bool params_match(const proxy::MirrorTxn& txn) const;
+  // Journals, pops and acknowledges the completed transactions (one lock for all of them).
+  void finish_completed();
   void record_divergence(const proxy::MirrorTxn& txn, std::string_view kind,
                          const std::vector<std::string>& got, const std::string& error);
   void set_condition(std::string condition, std::string detail = {});
+  // The spool (sync.mirror.spool_dir); each requires mu_.
+  bool spills_locked(std::uint64_t size);
+  void spool_locked(std::shared_ptr<proxy::MirrorTxn> txn, std::function<void(bool)>& refused,
+                    std::vector<std::function<void(bool)>>& dones);
+  void refill_locked();
+  // Takes the spool into the memory queue when it has room; fails what a broken spool lost.
+  void refill();
   // mark_diverged() with mu_ held; returns the completions to call outside it.
   std::vector<std::function<void(bool)>> stop_diverged(std::string why, std::uint64_t extra);
   asio::awaitable<void> pause(std::chrono::milliseconds d);
@@ -88,6 +132,12 @@ class RouteMirror {
   const std::string route_;
   asio::steady_timer wake_;
   std::shared_ptr<Journal> journal_;
+  // The route's series, looked up once (Family::Add takes a lock and builds labels).
+  prometheus::Gauge& queue_gauge_;
+  prometheus::Gauge& lag_gauge_;
+  prometheus::Counter& applied_counter_;
+  std::array<std::atomic<prometheus::Counter*>, routing::kMirrorUnsafeReasonCount>
+      unsafe_counters_{};  // made at first use (a reason never seen has no series)
 
   // Guarded by mu_.
   mutable std::mutex mu_;
@@ -95,15 +145,22 @@ class RouteMirror {
   std::uint64_t queue_bytes_ = 0;
   std::uint64_t max_queue_bytes_ = 256ull << 20;
   config::MirrorOverflow overflow_ = config::MirrorOverflow::block;
+  std::string spool_dir_;  // "" = no spill (read once: the spool file is opened on first use)
+  std::uint64_t max_spool_bytes_ = 4ull << 30;
+  Spool spool_;
+  bool spool_failed_ = false;
+  std::vector<std::function<void(bool)>> dones_to_fail_;  // completions refill() calls
   bool diverged_ = false;  // stopped (mark_diverged) or a replay differed
   bool stopped_ = false;   // mark_diverged: no longer mirroring until a new start
   std::uint64_t applied_ = 0, divergences_ = 0, submitted_ = 0;
   std::string condition_ = "starting";  // copying | streaming | target_unreachable | ...
   std::string detail_;
   std::string last_divergence_;
+  std::int64_t last_divergence_unix_ms_ = 0;
   double lag_seconds_ = 0;
   std::set<std::string, std::less<>> unsafe_logged_;
   bool stop_ = false;
+  bool sleeping_ = false;  // run() waits for a transaction: submit() wakes it (else no post)
 
   // Mirror thread only.
   std::unique_ptr<pool::ServerConnection> conn_;
@@ -115,6 +172,17 @@ class RouteMirror {
   asio::awaitable<bool> sync_parameters(const proxy::MirrorTxn& txn, std::string& error);
   bool copied_ = false;
   std::chrono::steady_clock::time_point next_copy_check_{};
+  AnswerReader reader_;
+  std::deque<InFlight> in_flight_;  // the queue's first in_flight_.size() transactions
+  std::size_t in_flight_bytes_ = 0;
+  NameSet pending_statements_;  // prepared or evicted by a transaction in flight
+  std::vector<std::pair<Applied, std::shared_ptr<proxy::MirrorTxn>>> completed_;
+  wire::Bytes out_, sending_;  // sending_: the write in progress
+  bool writing_ = false;
+  bool reset_after_drain_ = false;  // a replay failed: new connection once in flight drains
+  asio::steady_timer write_done_;
+  // The client parameters of the last transaction sent (sync_parameters()).
+  std::shared_ptr<const std::vector<std::pair<std::string, std::string>>> synced_params_;
 };
 
 }  // namespace pgshift::mirror

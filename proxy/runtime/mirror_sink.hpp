@@ -48,6 +48,21 @@ struct MirrorTxn {
   std::size_t size() const { return messages.size() + 256; }
 };
 
+// What a cutover or rollback needs to know of one route's mirror in this sidecar
+// (docs/cutover.md, "Mirrored routes"): the fleet barrier acknowledges a hold only once
+// `pending` is 0, and refuses it while `stopped`.
+struct MirrorDrain {
+  bool exists = false;        // the route mirrors in this sidecar (a RouteMirror was made)
+  std::uint64_t pending = 0;  // committed transactions not yet replayed (queued or in flight)
+  bool stopped = false;       // marked diverged (overflow, apply timeout): not mirroring
+  std::string condition;      // streaming | copying | target_unreachable | diverged | ...
+  std::string detail;         // the condition's explanation, the fix when stopped
+  std::uint64_t divergences = 0;
+  std::int64_t last_divergence_unix_ms = 0;  // 0: none since the mirror started
+  std::string last_divergence;               // kind and statement of the last one
+  std::chrono::milliseconds lag{0};          // age of the oldest pending transaction
+};
+
 class MirrorSink {
  public:
   virtual ~MirrorSink() = default;
@@ -74,6 +89,8 @@ class MirrorSink {
   // The route's mirror as GET /v1/routes/{name} shows it under sync.mirror; nullopt when
   // the route is not mirrored.
   virtual std::optional<boost::json::object> status(std::string_view route) const = 0;
+  // The route's mirror for the fleet barrier and the cutover preconditions. Cheap (a lock).
+  virtual MirrorDrain drain_state(std::string_view route) const = 0;
 };
 
 }  // namespace pgshift::proxy

@@ -1,5 +1,7 @@
 #include "proxy/session/mirror_capture.hpp"
 
+#include <iterator>
+
 namespace pgshift::proxy {
 
 MirrorCapture::Unit& MirrorCapture::open_unit() {
@@ -53,14 +55,15 @@ void MirrorCapture::set_fingerprint(std::string_view sql) {
 void MirrorCapture::on_command_complete(std::string_view tag) {
   if (answering_ >= units_.size()) return;
   Unit& u = units_[answering_];
-  u.outcome.emplace_back(tag);
+  outcomes_.emplace_back(tag);
   if (tag == "COMMIT") u.committed = true;
 }
 
 void MirrorCapture::on_error(std::string_view sqlstate) {
   if (answering_ >= units_.size()) return;
   Unit& u = units_[answering_];
-  u.outcome.push_back("ERROR " + std::string(sqlstate));
+  std::string& e = outcomes_.emplace_back("ERROR ");
+  e += sqlstate;
   u.failed = true;
 }
 
@@ -69,6 +72,7 @@ void MirrorCapture::on_ready_for_query(char status) {
   Unit& u = units_[answering_++];
   u.answered = true;
   u.status = status;
+  u.outcome_end = outcomes_.size();
 }
 
 std::vector<std::shared_ptr<MirrorTxn>> MirrorCapture::take() {
@@ -89,9 +93,10 @@ std::vector<std::shared_ptr<MirrorTxn>> MirrorCapture::take() {
       t->messages.assign(buf_.begin() + static_cast<std::ptrdiff_t>(units_[first].begin),
                          buf_.begin() + static_cast<std::ptrdiff_t>(u.end));
       t->answers = static_cast<std::uint32_t>(i - first + 1);
-      for (std::size_t k = first; k <= i; ++k) {
-        t->outcome.insert(t->outcome.end(), units_[k].outcome.begin(), units_[k].outcome.end());
-      }
+      const std::size_t from = first == 0 ? 0 : units_[first - 1].outcome_end;
+      t->outcome.assign(
+          std::make_move_iterator(outcomes_.begin() + static_cast<std::ptrdiff_t>(from)),
+          std::make_move_iterator(outcomes_.begin() + static_cast<std::ptrdiff_t>(u.outcome_end)));
       t->fingerprint = fingerprint_;
       out.push_back(std::move(t));
     }
@@ -105,6 +110,7 @@ void MirrorCapture::clear() {
   buf_.clear();
   if (buf_.capacity() > (1u << 20)) wire::Bytes().swap(buf_);
   units_.clear();
+  outcomes_.clear();
   answering_ = 0;
   unit_statements_.clear();
   fingerprint_.clear();

@@ -70,13 +70,16 @@ class MirrorCapture {
     bool failed = false;
     bool committed = false;  // a COMMIT tag
     char status = 'I';
-    std::vector<std::string> outcome;
+    // Its results are outcomes_[previous unit's outcome_end, outcome_end): units are
+    // answered in order, so one flat list serves all (no allocation per unit).
+    std::size_t outcome_end = 0;
   };
   Unit& open_unit();
 
   wire::Bytes buf_;
   std::vector<Unit> units_;
-  std::size_t answering_ = 0;  // the first unit without its ReadyForQuery
+  std::vector<std::string> outcomes_;  // command tags and "ERROR sqlstate", in answer order
+  std::size_t answering_ = 0;          // the first unit without its ReadyForQuery
   pool::PreparedSet unit_statements_{1u << 20};
   std::string fingerprint_;
 };

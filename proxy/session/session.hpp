@@ -35,6 +35,7 @@
 #include "proxy/session/io_buffer.hpp"
 #include "proxy/session/mirror_capture.hpp"
 #include "proxy/session/prepared_statements.hpp"
+#include "proxy/session/rerun_log.hpp"
 #include "proxy/session/thread_sessions.hpp"
 #include "proxy/session/txn_tracker.hpp"
 #include "proxy/telemetry/metrics.hpp"
@@ -191,11 +192,19 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void on_transaction_end();
 
   // ---- stale sidecar: the old side's fence (relay/fence_retry.cpp, docs/cutover.md) ----
-  // The server direction saw the fence error of a transaction that ran nothing else and
-  // dropped it with its ReadyForQuery: refresh the route state and, once it names another
-  // authoritative side, re-run the transaction's Query there; else answer 40001. False when
-  // the session ends.
+  // The server direction saw the fence error of a transaction that ran nothing but harmless
+  // statements (RerunLog) and dropped everything up to its ReadyForQuery: refresh the route
+  // state and, once it names another authoritative side, roll the old side back if it is in
+  // a transaction, then re-run the transaction's messages there; else answer 40001. False
+  // when the session ends.
   asio::awaitable<bool> retry_after_fence();
+  // The fence error just seen may be re-run: the transaction is logged whole and harmless,
+  // and nothing after it has been sent.
+  bool fence_rerunnable() const;
+  // One server message (or the first piece of one) on its way to the client (`keep`):
+  // the re-run bookkeeping. Returns whether the client still gets it.
+  bool rerun_track(std::uint8_t type, std::span<const std::uint8_t> body, bool keep);
+  asio::awaitable<void> rerun_messages();
   // Asks the state store to re-read and waits (bounded) until the route's authoritative side
   // is no longer `fenced`.
   asio::awaitable<bool> wait_route_moved(routing::Side fenced);
@@ -294,6 +303,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     std::span<const std::uint8_t> direct;
     std::uint64_t out_gen = 0;
     std::string txn_key;  // the current transaction's routing key
+    RerunLog rerun;       // stale sidecar: the transaction, while it may run again elsewhere
     // Nothing in it that a fresh one would not have. An unnamed statement counts as
     // nothing: without its record the next Bind of it is routed as a write (safe).
     bool disposable() const {
@@ -326,10 +336,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // The current transaction (from its first message to ReadyForQuery 'I').
   bool txn_wrote_ = false;
   bool logged_pin_ = false;
-  // Stale sidecar (fence_retry.cpp), with first_query_ below.
-  bool answered_ = false;     // the server answered something in this transaction
-  bool fence_retry_ = false;  // a fence error was dropped: re-run first_query_ at its Z
-  bool retrying_ = false;     // re-running: the client direction waits (handoff timer)
+  // Stale sidecar (fence_retry.cpp); the transaction's messages are in RelayState::rerun.
+  bool fence_retry_ = false;     // a fence error was dropped: re-run the transaction at its Z
+  bool fence_rollback_ = false;  // the old side's failed transaction is being rolled back
+  bool retrying_ = false;        // re-running: the client direction waits (handoff timer)
   bool mirror_txn_ = false;   // the current transaction is mirrored (mirror_tap.cpp)
   routing::Side mirror_to_ = routing::Side::target;
   std::uint32_t activity_ = 0, swept_activity_ = 0;  // client reads, and at the last sweep
@@ -340,9 +350,6 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     if (handoff_timer_) handoff_timer_->cancel();
   }
   std::chrono::steady_clock::time_point query_start_{};  // of the current transaction
-  // Stale sidecar (fence_retry.cpp): the simple Query that began the current transaction,
-  // kept while the transaction may still be re-run elsewhere (routes with a target only).
-  wire::Bytes first_query_;
 
   // ---- mirrored writes (relay/mirror_tap.cpp, docs/sync.md "Mirror mode") ----
   // Decides at the start of a transaction whether it is mirrored; with overflow `block`

@@ -11,6 +11,12 @@
 # Never run in CI: they take minutes and measure the machine.
 # Environment: MSCALE [5] pgbench scale, MCLIENTS [16], SYNC_DURATION [20] s per run,
 # SYNC_ROUNDS [3], CYCLES [10] cutover+rollback pairs, HEARTBEAT_MS [100] lag marker period,
+# MIRROR_PERF [0] 1: in round 1 of `mirror`, `perf stat --per-thread` on each sidecar from the
+# start of its pgbench run to the end of its drain: CPU us, system calls and context switches
+# per transaction of the I/O threads and of the mirror thread (named pgshift-mirror); 2: also
+# `perf record -g` of the async sidecar in round 1 (top symbols per thread kind),
+# MPROTOCOL [simple] pgbench -M of the mirror runs, MIRROR_B_BIN [""] a second pgshift binary (e.g. main's) for an interleaved A/B: modes
+# async_b and sync_b run it, MIRROR_MODES ["none async sync"] lists the modes to run,
 # CUTOVER_RATE [""] total TPC-B tps limit in the cutover scenario (pgbench -R, split over the
 # two sidecars; empty: as fast as it goes). A cutover needs lag < 500 ms and a clean verify:
 # when the target cannot apply the full-speed load that fast, the switch is refused.
@@ -95,8 +101,8 @@ routes:
 YAML
   "$PGSHIFT" check-config "$RUN/$1.yaml" >/dev/null || die "check-config $1 failed"
 }
-start_sidecar() {  # name
-  "$PGSHIFT" --config "$RUN/$1.yaml" >"$RUN/$1.log" 2>&1 &
+start_sidecar() {  # name [binary]
+  "${2:-$PGSHIFT}" --config "$RUN/$1.yaml" >"$RUN/$1.log" 2>&1 &
   PIDS+=($!); PID[$1]=$!
   wait_port "${PORT[$1]}" "$!" "$RUN/$1.log"
 }
@@ -167,7 +173,7 @@ sync_scenario() {
   local ton toff lon loff
   ton=$(med_of on 3); toff=$(med_of off 3); lon=$(med_of on 4); loff=$(med_of off 4)
   echo
-  echo "TPC-B-like (-M simple), scale $MSCALE, $MCLIENTS clients through pgshift (pool $POOL_SIZE)," \
+  echo "TPC-B-like (-M ${MPROTOCOL:-simple}), scale $MSCALE, $MCLIENTS clients through pgshift (pool $POOL_SIZE)," \
     "${SYNC_DURATION}s x $SYNC_ROUNDS rounds (median), interleaved, $(nproc) cores," \
     "pgshift ${PGSHIFT_COMMIT:+commit $PGSHIFT_COMMIT, }$(date -u +%Y-%m-%dT%H:%MZ)"
   printf '\n| sync | tps | latency ms | tps ratio (on/off) | latency ratio (on/off) |\n|---|---:|---:|---:|---:|\n'
@@ -374,7 +380,7 @@ write_mirror_config() {  # name mode(none|async|sync)
   local port admin db=bench sync="{ mode: none }"
   port=$(free_port); admin=$(free_port)
   PORT[$1]=$port; APORT[$1]=$admin
-  [[ $2 != none ]] && { db=bench_$2; sync="{ mode: mirror, mirror: { ack: $2 } }"; }
+  [[ $2 != none ]] && { db=bench_$2; sync="{ mode: mirror, mirror: { ack: ${2%_b} } }"; }
   cat >"$RUN/$1.yaml" <<YAML
 threads: $THREADS
 log_level: warn
@@ -393,16 +399,34 @@ YAML
   "$PGSHIFT" check-config "$RUN/$1.yaml" >/dev/null || die "check-config $1 failed"
 }
 
+# MIRROR_PERF: one line per thread group (I/O threads, the mirror thread) of a perf stat
+# --per-thread file, per transaction of the pgbench run that it counted.
+mirror_perf_rows() {  # mode pgbench-output
+  local txns
+  txns=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' <<<"$2")
+  awk -F, -v mode="$1" -v n="${txns:-0}" '
+    !/^#/ && NF > 3 { g = ($1 ~ /^pgshift-mirror/) ? "mirror" : "io"; v[g, $4] += $2; seen[g] = 1 }
+    END { for (g in seen) if (n > 0) printf "perf %s %s: %.1f us CPU, %.2f syscalls, %.2f context switches per transaction (%d transactions)\n",
+      mode, g, v[g, "task-clock"] * 1000 / n, v[g, "raw_syscalls:sys_enter"] / n, v[g, "context-switches"] / n, n }' \
+    "$RUN/perf-$1" | tee -a "$RUN/mirror-perf.txt" >&2
+}
+
 mirror_scenario() {
   declare -gA APORT=()
   mig_setup
   PGPASSWORD=bench-pw pg_dump -s "host=127.0.0.1 port=$SRC user=postgres dbname=bench" >"$RUN/schema.sql"
-  for m in async sync; do
+  local modes m
+  read -r -a modes <<<"${MIRROR_MODES:-none async sync}"
+  local mirrored=("${modes[@]/none/}")
+  for m in ${mirrored[*]}; do
     PGPASSWORD=bench-pw psql -X -q "host=127.0.0.1 port=$TGT user=postgres dbname=postgres" -c "CREATE DATABASE bench_$m"
     PGPASSWORD=bench-pw psql -X -q -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$TGT user=postgres dbname=bench_$m" -f "$RUN/schema.sql" >/dev/null
   done
-  for m in none async sync; do write_mirror_config "m_$m" "$m"; start_sidecar "m_$m"; done
-  for m in async sync; do
+  for m in "${modes[@]}"; do
+    write_mirror_config "m_$m" "$m"
+    if [[ $m == *_b ]]; then start_sidecar "m_$m" "${MIRROR_B_BIN:?MIRROR_B_BIN: the binary of modes async_b, sync_b}"; else start_sidecar "m_$m"; fi
+  done
+  for m in ${mirrored[*]}; do
     say "pgshift sync start (mirror, ack $m, scale $MSCALE)"
     "$PGSHIFT" sync start bench --config "$RUN/m_$m.yaml" >"$RUN/start-$m.out" 2>&1 \
       || { cat "$RUN/start-$m.out" >&2; die "mirror start ($m) failed"; }
@@ -417,39 +441,66 @@ mirror_scenario() {
     say "the mirror of $1 did not drain (queue $q bytes)"
   }
   : >"$RUN/mirror.tsv"
-  for m in none async sync; do pgbench -n -S -c "$MCLIENTS" -j 2 -T 2 "$(app_dsn "m_$m")" >/dev/null 2>&1 || true; done
-  local modes=(none async sync)
+  for m in "${modes[@]}"; do pgbench -n -S -c "$MCLIENTS" -j 2 -T 2 "$(app_dsn "m_$m")" >/dev/null 2>&1 || true; done
+  local n=${#modes[@]}
   for round in $(seq 1 "$SYNC_ROUNDS"); do
     local k
-    for k in 0 1 2; do
-      local mode=${modes[$(((k + round) % 3))]} out tps lat t0 t1
-      out=$(pgbench -n -M simple -c "$MCLIENTS" -j 2 -T "$SYNC_DURATION" "$(app_dsn "m_$mode")" 2>&1) || true
+    for ((k = 0; k < n; k++)); do
+      local mode=${modes[$(((k + round) % n))]} out tps lat t0 t1
+      local perfpid=""
+      if [[ ${MIRROR_PERF:-0} != 0 && $round == 1 ]]; then
+        perf stat --per-thread -x, -e task-clock,context-switches,raw_syscalls:sys_enter \
+          -p "${PID[m_$mode]}" -o "$RUN/perf-$mode" >/dev/null 2>&1 &
+        perfpid=$!
+        if [[ $MIRROR_PERF == 2 && $mode == async ]]; then
+          perf record -g -o "$RUN/perf.data" -p "${PID[m_$mode]}" >"$RUN/perf-record.log" 2>&1 &
+          perfpid="$perfpid $!"
+        fi
+        sleep 0.3
+      fi
+      out=$(pgbench -n -M "${MPROTOCOL:-simple}" -c "$MCLIENTS" -j 2 -T "$SYNC_DURATION" "$(app_dsn "m_$mode")" 2>&1) || true
       t0=$(date +%s.%N)
       [[ $mode != none ]] && drained "m_$mode"
       t1=$(date +%s.%N)
+      if [[ -n $perfpid ]]; then
+        local p; for p in $perfpid; do kill -INT "$p" 2>/dev/null; wait "$p" || true; done
+        mirror_perf_rows "$mode" "$out"
+        if [[ -f $RUN/perf.data && $mode == async ]]; then
+          perf report -i "$RUN/perf.data" --no-children --sort comm,dso,symbol -g none --stdio 2>/dev/null \
+            | grep -vE '^(#.*)?$' >"$RUN/perf-report.txt" || true
+          cp "$RUN/perf-report.txt" "${MIRROR_PERF_OUT:-/dev/null}" 2>/dev/null || true
+        fi
+      fi
       tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' <<<"$out"); lat=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' <<<"$out")
       [[ -z $tps ]] && { say "pgbench ($mode) failed:"; tail -5 <<<"$out" >&2; tps=nan lat=nan; }
-      printf '%s\t%s\t%s\t%s\t%.2f\n' "$mode" "$round" "$tps" "$lat" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b-a}')" >>"$RUN/mirror.tsv"
+      local drain; drain=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b-a}')
+      # Replay rate: what the mirror applied per second from the start of the run to the
+      # end of its drain (a replay that falls behind takes less CPU from the clients).
+      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$round" "$tps" "$lat" "$drain" \
+        "$(awk -v t="$tps" -v d="$SYNC_DURATION" -v w="$drain" 'BEGIN {if (t == "nan") print "nan"; else printf "%.0f", t * d / (d + w)}')" >>"$RUN/mirror.tsv"
       say "round $round mirror $mode: $tps tps, drained $(tail -1 "$RUN/mirror.tsv" | cut -f5) s after the run; load $(cut -d' ' -f1-3 /proc/loadavg)"
     done
   done
   med_of() { awk -F'\t' -v m="$1" -v c="$2" '$1==m && $c!="nan" {print $c}' "$RUN/mirror.tsv" \
     | sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
   local div_a div_s
-  div_a=$(metric m_async "^pgshift_mirror_divergences_total"); div_s=$(metric m_sync "^pgshift_mirror_divergences_total")
+  [[ -n ${APORT[m_async]:-} ]] && div_a=$(metric m_async "^pgshift_mirror_divergences_total")
+  [[ -n ${APORT[m_sync]:-} ]] && div_s=$(metric m_sync "^pgshift_mirror_divergences_total")
   echo
-  echo "TPC-B-like (-M simple), scale $MSCALE, $MCLIENTS clients through pgshift (pool $POOL_SIZE)," \
+  echo "TPC-B-like (-M ${MPROTOCOL:-simple}), scale $MSCALE, $MCLIENTS clients through pgshift (pool $POOL_SIZE)," \
     "${SYNC_DURATION}s x $SYNC_ROUNDS rounds (median), interleaved, $(nproc) cores," \
     "pgshift ${PGSHIFT_COMMIT:+commit $PGSHIFT_COMMIT, }$(date -u +%Y-%m-%dT%H:%MZ)"
-  printf '\n| mirror | tps | latency ms | tps ratio (vs none) | latency ratio (vs none) | drain after the run s |\n|---|---:|---:|---:|---:|---:|\n'
+  printf '\n| mirror | tps | latency ms | tps ratio (vs none) | latency ratio (vs none) | drain after the run s | replay rate tps (run + drain) |\n|---|---:|---:|---:|---:|---:|---:|\n'
   local mode t l
-  for mode in none async sync; do
+  for mode in "${modes[@]}"; do
     t=$(med_of "$mode" 3); l=$(med_of "$mode" 4)
-    printf '| %s | %.0f | %s | %s | %s | %s |\n' "$mode" "$t" "$l" \
+    printf '| %s | %.0f | %s | %s | %s | %s | %s |\n' "$mode" "$t" "$l" \
       "$(awk -v a="$t" -v b="$(med_of none 3)" 'BEGIN {printf "%.2f", a/b}')" \
-      "$(awk -v a="$l" -v b="$(med_of none 4)" 'BEGIN {printf "%.2f", a/b}')" "$(med_of "$mode" 5)"
+      "$(awk -v a="$l" -v b="$(med_of none 4)" 'BEGIN {printf "%.2f", a/b}')" "$(med_of "$mode" 5)" \
+      "$([[ $mode == none ]] && echo - || med_of "$mode" 6)"
   done
   echo
   echo "Divergences reported: async ${div_a:-0}, sync ${div_s:-0} (first series of pgshift_mirror_divergences_total)."
-  echo "Per-run results (mode round tps latency drain_s):"; sed 's/^/  /' "$RUN/mirror.tsv"
+  echo "Per-run results (mode round tps latency drain_s replay_rate):"; sed 's/^/  /' "$RUN/mirror.tsv"
+  [[ -s $RUN/mirror-perf.txt ]] && { echo "perf stat --per-thread, round 1 (pgbench run + drain):"; sed 's/^/  /' "$RUN/mirror-perf.txt"; }
 }

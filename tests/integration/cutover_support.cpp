@@ -161,8 +161,11 @@ pgclient::ConnInfo app_conninfo(const PgCluster& c) {
   return i;
 }
 
-LedgerWriter::LedgerWriter(std::string conninfo, std::int64_t first_id)
-    : conninfo_(std::move(conninfo)), next_(first_id), thread_([this] { loop(); }) {}
+LedgerWriter::LedgerWriter(std::string conninfo, std::int64_t first_id, int per_second)
+    : conninfo_(std::move(conninfo)),
+      per_second_(per_second),
+      next_(first_id),
+      thread_([this] { loop(); }) {}
 
 LedgerWriter::~LedgerWriter() {
   stop();
@@ -185,7 +188,12 @@ std::vector<std::string> LedgerWriter::errors() const {
 
 void LedgerWriter::loop() {
   std::optional<PgConnection> conn;
+  auto next_at = std::chrono::steady_clock::now();
   while (!stop_) {
+    if (per_second_ > 0) {
+      next_at += std::chrono::microseconds(1'000'000 / per_second_);
+      std::this_thread::sleep_until(next_at);
+    }
     try {
       if (!conn) conn.emplace(conninfo_);
       const std::int64_t id = next_;

@@ -47,10 +47,11 @@ void wait_caught_up(const PgCluster& from, const PgCluster& to, const std::strin
 std::vector<std::string> table_fingerprints(const PgCluster& c);
 
 // Inserts unique ids one autocommit statement at a time over one connection, recording each
-// acknowledged id and each error; reconnects after a connection error.
+// acknowledged id and each error; reconnects after a connection error. `per_second` > 0
+// paces the inserts (load shaping, like pgbench -R: a mirror replays on the same two cores).
 class LedgerWriter {
  public:
-  LedgerWriter(std::string conninfo, std::int64_t first_id);
+  LedgerWriter(std::string conninfo, std::int64_t first_id, int per_second = 0);
   ~LedgerWriter();
   void stop();
   std::set<std::int64_t> acknowledged() const;
@@ -60,6 +61,7 @@ class LedgerWriter {
  private:
   void loop();
   std::string conninfo_;
+  int per_second_ = 0;
   std::atomic<std::int64_t> next_;
   std::atomic<bool> stop_{false};
   std::atomic<std::int64_t> acked_{0};

@@ -2,7 +2,8 @@
 // clusters: `pgshift sync start` in mirror mode under pgbench TPC-B through pgshift (fleet
 // hold, exported snapshot, COPY, replay of everything committed after the hold), the
 // extended protocol, prepared statements, binary parameters, savepoints and COPY replayed
-// exactly, a provoked divergence in the journal, the target down in async mode, and a queue
+// exactly, a provoked divergence in the journal, the pipelined replay cut by an error or a
+// FATAL in its middle, the target down in async mode, and a queue
 // overflow under mark_diverged. "No lost writes" is checked the way a user would: pgshift
 // verify says source = target.
 #include <arpa/inet.h>
@@ -11,6 +12,8 @@
 #include <atomic>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -156,13 +159,15 @@ TEST(MirrorFlow, TwoSidecarsWritingAtOnceEndEqual) {
   const std::string yaml = config_yaml("mtwo", "", "transaction", "{poll_ms: 250}");
   PgshiftProcess a(proxy_options(yaml));
   PgshiftProcess b(proxy_options(yaml));
-  auto bench = [&](PgshiftProcess& p) {
+  // The two sidecars' clients use the extended protocol, one with prepared statements: the
+  // replay pipelines both (statements first prepared by a transaction not answered yet wait).
+  auto bench = [&](PgshiftProcess& p, const char* protocol) {
     return Process(ProcessOptions{
-        .argv = {pg_tool("pgbench").string(), "-n", "-c", "4", "-j", "1", "-T", "15", "-h",
-                 p.host(), "-p", std::to_string(p.port()), "-U", "postgres", "mtwo"},
+        .argv = {pg_tool("pgbench").string(), "-n", "-M", protocol, "-c", "4", "-j", "1", "-T",
+                 "15", "-h", p.host(), "-p", std::to_string(p.port()), "-U", "postgres", "mtwo"},
         .env = {{"PGPASSWORD", kPassword}}});
   };
-  Process ba = bench(a), bb = bench(b);
+  Process ba = bench(a, "prepared"), bb = bench(b, "extended");
   auto start = run_pgshift(a, {"sync", "start", "mtwo", "--copy-schema"}, 180s);
   ASSERT_EQ(start.exit_code, 0) << start.describe() << a.log();
   EXPECT_NE(start.out.find("2 member(s) hold"), std::string::npos) << start.out;
@@ -336,6 +341,124 @@ TEST(MirrorDivergence, ARowChangedOnTheTargetIsJournaledWithBothResults) {
   EXPECT_EQ(run_pgshift(proxy, {"verify", "mdiv"}).exit_code, 1);
 }
 
+// The replay pipelines the queue: transactions queued behind a blocked one are sent back to
+// back once it goes on. One of them fails on the target (a row put there behind pgshift's
+// back): exactly that transaction is journaled, and the ones sent behind it in the same
+// write are still applied and compared (each is its own transaction).
+TEST(MirrorDivergence, AFailureInsideAPipelinedRunIsJournaledAloneTheRestApplies) {
+  create_db_both("mpipe");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL)", "mpipe");
+  }
+  PgshiftProcess proxy(proxy_options(config_yaml("mpipe")));
+  ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mpipe"}).exit_code, 0) << proxy.log();
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mpipe"); }, 30s, "the mirror drains"));
+  const auto applied_before = number(mirror_status(proxy, "mpipe"), "applied");
+  servers().target.exec("INSERT INTO t VALUES (5, -1)", "mpipe");  // behind pgshift's back
+  PgConnection blocker(servers().target.conninfo({}, std::nullopt, "mpipe"));
+  blocker.exec("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE");
+  PgConnection c(proxy.conninfo("postgres", kPassword, "mpipe"));
+  for (int i = 1; i <= 10; ++i) {
+    c.exec("INSERT INTO t VALUES (" + std::to_string(i) + ", " + std::to_string(i * 10) + ")");
+  }
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return servers()
+                   .target
+                   .exec(
+                       "SELECT count(*) FROM pg_stat_activity WHERE "
+                       "application_name = 'pgshift-mirror' AND wait_event_type = 'Lock'",
+                       "mpipe")
+                   .scalar() == "1";
+      },
+      30s, "the first replay waits on the lock"));
+  EXPECT_EQ(number(mirror_status(proxy, "mpipe"), "queued"), 10);  // 2..10 wait behind it
+  blocker.exec("COMMIT");
+  ASSERT_TRUE(wait_until([&] { return number(mirror_status(proxy, "mpipe"), "queued") == 0; }, 30s,
+                         "the queue drains"));
+  auto m = mirror_status(proxy, "mpipe");
+  EXPECT_EQ(number(m, "divergences"), 1) << boost::json::serialize(m);
+  EXPECT_EQ(number(m, "applied") - applied_before, 9) << boost::json::serialize(m);
+  auto errors = metric_value(fetch_metrics(proxy), "pgshift_mirror_divergences_total",
+                             {{"route", "mpipe"}, {"kind", "error"}});
+  EXPECT_EQ(errors.value_or(0), 1);
+  std::ifstream journal(std::string(m.at("journal").as_string()));
+  std::string line;
+  std::vector<boost::json::object> entries;
+  while (std::getline(journal, line)) {
+    auto e = boost::json::parse(line).as_object();
+    if (e.at("route") == "mpipe") entries.push_back(e);
+  }
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].at("kind"), "error");
+  EXPECT_EQ(entries[0].at("statement"), "INSERT INTO t VALUES (5, 50)");
+  EXPECT_EQ(entries[0].at("authoritative").as_array().at(0), "INSERT 0 1");
+  EXPECT_EQ(entries[0].at("replay").as_array().at(0), "ERROR 23505");
+  // Everything else is on the target; row 5 is the one written behind pgshift's back.
+  EXPECT_EQ(servers().target.exec("SELECT count(*) FROM t WHERE id <> 5", "mpipe").scalar(), "9");
+  EXPECT_EQ(servers().target.exec("SELECT sum(v) FROM t WHERE id <> 5", "mpipe").scalar(), "500");
+  EXPECT_EQ(servers().target.exec("SELECT v FROM t WHERE id = 5", "mpipe").scalar(), "-1");
+  // The replay goes on after it (on a new connection).
+  c.exec("INSERT INTO t VALUES (11, 110)");
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mpipe"); }, 30s, "the mirror drains"));
+  EXPECT_EQ(servers().target.exec("SELECT v FROM t WHERE id = 11", "mpipe").scalar(), "110");
+}
+
+// A pipelined run cut by the server (FATAL, as at a shutdown) in its middle: the
+// transactions answered before stay applied, the rest run again from the first unanswered
+// one on a new connection, each exactly once.
+TEST(MirrorOutage, AFatalInsideAPipelinedRunReplaysFromTheFirstUnansweredOnce) {
+  create_db_both("mfatal");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL)", "mfatal");
+    c->exec("CREATE TABLE gate (id int)", "mfatal");
+  }
+  servers().source.exec("INSERT INTO t SELECT g, 0 FROM generate_series(1, 10) g", "mfatal");
+  PgshiftProcess proxy(proxy_options(config_yaml("mfatal")));
+  ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mfatal"}).exit_code, 0) << proxy.log();
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mfatal"); }, 30s, "the mirror drains"));
+  const auto applied_before = number(mirror_status(proxy, "mfatal"), "applied");
+  auto mirror_waits = [&] {
+    return servers()
+               .target
+               .exec(
+                   "SELECT count(*) FROM pg_stat_activity WHERE "
+                   "application_name = 'pgshift-mirror' AND wait_event_type = 'Lock'",
+                   "mfatal")
+               .scalar() == "1";
+  };
+  // The first replay waits on a table lock while ten updates queue behind it.
+  PgConnection table_lock(servers().target.conninfo({}, std::nullopt, "mfatal"));
+  table_lock.exec("BEGIN; LOCK TABLE gate IN ACCESS EXCLUSIVE MODE");
+  PgConnection c(proxy.conninfo("postgres", kPassword, "mfatal"));
+  c.exec("INSERT INTO gate VALUES (0)");
+  ASSERT_TRUE(wait_until(mirror_waits, 30s, "the first replay waits on the table lock"));
+  for (int i = 1; i <= 10; ++i) c.exec("UPDATE t SET v = v + 1 WHERE id = " + std::to_string(i));
+  // Row 5 locked on the target: of the ten sent back to back, 1..4 apply, 5 waits.
+  PgConnection row_lock(servers().target.conninfo({}, std::nullopt, "mfatal"));
+  row_lock.exec("BEGIN; SELECT * FROM t WHERE id = 5 FOR UPDATE");
+  table_lock.exec("COMMIT");
+  ASSERT_TRUE(wait_until(
+      [&] { return number(mirror_status(proxy, "mfatal"), "applied") == applied_before + 5; }, 30s,
+      "the gate and updates 1..4 apply"));
+  ASSERT_TRUE(wait_until(mirror_waits, 30s, "update 5 waits on the row lock"));
+  servers().target.exec(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+      "application_name = 'pgshift-mirror'",
+      "mfatal");
+  ASSERT_TRUE(wait_until(mirror_waits, 30s, "update 5 runs again and waits again"));
+  row_lock.exec("COMMIT");
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mfatal"); }, 30s, "the mirror drains"));
+  auto m = mirror_status(proxy, "mfatal");
+  EXPECT_EQ(number(m, "divergences"), 0) << boost::json::serialize(m) << proxy.log();
+  EXPECT_EQ(number(m, "applied") - applied_before, 11) << boost::json::serialize(m);
+  // Every update applied exactly once.
+  EXPECT_EQ(servers()
+                .target.exec("SELECT string_agg(v::text, ',' ORDER BY id) FROM t", "mfatal")
+                .scalar(),
+            "1,1,1,1,1,1,1,1,1,1");
+}
+
 // A client that leaves while its write waits for an answer: whether the write committed is
 // unknown to the sidecar, so it is recorded (kind in_doubt), never silently skipped.
 TEST(MirrorDivergence, AWriteLeftWithoutItsAnswerIsRecordedInDoubt) {
@@ -461,6 +584,119 @@ TEST(MirrorOverflow, MarkDivergedStopsMirroringAndSaysWhatToDo) {
   EXPECT_NE(status.out.find("mirroring is STOPPED"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find("pgshift sync start"), std::string::npos) << status.out;
   servers().target.start();
+}
+
+// The same outage with a spool: what the memory queue cannot hold spills to
+// sync.mirror.spool_dir instead of diverging, and comes back in order when the target does.
+TEST(MirrorOverflow, AFullMemoryQueueSpillsToTheSpoolAndDrainsInOrder) {
+  create_db_both("mspool");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE blobs (id int PRIMARY KEY, data text)", "mspool");
+  }
+  PgshiftProcess proxy(proxy_options(config_yaml("mspool",
+                                                 "  mirror:\n    max_queue_bytes: 1048576\n"
+                                                 "    overflow: mark_diverged\n"
+                                                 "    spool_dir: spool\n")));
+  ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mspool"}).exit_code, 0) << proxy.log();
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mspool"); }, 30s, "the mirror streams"));
+  servers().target.stop();  // nothing drains
+  PgConnection c(proxy.conninfo("postgres", kPassword, "mspool"));
+  const std::string big(100000, 'x');  // 40 x 100 kB: four times the memory queue
+  for (int i = 1; i <= 40; ++i) {
+    c.exec("INSERT INTO blobs VALUES (" + std::to_string(i) + ", '" + big + "')");
+  }
+  // The last one overwrites the first: replayed out of order, the target would differ.
+  c.exec("UPDATE blobs SET data = 'last' WHERE id = 1");
+  auto m = mirror_status(proxy, "mspool");
+  EXPECT_EQ(m.at("mirroring"), true) << boost::json::serialize(m);
+  EXPECT_EQ(number(m, "queued"), 41) << boost::json::serialize(m);
+  EXPECT_GT(number(m, "spooled"), 20) << boost::json::serialize(m);
+  const std::string file =
+      m.contains("spool_file") ? std::string(m.at("spool_file").as_string()) : std::string();
+  ASSERT_FALSE(file.empty()) << boost::json::serialize(m);
+  EXPECT_GT(std::filesystem::file_size(file), 2'000'000u);
+  auto spooled =
+      metric_value(fetch_metrics(proxy), "pgshift_mirror_spool_bytes", {{"route", "mspool"}});
+  EXPECT_GT(spooled.value_or(0), 2'000'000);
+
+  servers().target.start();
+  ASSERT_TRUE(wait_until([&] { return drained(proxy, "mspool"); }, 60s, "the spool drains"));
+  m = mirror_status(proxy, "mspool");
+  EXPECT_EQ(number(m, "divergences"), 0) << boost::json::serialize(m);
+  EXPECT_EQ(number(m, "spooled"), 0);
+  EXPECT_EQ(std::filesystem::file_size(file), 0u) << "the drained spool gives its space back";
+  EXPECT_EQ(servers().target.exec("SELECT data FROM blobs WHERE id = 1", "mspool").scalar(),
+            "last");
+  auto verify = run_pgshift(proxy, {"verify", "mspool"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.describe();
+}
+
+// The sidecar running `sync start` dies (SIGKILL) in the middle of the copy: the route is left
+// in phase sync with the copy pending. `pgshift ctl recover` through another sidecar refuses
+// while the copy's heartbeat is fresh, then turns mirroring off and empties the target's
+// tables; a new `sync start` then completes and verify is equal.
+TEST(MirrorRecover, AStartWhoseSidecarDiedDuringTheCopyIsUndoneAndCanStartAgain) {
+  create_db_both("mrecover");
+  for (PgCluster* c : {&servers().source, &servers().target}) {
+    c->exec("CREATE TABLE big (id int PRIMARY KEY, note text)", "mrecover");
+  }
+  servers().source.exec("INSERT INTO big SELECT g, 'row ' || g FROM generate_series(1, 5000) g",
+                        "mrecover");
+  const std::string yaml = config_yaml("mrecover", "", "transaction", "{poll_ms: 250}");
+  auto a = std::make_unique<PgshiftProcess>(proxy_options(yaml));
+  // The copy into the target waits on this lock: the kill lands inside the copy.
+  PgConnection lock(servers().target.conninfo({}, std::nullopt, "mrecover"));
+  lock.exec("BEGIN");
+  lock.exec("LOCK TABLE big IN SHARE MODE");  // reads pass, the COPY waits
+  Process start(ProcessOptions{.argv = {pgshift_binary().string(), "sync", "start", "mrecover",
+                                        "--config", a->config_file().string()},
+                               .merge_output = true});
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return servers()
+                   .target
+                   .exec(
+                       "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY %big%'"
+                       " AND wait_event_type = 'Lock'",
+                       "mrecover")
+                   .scalar() == "1";
+      },
+      30s, "the copy waits on the target's lock"));
+  a->send_signal(SIGKILL);
+  ASSERT_TRUE(start.wait_for(30s).has_value());
+  lock.exec("ROLLBACK");
+
+  PgshiftProcess b(proxy_options(yaml));
+  auto ctl = [&](const std::string& kind) {
+    return run_command({pgshift_binary().string(), "ctl", "--url",
+                        "http://127.0.0.1:" + std::to_string(b.admin_port()), "--token-file",
+                        b.admin_token_file().string(), kind, "mrecover"},
+                       60s);
+  };
+  CommandResult rec = ctl("recover");
+  EXPECT_NE(rec.out.find("is running: its coordinator wrote a heartbeat"), std::string::npos)
+      << rec.describe();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        rec = ctl("recover");
+        return rec.out.find("is running") == std::string::npos;
+      },
+      30s, "the copy's heartbeat goes stale"));
+  ASSERT_EQ(rec.exit_code, 0) << rec.describe() << b.log();
+  EXPECT_NE(rec.out.find("mirror_off"), std::string::npos) << rec.out;
+  EXPECT_NE(rec.out.find("both databases as before the interrupted sync start"), std::string::npos)
+      << rec.out;
+  EXPECT_EQ(servers().target.exec("SELECT count(*) FROM big", "mrecover").scalar(), "0");
+  EXPECT_EQ(
+      servers().target.exec("SELECT count(*) FROM pgshift.mirror_copies", "mrecover").scalar(),
+      "0");
+  EXPECT_TRUE(wait_until([&] { return mirror_status(b, "mrecover").at("state") == "off"; }, 10s,
+                         "the sidecar stops mirroring"));
+
+  auto again = run_pgshift(b, {"sync", "start", "mrecover"});
+  ASSERT_EQ(again.exit_code, 0) << again.describe() << b.log();
+  ASSERT_TRUE(wait_until([&] { return drained(b, "mrecover"); }, 30s, "the mirror streams"));
+  EXPECT_EQ(run_pgshift(b, {"verify", "mrecover"}).exit_code, 0);
 }
 
 }  // namespace

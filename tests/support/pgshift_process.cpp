@@ -52,8 +52,17 @@ PgshiftProcess::PgshiftProcess(PgshiftOptions options)
   process_.emplace(std::move(process));
 
   if (!options_.wait_ready) return;
-  const bool ready = wait_for_port(options_.host, options_.port, options_.ready_timeout,
-                                   [this] { return process_->running(); });
+  // The client port listens a moment before the admin API is up: ready means both, which
+  // the "pgshift listening" line (logged last at startup) says.
+  const bool ready =
+      wait_for_port(options_.host, options_.port, options_.ready_timeout,
+                    [this] { return process_->running(); }) &&
+      wait_until(
+          [this] {
+            return !process_->running() || log().find("pgshift listening") != std::string::npos;
+          },
+          options_.ready_timeout, "pgshift logs that it listens") &&
+      process_->running();
   if (!ready) {
     std::string why =
         process_->running()

@@ -14,5 +14,6 @@
 #include "psql.hpp"
 #include "raw_socket.hpp"
 #include "shared_environment.hpp"
+#include "tcp_forwarder.hpp"
 #include "temp_dir.hpp"
 #include "wait.hpp"

@@ -1,11 +1,16 @@
 // Stale sidecars (docs/cutover.md "Stale sidecars"): a sidecar that missed a cutover or a
 // rollback still routes writes to the side the route left, whose tables carry the fence
 // trigger (proxy/migrate/cutover_db.cpp). The server direction recognises the fence's error
-// (is_fence_error); when the transaction ran nothing else it drops the error and its
-// ReadyForQuery and calls retry_after_fence(), which re-runs the transaction's Query on the
-// side the refreshed route state names. A statement-level BEFORE trigger raising means the
-// statement did nothing, and a transaction that ran nothing else committed nothing: the
-// re-run cannot duplicate a write.
+// (is_fence_error). When the transaction ran nothing but harmless statements (RerunLog: BEGIN,
+// SET LOCAL, SAVEPOINT, protocol bookkeeping) and nothing was sent after the fenced message,
+// it drops the error and everything up to its ReadyForQuery and calls retry_after_fence():
+// once the refreshed route state names another side, the old side's failed transaction is
+// rolled back (an explicit BEGIN), and the logged messages run again on the new side through
+// on_client_message(), so routing, the pause gate and the StatementMapper (which prepares the
+// client's named statements on the new server) apply as for any transaction. The answers the
+// client already has are dropped from the re-run's. A statement-level BEFORE trigger raising
+// means the statement did nothing, and a transaction that ran nothing else changed nothing:
+// the re-run cannot duplicate a write.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -15,6 +20,7 @@
 #include "proxy/session/relay/fence.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/telemetry/log.hpp"
+#include "wire/byte_order.hpp"
 #include "wire/messages.hpp"
 
 namespace pgshift::proxy {
@@ -60,43 +66,115 @@ asio::awaitable<bool> ClientSession::wait_route_moved(routing::Side fenced) {
   }
 }
 
+bool ClientSession::fence_rerunnable() const {
+  return !fence_retry_ && rs_ && rs_->rerun.rerunnable() && !pinned_ && runtime_.states &&
+         tracker_.outstanding() == 1 && !tracker_.unsynced();
+}
+
+bool ClientSession::rerun_track(std::uint8_t type, std::span<const std::uint8_t> body, bool keep) {
+  if (fence_retry_) return false;  // the fenced side's answers: the re-run answers instead
+  if (!keep || !rs_ || !route_->route->target) return keep;
+  RerunLog& log = rs_->rerun;
+  switch (log.rerun_answer(type)) {
+    case RerunLog::Verdict::forward:
+      break;
+    case RerunLog::Verdict::drop:
+      keep = false;
+      break;
+    case RerunLog::Verdict::mismatch:
+      log_warn("fence re-run: the new side answered differently from the old side",
+               {f("session", id_), f("route", route_name_),
+                f("type", std::string(1, static_cast<char>(type)))});
+      end(EndReason::server_protocol_error,
+          "pgshift: route " + route_name_ +
+              " moved and the transaction ran again there, but the new side answered it "
+              "differently; reconnect and retry the transaction");
+      return false;
+  }
+  log.answer(type, body);
+  return keep;
+}
+
 asio::awaitable<bool> ClientSession::retry_after_fence() {
-  const routing::Side fenced = active_side_;
-  wire::Bytes query;
-  query.swap(first_query_);
-  retrying_ = true;  // the client direction sends nothing meanwhile
   s2c_holds_bytes_ = false;
-  const bool moved = co_await wait_route_moved(fenced);
-  if (end_reason_ != EndReason::none) {
-    retrying_ = false;
-    notify_handoff();
-    co_return false;
-  }
-  if (!moved || query.size() < 5) {
-    reply_error("40001",
-                "pgshift: route " + route_name_ + " moved away from the " +
-                    std::string(routing::to_string(fenced)) + "; retry the transaction",
-                "The route's side is fenced (a cutover or rollback ran) and this sidecar could "
-                "not learn the new state yet. Nothing of the transaction was done.");
-    wire::Bytes z;
-    wire::ready_for_query(z, 'I');
-    queue_local(z);
-    log_warn("fence met and the route state still names the fenced side: retryable error",
-             {f("session", id_), f("route", route_name_)});
-  } else {
-    if (server_ && txn_mode_ && !pinned_) {
-      while (c2s_writing_ && end_reason_ == EndReason::none) co_await wait_handoff();
-      if (server_ && tracker_.idle()) release_active();
+  if (!fence_rollback_) {
+    const routing::Side fenced = active_side_;
+    const bool moved = co_await wait_route_moved(fenced);
+    if (end_reason_ != EndReason::none) {
+      retrying_ = false;
+      notify_handoff();
+      co_return false;
     }
-    log_info("fence met: the transaction's first statement runs again on the new side",
-             {f("session", id_), f("route", route_name_), f("fenced", routing::to_string(fenced))});
-    const std::span<const std::uint8_t> raw(query);
-    co_await on_client_message('Q', raw.subspan(5), raw);
-    co_await flush_to_server();
+    if (!moved) {
+      fence_retry_ = false;
+      rs().rerun.clear();
+      reply_error("40001",
+                  "pgshift: route " + route_name_ + " moved away from the " +
+                      std::string(routing::to_string(fenced)) + "; retry the transaction",
+                  "The route's side is fenced (a cutover or rollback ran) and this sidecar could "
+                  "not learn the new state yet. Nothing of the transaction was done.");
+      wire::Bytes z;
+      wire::ready_for_query(z, tracker_.status());  // 'E' inside BEGIN: the client rolls back
+      queue_local(z);
+      log_warn("fence met and the route state still names the fenced side: retryable error",
+               {f("session", id_), f("route", route_name_)});
+      retrying_ = false;
+      notify_handoff();
+      co_return true;
+    }
+    if (server_ && tracker_.status() != 'I') {
+      // The old side holds the failed transaction (an explicit BEGIN): rolled back first, its
+      // answers dropped like the fence error's; this runs again at its ReadyForQuery.
+      while (c2s_writing_ && end_reason_ == EndReason::none) co_await wait_handoff();
+      fence_rollback_ = true;
+      wire::Bytes q;
+      wire::query(q, "ROLLBACK");
+      const std::span<const std::uint8_t> raw(q);
+      forward('Q', raw.subspan(5), raw);
+      co_await flush_to_server();
+      co_return end_reason_ == EndReason::none;
+    }
   }
+  fence_retry_ = fence_rollback_ = false;
+  if (server_ && txn_mode_ && !pinned_) {
+    while (c2s_writing_ && end_reason_ == EndReason::none) co_await wait_handoff();
+    if (server_ && tracker_.idle()) release_active();
+  }
+  log_info("fence met: the transaction runs again on the new side",
+           {f("session", id_), f("route", route_name_)});
+  co_await rerun_messages();
   retrying_ = false;
   notify_handoff();
   co_return end_reason_ == EndReason::none;
+}
+
+// Feeds the logged messages to on_client_message() as if the client sent them again.
+asio::awaitable<void> ClientSession::rerun_messages() {
+  const wire::Bytes held = rs().rerun.take_for_rerun();
+  const std::size_t local_before = local_out_.size();
+  for (std::size_t pos = 0; pos + 5 <= held.size() && end_reason_ == EndReason::none;) {
+    const std::size_t size = 1 + std::size_t{wire::read_be32(held.data() + pos + 1)};
+    const std::span<const std::uint8_t> raw(held.data() + pos, size);
+    pos += size;
+    co_await on_client_message(raw[0], raw.subspan(5), raw);
+    if (local_out_.size() == local_before) continue;
+    // The proxy answered instead of a server (the new side unreachable, a hold past
+    // query_wait_timeout_ms). Only the message that routes the transaction can fail that
+    // way, before anything reached a server: that answer is the client's whole answer.
+    rs().rerun.stop_dropping();
+    rs().rerun.clear();
+    if (skip_until_sync_) {
+      skip_until_sync_ = false;
+      wire::Bytes z;
+      wire::ready_for_query(z, tracker_.status());
+      queue_local(z);
+    }
+    if (tracker_.outstanding() > 0 || tracker_.unsynced()) {
+      end(EndReason::server_closed, "the fenced transaction could not run again on the new side");
+    }
+    break;
+  }
+  co_await flush_to_server();
 }
 
 }  // namespace pgshift::proxy

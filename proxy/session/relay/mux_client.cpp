@@ -369,6 +369,11 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
     co_return true;
   }
   const bool boundary = at_boundary();
+  if (route_->route->target) {
+    // Kept in case the old side's fence sends the transaction elsewhere (fence_retry.cpp).
+    if (boundary && rs().pending.empty()) rs().rerun.begin();
+    rs().rerun.client_message(raw);
+  }
   switch (type) {
     case 'Q': {
       std::string_view sql;
@@ -383,11 +388,6 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
           co_return true;
         }
         if (!co_await start_transaction(c, 'Q')) co_return true;
-        // May be re-run on the new side if the old one's fence refuses it (fence_retry.cpp).
-        // (Not a large one: it would be a second copy held for the whole transaction.)
-        if (route_->route->target && raw.size() < kFlushThreshold) {
-          first_query_.assign(raw.begin(), raw.end());
-        }
       } else if (!rs().pending.empty()) {
         // A Query in the middle of an unsynced batch: the batch goes first, where the
         // Query goes.
@@ -565,7 +565,7 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
       if (r.kind == wire::ScanKind::message) {
         // The server direction is re-running a fenced statement (fence_retry.cpp).
         while (retrying_ && end_reason_ == EndReason::none) co_await wait_handoff();
-        if (!co_await on_client_message(r.type, r.body, raw)) {
+        if (end_reason_ != EndReason::none || !co_await on_client_message(r.type, r.body, raw)) {
           terminate = true;
           // Bytes after Terminate: a protocol violation the client is told about.
           if (pos + r.consumed < data.size()) {

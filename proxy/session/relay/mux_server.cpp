@@ -6,6 +6,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <utility>
 
 #include "proxy/control/state_store.hpp"
 #include "proxy/session/relay/fence.hpp"
@@ -66,8 +67,12 @@ asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
            {f("session", id_), f("route", route_name_), f("detail", detail),
             f("outstanding", outstanding), f("in_transaction", in_transaction)});
   co_await dispose_active();  // also forgets what was outstanding
-  first_query_.clear();
-  fence_retry_ = false;
+  if (rs_) {
+    rs_->rerun.clear();
+    rs_->rerun.stop_dropping();
+  }
+  fence_retry_ = fence_rollback_ = false;
+  if (std::exchange(retrying_, false)) notify_handoff();
   mirror_abandon();  // whether it committed is not known (docs/sync.md)
   uncount_transaction();
   txn_wrote_ = false;
@@ -88,15 +93,18 @@ asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
 
 asio::awaitable<void> ClientSession::mux_server_to_client() {
   auto self = shared_from_this();
-  // CommandComplete is looked at only on a mirrored route (the replay compares its tags).
+  // CommandComplete is looked at only on a route with a target: a mirrored route's replay
+  // compares its tags, and a stale sidecar's re-run needs to know what the transaction ran
+  // (RerunLog).
   auto scanner_types = wire::type_set({'Z', '1', '3', 'E', 'S'});
-  if (route_->route->sync.mode == config::SyncMode::mirror) scanner_types.set('C');
+  if (route_->route->target) scanner_types.set('C');
   wire::MessageScanner scanner(wire::Direction::backend, limits_, scanner_types);
   IoBuffer buf;
   wire::Bytes kept;  // the chunk without dropped messages, when there are any
   std::uint64_t gen = server_gen_;
   bool unscanned = false;  // buf holds bytes the idle wait read and the scan has not seen
   bool server_ok = true;   // false once the server lost framing
+  bool piece_keep = true;  // whether the client gets the message being relayed in pieces
   for (;;) {
     if (!local_out_.empty()) {
       wire::Bytes out;
@@ -182,6 +190,7 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
     auto data = buf.data();
     std::size_t pos = 0;
     bool dropped = false, fatal = false;
+    bool rerun_due = false;  // the fenced statement's ReadyForQuery came: re-run it
     kept.clear();
     while (pos < data.size()) {
       auto r = scanner.feed(data.subspan(pos));
@@ -204,12 +213,8 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
           tracker_.on_ready_for_query(status);
           s->txn_status = status;
           rs().filter.should_forward('Z', s->prepared);
-          answered_ = false;
-          if (fence_retry_) {
-            keep = false;  // the client gets the re-run's answer instead (fence_retry.cpp)
-          } else {
-            first_query_.clear();  // ended, or ran a statement: never re-run
-          }
+          // After a fence error the client gets the re-run's answers (fence_retry.cpp).
+          if (fence_retry_) rerun_due = tracker_.outstanding() == 0;
           if (tracker_.outstanding() == 0) {
             route_metrics_->latency(active_side_)
                 .Observe(seconds(std::chrono::steady_clock::now() - query_start_));
@@ -228,14 +233,16 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
           const bool parsed = !wire::parse_error_fields(r.body, ef);
           if (parsed && is_fence_error(ef)) {
             // A stale sidecar met the fence (fence_retry.cpp): re-run when the transaction
-            // ran nothing else, else one retryable error instead of the fence's.
+            // ran nothing but harmless statements, else one retryable error instead.
             rs().filter.should_forward(r.type, s->prepared);  // its bookkeeping only
             keep = false;
             if (runtime_.states) runtime_.states->refresh_soon();
-            if (!answered_ && !first_query_.empty() && tracker_.outstanding() == 1 && !pinned_) {
+            if (fence_rerunnable()) {
               fence_retry_ = true;
+              retrying_ = true;  // the client direction sends nothing more meanwhile
             } else {
-              first_query_.clear();
+              rs().rerun.clear();
+              rs().rerun.stop_dropping();
               if (!dropped)
                 kept.assign(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(pos));
               dropped = true;
@@ -266,9 +273,10 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
           if (r.type == 'S') s->param_state.unknown = true;
           keep = rs().filter.should_forward(r.type, s->prepared);
         }
-        if (r.type != 'Z' && !fence_retry_) answered_ = true;
+        keep = rerun_track(r.type, r.body, keep);
       } else if (r.kind == wire::ScanKind::skip) {
-        answered_ = true;
+        if (r.first_piece) piece_keep = rerun_track(r.type, {}, true);
+        keep = piece_keep;
       }
       if (!keep) {
         if (!dropped) kept.assign(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(pos));
@@ -309,14 +317,15 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
       end(EndReason::drain);
       break;
     }
-    if (fence_retry_ && boundary) {
-      fence_retry_ = false;
+    if (rerun_due) {
       if (!co_await retry_after_fence()) break;
       continue;
     }
     if (scanner.bytes_needed() > buf.size()) buf.reserve_total(scanner.bytes_needed());
   }
   if (end_reason_ == EndReason::none) end(EndReason::server_closed, "server closed the connection");
+  // A client direction held for a fence re-run that will not happen now sees the end.
+  if (std::exchange(retrying_, false)) notify_handoff();
   mirror_abandon();
   // Anything still queued (an error for the client) goes out before the goodbye.
   if (!local_out_.empty() && end_reason_ != EndReason::client_closed) {

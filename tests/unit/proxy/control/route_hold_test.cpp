@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <atomic>
 #include <future>
 #include <optional>
 #include <thread>
@@ -139,6 +140,43 @@ TEST(LocalFleet, DrainTimeoutAbortsAndAbortIsIdempotent) {
   fleet.abort("a", "test");
   EXPECT_FALSE(gate->route_held("a"));
   EXPECT_EQ(store->snapshot()->find("a")->epoch, 0u);
+}
+
+// A mirrored route (sync.mode mirror): the hold also waits until the mirror replayed what
+// committed, and is refused at once while the mirror is stopped.
+TEST(LocalFleet, HoldWaitsForTheMirrorBacklogAndIsRefusedWhileItIsStopped) {
+  auto store = std::make_shared<RouteStateStore>("");
+  store->load(one_route());
+  auto gate = std::make_shared<PauseGate>();
+  std::atomic<std::uint64_t> pending{3};
+  std::atomic<bool> stopped{false};
+  gate->set_backlog_probe([&](std::string_view route) {
+    PauseGate::Backlog b;
+    if (route != "a") return b;
+    b.pending = pending.load();
+    if (stopped) b.refusal = "the mirror of route a is stopped";
+    return b;
+  });
+  EXPECT_EQ(gate->drain_state("a").describe(),
+            "3 committed transactions not yet replayed by the mirror");
+  control::LocalFleet fleet(store, gate);
+  auto held = std::async(std::launch::async, [&] {
+    return fleet.hold(
+        {.route = "a", .kind = "cutover", .actor = "test", .drain_timeout = 10s, .deadline = 30s});
+  });
+  ASSERT_TRUE(eventually([&] { return gate->route_held("a"); }));
+  EXPECT_EQ(held.wait_for(50ms), std::future_status::timeout) << "held while 3 are pending";
+  pending = 0;
+  const auto h = held.get();
+  ASSERT_TRUE(h.ok) << h.error;
+  fleet.abort("a", "test");
+
+  stopped = true;
+  const auto refused =
+      fleet.hold({.route = "a", .kind = "cutover", .actor = "test", .drain_timeout = 10s});
+  EXPECT_FALSE(refused.ok);
+  EXPECT_NE(refused.error.find("is stopped"), std::string::npos) << refused.error;
+  EXPECT_FALSE(gate->route_held("a"));
 }
 
 TEST(LocalFleet, MakeFleetPicksTheLocalOneWithoutAControlDatabase) {

@@ -1,0 +1,258 @@
+#include "proxy/mirror/replay_batch.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "wire/byte_order.hpp"
+#include "wire/messages.hpp"
+
+namespace pgshift::mirror {
+
+namespace {
+
+struct Msg {
+  std::uint8_t type = 0;
+  std::span<const std::uint8_t> raw;   // header included
+  std::span<const std::uint8_t> body;  // after the length
+};
+
+// Calls f(Msg) for each whole message; stops at a truncated one (never produced by the
+// capture). Returns false when f does.
+template <typename F>
+bool for_each_message(std::span<const std::uint8_t> m, F&& f) {
+  std::size_t pos = 0;
+  while (pos + 5 <= m.size()) {
+    const std::size_t len = 1 + std::size_t{wire::read_be32(m.data() + pos + 1)};
+    if (len < 5 || len > m.size() - pos) return true;
+    Msg msg{m[pos], m.subspan(pos, len), m.subspan(pos + 5, len - 5)};
+    pos += len;
+    if (!f(msg)) return false;
+  }
+  return true;
+}
+
+bool is_copy_piece(std::uint8_t t) {
+  return t == 'd' || t == 'c' || t == 'f';
+}
+bool is_terminator(std::uint8_t t) {
+  return t == 'Q' || t == 'S' || t == 'F';
+}
+
+char lower(char c) {
+  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
+
+bool contains_word_start(std::string_view sql, std::string_view word) {
+  if (sql.size() < word.size()) return false;
+  for (std::size_t i = 0; i + word.size() <= sql.size(); ++i) {
+    std::size_t k = 0;
+    while (k < word.size() && lower(sql[i + k]) == word[k]) ++k;
+    if (k == word.size()) return true;
+  }
+  return false;
+}
+
+// BEGIN, START TRANSACTION, COMMIT/ROLLBACK AND CHAIN open a block; found anywhere (in a
+// name or a literal too: conservative).
+bool may_open_block(std::string_view sql) {
+  return contains_word_start(sql, "begin") || contains_word_start(sql, "start") ||
+         contains_word_start(sql, "chain");
+}
+
+// The SQL text of statement `name` as the last Parse of it in `messages` before `end`.
+bool statement_text(std::span<const std::uint8_t> messages, std::size_t end, std::string_view name,
+                    std::string_view& sql) {
+  bool found = false;
+  for_each_message(messages.first(end), [&](const Msg& m) {
+    if (m.type != 'P') return true;
+    wire::Parse p;
+    if (!wire::parse_parse(m.body, p) && p.statement == name) {
+      sql = p.query;
+      found = true;
+    }
+    return true;
+  });
+  return found;
+}
+
+// Rule 1 and 2 of ends_idle(): the last unit is a lone transaction end.
+bool last_unit_is_lone_exit(std::span<const std::uint8_t> messages, std::size_t unit_begin) {
+  auto unit = messages.subspan(unit_begin);
+  std::string_view query;
+  std::string_view bound;
+  int queries = 0, binds = 0, executes = 0, others = 0;
+  bool ok = true;
+  for_each_message(unit, [&](const Msg& m) {
+    switch (m.type) {
+      case 'Q':
+        ++queries;
+        if (wire::parse_query(m.body, query)) ok = false;
+        break;
+      case 'B': {
+        ++binds;
+        wire::BindNames b;
+        if (wire::parse_bind_names(m.body, b)) ok = false;
+        bound = b.statement;
+        break;
+      }
+      case 'E':
+        ++executes;
+        break;
+      case 'P': {
+        wire::Parse p;
+        if (wire::parse_parse(m.body, p)) ok = false;
+        // Another statement's Parse could fail and skip the COMMIT up to the Sync.
+        if (!is_lone_exit(p.query)) ok = false;
+        break;
+      }
+      case 'D':
+      case 'C':
+      case 'H':
+      case 'S':
+        break;
+      default:
+        ++others;
+    }
+    return ok;
+  });
+  if (!ok || others > 0) return false;
+  if (queries == 1) return binds == 0 && executes == 0 && is_lone_exit(query);
+  if (queries != 0 || binds != 1 || executes != 1) return false;
+  std::string_view sql;
+  return statement_text(messages, messages.size(), bound, sql) && is_lone_exit(sql);
+}
+
+// Rule 3 of ends_idle(): one unit, its own implicit transaction, nothing that opens a block.
+bool single_unit_without_block(std::span<const std::uint8_t> messages) {
+  bool ok = true, query = false, extended = false;
+  for_each_message(messages, [&](const Msg& m) {
+    std::string_view sql;
+    if (m.type == 'Q') {
+      query = true;
+      if (wire::parse_query(m.body, sql)) ok = false;
+    } else if (m.type == 'P') {
+      extended = true;
+      wire::Parse p;
+      if (wire::parse_parse(m.body, p)) ok = false;
+      sql = p.query;
+    } else if (m.type == 'B') {
+      extended = true;
+      wire::BindNames b;
+      std::string_view text;
+      // The text of what it runs must be in the transaction (the capture puts it there).
+      if (wire::parse_bind_names(m.body, b) ||
+          !statement_text(messages, static_cast<std::size_t>(m.raw.data() - messages.data()),
+                          b.statement, text)) {
+        ok = false;
+      }
+    } else if (m.type == 'F') {
+      ok = false;
+    } else if (!is_copy_piece(m.type)) {
+      extended = true;
+    }
+    if (ok && may_open_block(sql)) ok = false;
+    return ok;
+  });
+  // A Query behind unsynced extended messages would be skipped with them after an error.
+  return ok && !(query && extended);
+}
+
+}  // namespace
+
+bool is_lone_exit(std::string_view sql) {
+  std::size_t i = 0;
+  auto skip_space = [&] {
+    for (;;) {
+      while (i < sql.size() && std::isspace(static_cast<unsigned char>(sql[i]))) ++i;
+      if (sql.substr(i, 2) == "/*") {
+        const auto e = sql.find("*/", i + 2);
+        if (e == std::string_view::npos) return false;
+        i = e + 2;
+      } else if (sql.substr(i, 2) == "--") {
+        const auto e = sql.find('\n', i);
+        i = e == std::string_view::npos ? sql.size() : e + 1;
+      } else {
+        return true;
+      }
+    }
+  };
+  auto word = [&](std::string& w) {
+    w.clear();
+    while (i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i]))) w += lower(sql[i++]);
+    return !w.empty();
+  };
+  std::string w;
+  if (!skip_space() || !word(w)) return false;
+  if (w != "commit" && w != "end" && w != "rollback" && w != "abort") return false;
+  if (!skip_space()) return false;
+  if (word(w)) {
+    if (w != "work" && w != "transaction") return false;
+    if (!skip_space()) return false;
+  }
+  if (i < sql.size() && sql[i] == ';') {
+    ++i;
+    if (!skip_space()) return false;
+  }
+  return i == sql.size();
+}
+
+bool ends_idle(std::span<const std::uint8_t> messages) {
+  std::size_t units = 0, last_begin = 0, next_begin = 0;
+  std::uint8_t last_terminator = 0;
+  bool after_terminator = false;
+  for_each_message(messages, [&](const Msg& m) {
+    const auto at = static_cast<std::size_t>(m.raw.data() - messages.data());
+    if (after_terminator && !is_copy_piece(m.type)) {
+      next_begin = at;  // a new unit starts
+      after_terminator = false;
+    }
+    if (is_terminator(m.type)) {
+      ++units;
+      last_begin = next_begin;
+      last_terminator = m.type;
+      after_terminator = true;
+    }
+    return true;
+  });
+  if (units == 0 || last_terminator == 'F') return false;
+  if (last_unit_is_lone_exit(messages, last_begin)) return true;
+  return units == 1 && single_unit_without_block(messages);
+}
+
+bool append_replay(std::span<const std::uint8_t> messages, pool::PreparedSet& prepared,
+                   const NameSet& pending, wire::Bytes& out, std::vector<std::string>& introduced) {
+  // First pass: would it rely on (or prepare again) a statement not confirmed yet?
+  if (!pending.empty()) {
+    const bool ok = for_each_message(messages, [&](const Msg& m) {
+      if (m.type != 'P') return true;
+      wire::Parse p;
+      if (wire::parse_parse(m.body, p) || p.statement.empty()) return true;
+      return !pending.contains(p.statement);
+    });
+    if (!ok) return false;
+  }
+  std::string name;
+  out.reserve(out.size() + messages.size());
+  for_each_message(messages, [&](const Msg& m) {
+    if (m.type == 'P') {
+      wire::Parse p;
+      if (!wire::parse_parse(m.body, p) && !p.statement.empty()) {
+        name.assign(p.statement);
+        if (prepared.contains(name)) {
+          prepared.touch(name);
+          return true;  // this connection has it (a name stands for one text and types)
+        }
+        if (auto victim = prepared.add(name)) {
+          wire::close_statement(out, *victim);
+          introduced.push_back(std::move(*victim));  // uncertain as well until the answer
+        }
+        introduced.push_back(name);
+      }
+    }
+    out.insert(out.end(), m.raw.begin(), m.raw.end());
+    return true;
+  });
+  return true;
+}
+
+}  // namespace pgshift::mirror
