@@ -340,7 +340,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool fence_retry_ = false;     // a fence error was dropped: re-run the transaction at its Z
   bool fence_rollback_ = false;  // the old side's failed transaction is being rolled back
   bool retrying_ = false;        // re-running: the client direction waits (handoff timer)
-  bool mirror_txn_ = false;   // the current transaction is mirrored (mirror_tap.cpp)
+  bool mirror_txn_ = false;      // the current transaction is mirrored (mirror_tap.cpp)
   routing::Side mirror_to_ = routing::Side::target;
   std::uint32_t activity_ = 0, swept_activity_ = 0;  // client reads, and at the last sweep
   // One direction waits on it for the other to let go of a server (made on first use).
