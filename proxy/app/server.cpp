@@ -19,6 +19,7 @@
 #include "proxy/mirror/mirror_service.hpp"
 #include "proxy/session/idle_sweeper.hpp"
 #include "proxy/session/session.hpp"
+#include "proxy/session/thread_sessions.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "proxy/telemetry/metrics.hpp"
 #include "proxy/telemetry/pool_report.hpp"
@@ -69,14 +70,6 @@ Server::Server(std::shared_ptr<Runtime> runtime, std::string config_path)
 
 Server::~Server() = default;
 
-void Server::track(const std::shared_ptr<ClientSession>& s) {
-  std::lock_guard lock(sessions_mu_);
-  if (sessions_.size() > 1024 && next_session_id_ % 1024 == 0) {
-    std::erase_if(sessions_, [](auto& kv) { return kv.second.expired(); });
-  }
-  sessions_.emplace(next_session_id_ - 1, s);
-}
-
 asio::awaitable<void> Server::accept_loop() {
   for (;;) {
     std::size_t index = next_context_++ % contexts_.size();
@@ -91,14 +84,9 @@ asio::awaitable<void> Server::accept_loop() {
       continue;
     }
     if (runtime_->draining.load()) continue;  // socket closes on scope exit
-    std::uint64_t id;
-    {
-      std::lock_guard lock(sessions_mu_);
-      id = next_session_id_++;
-    }
+    const std::uint64_t id = next_session_id_++;
     auto session =
         std::make_shared<ClientSession>(*runtime_, pool_sets_[index], std::move(socket), id);
-    track(session);
     asio::co_spawn(
         ctx.get_executor(), [session]() { return session->run(); }, asio::detached);
   }
@@ -135,28 +123,36 @@ void Server::reload() {
   log_info("configuration reloaded", {f("routes", loaded.config->routes.size())});
 }
 
-std::vector<std::shared_ptr<ClientSession>> Server::live_sessions() {
-  std::vector<std::shared_ptr<ClientSession>> live;
-  std::lock_guard lock(sessions_mu_);
-  for (auto& [id, weak] : sessions_) {
-    if (auto s = weak.lock()) live.push_back(std::move(s));
+asio::awaitable<std::size_t> Server::for_each_session(void (*fn)(ClientSession&)) {
+  // Each thread walks its own roster; this coroutine waits (bounded) until all have.
+  auto pending = std::make_shared<std::atomic<std::size_t>>(contexts_.size());
+  auto count = std::make_shared<std::atomic<std::size_t>>(0);
+  for (auto& ctx : contexts_) {
+    asio::post(*ctx, [ex = ctx->get_executor(), fn, pending, count]() {
+      auto& roster = ThreadSessions::of(ex);
+      count->fetch_add(roster.size());
+      roster.for_each(fn);
+      pending->fetch_sub(1);
+    });
   }
-  return live;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (pending->load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    timer.expires_after(std::chrono::milliseconds(1));
+    co_await timer.async_wait(use_tuple);
+  }
+  co_return count->load();
 }
 
 asio::awaitable<void> Server::drain() {
   runtime_->draining.store(true);
   boost::system::error_code ignored;
   acceptor_->close(ignored);
-  std::vector<std::shared_ptr<ClientSession>> live = live_sessions();
-  log_info("shutting down: draining sessions", {f("sessions", live.size())});
   // The pools as they were when the drain began, then no more periodic lines.
   pool_logger_->stop();
   pool_logger_->log_all("shutdown");
-  for (auto& s : live) {
-    asio::post(s->get_executor(), [s]() { s->request_drain(); });
-  }
-  live.clear();
+  std::size_t live = co_await for_each_session([](ClientSession& s) { s.request_drain(); });
+  log_info("shutting down: draining sessions", {f("sessions", live)});
   auto deadline = std::chrono::steady_clock::now() + runtime_->snapshot()->config->shutdown_timeout;
   asio::steady_timer timer(co_await asio::this_coro::executor);
   while (runtime_->active_sessions.load() > 0 && std::chrono::steady_clock::now() < deadline) {
@@ -167,9 +163,7 @@ asio::awaitable<void> Server::drain() {
   if (left > 0) {
     log_warn("shutdown timeout reached; closing remaining sessions", {f("sessions", left)});
     // Each is told (FATAL 57P01) before its connection closes; give them a moment to say it.
-    for (auto& s : live_sessions()) {
-      asio::post(s->get_executor(), [s]() { s->terminate_now(); });
-    }
+    co_await for_each_session([](ClientSession& s) { s.terminate_now(); });
     auto told = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     while (runtime_->active_sessions.load() > 0 && std::chrono::steady_clock::now() < told) {
       timer.expires_after(std::chrono::milliseconds(5));

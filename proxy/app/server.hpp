@@ -7,9 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -41,9 +39,10 @@ class Server {
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> signal_loop();
   asio::awaitable<void> drain();
-  std::vector<std::shared_ptr<ClientSession>> live_sessions();  // locks sessions_mu_
+  // Calls fn for every session, on each session's own thread (ThreadSessions); returns the
+  // number of sessions it was called for.
+  asio::awaitable<std::size_t> for_each_session(void (*fn)(ClientSession&));
   void reload();
-  void track(const std::shared_ptr<ClientSession>& s);
 
   std::shared_ptr<Runtime> runtime_;
   std::string config_path_;
@@ -56,9 +55,7 @@ class Server {
   std::shared_ptr<PoolLogger> pool_logger_;             // on io_context 0; started by run()
   std::unique_ptr<migrate::LagMonitors> lag_monitors_;  // sync.mode logical routes
   std::shared_ptr<mirror::MirrorService> mirror_;       // sync.mode mirror routes
-  std::mutex sessions_mu_;
-  std::map<std::uint64_t, std::weak_ptr<ClientSession>> sessions_;
-  std::uint64_t next_session_id_ = 1;
+  std::uint64_t next_session_id_ = 1;                   // accept_loop only
   std::size_t next_context_ = 0;
 };
 

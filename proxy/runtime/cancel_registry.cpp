@@ -2,26 +2,36 @@
 
 #include <openssl/crypto.h>
 
+#include <utility>
+
 #include "wire/auth.hpp"
 
 namespace pgshift::proxy {
 
 void CancelSlot::attach(std::shared_ptr<const pool::UpstreamParams> upstream, wire::CancelKey key) {
-  std::lock_guard lock(mu_);
-  target_ = Target{std::move(upstream), key};
+  std::shared_ptr<const pool::UpstreamParams> previous;  // released outside the lock
+  lock();
+  previous = std::exchange(target_.upstream, std::move(upstream));
+  target_.server_key = key;
+  attached_ = true;
+  unlock();
 }
 
 void CancelSlot::detach() {
-  std::lock_guard lock(mu_);
-  target_.reset();
+  lock();
+  attached_ = false;  // the upstream stays (a pool's, shared): the next attach replaces it
+  unlock();
 }
 
 std::optional<CancelSlot::Target> CancelSlot::current() const {
-  std::lock_guard lock(mu_);
-  return target_;
+  std::optional<Target> t;
+  lock();
+  if (attached_) t = target_;
+  unlock();
+  return t;
 }
 
-wire::CancelKey CancelRegistry::register_slot(std::shared_ptr<CancelSlot> slot, std::int32_t pid) {
+wire::CancelKey CancelRegistry::register_slot(CancelSlot& slot, std::int32_t pid) {
   std::lock_guard lock(mu_);
   for (;;) {
     std::int32_t raw[2];
@@ -34,7 +44,7 @@ wire::CancelKey CancelRegistry::register_slot(std::shared_ptr<CancelSlot> slot, 
     bool taken = false;
     for (auto it = first; it != last; ++it) taken = taken || it->second.secret == raw[1];
     if (taken) continue;
-    by_pid_.emplace(key_pid, Entry{raw[1], std::move(slot)});
+    by_pid_.emplace(key_pid, Entry{raw[1], &slot});
     return {key_pid, raw[1]};
   }
 }
@@ -51,15 +61,15 @@ void CancelRegistry::unregister(wire::CancelKey key) {
 }
 
 std::optional<CancelSlot::Target> CancelRegistry::lookup(wire::CancelKey key) const {
-  std::shared_ptr<CancelSlot> slot;
-  {
-    std::lock_guard lock(mu_);
-    auto [first, last] = by_pid_.equal_range(key.pid);
-    for (auto it = first; it != last; ++it) {
-      // Every candidate is compared, in constant time each.
-      if (CRYPTO_memcmp(&it->second.secret, &key.secret, sizeof key.secret) == 0) {
-        slot = it->second.slot;
-      }
+  // The slot is read under the lock: its session unregisters (taking the lock) before the
+  // slot goes away.
+  std::lock_guard lock(mu_);
+  const CancelSlot* slot = nullptr;
+  auto [first, last] = by_pid_.equal_range(key.pid);
+  for (auto it = first; it != last; ++it) {
+    // Every candidate is compared, in constant time each.
+    if (CRYPTO_memcmp(&it->second.secret, &key.secret, sizeof key.secret) == 0) {
+      slot = it->second.slot;
     }
   }
   if (!slot) return std::nullopt;

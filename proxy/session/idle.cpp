@@ -3,8 +3,11 @@
 // coroutine. A session that has been quiet for a sweep period gives its buffers back and
 // waits for readiness without them, and without a coroutine frame on the client side, so
 // idle clients cost little memory.
+#include <unistd.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <utility>
 
 #include "proxy/session/idle_sweeper.hpp"
 #include "proxy/session/session.hpp"
@@ -12,17 +15,39 @@
 namespace pgshift::proxy {
 
 void ClientSession::wait_for_client() {
-  client_.socket().async_wait(
-      pool::tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
-        if (ec || self->end_reason_ != EndReason::none) {
-          self->end(EndReason::client_closed);
-          return;
-        }
-        self->client_readable_ = true;
-        asio::co_spawn(
-            self->client_.get_executor(), [self] { return self->mux_client_to_server(); },
-            asio::detached);
-      });
+  if (ThreadSessions::of(client_.get_executor()).park(*this)) return;
+  // No shared epoll set on this thread: a wait of its own.
+  client_.socket().async_wait(pool::tcp::socket::wait_read,
+                              [self = shared_from_this()](boost::system::error_code ec) {
+                                if (ec) {
+                                  self->end(EndReason::client_closed);
+                                  return;
+                                }
+                                self->on_client_readable();
+                              });
+}
+
+void ClientSession::restore_client_socket() {
+  if (parked_fd_ < 0) return;
+  const int fd = std::exchange(parked_fd_, -1);
+  boost::system::error_code ec;
+  client_.socket().assign(client_v6_ ? pool::tcp::v6() : pool::tcp::v4(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    end(EndReason::client_closed);
+  }
+}
+
+void ClientSession::on_client_readable() {
+  if (end_reason_ != EndReason::none) {
+    end(EndReason::client_closed);
+    return;
+  }
+  // Bytes, EOF or an error: the client direction reads and finds out which.
+  client_readable_ = true;
+  asio::co_spawn(
+      client_.get_executor(), [self = shared_from_this()] { return self->mux_client_to_server(); },
+      asio::detached);
 }
 
 void ClientSession::become_hot() {

@@ -1,5 +1,7 @@
 // Login phase of a client session: TLS negotiation, startup packet, cancel requests,
 // authentication, route choice and the upstream connection.
+#include <unistd.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -82,9 +84,12 @@ ClientSession::ClientSession(Runtime& runtime, std::shared_ptr<pool::PoolSet> po
       client_(std::move(socket)),
       pools_(std::move(pools)),
       mapper_(id) {
+  login_ = std::make_unique<LoginState>();
+  profile_ = std::make_shared<ClientProfile>();
   boost::system::error_code ec;
   auto ep = client_.socket().remote_endpoint(ec);
-  if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  if (!ec) login_->peer = ep.address().to_string() + ":" + std::to_string(ep.port());
+  client_v6_ = !ec && ep.address().is_v6();
   client_.socket().set_option(pool::tcp::no_delay(true), ec);
   client_.socket().set_option(asio::socket_base::keep_alive(true), ec);
   limits_.max_message_length = snap_->config->limits.max_message_length;
@@ -93,7 +98,9 @@ ClientSession::ClientSession(Runtime& runtime, std::shared_ptr<pool::PoolSet> po
 }
 
 ClientSession::~ClientSession() {
-  uncount_transaction();  // a session that ended inside a transaction
+  if (roster_) roster_->remove(*this);
+  if (parked_fd_ >= 0) ::close(parked_fd_);  // only when the io_context shuts down
+  uncount_transaction();                     // a session that ended inside a transaction
   if (registered_) runtime_.cancels.unregister(client_key_);
   for (auto& side : sides_) {
     if (side.conn) side.conn.release(pool::ReleaseState::dirty);
@@ -122,9 +129,9 @@ asio::awaitable<bool> ClientSession::login_within_deadline() {
   const auto limit = snap_->config->limits.login_timeout;
   const auto executor = client_.get_executor();
   auto deadline = std::make_shared<LoginDeadline>(executor);
-  login_timer_ = std::make_unique<asio::steady_timer>(executor);
-  login_timer_->expires_after(limit);
-  login_timer_->async_wait([deadline](boost::system::error_code ec) {
+  login_->timer = std::make_unique<asio::steady_timer>(executor);
+  login_->timer->expires_after(limit);
+  login_->timer->async_wait([deadline](boost::system::error_code ec) {
     if (ec || deadline->done) return;
     deadline->expired = true;
     deadline->cancel.emit(asio::cancellation_type::terminal);
@@ -140,7 +147,7 @@ asio::awaitable<bool> ClientSession::login_within_deadline() {
         } catch (const std::exception& e) {
           // The next await after the deadline's signal throws; anything else is unexpected.
           if (!deadline->expired) {
-            log_warn("client login failed", {f("peer", self->peer_), f("error", e.what())});
+            log_warn("client login failed", {f("peer", self->login_->peer), f("error", e.what())});
           }
         }
         deadline->done = true;
@@ -150,7 +157,7 @@ asio::awaitable<bool> ClientSession::login_within_deadline() {
   while (!deadline->done) {
     co_await deadline->finished.async_wait(asio::as_tuple(asio::use_awaitable));
   }
-  login_timer_->cancel();
+  login_->timer->cancel();
   if (deadline->expired && !deadline->ok) {
     count_login_failure(LoginFailure::timeout);
     co_await send_login_timeout(limit);
@@ -165,14 +172,14 @@ asio::awaitable<void> ClientSession::send_login_timeout(std::chrono::millisecond
   std::string sqlstate = "57014", message = "canceling authentication due to timeout";
   std::string detail =
       "The client did not complete its login within " + ms + " ms (limits.login_timeout_ms).";
-  switch (login_phase_) {
+  switch (login_->phase) {
     case LoginPhase::tls_handshake:
-      log_warn("client login timed out", {f("session", id_), f("peer", peer_),
+      log_warn("client login timed out", {f("session", id_), f("peer", login_->peer),
                                           f("phase", "tls_handshake"), f("timeout_ms", ms)});
       co_return;  // no channel to say it on: the handshake is half done
     case LoginPhase::upstream:
       sqlstate = "08006";
-      message = "could not get a server connection for database \"" + identity_.database +
+      message = "could not get a server connection for database \"" + profile_->identity.database +
                 "\" within " + ms + " ms";
       detail = "The upstream did not provide a server connection in time (route \"" + route_name_ +
                "\", limits.login_timeout_ms).";
@@ -183,8 +190,8 @@ asio::awaitable<void> ClientSession::send_login_timeout(std::chrono::millisecond
       break;
   }
   log_warn("client login timed out",
-           {f("session", id_), f("peer", peer_), f("user", identity_.user),
-            f("database", identity_.database), f("phase", login_phase_name(login_phase_)),
+           {f("session", id_), f("peer", login_->peer), f("user", profile_->identity.user),
+            f("database", profile_->identity.database), f("phase", login_phase_name(login_->phase)),
             f("timeout_ms", ms)});
   co_await send_error(client_, sqlstate, message, "FATAL", detail);
 }
@@ -192,11 +199,12 @@ asio::awaitable<void> ClientSession::send_login_timeout(std::chrono::millisecond
 asio::awaitable<void> ClientSession::handle_cancel_request(wire::CancelKey key) {
   auto target = runtime_.cancels.lookup(key);
   if (!target) {
-    log_debug("cancel request for an unknown or idle session", {f("peer", peer_)});
+    log_debug("cancel request for an unknown or idle session", {f("peer", login_->peer)});
     metrics().cancel_requests(CancelResult::unknown_key).Increment();
     co_return;
   }
-  log_info("forwarding cancel request", {f("peer", peer_), f("upstream", target->upstream->host)});
+  log_info("forwarding cancel request",
+           {f("peer", login_->peer), f("upstream", target->upstream->host)});
   auto ec = co_await pool::send_cancel(*target->upstream, target->server_key);
   if (ec) log_warn("cancel request failed", {f("error", ec.message())});
   metrics().cancel_requests(ec ? CancelResult::failed : CancelResult::forwarded).Increment();
@@ -211,7 +219,7 @@ asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& star
   for (;;) {
     wire::StartupResult r;
     if (auto ec = co_await read_startup_packet(client_, client_buf_, limits_, r)) {
-      log_debug("client left during startup", {f("peer", peer_), f("error", ec.message())});
+      log_debug("client left during startup", {f("peer", login_->peer), f("error", ec.message())});
       co_return false;
     }
     switch (r.kind) {
@@ -219,7 +227,7 @@ asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& star
       case wire::StartupKind::gssenc_request: {
         const bool ssl = r.kind == wire::StartupKind::ssl_request;
         if (ssl ? ssl_done : gss_done) {
-          log_warn("client repeated an encryption request", {f("peer", peer_)});
+          log_warn("client repeated an encryption request", {f("peer", login_->peer)});
           count_login_failure(LoginFailure::invalid_startup);
           metrics().protocol_errors(ProtocolDirection::client).Increment();
           std::string message =
@@ -231,11 +239,12 @@ asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& star
         // client believes is encrypted: a protocol error (CVE-2021-23214).
         if (!client_buf_.empty()) {
           log_warn("client sent data after SSLRequest before the TLS handshake",
-                   {f("peer", peer_)});
+                   {f("peer", login_->peer)});
           co_return false;
         }
         bool tls = ssl && snap_->client_tls && !client_.is_tls();
-        if (!ssl) log_debug("GSSENCRequest answered N (no GSSAPI encryption)", {f("peer", peer_)});
+        if (!ssl)
+          log_debug("GSSENCRequest answered N (no GSSAPI encryption)", {f("peer", login_->peer)});
         std::uint8_t answer = tls ? 'S' : 'N';
         if (co_await client_.write_all(std::span<const std::uint8_t>(&answer, 1))) {
           co_return false;
@@ -247,14 +256,15 @@ asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& star
           gss_done = true;
         }
         if (tls) {
-          login_phase_ = LoginPhase::tls_handshake;
+          login_->phase = LoginPhase::tls_handshake;
           if (auto ec =
                   co_await client_.handshake(*snap_->client_tls, asio::ssl::stream_base::server)) {
-            log_warn("client TLS handshake failed", {f("peer", peer_), f("error", ec.message())});
+            log_warn("client TLS handshake failed",
+                     {f("peer", login_->peer), f("error", ec.message())});
             count_login_failure(LoginFailure::tls_handshake);
             co_return false;
           }
-          login_phase_ = LoginPhase::startup;
+          login_->phase = LoginPhase::startup;
         }
         continue;
       }
@@ -271,7 +281,8 @@ asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& star
         startup = std::move(r.startup);
         co_return true;
       case wire::StartupKind::error:
-        log_warn("invalid startup packet", {f("peer", peer_), f("error", r.error.message())});
+        log_warn("invalid startup packet",
+                 {f("peer", login_->peer), f("error", r.error.message())});
         count_login_failure(LoginFailure::invalid_startup);
         metrics().protocol_errors(ProtocolDirection::client).Increment();
         co_await send_error(client_, "08P01", "invalid startup packet: " + r.error.message());
@@ -286,9 +297,9 @@ asio::awaitable<bool> ClientSession::login() {
   wire::StartupPacket startup;
   if (!co_await negotiate_startup(startup)) co_return false;
 
-  identity_.user = *startup.find("user");
+  profile_->identity.user = *startup.find("user");
   const std::string* db = startup.find("database");
-  identity_.database = db && !db->empty() ? *db : identity_.user;
+  profile_->identity.database = db && !db->empty() ? *db : profile_->identity.user;
 
   // Protocol 3.x with x > 0, or _pq_ options: answer as PostgreSQL 15 does.
   std::vector<std::string> unrecognized;
@@ -301,9 +312,9 @@ asio::awaitable<bool> ClientSession::login() {
     if (co_await client_.write_all(out)) co_return false;
   }
 
-  login_phase_ = LoginPhase::authentication;
-  ClientAuthRequest auth_request{.user = identity_.user,
-                                 .database = identity_.database,
+  login_->phase = LoginPhase::authentication;
+  ClientAuthRequest auth_request{.user = profile_->identity.user,
+                                 .database = profile_->identity.database,
                                  .address = address_of(client_),
                                  .ssl = client_.is_tls(),
                                  .physical_replication = physical_replication(startup)};
@@ -314,16 +325,19 @@ asio::awaitable<bool> ClientSession::login() {
     // only a debug line.
     const auto log = auth.kind == LoginFailure::throttled ? log_debug : log_warn;
     log("client authentication failed",
-        {f("peer", peer_), f("user", identity_.user), f("reason", auth.failure)});
+        {f("peer", login_->peer), f("user", profile_->identity.user), f("reason", auth.failure)});
     co_return false;
   }
-  identity_.user_entry = auth.entry;
-  identity_.scram_client_key = auth.scram_client_key;
+  profile_->identity.user_entry = auth.entry;
+  profile_->identity.scram_client_key = auth.scram_client_key;
 
-  const RouteRuntime* route = select_route(*snap_, identity_.database, identity_.user);
+  const RouteRuntime* route =
+      select_route(*snap_, profile_->identity.database, profile_->identity.user);
   if (!route) {
-    co_await send_error(client_, "3D000", "database \"" + identity_.database + "\" does not exist");
-    log_info("no route for database", {f("peer", peer_), f("database", identity_.database)});
+    co_await send_error(client_, "3D000",
+                        "database \"" + profile_->identity.database + "\" does not exist");
+    log_info("no route for database",
+             {f("peer", login_->peer), f("database", profile_->identity.database)});
     count_login_failure(LoginFailure::unknown_database);
     co_return false;
   }
@@ -337,8 +351,8 @@ asio::awaitable<bool> ClientSession::login() {
     count_login_failure(LoginFailure::too_many_clients);
     log_warn(
         "client refused: route is at max_client_connections",
-        {f("session", id_), f("peer", peer_), f("user", identity_.user), f("route", route_name_),
-         f("max_client_connections", rc.pool.max_client_connections)});
+        {f("session", id_), f("peer", login_->peer), f("user", profile_->identity.user),
+         f("route", route_name_), f("max_client_connections", rc.pool.max_client_connections)});
     // (A named local, not a temporary inside co_await: GCC 12 destroys those twice.)
     std::string message = "too many client connections for route \"" + route_name_ +
                           "\" (max_client_connections " +
@@ -350,11 +364,12 @@ asio::awaitable<bool> ClientSession::login() {
   mux_ = txn_mode_ || rc.target.has_value();
   bool replication = false;
   for (auto& [k, v] : startup.params) {
-    if (forwardable(k, route->route)) identity_.startup_params.emplace_back(k, v);
+    if (forwardable(k, route->route)) profile_->identity.startup_params.emplace_back(k, v);
     if (k == "replication") replication = true;
   }
   if (replication) mux_ = txn_mode_ = false;  // a replication connection is never shared
-  tracked_params_ = pool::tracked_parameters(identity_.startup_params);
+  profile_->tracked = pool::tracked_parameters(profile_->identity.startup_params);
+  profile_ = ClientProfile::intern(std::move(profile_));  // read-only from here on
   if (rc.target) {  // routing keys only matter where reads are split
     keys_ = std::make_unique<routing::KeyState>(
         routing::key_from_startup(startup.params, rc.routing_key),
@@ -362,8 +377,7 @@ asio::awaitable<bool> ClientSession::login() {
   }
   if (runtime_.health) health_ = runtime_.health->route(route_name_);
 
-  cancel_slot_ = std::make_shared<CancelSlot>();
-  login_phase_ = LoginPhase::upstream;
+  login_->phase = LoginPhase::upstream;
   bool attached = replication ? co_await attach_replication() : co_await attach_at_login(*route);
   if (!attached) {
     count_login_failure(LoginFailure::upstream_failed);
@@ -388,19 +402,21 @@ asio::awaitable<bool> ClientSession::login() {
   // Transaction pooling: the server that vouched for the login goes back to the pool; the
   // first transaction gets one again.
   release_active();
-  login_phase_ = LoginPhase::greeting;
+  login_->phase = LoginPhase::greeting;
   if (co_await client_.write_all(out)) co_return false;
-  log_info("session started", {f("session", id_), f("peer", peer_), f("user", identity_.user),
-                               f("database", identity_.database), f("route", route_name_),
-                               f("pool_mode", config::to_string(rc.pool.mode)),
-                               f("tls", client_.is_tls() ? "on" : "off")});
+  log_info(
+      "session started",
+      {f("session", id_), f("peer", login_->peer), f("user", profile_->identity.user),
+       f("database", profile_->identity.database), f("route", route_name_),
+       f("pool_mode", config::to_string(rc.pool.mode)), f("tls", client_.is_tls() ? "on" : "off")});
   co_return true;
 }
 
 // Replication connections get a dedicated server connection, never pooled.
 asio::awaitable<bool> ClientSession::attach_replication() {
   std::string error;
-  auto upstream = make_upstream_params(route_->route->source, route_->source_tls, identity_, error);
+  auto upstream =
+      make_upstream_params(route_->route->source, route_->source_tls, profile_->identity, error);
   if (!upstream) {
     co_await send_error(client_, "28000", error);
     co_return false;
@@ -421,7 +437,7 @@ asio::awaitable<bool> ClientSession::attach_replication() {
   }
   sides_[0].upstream = upstream;
   server_ = direct_.get();
-  cancel_slot_->attach(upstream, server_->backend_key);
+  cancel_slot_.attach(upstream, server_->backend_key);
   co_return true;
 }
 
@@ -444,6 +460,7 @@ asio::awaitable<bool> ClientSession::attach_at_login(const RouteRuntime& route) 
 }
 
 asio::awaitable<void> ClientSession::run() {
+  ThreadSessions::of(client_.get_executor()).add(*this);  // the drain finds it there
   if (runtime_.draining.load()) {
     count_login_failure(LoginFailure::shutting_down);
     co_return;  // listener closing; the connection is dropped
@@ -453,7 +470,7 @@ asio::awaitable<void> ClientSession::run() {
   // The server-to-client direction runs as its own coroutine; the session object lives
   // until both directions are done (each holds a shared_ptr).
   auto self = shared_from_this();
-  login_timer_.reset();
+  login_.reset();  // logged in: what only the login needed goes
   if (mux_) {
     wake_server_reader();  // runs only if a server is held (session mode)
     co_await mux_client_to_server();

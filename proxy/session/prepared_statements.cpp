@@ -5,6 +5,10 @@
 
 namespace pgshift::proxy {
 
+std::string StatementMapper::next_server_name() {
+  return "pgs_" + std::to_string(client_id_) + "_" + std::to_string(next_++);
+}
+
 namespace {
 // A Bind of `statement` (the server-side name) with the client's portal and the rest of its
 // body (parameter formats, values, result formats) as sent.
@@ -69,8 +73,8 @@ void StatementMapper::ensure_prepared(const Statement& st, pool::PreparedSet& se
 bool StatementMapper::remember(std::span<const std::uint8_t> parse_body) {
   wire::Parse p;
   if (wire::parse_parse(parse_body, p) || p.statement.empty()) return false;
-  statements_[std::string(p.statement)] =
-      Statement{prefix_ + std::to_string(next_++), std::string(p.query), p.param_types};
+  statements()[std::string(p.statement)] =
+      Statement{next_server_name(), std::string(p.query), p.param_types};
   return true;
 }
 
@@ -109,25 +113,25 @@ bool StatementMapper::rewrite(std::uint8_t type, std::span<const std::uint8_t> b
       }
       // A fresh server name for every Parse: a re-Parse of the same client name never meets
       // a stale copy left on another server.
-      Statement st{prefix_ + std::to_string(next_++), std::string(p.query), p.param_types};
+      Statement st{next_server_name(), std::string(p.query), p.param_types};
       if (auto victim = server.add(st.server_name)) {
         wire::close_statement(out, *victim);
         filter.expect_close(true);
       }
       wire::parse(out, st.server_name, st.query, st.param_types);
       filter.expect_parse(st.server_name, false);
-      statements_[std::string(p.statement)] = std::move(st);
+      statements()[std::string(p.statement)] = std::move(st);
       return true;
     }
     case 'B': {
       wire::BindNames names;
       if (wire::parse_bind_names(body, names)) return false;
-      auto it = names.statement.empty() ? statements_.end()
-                                        : statements_.find(std::string(names.statement));
+      auto it = names.statement.empty() ? statements().end()
+                                        : statements().find(std::string(names.statement));
       // Bind = portal\0 statement\0 rest...
       const std::size_t rest = names.portal.size() + 1 + names.statement.size() + 1;
       const bool by_tail = tail && body.size() - rest >= kTailFrom;
-      if (it == statements_.end()) {
+      if (it == statements().end()) {
         // Unnamed, or unknown (the server gives its own error): as it came.
         if (!by_tail) {
           append_raw(type, body, out);
@@ -151,9 +155,9 @@ bool StatementMapper::rewrite(std::uint8_t type, std::span<const std::uint8_t> b
     case 'C': {
       wire::CloseOrDescribe m;
       if ((type == 'D' ? wire::parse_describe(body, m) : wire::parse_close(body, m))) return false;
-      auto it = m.kind == 'S' && !m.name.empty() ? statements_.find(std::string(m.name))
-                                                 : statements_.end();
-      if (it == statements_.end()) {
+      auto it = m.kind == 'S' && !m.name.empty() ? statements().find(std::string(m.name))
+                                                 : statements().end();
+      if (it == statements().end()) {
         append_raw(type, body, out);
         if (type == 'C') filter.expect_close(false);
         return true;
@@ -165,7 +169,7 @@ bool StatementMapper::rewrite(std::uint8_t type, std::span<const std::uint8_t> b
         wire::MessageWriter(out).begin('C').i8('S').str(it->second.server_name).end();
         filter.expect_close(false);
         server.erase(it->second.server_name);
-        statements_.erase(it);
+        statements().erase(it);
       }
       return true;
     }
@@ -187,8 +191,8 @@ bool StatementMapper::mirror_copy(std::uint8_t type, std::span<const std::uint8_
       wire::Parse p;
       if (wire::parse_parse(body, p)) return false;
       auto it =
-          p.statement.empty() ? statements_.end() : statements_.find(std::string(p.statement));
-      if (it == statements_.end()) {
+          p.statement.empty() ? statements().end() : statements().find(std::string(p.statement));
+      if (it == statements().end()) {
         wire::MessageWriter(out).begin('P').raw(body).end();
         return true;
       }
@@ -198,9 +202,9 @@ bool StatementMapper::mirror_copy(std::uint8_t type, std::span<const std::uint8_
     case 'B': {
       wire::BindNames names;
       if (wire::parse_bind_names(body, names)) return false;
-      auto it = names.statement.empty() ? statements_.end()
-                                        : statements_.find(std::string(names.statement));
-      if (it == statements_.end()) {
+      auto it = names.statement.empty() ? statements().end()
+                                        : statements().find(std::string(names.statement));
+      if (it == statements().end()) {
         wire::MessageWriter(out).begin('B').raw(body).end();
         return true;
       }
@@ -214,9 +218,9 @@ bool StatementMapper::mirror_copy(std::uint8_t type, std::span<const std::uint8_
       wire::CloseOrDescribe m;
       if ((type == 'D' ? wire::parse_describe(body, m) : wire::parse_close(body, m))) return false;
       if (type == 'C' && m.kind == 'S') return true;
-      auto it = m.kind == 'S' && !m.name.empty() ? statements_.find(std::string(m.name))
-                                                 : statements_.end();
-      if (it == statements_.end()) {
+      auto it = m.kind == 'S' && !m.name.empty() ? statements().find(std::string(m.name))
+                                                 : statements().end();
+      if (it == statements().end()) {
         wire::MessageWriter(out).begin(static_cast<char>(type)).raw(body).end();
         return true;
       }

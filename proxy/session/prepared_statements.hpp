@@ -9,6 +9,7 @@
 // full the least recently used name is closed there, with its CloseComplete dropped.
 // Pure: no I/O. One StatementMapper per client session, used on the session's thread.
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -53,8 +54,7 @@ class ResponseFilter {
 
 class StatementMapper {
  public:
-  explicit StatementMapper(std::uint64_t client_id)
-      : prefix_("pgs_" + std::to_string(client_id) + "_") {}
+  explicit StatementMapper(std::uint64_t client_id) : client_id_(client_id) {}
 
   // Rewrites one complete frontend message (type + body) for the server currently attached,
   // appending the bytes to send to `out`. Messages that need no rewriting are appended as
@@ -83,8 +83,8 @@ class StatementMapper {
   static bool inspects(std::uint8_t type) {
     return type == 'P' || type == 'B' || type == 'D' || type == 'C';
   }
-  std::size_t size() const { return statements_.size(); }
-  bool knows(const std::string& client_name) const { return statements_.contains(client_name); }
+  std::size_t size() const { return statements().size(); }
+  bool knows(const std::string& client_name) const { return statements().contains(client_name); }
 
  private:
   struct Statement {
@@ -97,9 +97,23 @@ class StatementMapper {
                        wire::Bytes& out);
   void append_raw(std::uint8_t type, std::span<const std::uint8_t> body, wire::Bytes& out);
 
-  std::string prefix_;
+  // The server-side name of the next statement: pgs_<client id>_<n>.
+  std::string next_server_name();
+  using Map = std::unordered_map<std::string, Statement>;  // by client name
+  // Made at the first use: most idle clients never prepare a statement (a client's mapper is
+  // part of its session object, docs/benchmarks.md "Memory per idle client").
+  Map& statements() {
+    if (!statements_) statements_ = std::make_unique<Map>();
+    return *statements_;
+  }
+  const Map& statements() const {
+    static const Map empty;
+    return statements_ ? *statements_ : empty;
+  }
+
+  std::uint64_t client_id_;
   std::uint64_t next_ = 0;
-  std::unordered_map<std::string, Statement> statements_;  // by client name
+  std::unique_ptr<Map> statements_;
 };
 
 }  // namespace pgshift::proxy

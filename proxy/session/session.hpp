@@ -31,10 +31,12 @@
 #include "proxy/runtime/cancel_registry.hpp"
 #include "proxy/runtime/route_select.hpp"
 #include "proxy/runtime/runtime.hpp"
+#include "proxy/session/client_profile.hpp"
 #include "proxy/session/io_buffer.hpp"
 #include "proxy/session/mirror_capture.hpp"
 #include "proxy/session/prepared_statements.hpp"
 #include "proxy/session/rerun_log.hpp"
+#include "proxy/session/thread_sessions.hpp"
 #include "proxy/session/txn_tracker.hpp"
 #include "proxy/telemetry/metrics.hpp"
 #include "routing/classifier.hpp"
@@ -68,7 +70,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool sweep_idle();
 
  private:
-  enum class EndReason {
+  friend class ThreadSessions;
+  // A parked client became readable (ThreadSessions): its client direction runs again.
+  void on_client_readable();
+  // A parked client socket Asio let go of (parked_fd_) is registered with it again.
+  void restore_client_socket();
+  enum class EndReason : std::uint8_t {
     none,
     client_closed,
     client_protocol_error,
@@ -127,7 +134,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // write, a goodbye to say), and interrupts its idle wait. It is not running while the
   // session is idle without a server: idle clients hold no coroutine frame.
   void wake_server_reader();
-  // The client is idle: wait for its next bytes with a plain handler, no coroutine frame.
+  // The client is idle: park it on the thread's shared readiness wait (ThreadSessions), so
+  // it holds no Asio operation and no coroutine frame until its next bytes.
   void wait_for_client();
   // The client sent something: keep the read buffers (IdleSweeper).
   void become_hot();
@@ -202,55 +210,78 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<bool> wait_route_moved(routing::Side fenced);
 
   Runtime& runtime_;
+  // The thread's roster (ThreadSessions), an intrusive list; and while parked, the
+  // reference that keeps the session alive.
+  ThreadSessions* roster_ = nullptr;
+  ClientSession* roster_prev_ = nullptr;
+  ClientSession* roster_next_ = nullptr;
+  std::shared_ptr<ClientSession> parked_self_;
+  int parked_fd_ = -1;        // parked: the client socket, released by Asio
+  bool in_park_set_ = false;  // the client socket is in the thread's epoll set
+  bool client_v6_ = false;    // the client socket's protocol, to give it back to Asio
+  // (Small members sit together: an idle client is mostly this object, docs/benchmarks.md.)
+  bool registered_ = false;  // client_key_ is in the cancel registry
+  bool drain_requested_ = false;
+  bool mux_ = false;       // multiplexed relay (transaction mode or a route with a target)
+  bool txn_mode_ = false;  // pool.mode transaction
+  bool pinned_ = false;    // session state on its server(s): never released before the end
+  routing::Side active_side_ = routing::Side::source;
+  bool txn_counted_ = false;
+  EndReason end_reason_ = EndReason::none;
   SnapshotPtr snap_;
   std::uint64_t id_;
-  std::string peer_;
   pool::Stream client_;
   IoBuffer client_buf_;
   std::shared_ptr<pool::PoolSet> pools_;
   std::unique_ptr<pool::ServerConnection> direct_;  // replication: never pooled
   pool::ServerConnection* server_ = nullptr;        // the active server (either kind)
-  std::shared_ptr<CancelSlot> cancel_slot_;
+  CancelSlot cancel_slot_;  // in the cancel registry under client_key_ while registered_
   wire::CancelKey client_key_{};
-  bool registered_ = false;
-  ClientIdentity identity_;
-  // The client's startup parameters every server it is handed is brought to
-  // (pool/server_params.hpp): set at login, from identity_.startup_params.
-  pool::StartupParams tracked_params_;
+  // Who the client is and the parameters every server it is handed is brought to
+  // (pool/server_params.hpp). Built by login(), then shared, read-only, with the thread's
+  // other sessions of the same values (ClientProfile::intern).
+  std::shared_ptr<ClientProfile> profile_;
   std::string route_name_;
   const RouteRuntime* route_ = nullptr;  // points into snap_
   ClientSlot client_slot_;  // the route's max_client_connections slot, from route choice on
   TxnTracker tracker_;
   wire::Limits limits_;
-  std::unique_ptr<asio::steady_timer> login_timer_;  // only during login
   // Where login() is, for the timeout's message.
   enum class LoginPhase { startup, tls_handshake, authentication, upstream, greeting };
-  LoginPhase login_phase_ = LoginPhase::startup;
   static std::string_view login_phase_name(LoginPhase phase);
-  EndReason end_reason_ = EndReason::none;
-  std::string end_detail_;
-  std::string end_sqlstate_;  // limit_exceeded: the SQLSTATE the client gets
+  // What only the login needs: dropped by run() once the client is logged in.
+  struct LoginState {
+    std::string peer;  // address:port, for the login's log lines
+    LoginPhase phase = LoginPhase::startup;
+    std::unique_ptr<asio::steady_timer> timer;  // limits.login_timeout_ms
+  };
+  std::unique_ptr<LoginState> login_;
+  // Why the session ended, when there is more to say than end_reason_ (made by end()).
+  struct EndNote {
+    std::string detail;
+    std::string sqlstate;  // limit_exceeded: the SQLSTATE the client gets
+  };
+  std::unique_ptr<EndNote> end_note_;
+  EndNote& end_note() {
+    if (!end_note_) end_note_ = std::make_unique<EndNote>();
+    return *end_note_;
+  }
+  const std::string& end_detail() { return end_note().detail; }
   // A message refused by admit_buffered() whose bytes are being dropped.
   struct Refusal {
     std::uint8_t type = 0;
     std::string sqlstate, message, detail;
   };
   std::unique_ptr<Refusal> refusing_;
-  bool drain_requested_ = false;
   const RouteMetrics* route_metrics_ = nullptr;  // set once the client is logged in
   void count_login_failure(LoginFailure reason) { metrics().login_failures(reason).Increment(); }
 
   // ---- multiplexed relay state ----
-  bool mux_ = false;       // multiplexed relay (transaction mode or a route with a target)
-  bool txn_mode_ = false;  // pool.mode transaction
-  bool pinned_ = false;    // session state on its server(s): never released before the end
   std::array<SideState, 2> sides_;
-  routing::Side active_side_ = routing::Side::source;
   std::uint64_t server_gen_ = 0;             // bumped whenever the active server changes
   std::unique_ptr<routing::KeyState> keys_;  // routes with a target only
   RouteHealthPtr health_;
   std::shared_ptr<PauseGate::RouteCounter> open_counter_;  // made at the first transaction
-  bool txn_counted_ = false;
   StatementMapper mapper_;
   // What the multiplexed relay keeps between messages besides the statement mapper: made
   // on first use, and dropped when the session goes idle holding nothing in it
@@ -302,6 +333,15 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool hot_ = false;
   bool hot_listed_ = false;    // on the thread's IdleSweeper list
   bool c2s_hot_wait_ = false;  // the client direction waits in a read with no bytes held
+  // The current transaction (from its first message to ReadyForQuery 'I').
+  bool txn_wrote_ = false;
+  bool logged_pin_ = false;
+  // Stale sidecar (fence_retry.cpp); the transaction's messages are in RelayState::rerun.
+  bool fence_retry_ = false;     // a fence error was dropped: re-run the transaction at its Z
+  bool fence_rollback_ = false;  // the old side's failed transaction is being rolled back
+  bool retrying_ = false;        // re-running: the client direction waits (handoff timer)
+  bool mirror_txn_ = false;      // the current transaction is mirrored (mirror_tap.cpp)
+  routing::Side mirror_to_ = routing::Side::target;
   std::uint32_t activity_ = 0, swept_activity_ = 0;  // client reads, and at the last sweep
   // One direction waits on it for the other to let go of a server (made on first use).
   std::unique_ptr<asio::steady_timer> handoff_timer_;
@@ -309,14 +349,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void notify_handoff() {
     if (handoff_timer_) handoff_timer_->cancel();
   }
-  // The current transaction (from its first message to ReadyForQuery 'I').
-  bool txn_wrote_ = false;
-  std::chrono::steady_clock::time_point query_start_{};
-  bool logged_pin_ = false;
-  // Stale sidecar (fence_retry.cpp); the transaction's messages are in RelayState::rerun.
-  bool fence_retry_ = false;     // a fence error was dropped: re-run the transaction at its Z
-  bool fence_rollback_ = false;  // the old side's failed transaction is being rolled back
-  bool retrying_ = false;        // re-running: the client direction waits (handoff timer)
+  std::chrono::steady_clock::time_point query_start_{};  // of the current transaction
 
   // ---- mirrored writes (relay/mirror_tap.cpp, docs/sync.md "Mirror mode") ----
   // Decides at the start of a transaction whether it is mirrored; with overflow `block`
@@ -343,9 +376,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   };
   std::shared_ptr<MirrorAcks> mirror_acks_;  // made at the first ack-sync transaction
   std::unique_ptr<MirrorCapture> mirror_;    // made at the first mirrored transaction
-  std::shared_ptr<const pool::StartupParams> mirror_params_;  // tracked_params_ for replays
-  bool mirror_txn_ = false;                                   // the current transaction is mirrored
-  routing::Side mirror_to_ = routing::Side::target;
+  std::shared_ptr<const pool::StartupParams> mirror_params_;  // profile_->tracked for replays
 };
 
 }  // namespace pgshift::proxy

@@ -97,7 +97,7 @@ void ClientSession::answer_refused(std::uint8_t type, std::string_view sqlstate,
   if (!at_boundary() || (rs_ && !rs_->pending.empty()) || lost_transaction_) {
     // The server (or the held batch) expects this message's effect; it cannot be failed
     // alone as PostgreSQL would, so the session ends and its transaction rolls back.
-    end_sqlstate_ = std::string(sqlstate);
+    end_note().sqlstate = std::string(sqlstate);
     end(EndReason::limit_exceeded, message);
     return;
   }

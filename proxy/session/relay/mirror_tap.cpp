@@ -105,7 +105,7 @@ void ClientSession::mirror_ready(char status) {
   const bool ack_sync = route_->route->sync.mirror.ack == config::MirrorAck::sync;
   if (!mirror_params_) {
     auto params = std::make_shared<pool::StartupParams>();
-    for (const auto& p : tracked_params_) {
+    for (const auto& p : profile_->tracked) {
       if (p.first != "application_name") params->push_back(p);
     }
     mirror_params_ = std::move(params);

@@ -34,7 +34,8 @@ std::string_view ClientSession::to_string(EndReason r) {
 void ClientSession::end(EndReason reason, std::string detail) {
   if (end_reason_ != EndReason::none) return;
   end_reason_ = reason;
-  end_detail_ = std::move(detail);
+  if (!detail.empty()) end_note().detail = std::move(detail);
+  if (parked_self_) roster_->unpark(*this);  // ended while idle (drain, server gone)
   if (reason == EndReason::client_protocol_error) {
     metrics().protocol_errors(ProtocolDirection::client).Increment();
   } else if (reason == EndReason::server_protocol_error) {
@@ -67,13 +68,13 @@ void ClientSession::terminate_now() {
 asio::awaitable<void> ClientSession::say_goodbye() {
   switch (end_reason_) {
     case EndReason::client_protocol_error:
-      co_await send_error(client_, "08P01", end_detail_);
+      co_await send_error(client_, "08P01", end_detail());
       break;
     case EndReason::server_closed:
       co_await send_error(client_, "08006", "server closed the connection unexpectedly");
       break;
     case EndReason::server_protocol_error:
-      co_await send_error(client_, "08P01", end_detail_);
+      co_await send_error(client_, "08P01", end_detail());
       break;
     case EndReason::drain:
       // PostgreSQL's words for SIGTERM / pg_terminate_backend, so clients that match on them
@@ -82,7 +83,7 @@ asio::awaitable<void> ClientSession::say_goodbye() {
                           "FATAL", "pgshift is shutting down.");
       break;
     case EndReason::limit_exceeded:
-      co_await send_error(client_, end_sqlstate_, end_detail_, "FATAL",
+      co_await send_error(client_, end_note().sqlstate, end_detail(), "FATAL",
                           "The message came inside a transaction or an unsynced batch, which "
                           "cannot go on without it; the server rolls the transaction back.");
       break;
@@ -91,7 +92,7 @@ asio::awaitable<void> ClientSession::say_goodbye() {
       break;
   }
   log_info("session ended",
-           {f("session", id_), f("reason", to_string(end_reason_)), f("detail", end_detail_)});
+           {f("session", id_), f("reason", to_string(end_reason_)), f("detail", end_detail())});
   client_.close();
 }
 

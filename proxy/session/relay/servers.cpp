@@ -34,12 +34,12 @@ pool::ServerPool* ClientSession::side_pool(Side side, std::string& error) {
     return nullptr;
   }
   const auto& tls = side == Side::source ? route_->source_tls : route_->target_tls;
-  s.upstream = make_upstream_params(*up, tls, identity_, error);
+  s.upstream = make_upstream_params(*up, tls, profile_->identity, error);
   if (!s.upstream) return nullptr;
   pool::PoolKey key{route.name,
                     side == Side::source ? pool::UpstreamSide::source : pool::UpstreamSide::target,
                     s.upstream->database, s.upstream->credentials.user,
-                    pool::pool_key_parameters(identity_.startup_params)};
+                    pool::pool_key_parameters(profile_->identity.startup_params)};
   s.pool = pools_->get(key, s.upstream, route.pool);
   if (!s.pool) {
     error = "pgshift is shutting down";
@@ -56,9 +56,9 @@ void ClientSession::set_active(Side side) {
   server_ = next;
   ++server_gen_;
   if (server_) {
-    cancel_slot_->attach(sides_[static_cast<std::size_t>(side)].upstream, server_->backend_key);
+    cancel_slot_.attach(sides_[static_cast<std::size_t>(side)].upstream, server_->backend_key);
   } else {
-    cancel_slot_->detach();
+    cancel_slot_.detach();
   }
   wake_server_reader();
 }
@@ -95,8 +95,8 @@ asio::awaitable<bool> ClientSession::attach(Side side, pool::AcquireError& error
   }
   // A pooled server may have been opened for, or last used by, a client with other
   // startup parameter values: bring them to this client's.
-  if (pool::needs_parameter_sync(conn->param_state, tracked_params_) &&
-      !co_await pool->sync_parameters(conn, tracked_params_, error)) {
+  if (pool::needs_parameter_sync(conn->param_state, profile_->tracked) &&
+      !co_await pool->sync_parameters(conn, profile_->tracked, error)) {
     log_warn("could not set the client's parameters on a server",
              {f("session", id_), f("route", route_name_), f("side", routing::to_string(side)),
               f("error", error.message), f("sqlstate", error.sqlstate)});
@@ -174,7 +174,7 @@ void ClientSession::wake_server_reader() {
 // (reset with DISCARD ALL first when the session may have left state on it), closed
 // otherwise.
 asio::awaitable<void> ClientSession::release_all(bool server_ok) {
-  if (cancel_slot_) cancel_slot_->detach();
+  cancel_slot_.detach();
   server_ = nullptr;
   bool clean = server_ok && end_reason_ == EndReason::client_closed && tracker_.idle() &&
                filter_empty() && !lost_transaction_;
