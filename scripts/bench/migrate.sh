@@ -502,5 +502,7 @@ mirror_scenario() {
   echo
   echo "Divergences reported: async ${div_a:-0}, sync ${div_s:-0} (first series of pgshift_mirror_divergences_total)."
   echo "Per-run results (mode round tps latency drain_s replay_rate):"; sed 's/^/  /' "$RUN/mirror.tsv"
-  [[ -s $RUN/mirror-perf.txt ]] && { echo "perf stat --per-thread, round 1 (pgbench run + drain):"; sed 's/^/  /' "$RUN/mirror-perf.txt"; }
+  if [[ -s $RUN/mirror-perf.txt ]]; then
+    echo "perf stat --per-thread, round 1 (pgbench run + drain):"; sed 's/^/  /' "$RUN/mirror-perf.txt"
+  fi
 }
