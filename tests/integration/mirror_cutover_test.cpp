@@ -161,7 +161,7 @@ TEST_F(MirrorCutoverTest, SwitchesThroughTwoSidecarsLoseNoAcknowledgedWrite) {
     ids.insert(more.begin(), more.end());
     return ids;
   };
-  for (int round = 0; round < 3; ++round) {
+  for (int round = 0; round < 5; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     std::vector<std::string> args = {"--max-lag-ms", "3000"};
     if (round > 0) args.push_back("--skip-verify");  // writers keep the tables moving
