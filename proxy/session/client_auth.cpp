@@ -38,6 +38,11 @@ std::span<const std::uint8_t> mock_auth_secret() {
 
 asio::awaitable<ClientAuthResult> fail(pool::Stream& stream, ClientAuthResult r,
                                        std::string_view sqlstate, const std::string& message) {
+  if (r.wrong_password) {  // authenticate() answers it once the throttle counted the guess
+    r.refusal_sqlstate = std::string(sqlstate);
+    r.refusal_message = message;
+    co_return r;
+  }
   co_await send_error(stream, sqlstate, message);
   co_return r;
 }
@@ -297,7 +302,11 @@ asio::awaitable<ClientAuthResult> authenticate_client(pool::Stream& stream, IoBu
     method = *m;
   }
   if (method == config::ClientAuthMethod::trust || !ca.throttle.enabled) {
-    co_return co_await exchange(stream, buf, limits, method, entry, req.user);
+    ClientAuthResult plain = co_await exchange(stream, buf, limits, method, entry, req.user);
+    if (!plain.refusal_message.empty()) {
+      co_await send_error(stream, plain.refusal_sqlstate, plain.refusal_message);
+    }
+    co_return plain;
   }
   const std::string key = throttle_address_key(req.address);
   ClientAuthResult r;
@@ -309,6 +318,8 @@ asio::awaitable<ClientAuthResult> authenticate_client(pool::Stream& stream, IoBu
                  : r.wrong_password ? AuthThrottle::Outcome::wrong_password
                                     : AuthThrottle::Outcome::abandoned;
   client_auth_throttle().end(ca.throttle, key, req.user, outcome, AuthThrottle::Clock::now());
+  if (!r.refusal_message.empty())
+    co_await send_error(stream, r.refusal_sqlstate, r.refusal_message);
   co_return r;
 }
 

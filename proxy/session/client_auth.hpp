@@ -23,6 +23,9 @@ struct ClientAuthResult {
   LoginFailure kind = LoginFailure::auth_failed;
   // A password (or SCRAM proof) was checked and was wrong: a guess for the throttle.
   bool wrong_password = false;
+  // A wrong password's refusal (28P01), sent by authenticate() only after the throttle has
+  // counted the guess: a client that reconnects at once must meet the count.
+  std::string refusal_sqlstate, refusal_message;
   // The user's entry in the users file (null for trust without an entry).
   const config::UserEntry* entry = nullptr;
   // SCRAM passthrough: ClientKey recovered from the client's proof.
