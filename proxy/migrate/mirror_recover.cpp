@@ -99,20 +99,10 @@ class MirrorRecover {
   }
 
   std::string mirror_off() {
-    control::HoldRequest req;
-    req.route = route_;
-    req.kind = "mirror_recover";
-    req.actor = opt_.actor;
-    req.drain_timeout = opt_.drain_timeout;
-    auto h = fleet_.hold(req);
-    if (!h.ok) throw std::runtime_error("the fleet did not hold: " + h.error);
-    auto c = fleet_.commit(route_, routing::SetPhase{Phase::source_only});
-    if (!c.ok) {
-      fleet_.abort(route_, c.error);
-      throw std::runtime_error("the fleet did not commit phase source_only: " + c.error);
-    }
+    const auto state = commit_phase_through_fleet(fleet_, route_, "mirror_recover", opt_.actor,
+                                                  opt_.drain_timeout, Phase::source_only);
     mirror_is_off_ = true;
-    return "phase source_only at epoch " + std::to_string(c.state.epoch) +
+    return "phase source_only at epoch " + std::to_string(state.epoch) +
            ": the sidecars stop mirroring and drop what they queued for the copy";
   }
 

@@ -274,17 +274,8 @@ class MirrorStart {
     if (held_) fleet_.abort(route_, out_.error);
     if (committed_) {
       bool off = step("undo commit", [&] {
-        control::HoldRequest req;
-        req.route = route_;
-        req.kind = "mirror_start_undo";
-        req.actor = opt_.actor;
-        auto h = fleet_.hold(req);
-        if (!h.ok) throw std::runtime_error("the fleet did not hold: " + h.error);
-        auto c = fleet_.commit(route_, routing::SetPhase{Phase::source_only});
-        if (!c.ok) {
-          fleet_.abort(route_, c.error);
-          throw std::runtime_error("the fleet did not commit phase source_only: " + c.error);
-        }
+        commit_phase_through_fleet(fleet_, route_, "mirror_start_undo", opt_.actor,
+                                   control::HoldRequest{}.drain_timeout, Phase::source_only);
         return std::string("phase source_only: mirroring is off");
       });
       if (!off) left += "the route is still in phase sync (mirroring); ";
@@ -323,6 +314,27 @@ class MirrorStart {
 
 }  // namespace
 
+routing::MigrationState commit_phase_through_fleet(control::Fleet& fleet, const std::string& route,
+                                                   const std::string& kind,
+                                                   const std::string& actor,
+                                                   std::chrono::milliseconds drain_timeout,
+                                                   config::Phase phase) {
+  control::HoldRequest req;
+  req.route = route;
+  req.kind = kind;
+  req.actor = actor;
+  req.drain_timeout = drain_timeout;
+  auto h = fleet.hold(req);
+  if (!h.ok) throw std::runtime_error("the fleet did not hold: " + h.error);
+  auto c = fleet.commit(route, routing::SetPhase{phase});
+  if (!c.ok) {
+    fleet.abort(route, c.error);
+    throw std::runtime_error("the fleet did not commit phase " +
+                             std::string(routing::phase_name(phase)) + ": " + c.error);
+  }
+  return c.state;
+}
+
 SwitchOutcome run_mirror_start(const std::string& route, const routing::MigrationState& current,
                                const SwitchEndpoints& endpoints, control::Fleet& fleet,
                                const MirrorStartOptions& options, const StepListener& listener) {
@@ -345,26 +357,20 @@ SwitchOutcome run_mirror_stop(const std::string& route, const routing::Migration
     out.result = "refused";
     out.error = rec.detail;
   } else {
-    control::HoldRequest req;
-    req.route = route;
-    req.kind = "mirror_stop";
-    req.actor = options.actor;
-    req.drain_timeout = options.drain_timeout;
-    auto h = fleet.hold(req);
-    control::CommitResult c;
-    if (h.ok) {
-      c = fleet.commit(route, routing::SetPhase{Phase::source_only});
-    } else {
-      c.error = h.error;
+    try {
+      commit_phase_through_fleet(fleet, route, "mirror_stop", options.actor, options.drain_timeout,
+                                 Phase::source_only);
+      rec.status = "ok";
+      rec.detail = "phase source_only: no transaction is mirrored from here on";
+      out.result = "completed";
+      out.databases = "the target keeps what was mirrored; verify compares it";
+    } catch (const std::exception& e) {
+      rec.status = "failed";
+      rec.detail = "the fleet did not move the route to source_only: " + std::string(e.what());
+      out.result = "aborted";
+      out.error = rec.detail;
+      out.databases = "unchanged: still mirroring";
     }
-    if (h.ok && !c.ok) fleet.abort(route, c.error);
-    rec.status = c.ok ? "ok" : "failed";
-    rec.detail = c.ok ? "phase source_only: no transaction is mirrored from here on"
-                      : "the fleet did not move the route to source_only: " + c.error;
-    out.result = c.ok ? "completed" : "aborted";
-    if (!c.ok) out.error = rec.detail;
-    out.databases = c.ok ? "the target keeps what was mirrored; verify compares it"
-                         : "unchanged: still mirroring";
   }
   rec.duration = since(t0);
   out.steps.push_back(rec);

@@ -49,6 +49,15 @@ SwitchOutcome run_mirror_recover(const std::string& route, const routing::Migrat
                                  const MirrorStartOptions& options,
                                  const StepListener& listener = {});
 
+// The route to phase `phase` through the fleet: hold (open transactions drained), commit; a
+// failed commit is aborted. The committed state, or std::runtime_error saying which of the
+// two did not happen (the route is then unchanged).
+routing::MigrationState commit_phase_through_fleet(control::Fleet& fleet, const std::string& route,
+                                                   const std::string& kind,
+                                                   const std::string& actor,
+                                                   std::chrono::milliseconds drain_timeout,
+                                                   config::Phase phase);
+
 SwitchOutcome run_mirror_stop(const std::string& route, const routing::MigrationState& current,
                               control::Fleet& fleet, const MirrorStartOptions& options,
                               const StepListener& listener = {});

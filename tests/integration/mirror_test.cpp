@@ -629,6 +629,13 @@ TEST(MirrorOverflow, AFullMemoryQueueSpillsToTheSpoolAndDrainsInOrder) {
             "last");
   auto verify = run_pgshift(proxy, {"verify", "mspool"});
   EXPECT_EQ(verify.exit_code, 0) << verify.describe();
+  // sync stop: the fleet moves the route to source_only; nothing is mirrored after it.
+  auto stop = run_pgshift(proxy, {"sync", "stop", "mspool"});
+  EXPECT_EQ(stop.exit_code, 0) << stop.describe();
+  EXPECT_NE(stop.out.find("no transaction is mirrored from here on"), std::string::npos)
+      << stop.out;
+  EXPECT_TRUE(wait_until([&] { return mirror_status(proxy, "mspool").at("state") == "off"; }, 10s,
+                         "the mirror turns off"));
 }
 
 // The sidecar running `sync start` dies (SIGKILL) in the middle of the copy: the route is left
