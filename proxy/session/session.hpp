@@ -73,6 +73,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   friend class ThreadSessions;
   // A parked client became readable (ThreadSessions): its client direction runs again.
   void on_client_readable();
+  // What a wake-up of an idle client brought, read without blocking: plain TCP bytes go
+  // into client_buf_; TLS bytes are only peeked at (OpenSSL reads them).
+  enum class Wakeup : std::uint8_t { bytes, closed, spurious };
+  Wakeup read_wakeup();
   // A parked client socket Asio let go of (parked_fd_) is registered with it again.
   void restore_client_socket();
   enum class EndReason : std::uint8_t {

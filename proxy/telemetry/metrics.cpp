@@ -240,6 +240,9 @@ Metrics::Metrics()
                                   "active in the last one to two seconds.")),
       pause_waiting_family_(family(prom::BuildGauge(), *registry_, "pgshift_pause_waiting",
                                    "Transactions held by the pause right now.")),
+      receive_blocks_allocated_family_(
+          family(prom::BuildCounter(), *registry_, "pgshift_receive_blocks_allocated_total",
+                 "16 KiB receive blocks allocated because the I/O thread had none spare.")),
       pauses_total_family_(family(prom::BuildCounter(), *registry_, "pgshift_pauses_total",
                                   "Pauses started through the admin API.")),
       pause_expirations_family_(family(prom::BuildCounter(), *registry_,
@@ -257,6 +260,7 @@ Metrics::Metrics()
       pause_active_(&pause_active_family_.Add({})),
       hot_sessions_(&hot_sessions_family_.Add({})),
       pause_waiting_(&pause_waiting_family_.Add({})),
+      receive_blocks_allocated_(&receive_blocks_allocated_family_.Add({})),
       pauses_total_(&pauses_total_family_.Add({})),
       pause_expirations_(&pause_expirations_family_.Add({})),
       pause_wait_(&pause_wait_family_.Add({}, kWaitBuckets)),
