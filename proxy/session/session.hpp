@@ -53,6 +53,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   ~ClientSession();
   ClientSession(const ClientSession&) = delete;
   ClientSession& operator=(const ClientSession&) = delete;
+  // The way sessions are made: the record goes to a slot of its own (session_records.hpp),
+  // not among the allocations of its login.
+  static std::shared_ptr<ClientSession> create(Runtime& runtime,
+                                               std::shared_ptr<pool::PoolSet> pools,
+                                               pool::tcp::socket socket, std::uint64_t id);
 
   // Runs the session to its end. Spawn with co_spawn on the socket's executor.
   asio::awaitable<void> run();
