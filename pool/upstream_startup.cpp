@@ -69,6 +69,37 @@ std::string describe_read_error(const error_code& ec, const BackendMessage& msg)
   return ec.message();
 }
 
+enum class AuthProgress { more, done, failed };
+
+// One authentication request of the server, answered if it wants an answer. `failed` has
+// filled `error`.
+asio::awaitable<AuthProgress> answer_authentication(ServerConnection& conn, UpstreamAuth& auth,
+                                                    wire::Body body, const std::string& where,
+                                                    ConnectError& error) {
+  wire::Authentication request;
+  if (auto ec = wire::parse_authentication(body, request)) {
+    fail(error, error_code(ec), "malformed authentication request from " + where);
+    co_return AuthProgress::failed;
+  }
+  wire::Bytes out;
+  switch (auth.on_request(request, out, error)) {
+    case UpstreamAuth::Step::reply:
+      if (auto ec = co_await conn.stream.write_all(out)) {
+        fail(error, ec, "could not send authentication to " + where + ": " + ec.message());
+        co_return AuthProgress::failed;
+      }
+      co_return AuthProgress::more;
+    case UpstreamAuth::Step::wait:
+      co_return AuthProgress::more;
+    case UpstreamAuth::Step::done:
+      co_return AuthProgress::done;
+    case UpstreamAuth::Step::failed:
+      error.message = "authentication with " + where + " failed: " + error.message;
+      co_return AuthProgress::failed;
+  }
+  co_return AuthProgress::failed;
+}
+
 }  // namespace
 
 asio::awaitable<bool> run_startup(ServerConnection& conn, const UpstreamParams& params,
@@ -109,27 +140,14 @@ asio::awaitable<bool> run_startup(ServerConnection& conn, const UpstreamParams& 
         co_return false;
       case be::authentication: {
         if (authenticated) break;  // a second authentication after AuthenticationOk
-        wire::Authentication request;
-        if (auto ec = wire::parse_authentication(msg.body, request)) {
-          fail(error, error_code(ec), "malformed authentication request from " + where);
-          co_return false;
-        }
-        out.clear();
-        switch (auth.on_request(request, out, error)) {
-          case UpstreamAuth::Step::reply:
-            if (auto ec = co_await conn.stream.write_all(out)) {
-              fail(error, ec, "could not send authentication to " + where + ": " + ec.message());
-              co_return false;
-            }
+        switch (co_await answer_authentication(conn, auth, msg.body, where, error)) {
+          case AuthProgress::more:
             continue;
-          case UpstreamAuth::Step::wait:
-            continue;
-          case UpstreamAuth::Step::done:
+          case AuthProgress::done:
             authenticated = true;
             stage = "waiting for ReadyForQuery";
             continue;
-          case UpstreamAuth::Step::failed:
-            error.message = "authentication with " + where + " failed: " + error.message;
+          case AuthProgress::failed:
             co_return false;
         }
         break;
