@@ -305,26 +305,12 @@ std::optional<std::set<std::string>> differing_keys(Connection& src, Connection&
   return keys;
 }
 
-std::string text_array(const std::set<std::string>& items) {
-  std::string out = "{";
-  for (const auto& v : items) {
-    if (out.size() > 1) out += ',';
-    out += '"';
-    for (char c : v) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
 // The row hashes of `keys` on one side, read now.
 std::map<std::string, std::string> rows_of(Connection& c, const TablePlan& p,
                                            const std::set<std::string>& keys) {
   auto r = c.exec("SELECT " + p.key_expr + ", md5(" + p.row_expr + ") FROM " + p.table.qualified() +
                       " t WHERE " + p.key_expr + " = ANY($1::text[])",
-                  {text_array(keys)});
+                  {pgclient::text_array({keys.begin(), keys.end()})});
   std::map<std::string, std::string> out;
   for (int i = 0; i < r.rows(); ++i) out[std::string(r.get(i, 0))] = std::string(r.get(i, 1));
   return out;
