@@ -53,10 +53,8 @@ TEST(MirrorFlow, StartUnderPgbenchReplaysEverythingAndVerifyIsEqual) {
   auto unsafe = metric_value(fetch_metrics(proxy), "pgshift_mirror_unsafe_total",
                              {{"route", "mbench"}, {"reason", "volatile_function"}});
   EXPECT_GT(unsafe.value_or(0), 0);
-  auto verify = run_pgshift(
-      proxy, {"verify", "mbench", "--tables", "pgbench_accounts,pgbench_branches,pgbench_tellers"});
-  EXPECT_EQ(verify.exit_code, 0) << verify.describe();
-  EXPECT_NE(verify.out.find("EQUAL"), std::string::npos) << verify.out;
+  expect_verify_equal(proxy, "mbench",
+                      {"--tables", "pgbench_accounts,pgbench_branches,pgbench_tellers"});
   EXPECT_EQ(servers().source.exec("SELECT count(*) FROM pgbench_history", "mbench").scalar(),
             servers().target.exec("SELECT count(*) FROM pgbench_history", "mbench").scalar());
 }
@@ -97,17 +95,11 @@ TEST(MirrorFlow, TwoSidecarsWritingAtOnceEndEqual) {
                          60s, "both mirrors drain"));
   EXPECT_EQ(json_number(mirror_status(a, "mtwo"), "divergences"), 0);
   EXPECT_EQ(json_number(mirror_status(b, "mtwo"), "divergences"), 0);
-  auto verify = run_pgshift(
-      a, {"verify", "mtwo", "--tables", "pgbench_accounts,pgbench_branches,pgbench_tellers"});
-  EXPECT_EQ(verify.exit_code, 0) << verify.describe();
-  EXPECT_NE(verify.out.find("EQUAL"), std::string::npos) << verify.out;
+  expect_verify_equal(a, "mtwo", {"--tables", "pgbench_accounts,pgbench_branches,pgbench_tellers"});
 }
 
 TEST(MirrorFlow, ExtendedProtocolPreparedSavepointsAndCopyReplayExactly) {
-  create_db_both("mexact");
-  for (PgCluster* c : {&servers().source, &servers().target}) {
-    c->exec("CREATE TABLE kv (k int PRIMARY KEY, v text, b bytea)", "mexact");
-  }
+  create_db_both("mexact", "CREATE TABLE kv (k int PRIMARY KEY, v text, b bytea)");
   PgshiftProcess proxy(proxy_options(config_yaml("mexact")));
   auto start = run_pgshift(proxy, {"sync", "start", "mexact"});
   ASSERT_EQ(start.exit_code, 0) << start.describe() << proxy.log();
@@ -172,19 +164,14 @@ TEST(MirrorFlow, ExtendedProtocolPreparedSavepointsAndCopyReplayExactly) {
           .target.exec("SELECT string_agg(k || v, ',' ORDER BY k) FROM kv WHERE k < 100", "mexact")
           .scalar(),
       "1one,2two,3THREE,5five,6seven,7seven");
-  auto verify = run_pgshift(proxy, {"verify", "mexact"});
-  EXPECT_EQ(verify.exit_code, 0) << verify.describe();
-  EXPECT_NE(verify.out.find("EQUAL"), std::string::npos) << verify.out;
+  expect_verify_equal(proxy, "mexact");
 }
 
 // Read your writes with the mirror: while the replay of key 42's write is held up on the
 // target, key 42 reads from the source (it sees its write), another key reads the target
 // (split at 100 %, within max_lag_ms); once replayed, everyone reads the new value there.
 TEST(MirrorReads, AKeyReadsItsWritesOnlyOnceTheMirrorAppliedThem) {
-  create_db_both("mryw");
-  for (PgCluster* c : {&servers().source, &servers().target}) {
-    c->exec("CREATE TABLE kv (k int PRIMARY KEY, v text)", "mryw");
-  }
+  create_db_both("mryw", "CREATE TABLE kv (k int PRIMARY KEY, v text)");
   servers().source.exec("INSERT INTO kv VALUES (1, 'old')", "mryw");
   PgshiftProcess proxy(proxy_options(
       config_yaml("mryw", "read_split:\n  initial_read_percent: 100\n  max_lag_ms: 600000\n")));
@@ -199,18 +186,8 @@ TEST(MirrorReads, AKeyReadsItsWritesOnlyOnceTheMirrorAppliedThem) {
   PgConnection blocker(servers().target.conninfo({}, std::nullopt, "mryw"));
   blocker.exec("BEGIN; SELECT * FROM kv WHERE k = 1 FOR UPDATE");  // the replay waits on it
   c.exec("/* user_id='42' */ UPDATE kv SET v = 'new' WHERE k = 1");
-  ASSERT_TRUE(wait_until(
-      [&] {
-        return servers()
-                   .target
-                   .exec(
-                       "SELECT count(*) FROM pg_stat_activity WHERE "
-                       "application_name = 'pgshift-mirror' AND "
-                       "wait_event_type = 'Lock'",
-                       "mryw")
-                   .scalar() == "1";
-      },
-      30s, "the replay waits on the row lock"));
+  ASSERT_TRUE(wait_until([&] { return replay_waits_on_lock("mryw"); }, 30s,
+                         "the replay waits on the row lock"));
   EXPECT_EQ(read("42"), "new");  // its own write: from the source
   EXPECT_EQ(read("7"), "old");   // another key: the target, not caught up yet
   blocker.exec("COMMIT");
@@ -219,10 +196,7 @@ TEST(MirrorReads, AKeyReadsItsWritesOnlyOnceTheMirrorAppliedThem) {
 }
 
 TEST(MirrorDivergence, ARowChangedOnTheTargetIsJournaledWithBothResults) {
-  create_db_both("mdiv");
-  for (PgCluster* c : {&servers().source, &servers().target}) {
-    c->exec("CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)", "mdiv");
-  }
+  create_db_both("mdiv", "CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)");
   servers().source.exec("INSERT INTO accounts SELECT g, 100 FROM generate_series(1, 10) g", "mdiv");
   PgshiftProcess proxy(proxy_options(config_yaml("mdiv")));
   ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mdiv"}).exit_code, 0) << proxy.log();
@@ -260,10 +234,7 @@ TEST(MirrorDivergence, ARowChangedOnTheTargetIsJournaledWithBothResults) {
 // back): exactly that transaction is journaled, and the ones sent behind it in the same
 // write are still applied and compared (each is its own transaction).
 TEST(MirrorDivergence, AFailureInsideAPipelinedRunIsJournaledAloneTheRestApplies) {
-  create_db_both("mpipe");
-  for (PgCluster* c : {&servers().source, &servers().target}) {
-    c->exec("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL)", "mpipe");
-  }
+  create_db_both("mpipe", "CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL)");
   PgshiftProcess proxy(proxy_options(config_yaml("mpipe")));
   ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mpipe"}).exit_code, 0) << proxy.log();
   ASSERT_TRUE(wait_until([&] { return mirror_drained(proxy, "mpipe"); }, 30s, "the mirror drains"));
@@ -275,17 +246,8 @@ TEST(MirrorDivergence, AFailureInsideAPipelinedRunIsJournaledAloneTheRestApplies
   for (int i = 1; i <= 10; ++i) {
     c.exec("INSERT INTO t VALUES (" + std::to_string(i) + ", " + std::to_string(i * 10) + ")");
   }
-  ASSERT_TRUE(wait_until(
-      [&] {
-        return servers()
-                   .target
-                   .exec(
-                       "SELECT count(*) FROM pg_stat_activity WHERE "
-                       "application_name = 'pgshift-mirror' AND wait_event_type = 'Lock'",
-                       "mpipe")
-                   .scalar() == "1";
-      },
-      30s, "the first replay waits on the lock"));
+  ASSERT_TRUE(wait_until([&] { return replay_waits_on_lock("mpipe"); }, 30s,
+                         "the first replay waits on the lock"));
   EXPECT_EQ(json_number(mirror_status(proxy, "mpipe"), "queued"), 10);  // 2..10 wait behind it
   blocker.exec("COMMIT");
   ASSERT_TRUE(wait_until([&] { return json_number(mirror_status(proxy, "mpipe"), "queued") == 0; },
@@ -321,10 +283,7 @@ TEST(MirrorDivergence, AFailureInsideAPipelinedRunIsJournaledAloneTheRestApplies
 // A client that leaves while its write waits for an answer: whether the write committed is
 // unknown to the sidecar, so it is recorded (kind in_doubt), never silently skipped.
 TEST(MirrorDivergence, AWriteLeftWithoutItsAnswerIsRecordedInDoubt) {
-  create_db_both("mdoubt");
-  for (PgCluster* c : {&servers().source, &servers().target}) {
-    c->exec("CREATE TABLE t (id int PRIMARY KEY, v int)", "mdoubt");
-  }
+  create_db_both("mdoubt", "CREATE TABLE t (id int PRIMARY KEY, v int)");
   servers().source.exec("INSERT INTO t VALUES (1, 0)", "mdoubt");
   PgshiftProcess proxy(proxy_options(config_yaml("mdoubt")));
   ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mdoubt"}).exit_code, 0) << proxy.log();

@@ -22,26 +22,15 @@ using namespace std::chrono_literals;
 // transactions answered before stay applied, the rest run again from the first unanswered
 // one on a new connection, each exactly once.
 TEST(MirrorOutage, AFatalInsideAPipelinedRunReplaysFromTheFirstUnansweredOnce) {
-  create_db_both("mfatal");
-  for (PgCluster* c : {&servers().source, &servers().target}) {
-    c->exec("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL)", "mfatal");
-    c->exec("CREATE TABLE gate (id int)", "mfatal");
-  }
+  create_db_both("mfatal",
+                 "CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL); CREATE TABLE gate (id int)");
   servers().source.exec("INSERT INTO t SELECT g, 0 FROM generate_series(1, 10) g", "mfatal");
   PgshiftProcess proxy(proxy_options(config_yaml("mfatal")));
   ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mfatal"}).exit_code, 0) << proxy.log();
   ASSERT_TRUE(
       wait_until([&] { return mirror_drained(proxy, "mfatal"); }, 30s, "the mirror drains"));
   const auto applied_before = json_number(mirror_status(proxy, "mfatal"), "applied");
-  auto mirror_waits = [&] {
-    return servers()
-               .target
-               .exec(
-                   "SELECT count(*) FROM pg_stat_activity WHERE "
-                   "application_name = 'pgshift-mirror' AND wait_event_type = 'Lock'",
-                   "mfatal")
-               .scalar() == "1";
-  };
+  auto mirror_waits = [] { return replay_waits_on_lock("mfatal"); };
   // The first replay waits on a table lock while ten updates queue behind it.
   PgConnection table_lock(servers().target.conninfo({}, std::nullopt, "mfatal"));
   table_lock.exec("BEGIN; LOCK TABLE gate IN ACCESS EXCLUSIVE MODE");
@@ -76,10 +65,7 @@ TEST(MirrorOutage, AFatalInsideAPipelinedRunReplaysFromTheFirstUnansweredOnce) {
 }
 
 TEST(MirrorOutage, TargetDownInAsyncModeQueuesAndCatchesUp) {
-  create_db_both("mdown");
-  for (PgCluster* c : {&servers().source, &servers().target}) {
-    c->exec("CREATE TABLE ledger (id int PRIMARY KEY, note text)", "mdown");
-  }
+  create_db_both("mdown", "CREATE TABLE ledger (id int PRIMARY KEY, note text)");
   PgshiftProcess proxy(proxy_options(config_yaml("mdown")));
   ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mdown"}).exit_code, 0) << proxy.log();
   PgConnection c(proxy.conninfo("postgres", kPassword, "mdown"));
@@ -101,10 +87,7 @@ TEST(MirrorOutage, TargetDownInAsyncModeQueuesAndCatchesUp) {
 // ack: sync with overflow block: a commit returns only once the mirror committed it too;
 // while the target is down the client waits, and goes on when it returns.
 TEST(MirrorAckSync, ACommitReturnsOnlyOnceTheTargetHasIt) {
-  create_db_both("mack");
-  for (PgCluster* c : {&servers().source, &servers().target}) {
-    c->exec("CREATE TABLE ledger (id int PRIMARY KEY)", "mack");
-  }
+  create_db_both("mack", "CREATE TABLE ledger (id int PRIMARY KEY)");
   PgshiftProcess proxy(proxy_options(config_yaml("mack", "  mirror:\n    ack: sync\n")));
   ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mack"}).exit_code, 0) << proxy.log();
   ASSERT_TRUE(wait_until([&] { return mirror_drained(proxy, "mack"); }, 30s, "the mirror streams"));
@@ -137,10 +120,7 @@ TEST(MirrorAckSync, ACommitReturnsOnlyOnceTheTargetHasIt) {
 }
 
 TEST(MirrorOverflow, MarkDivergedStopsMirroringAndSaysWhatToDo) {
-  create_db_both("mover");
-  for (PgCluster* c : {&servers().source, &servers().target}) {
-    c->exec("CREATE TABLE blobs (id int PRIMARY KEY, data text)", "mover");
-  }
+  create_db_both("mover", "CREATE TABLE blobs (id int PRIMARY KEY, data text)");
   PgshiftProcess proxy(proxy_options(config_yaml(
       "mover", "  mirror:\n    max_queue_bytes: 1048576\n    overflow: mark_diverged\n")));
   ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mover"}).exit_code, 0) << proxy.log();
@@ -168,10 +148,7 @@ TEST(MirrorOverflow, MarkDivergedStopsMirroringAndSaysWhatToDo) {
 // The same outage with a spool: what the memory queue cannot hold spills to
 // sync.mirror.spool_dir instead of diverging, and comes back in order when the target does.
 TEST(MirrorOverflow, AFullMemoryQueueSpillsToTheSpoolAndDrainsInOrder) {
-  create_db_both("mspool");
-  for (PgCluster* c : {&servers().source, &servers().target}) {
-    c->exec("CREATE TABLE blobs (id int PRIMARY KEY, data text)", "mspool");
-  }
+  create_db_both("mspool", "CREATE TABLE blobs (id int PRIMARY KEY, data text)");
   PgshiftProcess proxy(proxy_options(config_yaml("mspool",
                                                  "  mirror:\n    max_queue_bytes: 1048576\n"
                                                  "    overflow: mark_diverged\n"
@@ -207,8 +184,7 @@ TEST(MirrorOverflow, AFullMemoryQueueSpillsToTheSpoolAndDrainsInOrder) {
   EXPECT_EQ(std::filesystem::file_size(file), 0u) << "the drained spool gives its space back";
   EXPECT_EQ(servers().target.exec("SELECT data FROM blobs WHERE id = 1", "mspool").scalar(),
             "last");
-  auto verify = run_pgshift(proxy, {"verify", "mspool"});
-  EXPECT_EQ(verify.exit_code, 0) << verify.describe();
+  expect_verify_equal(proxy, "mspool");
   // sync stop: the fleet moves the route to source_only; nothing is mirrored after it.
   auto stop = run_pgshift(proxy, {"sync", "stop", "mspool"});
   EXPECT_EQ(stop.exit_code, 0) << stop.describe();
@@ -223,10 +199,7 @@ TEST(MirrorOverflow, AFullMemoryQueueSpillsToTheSpoolAndDrainsInOrder) {
 // while the copy's heartbeat is fresh, then turns mirroring off and empties the target's
 // tables; a new `sync start` then completes and verify is equal.
 TEST(MirrorRecover, AStartWhoseSidecarDiedDuringTheCopyIsUndoneAndCanStartAgain) {
-  create_db_both("mrecover");
-  for (PgCluster* c : {&servers().source, &servers().target}) {
-    c->exec("CREATE TABLE big (id int PRIMARY KEY, note text)", "mrecover");
-  }
+  create_db_both("mrecover", "CREATE TABLE big (id int PRIMARY KEY, note text)");
   servers().source.exec("INSERT INTO big SELECT g, 'row ' || g FROM generate_series(1, 5000) g",
                         "mrecover");
   const std::string yaml = config_yaml("mrecover", "", "transaction", "{poll_ms: 250}");

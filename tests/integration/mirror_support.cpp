@@ -29,12 +29,23 @@ PgshiftOptions proxy_options(const std::string& yaml) {
   return {.config_yaml = yaml, .users = users_file_text({{"postgres", kPassword}})};
 }
 
-void create_db_both(const std::string& db) {
+void create_db_both(const std::string& db, const std::string& ddl) {
   if (!servers().target.running()) servers().target.start();
   for (PgCluster* c : {&servers().source, &servers().target}) {
     c->exec("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
     c->exec("CREATE DATABASE " + db);
+    if (!ddl.empty()) c->exec(ddl, db);
   }
+}
+
+bool replay_waits_on_lock(const std::string& db) {
+  return servers()
+             .target
+             .exec(
+                 "SELECT count(*) FROM pg_stat_activity WHERE "
+                 "application_name = 'pgshift-mirror' AND wait_event_type = 'Lock'",
+                 db)
+             .scalar() == "1";
 }
 
 CommandResult init_pgbench(const std::string& db) {
@@ -44,6 +55,14 @@ CommandResult init_pgbench(const std::string& db) {
                                              std::to_string(source.port()), "-U", "postgres", db},
                                     .env = {{"PGPASSWORD", kPassword}}},
                      120s);
+}
+
+void expect_verify_equal(const PgshiftProcess& proxy, const std::string& route,
+                         std::vector<std::string> extra) {
+  extra.insert(extra.begin(), {"verify", route});
+  const auto verify = run_pgshift(proxy, std::move(extra));
+  EXPECT_EQ(verify.exit_code, 0) << verify.describe();
+  EXPECT_NE(verify.out.find("EQUAL"), std::string::npos) << verify.out;
 }
 
 CommandResult pgbench(const PgshiftProcess& proxy, const std::string& db,

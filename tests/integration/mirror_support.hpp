@@ -24,10 +24,17 @@ std::string config_yaml(const std::string& db, const std::string& mirror_yaml = 
                         const std::string& control = "file");
 PgshiftOptions proxy_options(const std::string& yaml);
 
-// Database `db` afresh on both clusters (the target started again if a test stopped it).
-void create_db_both(const std::string& db);
+// Database `db` afresh on both clusters (the target started again if a test stopped it),
+// then `ddl` run in it on both.
+void create_db_both(const std::string& db, const std::string& ddl = "");
+// The target's pgshift-mirror connection to `db` waits on a lock.
+bool replay_waits_on_lock(const std::string& db);
 // pgbench -i -s 1 of `db` on the source, directly (not through pgshift).
 CommandResult init_pgbench(const std::string& db);
+// `pgshift verify ROUTE ARGS...` through `proxy` says EQUAL and exits 0 (test failures
+// otherwise).
+void expect_verify_equal(const PgshiftProcess& proxy, const std::string& route,
+                         std::vector<std::string> extra = {});
 // pgbench ARGS... db through `proxy`.
 CommandResult pgbench(const PgshiftProcess& proxy, const std::string& db,
                       std::vector<std::string> extra);
