@@ -23,15 +23,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-const auto* const servers_env = SharedEnvironment<TxnServers>::install();
-PgCluster& source() {
-  return SharedEnvironment<TxnServers>::get().source;
-}
-
-class IdleParkTest : public ::testing::Test {
- protected:
-  void SetUp() override { wait_no_pool_backends(source()); }
-};
+class IdleParkTest : public TxnPoolFixture {};
 
 PgshiftProcess start_proxy() {
   return start_txn_proxy(source(), {.pool_size = 4, .threads = 2});
