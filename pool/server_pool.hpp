@@ -307,7 +307,7 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   std::vector<asio::steady_timer*> backoff_timers_;  // cancelled by close()
   std::atomic<int> waiting_{0};                      // waiters_ of this pool, for PoolShared
   int opening_idle_ = 0;                             // open_idle() coroutines running
-  Clock::time_point open_idle_not_before_{};  // backoff for min_idle connects
+  Clock::time_point open_idle_not_before_{};         // backoff for min_idle connects
   std::chrono::milliseconds open_idle_backoff_{0};
   std::string last_connect_error_;  // for wait-timeout messages during an outage
   std::minstd_rand rng_;

@@ -82,10 +82,11 @@ bool ServerPool::hand_over(std::unique_ptr<ServerConnection>& conn, Clock::time_
     return true;
   }
   counters_.handovers.add(1);
-  asio::post(to->executor, [weak = std::move(to->pool),
-                            h = Handover(shared_, std::move(conn), std::move(stream), since)]() mutable {
-    if (auto pool = weak.lock()) pool->adopt(std::move(h));
-  });
+  asio::post(to->executor,
+             [weak = std::move(to->pool),
+              h = Handover(shared_, std::move(conn), std::move(stream), since)]() mutable {
+               if (auto pool = weak.lock()) pool->adopt(std::move(h));
+             });
   return true;
 }
 

@@ -313,8 +313,8 @@ Stream Stream::adopt(const asio::any_io_executor& executor, DetachedStream detac
   Stream out{tcp::socket(executor)};
   // A new engine around the same SSL object: it gets a fresh BIO pair, the keys and
   // sequence numbers stay.
-  out.tls_ = std::make_unique<asio::ssl::stream<tcp::socket>>(std::move(socket),
-                                                              std::exchange(detached.ssl_, nullptr));
+  out.tls_ = std::make_unique<asio::ssl::stream<tcp::socket>>(
+      std::move(socket), std::exchange(detached.ssl_, nullptr));
   return out;
 }
 
