@@ -179,6 +179,9 @@ Metrics::Metrics()
       server_connects_family_(family(prom::BuildCounter(), *registry_,
                                      "pgshift_server_connects_total",
                                      "Upstream connection attempts, by route, side and result.")),
+      server_handovers_family_(
+          family(prom::BuildCounter(), *registry_, "pgshift_server_handovers_total",
+                 "Idle upstream connections handed to another I/O thread, by route and side.")),
       pool_wait_family_(family(prom::BuildHistogram(), *registry_, "pgshift_pool_wait_seconds",
                                "Time a client waited for a server connection from the pool.")),
       pool_wait_timeouts_family_(family(prom::BuildCounter(), *registry_,
@@ -302,6 +305,7 @@ const RouteMetrics& Metrics::route(const std::string& name) {
     }
     m->server_connects_ok[s] = &server_connects(name, side, true);
     m->server_connects_failed[s] = &server_connects(name, side, false);
+    m->server_handovers[s] = &server_handovers(name, side);
     m->pool_wait[s] = &pool_wait(name, side);
     m->pool_wait_timeouts[s] = &pool_wait_timeouts(name, side);
     for (auto c : {QueryClass::read, QueryClass::write, QueryClass::other}) {
@@ -335,6 +339,9 @@ prom::Gauge& Metrics::server_connections(const std::string& route, Side side, Se
 prom::Counter& Metrics::server_connects(const std::string& route, Side side, bool ok) {
   return server_connects_family_.Add(
       {{"route", route}, {"side", side_label(side)}, {"result", ok ? "ok" : "error"}});
+}
+prom::Counter& Metrics::server_handovers(const std::string& route, Side side) {
+  return server_handovers_family_.Add({{"route", route}, {"side", side_label(side)}});
 }
 prom::Histogram& Metrics::pool_wait(const std::string& route, Side side) {
   return pool_wait_family_.Add({{"route", route}, {"side", side_label(side)}}, kWaitBuckets);
