@@ -216,8 +216,9 @@ asio::awaitable<PooledConnection> ServerPool::acquire(AcquireError& error, Acqui
         // waits; we hear of it through place()). Asked again later in case that one went
         // elsewhere, or was taken there first.
         shared_->request_handover(this);
-        if (rebalance_at != start)
+        if (rebalance_at != start) {
           rebalance_step = std::min(rebalance_step * 2, milliseconds(1000));
+        }
         rebalance_at = now + rebalance_step;
       }
       auto wake_at = std::min(deadline, rebalance_at);

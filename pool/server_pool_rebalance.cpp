@@ -99,6 +99,15 @@ void ServerPool::adopt(Handover h) {
     retire(std::move(conn), false);
     return;
   }
+  if (!closed_ && !waiters_.empty() && Clock::now() - h.since >= options_.health_check_after) {
+    // Idle too long to go straight to a client: through the idle list, where the woken
+    // waiter's acquire() checks it first.
+    idle_.push_back({std::move(conn), h.since});
+    gauges_.idle.add(1);
+    watch(*idle_.back().conn);
+    wake_first_waiter();
+    return;
+  }
   // Not handed on again from here: it came for this thread's waiters (if they were served
   // meanwhile, it waits in this idle list until a thread asks for it).
   place(std::move(conn), false, h.since);

@@ -94,6 +94,32 @@ TEST(ServerPoolHandoverTest, IdleConnectionOnAnotherThreadIsHandedToAWaiter) {
   EXPECT_EQ(backends(servers().main, app), 1);
 }
 
+// A connection that was idle past health_check_after on its old thread is checked before
+// the new thread's client gets it, as it would be on its own thread.
+TEST(ServerPoolHandoverTest, LongIdleConnectionIsHealthCheckedAfterTheHandover) {
+  auto options = fast_options();
+  options.health_check_after = 0ms;  // every reuse is checked
+  Harness h(2, options);
+  const auto key = key_for("handover_health");
+  const auto params = params_for(servers().main, "pool_handover_health");
+  auto* a = h.pool(0, key, params, settings(1, 10s));
+  auto* b = h.pool(1, key, params, settings(1, 10s));
+  AcquireError error;
+  auto conn = h.acquire(0, a, error);
+  ASSERT_TRUE(conn) << error.message;
+  const int pid = conn->backend_key.pid;
+  h.release(0, conn, ReleaseState::clean);
+  auto on_b = h.acquire(1, b, error);
+  ASSERT_TRUE(on_b) << error.message;
+  EXPECT_EQ(on_b->backend_key.pid, pid);
+  const auto s = h.stats(key);
+  EXPECT_EQ(s.handovers, 1);
+  EXPECT_EQ(s.health_checks, 1);
+  EXPECT_EQ(s.health_check_failures, 0);
+  EXPECT_EQ(s.connects, 1);
+  h.release(1, on_b, ReleaseState::clean);
+}
+
 // The load moves from one thread to the other: the second thread's clients get the first
 // thread's connections (the same backends), and nothing is closed or opened.
 TEST(ServerPoolHandoverTest, LoadMovingBetweenThreadsOpensNoConnection) {
