@@ -28,70 +28,82 @@ int backend_pid(Harness& h, int thread, PooledConnection& conn) {
   return std::stoi(*result.first_row.front());
 }
 
+// Two I/O threads with a pool of size 1 each for one key: the smallest case where a thread
+// needs the other thread's connection.
+struct TwoThreads {
+  explicit TwoThreads(const std::string& name, ServerPoolOptions options = fast_options())
+      : h(2, options), key(key_for(name)), app("pool_" + name) {
+    const auto params = params_for(servers().main, app);
+    for (int t = 0; t < 2; ++t) pool[t] = h.pool(t, key, params, settings(1, 10s));
+  }
+  PooledConnection acquire(int t) {
+    AcquireError error;
+    auto conn = h.acquire(t, pool[t], error);
+    EXPECT_TRUE(conn) << error.message;
+    return conn;
+  }
+  // A client of thread `to` waits; `conn` is released on thread `from`; what the client got.
+  PooledConnection released_to_waiter(int from, PooledConnection& conn, int to) {
+    AcquireError error;
+    auto waiting = h.spawn_acquire(to, pool[to], error);
+    EXPECT_TRUE(pt::wait_until([&] { return h.stats(key).waiting == 1; }, 10s, "a waiter"));
+    h.release(from, conn, ReleaseState::clean);
+    auto got = waiting.get();
+    EXPECT_TRUE(got) << error.message;
+    return got;
+  }
+
+  Harness h;
+  PoolKey key;
+  std::string app;
+  ServerPool* pool[2] = {nullptr, nullptr};
+};
+
 TEST(ServerPoolHandoverTest, ReleasedConnectionGoesToAWaiterOnAnotherThread) {
-  Harness h(2);
-  const auto key = key_for("handover_push");
-  const std::string app = "pool_handover_push";
-  const auto params = params_for(servers().main, app);
-  auto* a = h.pool(0, key, params, settings(1, 10s));
-  auto* b = h.pool(1, key, params, settings(1, 10s));
-  AcquireError error, b_error;
-  auto on_a = h.acquire(0, a, error);
-  ASSERT_TRUE(on_a) << error.message;
-  const int pid = backend_pid(h, 0, on_a);
-
-  auto waiting = h.spawn_acquire(1, b, b_error);
-  ASSERT_TRUE(pt::wait_until([&] { return h.stats(key).waiting == 1; }, 10s, "a waiter"));
-  h.release(0, on_a, ReleaseState::clean);  // nobody waits on thread 0: it goes to thread 1
-  auto on_b = waiting.get();
-  ASSERT_TRUE(on_b) << b_error.message;
+  TwoThreads t("handover_push");
+  auto on_a = t.acquire(0);
+  ASSERT_TRUE(on_a);
+  const int pid = backend_pid(t.h, 0, on_a);
+  // Nobody waits on thread 0: the connection goes to thread 1's client.
+  auto on_b = t.released_to_waiter(0, on_a, 1);
+  ASSERT_TRUE(on_b);
   EXPECT_EQ(on_b->backend_key.pid, pid);
-  EXPECT_EQ(backend_pid(h, 1, on_b), pid);
-  h.release(1, on_b, ReleaseState::clean);
+  EXPECT_EQ(backend_pid(t.h, 1, on_b), pid);
+  t.h.release(1, on_b, ReleaseState::clean);
 
-  const auto s = h.stats(key);
+  const auto s = t.h.stats(t.key);
   EXPECT_EQ(s.connects, 1);
   EXPECT_EQ(s.closed, 0);
   EXPECT_EQ(s.handovers, 1);
   EXPECT_EQ(s.total, 1);
   EXPECT_EQ(s.idle, 1);
-  EXPECT_EQ(backends(servers().main, app), 1);
+  EXPECT_EQ(backends(servers().main, t.app), 1);
 }
 
 TEST(ServerPoolHandoverTest, IdleConnectionOnAnotherThreadIsHandedToAWaiter) {
-  Harness h(2);
-  const auto key = key_for("handover_pull");
-  const std::string app = "pool_handover_pull";
-  const auto params = params_for(servers().main, app);
-  auto* a = h.pool(0, key, params, settings(1, 10s));
-  auto* b = h.pool(1, key, params, settings(1, 10s));
-  AcquireError error;
-  auto conn = h.acquire(0, a, error);
-  ASSERT_TRUE(conn) << error.message;
+  TwoThreads t("handover_pull");
+  auto conn = t.acquire(0);
+  ASSERT_TRUE(conn);
   const int pid = conn->backend_key.pid;
-  h.release(0, conn, ReleaseState::clean);  // idle on thread 0
-  EXPECT_EQ(h.stats(key).idle, 1);
+  t.h.release(0, conn, ReleaseState::clean);  // idle on thread 0
+  EXPECT_EQ(t.h.stats(t.key).idle, 1);
 
   // Thread 1 is at the limit: it asks thread 0, which hands its idle connection over.
-  auto on_b = h.acquire(1, b, error);
-  ASSERT_TRUE(on_b) << error.message;
-  EXPECT_EQ(backend_pid(h, 1, on_b), pid);
+  auto on_b = t.acquire(1);
+  ASSERT_TRUE(on_b);
+  EXPECT_EQ(backend_pid(t.h, 1, on_b), pid);
   // ...and back, while thread 0 waits.
-  AcquireError a_error;
-  auto waiting = h.spawn_acquire(0, a, a_error);
-  ASSERT_TRUE(pt::wait_until([&] { return h.stats(key).waiting == 1; }, 10s, "a waiter"));
-  h.release(1, on_b, ReleaseState::clean);
-  auto on_a = waiting.get();
-  ASSERT_TRUE(on_a) << a_error.message;
-  EXPECT_EQ(backend_pid(h, 0, on_a), pid);
-  h.release(0, on_a, ReleaseState::clean);
+  auto on_a = t.released_to_waiter(1, on_b, 0);
+  ASSERT_TRUE(on_a);
+  EXPECT_EQ(backend_pid(t.h, 0, on_a), pid);
+  t.h.release(0, on_a, ReleaseState::clean);
 
-  const auto s = h.stats(key);
+  const auto s = t.h.stats(t.key);
   EXPECT_EQ(s.connects, 1);
   EXPECT_EQ(s.closed, 0);
   EXPECT_EQ(s.handovers, 2);
   EXPECT_EQ(s.wait_timeouts, 0);
-  EXPECT_EQ(backends(servers().main, app), 1);
+  EXPECT_EQ(backends(servers().main, t.app), 1);
 }
 
 // A connection that was idle past health_check_after on its old thread is checked before
@@ -99,25 +111,20 @@ TEST(ServerPoolHandoverTest, IdleConnectionOnAnotherThreadIsHandedToAWaiter) {
 TEST(ServerPoolHandoverTest, LongIdleConnectionIsHealthCheckedAfterTheHandover) {
   auto options = fast_options();
   options.health_check_after = 0ms;  // every reuse is checked
-  Harness h(2, options);
-  const auto key = key_for("handover_health");
-  const auto params = params_for(servers().main, "pool_handover_health");
-  auto* a = h.pool(0, key, params, settings(1, 10s));
-  auto* b = h.pool(1, key, params, settings(1, 10s));
-  AcquireError error;
-  auto conn = h.acquire(0, a, error);
-  ASSERT_TRUE(conn) << error.message;
+  TwoThreads t("handover_health", options);
+  auto conn = t.acquire(0);
+  ASSERT_TRUE(conn);
   const int pid = conn->backend_key.pid;
-  h.release(0, conn, ReleaseState::clean);
-  auto on_b = h.acquire(1, b, error);
-  ASSERT_TRUE(on_b) << error.message;
+  t.h.release(0, conn, ReleaseState::clean);
+  auto on_b = t.acquire(1);
+  ASSERT_TRUE(on_b);
   EXPECT_EQ(on_b->backend_key.pid, pid);
-  const auto s = h.stats(key);
+  const auto s = t.h.stats(t.key);
   EXPECT_EQ(s.handovers, 1);
   EXPECT_EQ(s.health_checks, 1);
   EXPECT_EQ(s.health_check_failures, 0);
   EXPECT_EQ(s.connects, 1);
-  h.release(1, on_b, ReleaseState::clean);
+  t.h.release(1, on_b, ReleaseState::clean);
 }
 
 // The load moves from one thread to the other: the second thread's clients get the first
