@@ -127,6 +127,39 @@ TEST(ServerPoolHandoverTest, LongIdleConnectionIsHealthCheckedAfterTheHandover) 
   t.h.release(1, on_b, ReleaseState::clean);
 }
 
+// A TLS connection moves with its OpenSSL state: the new thread's client talks to the same
+// backend over the same TLS session.
+TEST(ServerPoolHandoverTest, TlsConnectionIsHandedOverWithItsSession) {
+  Harness h(2);
+  const auto key = key_for("handover_tls");
+  auto tls_params = std::make_shared<UpstreamParams>(*params_for(servers().main, "pool_tls"));
+  tls_params->tls_mode = config::UpstreamTlsMode::verify_full;
+  tls_params->tls_context = make_upstream_tls_context(
+      {config::UpstreamTlsMode::verify_full, servers().ca.ca_cert().string(), ""});
+  ServerPool* pool[2];
+  for (int t = 0; t < 2; ++t) pool[t] = h.pool(t, key, tls_params, settings(1, 10s));
+  AcquireError error;
+  auto on_a = h.acquire(0, pool[0], error);
+  ASSERT_TRUE(on_a) << error.message;
+  ASSERT_TRUE(on_a->stream.is_tls());
+  const int pid = backend_pid(h, 0, on_a);
+  h.release(0, on_a, ReleaseState::clean);   // idle on thread 0
+  auto on_b = h.acquire(1, pool[1], error);  // asks thread 0 for it
+  ASSERT_TRUE(on_b) << error.message;
+  EXPECT_TRUE(on_b->stream.is_tls());
+  EXPECT_EQ(backend_pid(h, 1, on_b), pid);
+  auto ssl = h.query(1, on_b, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+  ASSERT_TRUE(ssl.ok()) << ssl.message;
+  ASSERT_FALSE(ssl.first_row.empty());
+  EXPECT_EQ(ssl.first_row.front().value_or(""), "t");
+  h.release(1, on_b, ReleaseState::clean);
+  const auto s = h.stats(key);
+  EXPECT_EQ(s.connects, 1);
+  EXPECT_EQ(s.closed, 0);
+  EXPECT_EQ(s.handovers, 1);
+  EXPECT_EQ(s.dead, 0);
+}
+
 // The load moves from one thread to the other: the second thread's clients get the first
 // thread's connections (the same backends), and nothing is closed or opened.
 TEST(ServerPoolHandoverTest, LoadMovingBetweenThreadsOpensNoConnection) {
