@@ -71,28 +71,34 @@ std::size_t PoolShared::attached() const {
 }
 
 bool PoolShared::wake_waiting_thread(const ServerPool* self) {
+  auto to = waiting_thread(self);
+  if (!to) return false;
+  // Runs on the pool's own thread; the pool may be gone by then, hence the weak_ptr (locked
+  // and released on that same thread, which is the only one that destroys it).
+  asio::post(to->executor, [weak = std::move(to->pool)] {
+    if (auto pool = weak.lock()) pool->on_slot_available();
+  });
+  return true;
+}
+
+std::optional<PoolShared::Handover> PoolShared::waiting_thread(const ServerPool* self) {
   std::lock_guard lock(mu_);
   const std::size_t n = members_.size();
   for (std::size_t i = 0; i < n; ++i) {
     const Member& m = members_[(next_ + i) % n];
     if (m.pool == self || m.pool->waiting_count() == 0) continue;
     next_ = (next_ + i + 1) % n;
-    // Runs on the pool's own thread; the pool may be gone by then, hence the weak_ptr
-    // (locked and released on that same thread, which is the only one that destroys it).
-    asio::post(m.executor, [weak = m.weak] {
-      if (auto pool = weak.lock()) pool->on_slot_available();
-    });
-    return true;
+    return Handover{m.weak, m.executor};
   }
-  return false;
+  return std::nullopt;
 }
 
-bool PoolShared::request_shed(const ServerPool* self) {
+bool PoolShared::request_handover(const ServerPool* self) {
   std::lock_guard lock(mu_);
   for (const Member& m : members_) {
     if (m.pool == self || m.pool->idle_count() == 0) continue;
     asio::post(m.executor, [weak = m.weak] {
-      if (auto pool = weak.lock()) pool->on_shed_request();
+      if (auto pool = weak.lock()) pool->on_handover_request();
     });
     return true;
   }

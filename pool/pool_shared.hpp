@@ -4,7 +4,8 @@
 //  - the number of waiting acquires, so that a thread freeing a slot knows whether another
 //    thread needs it;
 //  - a registry of the thread pools (mutex-protected, used only on slow paths: waking a
-//    thread with waiters, asking a thread to give up an idle connection, stats).
+//    thread with waiters, finding a thread to hand a connection to or to ask for an idle
+//    one, stats). A thread whose own pool serves it never takes the mutex.
 // PoolRegistry maps pool keys to their PoolShared for the whole process.
 //
 // Thread-safety: every member of PoolShared and PoolRegistry may be called from any thread.
@@ -15,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,11 +81,6 @@ class PoolShared {
   void add_waiter() noexcept { waiters_.fetch_add(1); }
   void remove_waiter() noexcept { waiters_.fetch_sub(1); }
   int waiters() const noexcept { return waiters_.load(); }
-  // Waiters that have waited longer than rebalance_after: only for them does a thread give
-  // up a connection it could keep idle (a reconnect costs more than a short wait).
-  void add_starving() noexcept { starving_.fetch_add(1); }
-  void remove_starving() noexcept { starving_.fetch_sub(1); }
-  int starving() const noexcept { return starving_.load(); }
 
   // ---- registry of the per-thread pools (slow paths only) ----
   void attach(const std::shared_ptr<ServerPool>& pool, asio::any_io_executor executor);
@@ -93,9 +90,16 @@ class PoolShared {
   // Posts ServerPool::on_slot_available() to the next (round robin) other thread whose pool
   // has waiters. Returns false if there is none.
   bool wake_waiting_thread(const ServerPool* self);
-  // Posts ServerPool::on_shed_request() to one other thread whose pool has idle connections,
-  // so that one is closed and its slot goes to a thread with waiters. False if there is none.
-  bool request_shed(const ServerPool* self);
+  // Where a connection handed over by `self` goes: the next (round robin) other thread
+  // whose pool has waiters. Empty if there is none.
+  struct Handover {
+    std::weak_ptr<ServerPool> pool;
+    asio::any_io_executor executor;
+  };
+  std::optional<Handover> waiting_thread(const ServerPool* self);
+  // Posts ServerPool::on_handover_request() to one other thread whose pool has idle
+  // connections, so that it hands one over to a thread with waiters. False if there is none.
+  bool request_handover(const ServerPool* self);
   // Posts ServerPool::drop_idle() to every thread's pool of this key.
   void drop_idle_everywhere();
 
@@ -117,7 +121,6 @@ class PoolShared {
   std::atomic<config::PoolMode> mode_;
   std::atomic<int> total_{0};
   std::atomic<int> waiters_{0};
-  std::atomic<int> starving_{0};
 
   mutable std::mutex mu_;
   std::vector<Member> members_;  // guarded by mu_

@@ -26,6 +26,7 @@ void visit_numbers(Stats& s, Fn&& fn) {
   fn("acquires", s.acquires);
   fn("waits", s.waits);
   fn("connects", s.connects);
+  fn("handovers", s.handovers);
   fn("connect_failures", s.connect_failures);
   fn("wait_timeouts", s.wait_timeouts);
   fn("closed", s.closed);
@@ -83,6 +84,7 @@ PoolStats& PoolStats::operator+=(const PoolStats& o) {
   acquires += o.acquires;
   waits += o.waits;
   connects += o.connects;
+  handovers += o.handovers;
   connect_failures += o.connect_failures;
   wait_timeouts += o.wait_timeouts;
   closed += o.closed;

@@ -50,6 +50,7 @@ struct PoolStats {
   std::int64_t acquires = 0;                     // acquire() calls
   std::int64_t waits = 0;                        // acquires that had to queue
   std::int64_t connects = 0;                     // server connections opened
+  std::int64_t handovers = 0;                    // idle ones handed to another I/O thread
   std::int64_t connect_failures = 0;             // failed attempts (each retry counts)
   std::int64_t wait_timeouts = 0;                // acquires that failed at query_wait_timeout
   std::int64_t closed = 0;                       // server connections closed, for any reason

@@ -74,7 +74,6 @@ struct ServerPool::Waiter {
   std::unique_ptr<ServerConnection> conn;  // handed over by place()
   bool woken = false;                      // by place() (conn set), a freed slot, or close()
   bool queued = false;                     // in waiters_
-  bool starving = false;                   // counted in PoolShared::starving() and starving_here_
   std::optional<AcquireError> failure;     // set by fail_waiters(): give up with this error
 };
 
@@ -87,7 +86,6 @@ struct ServerPool::WaitRegistration {
     pool.shared_->add_waiter();
   }
   ~WaitRegistration() {
-    pool.stop_starving(waiter);
     if (waiter.queued) {
       std::erase(pool.waiters_, &waiter);
       waiter.queued = false;
@@ -172,7 +170,7 @@ asio::awaitable<PooledConnection> ServerPool::acquire(AcquireError& error, Acqui
     reserve_at =
         start + (wait_limit.count() > 0 ? wait_limit / 2 : options_.reserve_after_unbounded);
   }
-  auto rebalance_at = start + options_.rebalance_after;
+  auto rebalance_at = start;  // ask the other threads for an idle connection at once
   milliseconds rebalance_step = std::max(options_.rebalance_after, milliseconds(1));
 
   PooledConnection result;
@@ -215,16 +213,13 @@ asio::awaitable<PooledConnection> ServerPool::acquire(AcquireError& error, Acqui
         break;
       }
       if (now >= rebalance_at) {
-        // An idle connection on another thread does us no good (sockets belong to their
-        // io_context): ask that thread to close one so the slot can be used here, and from
-        // now on have connections released there with nobody waiting closed for us.
-        if (!waiter->starving) {
-          waiter->starving = true;
-          ++starving_here_;
-          shared_->add_starving();
+        // Another thread may have an idle connection: it hands one over (to whichever thread
+        // waits; we hear of it through place()). Asked again later in case that one went
+        // elsewhere, or was taken there first.
+        shared_->request_handover(this);
+        if (rebalance_at != start) {
+          rebalance_step = std::min(rebalance_step * 2, milliseconds(1000));
         }
-        shared_->request_shed(this);
-        rebalance_step = std::min(rebalance_step * 2, milliseconds(1000));
         rebalance_at = now + rebalance_step;
       }
       auto wake_at = std::min(deadline, rebalance_at);
@@ -357,14 +352,8 @@ void ServerPool::release(PooledConnection& conn, ReleaseState state) noexcept {
   }
 }
 
-void ServerPool::stop_starving(Waiter& w) noexcept {
-  if (!w.starving) return;
-  w.starving = false;
-  --starving_here_;
-  shared_->remove_starving();
-}
-
-void ServerPool::place(std::unique_ptr<ServerConnection> conn) {
+void ServerPool::place(std::unique_ptr<ServerConnection> conn, bool may_hand_over,
+                       Clock::time_point since) {
   if (closed_) {
     retire(std::move(conn), true);
     return;
@@ -373,25 +362,20 @@ void ServerPool::place(std::unique_ptr<ServerConnection> conn) {
     Waiter* w = waiters_.front();
     waiters_.pop_front();
     w->queued = false;
-    stop_starving(*w);  // served: no longer a reason for other threads to give up theirs
     w->conn = std::move(conn);
     w->woken = true;
     w->timer.cancel();
     return;
   }
-  if (keeps_no_idle(params_->database)) {
-    retire(std::move(conn), true);
-    return;
-  }
   // Over size: reserve connections (or a size lowered by a reload) are not kept.
-  // Another thread's clients have waited past rebalance_after while ours do not: free the
-  // slot for them. (Closing for every waiter elsewhere would churn connections between
-  // threads whose load is merely uneven for a moment.)
-  if (shared_->total() > shared_->size() || shared_->starving() > starving_here_) {
+  if (keeps_no_idle(params_->database) || shared_->total() > shared_->size()) {
     retire(std::move(conn), true);
     return;
   }
-  idle_.push_back({std::move(conn), Clock::now()});
+  // Nobody waits here but clients wait on another thread: the connection goes there. (The
+  // atomic read is all the hot path pays; the registry's mutex only when someone waits.)
+  if (may_hand_over && shared_->waiters() > waiting_.load() && hand_over(conn, since)) return;
+  idle_.push_back({std::move(conn), since});
   gauges_.idle.add(1);
   watch(*idle_.back().conn);
 }
@@ -542,6 +526,7 @@ PoolStats ServerPool::local_stats() const {
   s.acquires = counters_.acquires.get();
   s.waits = counters_.waits.get();
   s.connects = counters_.connects.get();
+  s.handovers = counters_.handovers.get();
   s.connect_failures = counters_.connect_failures.get();
   s.wait_timeouts = counters_.wait_timeouts.get();
   s.closed = counters_.closed.get();

@@ -14,9 +14,16 @@
 //   3. else a place in this thread's FIFO queue until a connection is released to it, a slot
 //      frees up, or query_wait_timeout passes. A waiter that waited half of
 //      query_wait_timeout may use the `reserve` slots.
+//      Before it sleeps, and again every rebalance_after (doubling), a waiter asks the other
+//      threads for an idle connection: one is handed over (below) instead of a new login.
 // release(): only a clean connection (caller says so, ReadyForQuery 'I', open, younger than
-// server_lifetime) is kept: handed to the first waiter of this thread, else put on the idle
-// list, unless another thread has waiters (then it is closed so that thread can open one).
+// server_lifetime) is kept: handed to the first waiter of this thread, else, if another
+// thread has waiters, handed over to that thread, else put on the idle list.
+//
+// Hand-over (docs/threading.md): a connection moves to another I/O thread's pool without
+// being closed: its socket leaves this io_context (Stream::detach, on this thread), travels
+// in a post to the other thread's executor and is adopted there (Stream::adopt); TLS
+// connections move with their OpenSSL state. Its slot moves with it, so `size` holds.
 //
 // Thread-safety: none. A ServerPool belongs to one io_context thread; every member except
 // waiting_count(), idle_count() and local_stats() must be called on that thread, and every
@@ -53,8 +60,8 @@ struct ServerPoolOptions {
   // each delay drawn uniformly from [delay/2, delay] so reconnecting clients spread out.
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{5'000};
-  // How long a waiter waits before asking another thread to close one of its idle
-  // connections so that the slot can be used here (a reconnect costs more than a short wait).
+  // How often a waiter asks the other threads again for one of their idle connections (a
+  // hand-over); the first ask is when it starts waiting. The interval doubles up to 1 s.
   std::chrono::milliseconds rebalance_after{10};
   // When query_wait_timeout is 0 (wait forever), waiters may use `reserve` after this long.
   std::chrono::milliseconds reserve_after_unbounded{5'000};
@@ -211,8 +218,11 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   // ---- posted by PoolShared from other threads (public for that only) ----
   // A slot was freed elsewhere while this thread has waiters: let the first one retry.
   void on_slot_available();
-  // Another thread has waiters: close one idle connection so its slot moves there.
-  void on_shed_request();
+  // Another thread has waiters: hand one idle connection over to it.
+  void on_handover_request();
+  // A connection handed over by another thread's pool (see Handover in the .cpp).
+  struct Handover;
+  void adopt(Handover handover);
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -226,8 +236,8 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
     OwnedCounter idle, active, connecting, closing;
   };
   struct Counters {
-    OwnedCounter acquires, waits, connects, connect_failures, wait_timeouts, closed, dead,
-        health_checks, health_check_failures, resets, reset_failures, wait_us;
+    OwnedCounter acquires, waits, connects, handovers, connect_failures, wait_timeouts, closed,
+        dead, health_checks, health_check_failures, resets, reset_failures, wait_us;
   };
 
   // Steps of acquire().
@@ -250,9 +260,15 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   void fail_waiters(const AcquireError& error);
   void fail_wait(AcquireError& error, error_code ec) const;
 
-  // Puts an open, clean connection where it is needed: a local waiter, else the idle list
-  // (or closed when over size or another thread waits). Gauges: the caller's business.
-  void place(std::unique_ptr<ServerConnection> conn);
+  // Puts an open, clean connection where it is needed: a local waiter, else (may_hand_over)
+  // another thread's waiters, else the idle list (idle since `since`); closed when over size.
+  // Gauges: the caller's business.
+  void place(std::unique_ptr<ServerConnection> conn, bool may_hand_over = true,
+             Clock::time_point since = Clock::now());
+  // Hands `conn` over to a thread with waiters (server_pool_rebalance.cpp). False, with conn
+  // untouched, if no other thread waits; true if it went, or if it could not move (then it
+  // was out of step with its server, and is closed).
+  bool hand_over(std::unique_ptr<ServerConnection>& conn, Clock::time_point since);
   // Closes a connection and frees its slot. Graceful: Terminate first and wait for the
   // server to hang up (asynchronously) before the slot is freed.
   void retire(std::unique_ptr<ServerConnection> conn, bool graceful);
@@ -275,7 +291,6 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   void on_idle_readable(const ServerConnection* conn, std::uint32_t generation);
 
   void wake_first_waiter();
-  void stop_starving(Waiter& w) noexcept;
   bool expired(const ServerConnection& conn, Clock::time_point now) const;
   std::size_t min_idle_share() const;
   std::chrono::milliseconds jittered(std::chrono::milliseconds delay);
@@ -292,8 +307,7 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
   std::vector<asio::steady_timer*> backoff_timers_;  // cancelled by close()
   std::atomic<int> waiting_{0};                      // waiters_ of this pool, for PoolShared
   int opening_idle_ = 0;                             // open_idle() coroutines running
-  int starving_here_ = 0;  // this pool's waiters counted in PoolShared::starving()
-  Clock::time_point open_idle_not_before_{};  // backoff for min_idle connects
+  Clock::time_point open_idle_not_before_{};         // backoff for min_idle connects
   std::chrono::milliseconds open_idle_backoff_{0};
   std::string last_connect_error_;  // for wait-timeout messages during an outage
   std::minstd_rand rng_;

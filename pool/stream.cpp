@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -13,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
+#include <utility>
 
 // A receive buffer that makes Asio's reactor take a short read as "socket drained"
 // (Stream::read_some_drained). Asio's own receive operation says so only at EOF, so after
@@ -241,6 +243,79 @@ void Stream::close() noexcept {
   error_code ignored;
   s.shutdown(tcp::socket::shutdown_both, ignored);
   s.close(ignored);
+}
+
+DetachedStream::DetachedStream(DetachedStream&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      protocol_(other.protocol_),
+      ssl_(std::exchange(other.ssl_, nullptr)) {}
+
+DetachedStream& DetachedStream::operator=(DetachedStream&& other) noexcept {
+  if (this != &other) {
+    reset();
+    fd_ = std::exchange(other.fd_, -1);
+    protocol_ = other.protocol_;
+    ssl_ = std::exchange(other.ssl_, nullptr);
+  }
+  return *this;
+}
+
+DetachedStream::~DetachedStream() {
+  reset();
+}
+
+void DetachedStream::reset() noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  if (ssl_) SSL_free(ssl_);
+  ssl_ = nullptr;
+}
+
+DetachedStream Stream::detach(error_code& ec) {
+  DetachedStream out;
+  tcp::socket& s = socket();
+  if (!s.is_open()) {
+    ec = asio::error::not_connected;
+    return out;
+  }
+  if (has_buffered_input()) {
+    ec = asio::error::in_progress;  // out of step: bytes the next owner would never see
+    return out;
+  }
+  const auto local = s.local_endpoint(ec);
+  if (ec) return out;
+  SSL* ssl = nullptr;
+  if (tls_) {
+    ssl = tls_->native_handle();
+    SSL_up_ref(ssl);  // survives the asio::ssl::stream, which frees its own reference
+  }
+  const int fd = s.release(ec);  // aborts pending operations, leaves the reactor
+  if (ec) {
+    if (ssl) SSL_free(ssl);
+    return out;
+  }
+  out.fd_ = fd;
+  out.protocol_ = local.protocol();
+  out.ssl_ = ssl;
+  // Asio's TLS engine goes (its BIO pair: nothing buffered, checked above); the SSL object's
+  // session state stays with `out`.
+  tls_.reset();
+  return out;
+}
+
+Stream Stream::adopt(const asio::any_io_executor& executor, DetachedStream detached,
+                     error_code& ec) {
+  tcp::socket socket(executor);
+  socket.assign(detached.protocol_, detached.fd_, ec);
+  if (ec) return Stream(tcp::socket(executor));  // `detached` closes the descriptor
+  detached.fd_ = -1;
+  if (!detached.ssl_) return Stream(std::move(socket));
+  Stream out{tcp::socket(executor)};
+  // A new engine around the same SSL object: it gets a fresh BIO pair, the keys and
+  // sequence numbers stay.
+  out.tls_ = std::make_unique<asio::ssl::stream<tcp::socket>>(
+      std::move(socket), std::exchange(detached.ssl_, nullptr));
+  return out;
 }
 
 bool Stream::is_open() const noexcept {

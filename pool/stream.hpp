@@ -20,6 +20,27 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
+// A connection taken off one io_context by Stream::detach(), to be adopted on another
+// (Stream::adopt): the socket's descriptor and, for TLS, OpenSSL's SSL object, which is not
+// tied to a thread (one reference held here). Move-only. Destroying one that was not adopted
+// closes the socket and frees the reference.
+class DetachedStream {
+ public:
+  DetachedStream() = default;
+  DetachedStream(DetachedStream&& other) noexcept;
+  DetachedStream& operator=(DetachedStream&& other) noexcept;
+  ~DetachedStream();
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+  bool is_tls() const noexcept { return ssl_ != nullptr; }
+
+ private:
+  friend class Stream;
+  void reset() noexcept;
+  int fd_ = -1;
+  tcp protocol_ = tcp::v4();
+  SSL* ssl_ = nullptr;
+};
+
 class Stream {
  public:
   explicit Stream(tcp::socket socket);
@@ -69,6 +90,18 @@ class Stream {
   // True if bytes were already taken from the socket (TLS: decrypted or read ahead), so a
   // wait on the socket alone could miss them.
   bool has_buffered_input() const noexcept;
+
+  // Moving a connection to another io_context (ServerPool's hand-over between I/O threads,
+  // docs/threading.md). detach(), on this stream's thread, with no operation of the caller's
+  // pending: pending operations (an idle watch) complete with operation_aborted, the socket
+  // leaves this io_context's reactor, and the stream is left closed. Fails with the stream
+  // untouched (empty result, `ec` set) when it is not open, or when TLS holds input already
+  // taken from the socket (only an idle connection in step with its server can move).
+  DetachedStream detach(error_code& ec);
+  // The connection as a stream of `executor`'s io_context; call on that executor's thread. On
+  // failure (`ec` set) the result is closed and the connection gone.
+  static Stream adopt(const asio::any_io_executor& executor, DetachedStream detached,
+                      error_code& ec);
 
   bool is_tls() const noexcept { return tls_ != nullptr; }
   // The TLS stream after handshake() (nullptr before): SSL details, verify result...

@@ -42,6 +42,9 @@ constexpr FamilyDoc kServerConnections{"pgshift_server_connections",
                                        "Upstream server connections, by route, side and state."};
 constexpr FamilyDoc kServerConnects{"pgshift_server_connects_total",
                                     "Upstream connection attempts, by route, side and result."};
+constexpr FamilyDoc kServerHandovers{
+    "pgshift_server_handovers_total",
+    "Idle upstream connections handed to another I/O thread, by route and side."};
 constexpr FamilyDoc kPoolWait{"pgshift_pool_wait_seconds",
                               "Time a client waited for a server connection from the pool."};
 constexpr FamilyDoc kPoolWaitTimeouts{"pgshift_pool_wait_timeouts_total",
@@ -278,6 +281,7 @@ Metrics::Metrics()
       login_failures_family_(counter(*registry_, kLoginFailures)),
       server_connections_family_(gauge(*registry_, kServerConnections)),
       server_connects_family_(counter(*registry_, kServerConnects)),
+      server_handovers_family_(counter(*registry_, kServerHandovers)),
       pool_wait_family_(histogram(*registry_, kPoolWait)),
       pool_wait_timeouts_family_(counter(*registry_, kPoolWaitTimeouts)),
       queries_family_(counter(*registry_, kQueries)),
@@ -337,6 +341,7 @@ const RouteMetrics& Metrics::route(const std::string& name) {
     }
     m->server_connects_ok[s] = &server_connects(name, side, true);
     m->server_connects_failed[s] = &server_connects(name, side, false);
+    m->server_handovers[s] = &server_handovers(name, side);
     m->pool_wait[s] = &pool_wait(name, side);
     m->pool_wait_timeouts[s] = &pool_wait_timeouts(name, side);
     for (auto c : {QueryClass::read, QueryClass::write, QueryClass::other}) {
@@ -370,6 +375,9 @@ prom::Gauge& Metrics::server_connections(const std::string& route, Side side, Se
 prom::Counter& Metrics::server_connects(const std::string& route, Side side, bool ok) {
   return server_connects_family_.Add(
       {{"route", route}, {"side", side_label(side)}, {"result", ok ? "ok" : "error"}});
+}
+prom::Counter& Metrics::server_handovers(const std::string& route, Side side) {
+  return server_handovers_family_.Add({{"route", route}, {"side", side_label(side)}});
 }
 prom::Histogram& Metrics::pool_wait(const std::string& route, Side side) {
   return pool_wait_family_.Add({{"route", route}, {"side", side_label(side)}}, kWaitBuckets);

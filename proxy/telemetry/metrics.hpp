@@ -99,8 +99,8 @@ std::string_view to_string(ServerState s);
 std::string_view to_string(CancelResult r);
 
 // Children of one route, resolved once. Index with static_cast<std::size_t>(enum).
-// server_connections and server_connects_* are fed from the pool registry when /metrics is
-// scraped (feed_pool_metrics(), proxy/pool_report.hpp): sessions leave them alone.
+// server_connections, server_connects_* and server_handovers are fed from the pool registry when
+// /metrics is scraped (feed_pool_metrics(), proxy/pool_report.hpp): sessions leave them alone.
 struct RouteMetrics {
   using Counter = prometheus::Counter;
   using Gauge = prometheus::Gauge;
@@ -112,7 +112,8 @@ struct RouteMetrics {
   Counter* client_connections_total = nullptr;         // logged-in clients, ever
   std::array<PerSide<Gauge>, 2> server_connections{};  // [side][ServerState]
   PerSide<Counter> server_connects_ok{}, server_connects_failed{};
-  PerSide<Histogram> pool_wait{};  // seconds waited for a server
+  PerSide<Counter> server_handovers{};  // idle servers moved between I/O threads
+  PerSide<Histogram> pool_wait{};       // seconds waited for a server
   PerSide<Counter> pool_wait_timeouts{};
   std::array<std::array<Counter*, kQueryClassCount>, 2> queries{};  // [side][QueryClass]
   PerSide<Histogram> query_duration{};  // seconds, first byte to ReadyForQuery
@@ -155,6 +156,7 @@ class Metrics {
   // --- server side and pools -----------------------------------------------------------
   prometheus::Gauge& server_connections(const std::string& route, Side side, ServerState st);
   prometheus::Counter& server_connects(const std::string& route, Side side, bool ok);
+  prometheus::Counter& server_handovers(const std::string& route, Side side);
   prometheus::Histogram& pool_wait(const std::string& route, Side side);
   prometheus::Counter& pool_wait_timeouts(const std::string& route, Side side);
 
@@ -211,6 +213,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& login_failures_family_;
   prometheus::Family<prometheus::Gauge>& server_connections_family_;
   prometheus::Family<prometheus::Counter>& server_connects_family_;
+  prometheus::Family<prometheus::Counter>& server_handovers_family_;
   prometheus::Family<prometheus::Histogram>& pool_wait_family_;
   prometheus::Family<prometheus::Counter>& pool_wait_timeouts_family_;
   prometheus::Family<prometheus::Counter>& queries_family_;

@@ -28,9 +28,9 @@ std::vector<std::string> identities(const std::vector<pool::PoolStats>& pools) {
 }
 
 auto counters(const pool::PoolStats& s) {
-  return std::tie(s.acquires, s.waits, s.connects, s.connect_failures, s.wait_timeouts, s.closed,
-                  s.dead, s.health_checks, s.health_check_failures, s.resets, s.reset_failures,
-                  s.total_wait_time);
+  return std::tie(s.acquires, s.waits, s.connects, s.handovers, s.connect_failures, s.wait_timeouts,
+                  s.closed, s.dead, s.health_checks, s.health_check_failures, s.resets,
+                  s.reset_failures, s.total_wait_time);
 }
 
 bool busy_now(const pool::PoolStats& s) {
@@ -110,7 +110,7 @@ void PoolLogger::log_all(std::string_view reason) {
 
 void feed_pool_metrics(std::span<const pool::PoolStats> pools) {
   struct Sums {
-    std::array<std::int64_t, 2> idle{}, active{}, connects{}, failures{};
+    std::array<std::int64_t, 2> idle{}, active{}, connects{}, failures{}, handovers{};
   };
   std::map<std::string, Sums> routes;
   for (const auto& s : pools) {
@@ -122,6 +122,7 @@ void feed_pool_metrics(std::span<const pool::PoolStats> pools) {
     sums.active[i] += s.active;
     sums.connects[i] += s.connects;
     sums.failures[i] += s.connect_failures;
+    sums.handovers[i] += s.handovers;
   }
   // Two scrapes at once must not both add the same delta.
   static std::mutex mu;
@@ -134,6 +135,7 @@ void feed_pool_metrics(std::span<const pool::PoolStats> pools) {
       rm.servers(side, ServerState::active).Set(static_cast<double>(sums.active[i]));
       advance_to(*rm.server_connects_ok[i], sums.connects[i]);
       advance_to(*rm.server_connects_failed[i], sums.failures[i]);
+      advance_to(*rm.server_handovers[i], sums.handovers[i]);
     }
   }
 }

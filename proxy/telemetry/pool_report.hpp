@@ -69,7 +69,8 @@ class PoolLogger : public std::enable_shared_from_this<PoolLogger> {
 // Sets pgshift_server_connections{route,side,state} to the sums of `idle` and `active` over
 // each route side's pools (0 for a side without pools), and advances the counter
 // pgshift_server_connects_total{route,side,result} to the sums of `connects` (ok) and
-// `connect_failures` (error). `pools` is PoolRegistry::stats(): counters since start, which
+// `connect_failures` (error), and pgshift_server_handovers_total{route,side} to the sums of
+// `handovers`. `pools` is PoolRegistry::stats(): counters since start, which
 // never go down (a pool that goes away leaves its counters to its key). Thread-safe.
 void feed_pool_metrics(std::span<const pool::PoolStats> pools);
 

@@ -17,7 +17,7 @@ class PgCluster {
   PgCluster();
 
   std::uint16_t port() const { return cluster_->port(); }
-  std::string ca_file() const { return ca_.ca_cert().string(); }          // signed the server cert
+  std::string ca_file() const { return ca_.ca_cert().string(); }  // signed the server cert
   std::string wrong_ca_file() const { return ca_.wrong_ca_cert().string(); }  // an unrelated CA
   // Runs SQL as the superuser; returns psql's unaligned output.
   std::string psql(const std::string& sql) const { return cluster_->psql(sql); }

@@ -56,6 +56,7 @@ TEST(PoolStatsJson, ObjectHasEveryFieldInDisplayOrder) {
                                           "acquires",
                                           "waits",
                                           "connects",
+                                          "handovers",
                                           "connect_failures",
                                           "wait_timeouts",
                                           "closed",

@@ -1,7 +1,7 @@
 // Server connection pools (pool/server_pool.hpp, pool/pool_set.hpp) against real PostgreSQL 15
 // servers, acquire and release: reuse, the size limit across two I/O threads, waiting,
-// query_wait_timeout, cancelled waiters, the reserve, idle connections given up to another
-// thread's waiter, and closing the pool. Fixture: server_pool_fixture.hpp.
+// query_wait_timeout, cancelled waiters, the reserve, and closing the pool (hand-overs between
+// threads: server_pool_handover_test.cpp). Fixture: server_pool_fixture.hpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -194,39 +194,6 @@ TEST(ServerPoolTest, ReserveIsUsedAfterHalfTheWaitAndNotKept) {
   EXPECT_EQ(h.stats(key).idle, 0);
   h.release(0, held, ReleaseState::clean);
   EXPECT_EQ(h.stats(key).idle, 1);
-}
-
-TEST(ServerPoolTest, IdleConnectionOnAnotherThreadIsGivenUpForAWaiter) {
-  Harness h(2);
-  const auto key = key_for("cross");
-  const auto params = params_for(servers().main, "pool_cross");
-  auto* a = h.pool(0, key, params, settings(1, 5s));
-  auto* b = h.pool(1, key, params, settings(1, 5s));
-  AcquireError error;
-  auto conn = h.acquire(0, a, error);
-  ASSERT_TRUE(conn) << error.message;
-  h.release(0, conn, ReleaseState::clean);  // idle on thread 0
-  EXPECT_EQ(h.stats(key).idle, 1);
-
-  // Thread 1 is at the limit; thread 0 gives up its idle connection (rebalance_after).
-  auto start = Clock::now();
-  auto on_b = h.acquire(1, b, error);
-  ASSERT_TRUE(on_b) << error.message;
-  EXPECT_LT(Clock::now() - start, 3s);
-  EXPECT_EQ(h.stats(key).total, 1);
-
-  // Released on thread 1 while thread 0 has a waiter: closed, and thread 0 connects.
-  AcquireError a_error;
-  auto waiting = h.spawn_acquire(0, a, a_error);
-  ASSERT_TRUE(pt::wait_until([&] { return h.stats(key).waiting == 1; }, 10s, "a waiter"));
-  start = Clock::now();
-  h.release(1, on_b, ReleaseState::clean);
-  auto on_a = waiting.get();
-  ASSERT_TRUE(on_a) << a_error.message;
-  EXPECT_LT(Clock::now() - start, 3s);
-  EXPECT_EQ(h.stats(key).wait_timeouts, 0);
-  h.release(0, on_a, ReleaseState::clean);
-  EXPECT_LE(h.stats(key).total, 1);
 }
 
 TEST(ServerPoolTest, ClosingThePoolFailsWaitersAndClosesConnections) {

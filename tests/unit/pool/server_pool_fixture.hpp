@@ -33,10 +33,11 @@ namespace pt = pgshift::test;
 inline constexpr const char* kUser = "pooler";
 inline constexpr const char* kPassword = "pooler-pw";
 
-// `main` serves most tests; `flaky` is stopped and started by the outage tests, so that a
-// failure there cannot leave the other tests without a server.
+// `main` serves most tests (plain TCP, or TLS signed by `ca`); `flaky` is stopped and started
+// by the outage tests, so that a failure there cannot leave the other tests without a server.
 struct Servers {
-  pt::PgCluster main{{.name = "pool-main"}};
+  pt::CertAuthority ca;
+  pt::PgCluster main{{.name = "pool-main", .tls = ca.server()}};
   pt::PgCluster flaky{{.name = "pool-flaky"}};
   Servers();
 };

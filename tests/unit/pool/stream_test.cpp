@@ -10,6 +10,8 @@
 #include <boost/asio/detached.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
+#include <thread>
 
 #include "pool/upstream.hpp"
 #include "pool/upstream_detail.hpp"
@@ -37,6 +39,47 @@ asio::awaitable<std::pair<Stream, Stream>> connected_pair() {
   auto [ec, server] = co_await acceptor.async_accept(use_tuple);
   EXPECT_FALSE(ec);
   co_return std::pair{Stream(std::move(client)), Stream(std::move(server))};
+}
+
+// Moves `stream` to a fresh io_context on another thread, as ServerPool's hand-over does
+// (detach here, adopt there), and there writes "ping" and reads four bytes, which it
+// returns; `peer`, on this thread, answers "pong".
+asio::awaitable<std::string> ping_from_another_thread(Stream& stream, Stream& peer) {
+  error_code ec;
+  DetachedStream detached = stream.detach(ec);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(detached);
+  EXPECT_FALSE(stream.is_open());
+  std::promise<std::string> result;
+  auto future = result.get_future();
+  std::thread other([&] {
+    asio::io_context io;
+    error_code adopt_ec;
+    Stream moved = Stream::adopt(io.get_executor(), std::move(detached), adopt_ec);
+    EXPECT_FALSE(adopt_ec) << adopt_ec.message();
+    auto done = asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<std::string> {
+          EXPECT_FALSE(co_await moved.write_all(bytes("ping")));
+          std::array<std::uint8_t, 4> four{};
+          EXPECT_FALSE(co_await moved.read_exact(four));
+          co_return text(four);
+        },
+        asio::use_future);
+    io.run();
+    moved.close();
+    result.set_value(done.get());
+  });
+  std::array<std::uint8_t, 4> got{};
+  EXPECT_FALSE(co_await peer.read_exact(got));
+  EXPECT_EQ(text(got), "ping");
+  EXPECT_FALSE(co_await peer.write_all(bytes("pong")));
+  while (future.wait_for(0s) != std::future_status::ready) {
+    asio::steady_timer tick(co_await asio::this_coro::executor, 1ms);
+    co_await tick.async_wait(use_tuple);
+  }
+  other.join();
+  co_return future.get();
 }
 
 // Succeeds if wait_readable() returns within `timeout`.
@@ -67,6 +110,41 @@ TEST(Stream, PlainReadWriteWaitAndIdempotentClose) {
     EXPECT_EQ(ec, asio::error::eof);
     auto [ec2, n2] = co_await a.read_some(buf);  // on a closed stream: an error, no throw
     EXPECT_TRUE(ec2);
+    b.close();
+  });
+}
+
+TEST(Stream, DetachedSocketWorksOnAnotherIoContext) {
+  run_io([]() -> asio::awaitable<void> {
+    auto [a, b] = co_await connected_pair();
+    // A pending wait (like the pool's idle watch) ends with operation_aborted at the detach.
+    bool aborted = false;
+    a.socket().async_wait(tcp::socket::wait_read, [&](const error_code& ec) {
+      aborted = ec == asio::error::operation_aborted;
+    });
+    EXPECT_EQ(co_await ping_from_another_thread(a, b), "pong");
+    EXPECT_TRUE(aborted);
+    // The other thread closed it: the peer sees the end.
+    std::array<std::uint8_t, 8> buf{};
+    auto [ec, n] = co_await b.read_some(buf);
+    EXPECT_EQ(ec, asio::error::eof);
+    b.close();
+  });
+}
+
+TEST(Stream, DetachedStreamNotAdoptedClosesTheSocket) {
+  run_io([]() -> asio::awaitable<void> {
+    auto [a, b] = co_await connected_pair();
+    error_code ec;
+    {
+      DetachedStream detached = a.detach(ec);
+      EXPECT_TRUE(detached);
+    }
+    std::array<std::uint8_t, 8> buf{};
+    auto [read_ec, n] = co_await b.read_some(buf);
+    EXPECT_EQ(read_ec, asio::error::eof);
+    EXPECT_FALSE(a.detach(ec));  // closed: nothing to detach
+    EXPECT_TRUE(ec);
     b.close();
   });
 }
@@ -255,6 +333,31 @@ TEST_F(TlsStream, WaitReadableSeesRecordsReadAheadButNotDecrypted) {
     EXPECT_TRUE(co_await readable_within(client, 2s));
     EXPECT_FALSE(co_await client.read_exact(three));
     EXPECT_EQ(text(three), "def");
+  });
+}
+
+// The SSL object moves with the socket: keys and record sequence numbers carry on, so the
+// peer reads the next record without noticing.
+TEST_F(TlsStream, DetachedTlsStreamWorksOnAnotherIoContext) {
+  with_tls_pair([](Stream& client, Stream& server) -> asio::awaitable<void> {
+    EXPECT_FALSE(co_await client.write_all(bytes("before")));
+    std::array<std::uint8_t, 6> six{};
+    EXPECT_FALSE(co_await server.read_exact(six));
+    EXPECT_EQ(co_await ping_from_another_thread(client, server), "pong");
+  });
+}
+
+TEST_F(TlsStream, DetachRefusesWhileOpenSslHoldsInput) {
+  with_tls_pair([](Stream& client, Stream& server) -> asio::awaitable<void> {
+    EXPECT_FALSE(co_await server.write_all(bytes("abcdef")));
+    std::array<std::uint8_t, 2> two{};
+    EXPECT_FALSE(co_await client.read_exact(two));
+    error_code ec;
+    EXPECT_FALSE(client.detach(ec));  // "cdef" is inside OpenSSL: it would be lost
+    EXPECT_TRUE(ec);
+    std::array<std::uint8_t, 4> four{};
+    EXPECT_FALSE(co_await client.read_exact(four));  // the stream is untouched
+    EXPECT_EQ(text(four), "cdef");
   });
 }
 
