@@ -398,7 +398,7 @@ asio::awaitable<bool> ClientSession::login() {
   wire::auth_ok(out);
   for (auto& [k, v] : server_->parameters) wire::parameter_status(out, k, v);
   wire::backend_key_data(out, client_key_.pid, client_key_.secret);
-  wire::ready_for_query(out, 'I');  // a fresh or reset server is idle
+  wire::ready_for_query(out, wire::txn_status::idle);  // a fresh or reset server is idle
   // Transaction pooling: the server that vouched for the login goes back to the pool; the
   // first transaction gets one again.
   release_active();

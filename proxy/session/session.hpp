@@ -42,6 +42,7 @@
 #include "routing/classifier.hpp"
 #include "routing/router.hpp"
 #include "routing/routing_key.hpp"
+#include "wire/message_types.hpp"
 #include "wire/scanner.hpp"
 
 namespace pgshift::proxy {
@@ -153,7 +154,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Handles one whole client message; false when the client said Terminate.
   asio::awaitable<bool> on_client_message(std::uint8_t type, std::span<const std::uint8_t> body,
                                           std::span<const std::uint8_t> raw);
-  asio::awaitable<bool> start_transaction(const routing::Classification& c, char trigger);
+  asio::awaitable<bool> start_transaction(const routing::Classification& c, std::uint8_t trigger);
   // The route's open-transaction counter (PauseGate::counter), for the fleet barrier: +1
   // when a transaction starts, -1 when it ends (or the session does); idempotent.
   void count_transaction();

@@ -122,7 +122,7 @@ asio::awaitable<bool> ClientSession::retry_after_fence() {
       notify_handoff();
       co_return true;
     }
-    if (server_ && tracker_.status() != 'I') {
+    if (server_ && tracker_.status() != wire::txn_status::idle) {
       // The old side holds the failed transaction (an explicit BEGIN): rolled back first, its
       // answers dropped like the fence error's; this runs again at its ReadyForQuery.
       while (c2s_writing_ && end_reason_ == EndReason::none) co_await wait_handoff();
@@ -130,7 +130,7 @@ asio::awaitable<bool> ClientSession::retry_after_fence() {
       wire::Bytes q;
       wire::query(q, "ROLLBACK");
       const std::span<const std::uint8_t> raw(q);
-      forward('Q', raw.subspan(5), raw);
+      forward(wire::fe::query, raw.subspan(5), raw);
       co_await flush_to_server();
       co_return end_reason_ == EndReason::none;
     }

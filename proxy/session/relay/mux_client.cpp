@@ -130,14 +130,15 @@ void ClientSession::note_statement(const routing::Classification& c) {
 // failure the client has been answered (error, and ReadyForQuery unless the extended
 // protocol needs a Sync first) and false is returned.
 asio::awaitable<bool> ClientSession::start_transaction(const routing::Classification& c,
-                                                       char trigger) {
+                                                       std::uint8_t trigger) {
   auto fail = [this, trigger](std::string_view sqlstate, std::string_view message,
                               std::string_view detail) {
     reply_error(sqlstate, message, detail);
     clear_pending();
-    if (trigger == 'Q' || trigger == 'S' || trigger == 'F') {
+    if (trigger == wire::fe::query || trigger == wire::fe::sync ||
+        trigger == wire::fe::function_call) {
       wire::Bytes z;
-      wire::ready_for_query(z, 'I');
+      wire::ready_for_query(z, wire::txn_status::idle);
       queue_local(z);
     } else {
       skip_until_sync_ = true;
@@ -271,7 +272,8 @@ bool ClientSession::forward(std::uint8_t type, std::span<const std::uint8_t> bod
     st.out.clear();  // bytes for a server that is gone
     st.out_gen = server_gen_;
   }
-  if ((type == 'Q' || type == 'S' || type == 'F') && tracker_.outstanding() == 0) {
+  if ((type == wire::fe::query || type == wire::fe::sync || type == wire::fe::function_call) &&
+      tracker_.outstanding() == 0) {
     query_start_ = std::chrono::steady_clock::now();
   }
   tracker_.on_frontend(type);
@@ -342,7 +344,7 @@ asio::awaitable<void> ClientSession::flush_to_server() {
 asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
                                                        std::span<const std::uint8_t> body,
                                                        std::span<const std::uint8_t> raw) {
-  if (type == 'X') co_return false;
+  if (type == wire::fe::terminate) co_return false;
   if (lost_transaction_) {
     // The server died while the client was inside a transaction and idle: the first thing
     // it sends after that learns that the transaction is gone.
@@ -350,16 +352,16 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
     reply_error("08006", "the server connection was lost; the transaction was rolled back",
                 "pgshift lost its connection to the upstream server in the middle of the "
                 "transaction. The connection is usable for a new transaction.");
-    if (type == 'Q') {
+    if (type == wire::fe::query) {
       wire::Bytes z;
-      wire::ready_for_query(z, 'I');
+      wire::ready_for_query(z, wire::txn_status::idle);
       queue_local(z);
       co_return true;
     }
     skip_until_sync_ = true;
   }
   if (skip_until_sync_) {
-    if (type == 'S') {
+    if (type == wire::fe::sync) {
       skip_until_sync_ = false;
       wire::Bytes z;
       wire::ready_for_query(z, tracker_.status());
@@ -374,7 +376,7 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
     rs().rerun.client_message(raw);
   }
   switch (type) {
-    case 'Q': {
+    case wire::fe::query: {
       std::string_view sql;
       if (wire::parse_query(body, sql)) {
         end(EndReason::client_protocol_error, "malformed Query message");
@@ -386,11 +388,11 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
           answer_routing_key_locally(c);
           co_return true;
         }
-        if (!co_await start_transaction(c, 'Q')) co_return true;
+        if (!co_await start_transaction(c, wire::fe::query)) co_return true;
       } else if (!rs().pending.empty()) {
         // A Query in the middle of an unsynced batch: the batch goes first, where the
         // Query goes.
-        if (boundary && !co_await start_transaction(c, 'Q')) co_return true;
+        if (boundary && !co_await start_transaction(c, wire::fe::query)) co_return true;
         if (!co_await flush_pending()) co_return true;
       }
       note_statement(c);
@@ -400,7 +402,7 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
       forward(type, body, raw);
       co_return true;
     }
-    case 'P': {
+    case wire::fe::parse: {
       wire::Parse p;
       if (wire::parse_parse(body, p)) {
         end(EndReason::client_protocol_error, "malformed Parse message");
@@ -427,7 +429,7 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
       }
       break;
     }
-    case 'B': {
+    case wire::fe::bind: {
       wire::BindNames names;
       if (wire::parse_bind_names(body, names)) {
         end(EndReason::client_protocol_error, "malformed Bind message");
@@ -437,13 +439,13 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
       rs().last_bind = st;
       break;
     }
-    case 'C': {
+    case wire::fe::close: {
       wire::CloseOrDescribe m;
       if (wire::parse_close(body, m)) {
         end(EndReason::client_protocol_error, "malformed Close message");
         co_return true;
       }
-      if (m.kind == 'S' && !m.name.empty()) {
+      if (m.kind == wire::fe::target_statement && !m.name.empty()) {
         auto it = rs().statements.find(std::string(m.name));
         if (it != rs().statements.end()) {
           if (rs().last_bind == &it->second) rs().last_bind = nullptr;
@@ -452,19 +454,20 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
       }
       break;
     }
-    case 'D':
+    case wire::fe::describe:
       break;
-    case 'H':
+    case wire::fe::flush:
       if (boundary && rs().pending.empty()) co_return true;  // nothing to flush
-      if (boundary && !co_await start_transaction(unknown_statement(), 'H')) co_return true;
+      if (boundary && !co_await start_transaction(unknown_statement(), wire::fe::flush))
+        co_return true;
       break;
-    case 'E': {
+    case wire::fe::execute: {
       const routing::Classification c = rs().last_bind ? rs().last_bind->c : unknown_statement();
-      if (boundary && !co_await start_transaction(c, 'E')) co_return true;
+      if (boundary && !co_await start_transaction(c, wire::fe::execute)) co_return true;
       note_statement(c);
       break;
     }
-    case 'S':
+    case wire::fe::sync:
       if (boundary) {
         if (rs().pending.empty()) {
           // A Sync with nothing before it: answered here, no server needed.
@@ -483,24 +486,25 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
         }
         routing::Classification c;
         c.kind = StatementClass::other;
-        if (!co_await start_transaction(c, 'S')) co_return true;
+        if (!co_await start_transaction(c, wire::fe::sync)) co_return true;
       }
       break;
-    case 'F':
-      if (boundary && !co_await start_transaction(unknown_statement(), 'F')) co_return true;
+    case wire::fe::function_call:
+      if (boundary && !co_await start_transaction(unknown_statement(), wire::fe::function_call))
+        co_return true;
       note_statement(unknown_statement());
       break;
-    case 'd':
-    case 'c':
-    case 'f':
+    case wire::fe::copy_data:
+    case wire::fe::copy_done:
+    case wire::fe::copy_fail:
       // COPY data belongs to the running COPY; outside one the server ignores it too.
       if (server_ && !boundary) forward(type, body, raw);
       co_return true;
     default:
       break;
   }
-  if (at_boundary() && (type == 'P' || type == 'B' || type == 'D' || type == 'C')) {
-    const bool named_parse = type == 'P' && rs().last_parse_named;
+  if (at_boundary() && StatementMapper::inspects(type)) {
+    const bool named_parse = type == wire::fe::parse && rs().last_parse_named;
     const bool only_named = named_parse && (rs().pending.empty() || rs().pending_only_named_parses);
     if (hold_pending(type, raw)) rs().pending_only_named_parses = only_named;  // routed at E or S
     co_return true;

@@ -83,7 +83,8 @@ asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
                 "open transaction was rolled back. The connection is usable for a new "
                 "transaction.");
     wire::Bytes z;
-    for (std::uint32_t i = 0; i < outstanding; ++i) wire::ready_for_query(z, 'I');
+    for (std::uint32_t i = 0; i < outstanding; ++i)
+      wire::ready_for_query(z, wire::txn_status::idle);
     queue_local(z);
   } else if (unsynced || in_transaction) {
     lost_transaction_ = true;  // told at the client's next message
@@ -96,8 +97,10 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
   // CommandComplete is looked at only on a route with a target: a mirrored route's replay
   // compares its tags, and a stale sidecar's re-run needs to know what the transaction ran
   // (RerunLog).
-  auto scanner_types = wire::type_set({'Z', '1', '3', 'E', 'S'});
-  if (route_->route->target) scanner_types.set('C');
+  auto scanner_types =
+      wire::type_set({wire::be::ready_for_query, wire::be::parse_complete, wire::be::close_complete,
+                      wire::be::error_response, wire::be::parameter_status});
+  if (route_->route->target) scanner_types.set(wire::be::command_complete);
   wire::MessageScanner scanner(wire::Direction::backend, limits_, scanner_types);
   IoBuffer buf;
   wire::Bytes kept;  // the chunk without dropped messages, when there are any
@@ -209,8 +212,8 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
       }
       bool keep = true;
       if (r.kind == wire::ScanKind::message) {
-        if (r.type == 'Z') {
-          char status = 'I';
+        if (r.type == wire::be::ready_for_query) {
+          char status = wire::txn_status::idle;
           if (wire::parse_ready_for_query(r.body, status)) {
             server_ok = false;
             end(EndReason::server_protocol_error, "malformed ReadyForQuery");
@@ -218,7 +221,7 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
           }
           tracker_.on_ready_for_query(status);
           s->txn_status = status;
-          rs().filter.should_forward('Z', s->prepared);
+          rs().filter.should_forward(wire::be::ready_for_query, s->prepared);
           // After a fence error the client gets the re-run's answers (fence_retry.cpp).
           if (fence_retry_) rerun_due = tracker_.outstanding() == 0;
           if (tracker_.outstanding() == 0) {
@@ -233,8 +236,8 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
               mirror_ready(status);
             }
           }
-          if (status == 'I') on_transaction_end();
-        } else if (r.type == 'E') {
+          if (status == wire::txn_status::idle) on_transaction_end();
+        } else if (r.type == wire::be::error_response) {
           wire::ErrorFields ef;
           const bool parsed = !wire::parse_error_fields(r.body, ef);
           if (parsed && is_fence_error(ef)) {
@@ -272,11 +275,11 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
             keep = rs().filter.should_forward(r.type, s->prepared);
             if (mirror_txn_) mirror_backend(r.type, r.body);
           }
-        } else if (r.type != 'Z') {
-          if (r.type == 'C' && mirror_txn_) mirror_backend(r.type, r.body);
+        } else if (r.type != wire::be::ready_for_query) {
+          if (r.type == wire::be::command_complete && mirror_txn_) mirror_backend(r.type, r.body);
           // ParameterStatus: the client changed a reported setting; the next client of this
           // server gets its own values set again (pool/server_params.hpp).
-          if (r.type == 'S') s->param_state.unknown = true;
+          if (r.type == wire::be::parameter_status) s->param_state.unknown = true;
           keep = rs().filter.should_forward(r.type, s->prepared);
         }
         keep = rerun_track(r.type, r.body, keep);

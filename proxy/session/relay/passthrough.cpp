@@ -97,7 +97,8 @@ asio::awaitable<void> ClientSession::say_goodbye() {
 }
 
 asio::awaitable<void> ClientSession::client_to_server() {
-  wire::MessageScanner scanner(wire::Direction::frontend, limits_, wire::type_set({'X'}));
+  wire::MessageScanner scanner(wire::Direction::frontend, limits_,
+                               wire::type_set({wire::fe::terminate}));
   IoBuffer& buf = client_buf_;  // may already hold bytes pipelined after the startup packet
   bool unread = !buf.empty();
   while (end_reason_ == EndReason::none) {
@@ -124,7 +125,7 @@ asio::awaitable<void> ClientSession::client_to_server() {
         end(EndReason::client_protocol_error, "invalid frontend message: " + r.error.message());
         break;
       }
-      if (r.kind == wire::ScanKind::message && r.type == 'X') {
+      if (r.kind == wire::ScanKind::message && r.type == wire::fe::terminate) {
         terminate = true;
         // Bytes after Terminate: a protocol violation the client is told about.
         if (forward + r.consumed < data.size()) {
@@ -157,7 +158,8 @@ asio::awaitable<void> ClientSession::client_to_server() {
 
 asio::awaitable<void> ClientSession::server_to_client() {
   auto self = shared_from_this();
-  wire::MessageScanner scanner(wire::Direction::backend, limits_, wire::type_set({'Z'}));
+  wire::MessageScanner scanner(wire::Direction::backend, limits_,
+                               wire::type_set({wire::be::ready_for_query}));
   IoBuffer buf;
   pool::Stream& server = server_->stream;
   bool server_ok = true;  // false once the server connection failed or lost framing
@@ -187,8 +189,8 @@ asio::awaitable<void> ClientSession::server_to_client() {
             "lost synchronization with server: " + r.error.message());
         break;
       }
-      if (r.kind == wire::ScanKind::message && r.type == 'Z') {
-        char status = 'I';
+      if (r.kind == wire::ScanKind::message && r.type == wire::be::ready_for_query) {
+        char status = wire::txn_status::idle;
         if (wire::parse_ready_for_query(r.body, status)) {
           server_ok = false;
           end(EndReason::server_protocol_error, "malformed ReadyForQuery");

@@ -124,7 +124,7 @@ void ClientSession::release_active() {
     s.conn->stream.socket().cancel(ignored);
   }
   if (rs_) rs_->filter.clear();
-  s.conn->txn_status = 'I';
+  s.conn->txn_status = wire::txn_status::idle;
   s.conn.release(pool::ReleaseState::clean);
   set_active(active_side_);  // now null
 }
@@ -180,7 +180,7 @@ asio::awaitable<void> ClientSession::release_all(bool server_ok) {
                filter_empty() && !lost_transaction_;
   for (auto& s : sides_) {
     if (!s.conn) continue;
-    if (clean && s.conn->txn_status == 'I') {
+    if (clean && s.conn->txn_status == wire::txn_status::idle) {
       if (txn_mode_ && !pinned_) {
         s.conn.release(pool::ReleaseState::clean);
         continue;
