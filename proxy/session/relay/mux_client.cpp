@@ -14,6 +14,7 @@
 #include "proxy/session/exclusive_ddl.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/telemetry/log.hpp"
+#include "routing/database_ddl.hpp"
 #include "routing/split.hpp"
 #include "wire/byte_order.hpp"
 #include "wire/messages.hpp"
@@ -81,22 +82,6 @@ routing::Classification unknown_statement() {
   routing::Classification c;
   c.kind = StatementClass::write;
   return c;
-}
-
-// DISCARD ALL / DEALLOCATE drop protocol-level prepared statements on the server too.
-bool drops_prepared_statements(std::string_view sql) {
-  std::size_t i = 0;
-  while (i < sql.size() && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r'))
-    ++i;
-  auto word = sql.substr(i, 10);
-  auto starts = [&](std::string_view w) {
-    if (word.size() < w.size()) return false;
-    for (std::size_t k = 0; k < w.size(); ++k) {
-      if ((word[k] | 0x20) != w[k]) return false;
-    }
-    return true;
-  };
-  return starts("discard") || starts("deallocate");
 }
 
 }  // namespace
@@ -396,7 +381,7 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
         if (!co_await flush_pending()) co_return true;
       }
       note_statement(c);
-      if (server_ && drops_prepared_statements(sql)) server_->prepared.clear();
+      if (server_ && routing::drops_prepared_statements(sql)) server_->prepared.clear();
       free_databases_for_sql(*pools_->registry(), sql, id_);  // DROP DATABASE... (14.2)
       if (server_ && leaves_lasting_state(sql)) server_->no_reuse = true;  // 14.4
       forward(type, body, raw);
