@@ -14,6 +14,7 @@
 #include "proxy/session/client_auth.hpp"
 #include "proxy/session/message_io.hpp"
 #include "proxy/session/session.hpp"
+#include "proxy/session/upstream_error.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "wire/builder.hpp"
 
@@ -177,13 +178,13 @@ asio::awaitable<void> ClientSession::send_login_timeout(std::chrono::millisecond
       log_warn("client login timed out", {f("session", id_), f("peer", login_->peer),
                                           f("phase", "tls_handshake"), f("timeout_ms", ms)});
       co_return;  // no channel to say it on: the handshake is half done
-    case LoginPhase::upstream:
-      sqlstate = "08006";
-      message = "could not get a server connection for database \"" + profile_->identity.database +
-                "\" within " + ms + " ms";
-      detail = "The upstream did not provide a server connection in time (route \"" + route_name_ +
-               "\", limits.login_timeout_ms).";
+    case LoginPhase::upstream: {
+      ClientError e = upstream_wait_timed_out(profile_->identity.database, route_name_, ms);
+      sqlstate = std::move(e.sqlstate);
+      message = std::move(e.message);
+      detail = std::move(e.detail);
       break;
+    }
     case LoginPhase::startup:
     case LoginPhase::authentication:
     case LoginPhase::greeting:
@@ -427,12 +428,8 @@ asio::awaitable<bool> ClientSession::attach_replication() {
     log_warn("upstream connection failed",
              {f("route", route_name_), f("host", upstream->host), f("error", cerr.message),
               f("sqlstate", cerr.sqlstate)});
-    if (cerr.from_server()) {
-      co_await send_error(client_, cerr.sqlstate, cerr.server_message);
-    } else {
-      co_await send_error(client_, "08006", "pgshift could not connect to the upstream server",
-                          "FATAL", cerr.message);
-    }
+    const ClientError e = client_error(cerr);
+    co_await send_error(client_, e.sqlstate, e.message, "FATAL", e.detail);
     co_return false;
   }
   sides_[0].upstream = upstream;
@@ -448,14 +445,9 @@ asio::awaitable<bool> ClientSession::attach_at_login(const RouteRuntime& route) 
   (void)route;
   pool::AcquireError aerr;
   if (co_await attach(authoritative_side(), aerr)) co_return true;
-  // The server's own refusal and the wait timeout speak for themselves; a connect failure
-  // gets a summary with the reason in DETAIL.
-  // (Named locals, not ?: temporaries inside co_await: GCC 12 destroys those twice.)
-  bool plain = aerr.from_server || aerr.timed_out || aerr.sqlstate == "28000";
-  std::string sqlstate = aerr.sqlstate.empty() ? std::string("08006") : aerr.sqlstate;
-  std::string message = plain ? aerr.message : "pgshift could not connect to the upstream server";
-  std::string detail = plain ? std::string() : aerr.message;
-  co_await send_error(client_, sqlstate, message, "FATAL", detail);
+  // (A named local, not a temporary inside co_await: GCC 12 destroys those twice.)
+  const ClientError e = client_error(aerr);
+  co_await send_error(client_, e.sqlstate, e.message, "FATAL", e.detail);
   co_return false;
 }
 

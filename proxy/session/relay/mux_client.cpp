@@ -13,6 +13,7 @@
 #include "proxy/control/route_state_store.hpp"
 #include "proxy/session/exclusive_ddl.hpp"
 #include "proxy/session/session.hpp"
+#include "proxy/session/upstream_error.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "routing/database_ddl.hpp"
 #include "routing/split.hpp"
@@ -234,12 +235,8 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
   }
   if (end_reason_ != EndReason::none) co_return false;
   if (!ok) {
-    std::string sqlstate = aerr.sqlstate.empty() ? std::string("08006") : aerr.sqlstate;
-    bool plain = aerr.from_server || aerr.timed_out;
-    std::string message =
-        plain ? aerr.message : std::string("pgshift could not connect to the upstream server");
-    std::string detail = plain ? std::string() : aerr.message;
-    fail(sqlstate, message, detail);
+    const ClientError e = client_error(aerr);
+    fail(e.sqlstate, e.message, e.detail);
     co_return false;
   }
   txn_wrote_ = false;
@@ -334,9 +331,8 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
     // The server died while the client was inside a transaction and idle: the first thing
     // it sends after that learns that the transaction is gone.
     lost_transaction_ = false;
-    reply_error("08006", "the server connection was lost; the transaction was rolled back",
-                "pgshift lost its connection to the upstream server in the middle of the "
-                "transaction. The connection is usable for a new transaction.");
+    const ClientError e = server_lost(ServerLoss::transaction);
+    reply_error(e.sqlstate, e.message, e.detail);
     if (type == wire::fe::query) {
       wire::Bytes z;
       wire::ready_for_query(z, wire::txn_status::idle);

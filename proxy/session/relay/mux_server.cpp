@@ -11,6 +11,7 @@
 #include "proxy/control/state_store.hpp"
 #include "proxy/session/relay/fence.hpp"
 #include "proxy/session/session.hpp"
+#include "proxy/session/upstream_error.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "wire/messages.hpp"
 #include "wire/scanner.hpp"
@@ -78,10 +79,8 @@ asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
   txn_wrote_ = false;
   if (keys_) keys_->end_transaction();
   if (outstanding > 0) {
-    reply_error("08006", "the server connection was lost; the query was not completed",
-                "pgshift lost its connection to the upstream server while the query ran. Any "
-                "open transaction was rolled back. The connection is usable for a new "
-                "transaction.");
+    const ClientError e = server_lost(ServerLoss::query);
+    reply_error(e.sqlstate, e.message, e.detail);
     wire::Bytes z;
     for (std::uint32_t i = 0; i < outstanding; ++i)
       wire::ready_for_query(z, wire::txn_status::idle);

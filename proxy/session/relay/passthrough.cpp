@@ -5,6 +5,7 @@
 #include "proxy/session/exclusive_ddl.hpp"
 #include "proxy/session/message_io.hpp"
 #include "proxy/session/session.hpp"
+#include "proxy/session/upstream_error.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "wire/messages.hpp"
 
@@ -70,9 +71,11 @@ asio::awaitable<void> ClientSession::say_goodbye() {
     case EndReason::client_protocol_error:
       co_await send_error(client_, "08P01", end_detail());
       break;
-    case EndReason::server_closed:
-      co_await send_error(client_, "08006", "server closed the connection unexpectedly");
+    case EndReason::server_closed: {
+      const ClientError e = server_lost(ServerLoss::session);
+      co_await send_error(client_, e.sqlstate, e.message);
       break;
+    }
     case EndReason::server_protocol_error:
       co_await send_error(client_, "08P01", end_detail());
       break;
