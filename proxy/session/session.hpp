@@ -18,6 +18,7 @@
 #include <array>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cassert>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +36,7 @@
 #include "proxy/session/io_buffer.hpp"
 #include "proxy/session/mirror_capture.hpp"
 #include "proxy/session/prepared_statements.hpp"
+#include "proxy/session/relay/relay_state.hpp"
 #include "proxy/session/rerun_log.hpp"
 #include "proxy/session/thread_sessions.hpp"
 #include "proxy/session/txn_tracker.hpp"
@@ -318,30 +320,48 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     if (!rs_) rs_ = std::make_unique<RelayState>();
     return *rs_;
   }
-  wire::Bytes local_out_;          // the proxy's own answers, written by the server direction
+  wire::Bytes local_out_;  // the proxy's own answers, written by the server direction
+
+  // ---- the relay's state machine (relay/relay_state.hpp, docs/architecture.md) ----
+  // One value per direction, each changed only by its transition function (debug builds
+  // assert that the step is legal). The hot path pays one byte store per change.
+  C2s c2s_ = C2s::running;
+  S2c s2c_ = S2c::stopped;
+  Fence fence_ = Fence::none;  // the server direction's stale-sidecar re-run
+  void c2s_to(C2s next) {
+    assert(legal(c2s_, next));
+    c2s_ = next;
+  }
+  void s2c_to(S2c next) {
+    assert(legal(s2c_, next));
+    s2c_ = next;
+  }
+  void fence_to(Fence next) {
+    assert(legal(fence_, next));
+    fence_ = next;
+  }
+  // The server direction waits for the server's next bytes with none held (cancellable).
+  bool s2c_idle_wait() const { return s2c_ == S2c::idle_wait || s2c_ == S2c::waking; }
+  // The fenced side's answers are being dropped (the fence error's, then the rollback's).
+  bool fence_dropping() const { return fence_ == Fence::dropping || fence_ == Fence::rolling_back; }
+  // Facts that are not one direction's state (docs/architecture.md says why each is apart):
+  // the client's protocol position, which both directions set and may hold at once...
   bool skip_until_sync_ = false;   // after a proxy error in the extended protocol
   bool lost_transaction_ = false;  // the server died while the client was in a transaction
-  bool c2s_writing_ = false;
-  bool s2c_idle_wait_ = false;    // the server direction waits for a server byte, no data held
-  bool s2c_holds_bytes_ = false;  // the server direction holds part of a server message
-  bool wake_ = false;
-  bool s2c_running_ = false;
-  bool client_readable_ = false;  // wait_for_client() saw the client readable
-  // Hot: the session was active lately, so both directions keep their read buffers and keep
-  // a read pending (no epoll re-arm and no new coroutine per message). Idle sessions wait for
-  // readiness without buffers instead; the IdleSweeper cools a hot session down after a
-  // quiet period.
+  // ...a write to the active server in progress, by either direction (the server direction
+  // writes when it re-runs a fenced transaction); the other waits for it before it closes,
+  // gives back or writes to that server...
+  bool writing_to_server_ = false;
+  // ...and the session's temperature. Hot: the session was active lately, so both
+  // directions keep their read buffers and keep a read pending (no epoll re-arm and no new
+  // coroutine per message). Idle sessions wait for readiness without buffers instead; the
+  // IdleSweeper cools a hot session down after a quiet period.
   bool hot_ = false;
-  bool hot_listed_ = false;    // on the thread's IdleSweeper list
-  bool c2s_hot_wait_ = false;  // the client direction waits in a read with no bytes held
+  bool hot_listed_ = false;  // on the thread's IdleSweeper list
   // The current transaction (from its first message to ReadyForQuery 'I').
   bool txn_wrote_ = false;
   bool logged_pin_ = false;
-  // Stale sidecar (fence_retry.cpp); the transaction's messages are in RelayState::rerun.
-  bool fence_retry_ = false;     // a fence error was dropped: re-run the transaction at its Z
-  bool fence_rollback_ = false;  // the old side's failed transaction is being rolled back
-  bool retrying_ = false;        // re-running: the client direction waits (handoff timer)
-  bool mirror_txn_ = false;      // the current transaction is mirrored (mirror_tap.cpp)
+  bool mirror_txn_ = false;  // the current transaction is mirrored (mirror_tap.cpp)
   routing::Side mirror_to_ = routing::Side::target;
   std::uint32_t activity_ = 0, swept_activity_ = 0;  // client reads, and at the last sweep
   // One direction waits on it for the other to let go of a server (made on first use).

@@ -67,12 +67,12 @@ asio::awaitable<bool> ClientSession::wait_route_moved(routing::Side fenced) {
 }
 
 bool ClientSession::fence_rerunnable() const {
-  return !fence_retry_ && rs_ && rs_->rerun.rerunnable() && !pinned_ && runtime_.states &&
+  return !fence_dropping() && rs_ && rs_->rerun.rerunnable() && !pinned_ && runtime_.states &&
          tracker_.outstanding() == 1 && !tracker_.unsynced();
 }
 
 bool ClientSession::rerun_track(std::uint8_t type, std::span<const std::uint8_t> body, bool keep) {
-  if (fence_retry_) return false;  // the fenced side's answers: the re-run answers instead
+  if (fence_dropping()) return false;  // the fenced side's answers: the re-run answers instead
   if (!keep || !rs_ || !route_->route->target) return keep;
   RerunLog& log = rs_->rerun;
   switch (log.rerun_answer(type)) {
@@ -96,17 +96,17 @@ bool ClientSession::rerun_track(std::uint8_t type, std::span<const std::uint8_t>
 }
 
 asio::awaitable<bool> ClientSession::retry_after_fence() {
-  s2c_holds_bytes_ = false;
-  if (!fence_rollback_) {
+  s2c_to(S2c::running);
+  if (fence_ != Fence::rolling_back) {
     const routing::Side fenced = active_side_;
     const bool moved = co_await wait_route_moved(fenced);
     if (end_reason_ != EndReason::none) {
-      retrying_ = false;
+      fence_to(Fence::none);
       notify_handoff();
       co_return false;
     }
     if (!moved) {
-      fence_retry_ = false;
+      fence_to(Fence::none);
       rs().rerun.clear();
       reply_error("40001",
                   "pgshift: route " + route_name_ + " moved away from the " +
@@ -118,15 +118,14 @@ asio::awaitable<bool> ClientSession::retry_after_fence() {
       queue_local(z);
       log_warn("fence met and the route state still names the fenced side: retryable error",
                {f("session", id_), f("route", route_name_)});
-      retrying_ = false;
       notify_handoff();
       co_return true;
     }
     if (server_ && tracker_.status() != wire::txn_status::idle) {
       // The old side holds the failed transaction (an explicit BEGIN): rolled back first, its
       // answers dropped like the fence error's; this runs again at its ReadyForQuery.
-      while (c2s_writing_ && end_reason_ == EndReason::none) co_await wait_handoff();
-      fence_rollback_ = true;
+      while (writing_to_server_ && end_reason_ == EndReason::none) co_await wait_handoff();
+      fence_to(Fence::rolling_back);
       wire::Bytes q;
       wire::query(q, "ROLLBACK");
       const std::span<const std::uint8_t> raw(q);
@@ -135,15 +134,15 @@ asio::awaitable<bool> ClientSession::retry_after_fence() {
       co_return end_reason_ == EndReason::none;
     }
   }
-  fence_retry_ = fence_rollback_ = false;
+  fence_to(Fence::rerunning);
   if (server_ && txn_mode_ && !pinned_) {
-    while (c2s_writing_ && end_reason_ == EndReason::none) co_await wait_handoff();
+    while (writing_to_server_ && end_reason_ == EndReason::none) co_await wait_handoff();
     if (server_ && tracker_.idle()) release_active();
   }
   log_info("fence met: the transaction runs again on the new side",
            {f("session", id_), f("route", route_name_)});
   co_await rerun_messages();
-  retrying_ = false;
+  fence_to(Fence::none);
   notify_handoff();
   co_return end_reason_ == EndReason::none;
 }

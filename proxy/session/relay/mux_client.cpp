@@ -209,7 +209,7 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
   // A server of that side. In transaction mode a server still held from the last
   // transaction (its reader was busy when it ended) is given back first if the side differs.
   if (server_ && active_side_ != side && txn_mode_ && !pinned_) {
-    while (s2c_holds_bytes_ && end_reason_ == EndReason::none) {
+    while (s2c_ == S2c::holding && end_reason_ == EndReason::none) {
       // The server direction is in the middle of a message from it; it wakes us when done.
       co_await wait_handoff();
     }
@@ -305,9 +305,9 @@ asio::awaitable<void> ClientSession::flush_to_server() {
     co_return;
   }
   pool::ServerConnection* s = server_;
-  c2s_writing_ = true;
+  writing_to_server_ = true;
   auto ec = co_await s->stream.write_all(out, direct);  // one system call for both
-  c2s_writing_ = false;
+  writing_to_server_ = false;
   notify_handoff();
   out.clear();
   if (out.capacity() > kFlushThreshold) wire::Bytes().swap(out);
@@ -318,7 +318,7 @@ asio::awaitable<void> ClientSession::flush_to_server() {
   }
   // The transaction may have ended while we were writing (the server direction does not
   // give a server back while it is being written to).
-  if (server_ == s && tracker_.idle() && txn_mode_ && !pinned_ && s2c_idle_wait_) {
+  if (server_ == s && tracker_.idle() && txn_mode_ && !pinned_ && s2c_idle_wait()) {
     release_active();
   }
 }
@@ -507,6 +507,9 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
   bool unread = !buf.empty();
   bool terminate = false;
   bool more = false;  // the last read filled its buffer (Stream::read_some_drained)
+  // Started by on_client_readable(): the client is readable (bytes, EOF or an error).
+  bool readable = c2s_ == C2s::woken;
+  c2s_to(C2s::running);
   while (end_reason_ == EndReason::none && !terminate) {
     if (!unread) {
       if (buf.empty()) {
@@ -514,19 +517,19 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
         // the session waits hot, with this coroutine.
         if (!hot_ && scanner.at_boundary()) {
           buf.release_if_empty();  // idle clients hold no I/O buffer
-          if (rs_ && rs_->disposable() && !server_ && !s2c_running_) rs_.reset();
-          if (!std::exchange(client_readable_, false) && !client_.has_buffered_input()) {
+          if (rs_ && rs_->disposable() && !server_ && s2c_ == S2c::stopped) rs_.reset();
+          if (!std::exchange(readable, false) && !client_.has_buffered_input()) {
             wait_for_client();  // and no coroutine frame either
             co_return;
           }
         }
-        c2s_hot_wait_ = hot_ && scanner.at_boundary();
+        if (hot_ && scanner.at_boundary()) c2s_to(C2s::hot_wait);
       }
       // Inside a message, read at once: a client that stopped mid-message and closed is
       // seen now (its FIN may have come in the event of its last bytes).
       more = more || !buf.empty() || !scanner.at_boundary();
       auto [ec, n] = co_await client_.read_some_drained(buf.writable(), more);
-      c2s_hot_wait_ = false;
+      c2s_to(C2s::running);
       // Cooled down by the IdleSweeper (sweep_idle): wait again, without the buffer.
       if (ec == asio::error::operation_aborted && !hot_ && end_reason_ == EndReason::none) continue;
       if (ec) break;
@@ -552,7 +555,7 @@ asio::awaitable<void> ClientSession::mux_client_to_server() {
       }
       if (r.kind == wire::ScanKind::message) {
         // The server direction is re-running a fenced statement (fence_retry.cpp).
-        while (retrying_ && end_reason_ == EndReason::none) co_await wait_handoff();
+        while (fence_ != Fence::none && end_reason_ == EndReason::none) co_await wait_handoff();
         if (end_reason_ != EndReason::none || !co_await on_client_message(r.type, r.body, raw)) {
           terminate = true;
           // Bytes after Terminate: a protocol violation the client is told about.

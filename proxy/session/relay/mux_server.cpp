@@ -72,8 +72,10 @@ asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
     rs_->rerun.clear();
     rs_->rerun.stop_dropping();
   }
-  fence_retry_ = fence_rollback_ = false;
-  if (std::exchange(retrying_, false)) notify_handoff();
+  if (fence_ != Fence::none) {
+    fence_to(Fence::none);
+    notify_handoff();  // the client direction, held for the re-run, goes on
+  }
   mirror_abandon();  // whether it committed is not known (docs/sync.md)
   uncount_transaction();
   txn_wrote_ = false;
@@ -118,9 +120,8 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
     if (end_reason_ != EndReason::none) break;
     if (!server_) {
       // Nothing to read or write: stop. wake_server_reader() starts this again.
-      s2c_holds_bytes_ = false;
+      s2c_to(S2c::stopped);
       notify_handoff();
-      s2c_running_ = false;
       co_return;
     }
     if (gen != server_gen_) {
@@ -138,10 +139,8 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
       // buffer (which re-arms the socket in epoll). Another direction may interrupt the wait
       // (wake_server_reader, release_active, sweep_idle) by cancelling it, which takes no
       // bytes.
-      s2c_holds_bytes_ = false;
+      s2c_to(S2c::idle_wait);
       notify_handoff();  // a client direction waiting for us to let go may go on
-      wake_ = false;
-      s2c_idle_wait_ = true;
       pool::error_code ec;
       std::size_t n = 0;
       if (hot_) {
@@ -153,7 +152,8 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
         buf.release_if_empty();
         ec = co_await s->stream.wait_readable();
       }
-      s2c_idle_wait_ = false;
+      const bool woken = s2c_ == S2c::waking;  // wake_server_reader() or sweep_idle()
+      s2c_to(S2c::running);
       if (end_reason_ != EndReason::none) {
         // Bytes from a server the session no longer reads: not at a clean boundary.
         server_ok = (!ec && n == 0) || ec == asio::error::operation_aborted;
@@ -165,20 +165,20 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
         // watch and liveness probe catch a server that went away (docs/pooling.md).
         continue;
       }
-      if (ec == asio::error::operation_aborted && wake_) continue;
+      if (ec == asio::error::operation_aborted && woken) continue;
       if (ec) {
         if (!co_await on_server_failure("server connection failed: " + ec.message())) break;
         continue;
       }
       if (n > 0) {
         buf.commit(n);
-        s2c_holds_bytes_ = true;
+        s2c_to(S2c::holding);
         unscanned = true;
       }
       if (!local_out_.empty()) continue;  // the proxy's answers were queued first
     }
     if (!unscanned) {
-      s2c_holds_bytes_ = true;
+      s2c_to(S2c::holding);
       // Part of a message is held: read at once (a server that stopped mid-message and
       // closed is seen now, Stream::read_some_drained).
       more = true;
@@ -222,13 +222,13 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
           s->txn_status = status;
           rs().filter.should_forward(wire::be::ready_for_query, s->prepared);
           // After a fence error the client gets the re-run's answers (fence_retry.cpp).
-          if (fence_retry_) rerun_due = tracker_.outstanding() == 0;
+          if (fence_dropping()) rerun_due = tracker_.outstanding() == 0;
           if (tracker_.outstanding() == 0) {
             route_metrics_->latency(active_side_)
                 .Observe(seconds(std::chrono::steady_clock::now() - query_start_));
           }
           if (mirror_txn_) {
-            if (fence_retry_) {
+            if (fence_dropping()) {
               mirror_->clear();  // re-run on the new side: not this side's transaction
               mirror_txn_ = false;
             } else {
@@ -246,8 +246,7 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
             keep = false;
             if (runtime_.states) runtime_.states->refresh_soon();
             if (fence_rerunnable()) {
-              fence_retry_ = true;
-              retrying_ = true;  // the client direction sends nothing more meanwhile
+              fence_to(Fence::dropping);  // the client direction sends nothing meanwhile
             } else {
               rs().rerun.clear();
               rs().rerun.stop_dropping();
@@ -313,8 +312,8 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
     // sees the ReadyForQuery and can start its next transaction.
     const bool boundary = tracker_.idle() && buf.empty();
     if (boundary) {
-      s2c_holds_bytes_ = false;
-      if (!c2s_writing_ && filter_empty()) release_active();
+      s2c_to(S2c::running);
+      if (!writing_to_server_ && filter_empty()) release_active();
     }
     if (mirror_acks_ && mirror_acks_->pending > 0 && boundary) co_await wait_mirror_acks();
     if (!out.empty() && co_await client_.write_all(out)) {
@@ -332,8 +331,12 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
     if (scanner.bytes_needed() > buf.size()) buf.reserve_total(scanner.bytes_needed());
   }
   if (end_reason_ == EndReason::none) end(EndReason::server_closed, "server closed the connection");
+  s2c_to(S2c::done);  // never started again
   // A client direction held for a fence re-run that will not happen now sees the end.
-  if (std::exchange(retrying_, false)) notify_handoff();
+  if (fence_ != Fence::none) {
+    fence_to(Fence::none);
+    notify_handoff();
+  }
   mirror_abandon();
   // Anything still queued (an error for the client) goes out before the goodbye.
   if (!local_out_.empty() && end_reason_ != EndReason::client_closed) {
