@@ -13,6 +13,7 @@
 
 #include "proxy/session/client_auth.hpp"
 #include "proxy/session/message_io.hpp"
+#include "proxy/session/relay/passthrough.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/session/upstream_error.hpp"
 #include "proxy/telemetry/log.hpp"
@@ -294,25 +295,8 @@ asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& star
   }
 }
 
-asio::awaitable<bool> ClientSession::login() {
-  wire::StartupPacket startup;
-  if (!co_await negotiate_startup(startup)) co_return false;
-
-  profile_->identity.user = *startup.find("user");
-  const std::string* db = startup.find("database");
-  profile_->identity.database = db && !db->empty() ? *db : profile_->identity.user;
-
-  // Protocol 3.x with x > 0, or _pq_ options: answer as PostgreSQL 15 does.
-  std::vector<std::string> unrecognized;
-  for (auto& [k, v] : startup.params) {
-    if (k.starts_with("_pq_.")) unrecognized.push_back(k);
-  }
-  if ((startup.protocol & 0xffff) > 0 || !unrecognized.empty()) {
-    wire::Bytes out;
-    wire::negotiate_protocol_version(out, 0, unrecognized);
-    if (co_await client_.write_all(out)) co_return false;
-  }
-
+// Authenticates the client (client_auth.cpp). False when it was refused.
+asio::awaitable<bool> ClientSession::authenticate(const wire::StartupPacket& startup) {
   login_->phase = LoginPhase::authentication;
   ClientAuthRequest auth_request{.user = profile_->identity.user,
                                  .database = profile_->identity.database,
@@ -332,6 +316,12 @@ asio::awaitable<bool> ClientSession::login() {
   profile_->identity.user_entry = auth.entry;
   profile_->identity.scram_client_key = auth.scram_client_key;
 
+  co_return true;
+}
+
+// The route for the client's database and user, and a client slot on it
+// (pool.max_client_connections). False when the client was refused.
+asio::awaitable<bool> ClientSession::take_route() {
   const RouteRuntime* route =
       select_route(*snap_, profile_->identity.database, profile_->identity.user);
   if (!route) {
@@ -361,14 +351,24 @@ asio::awaitable<bool> ClientSession::login() {
     co_await send_error(client_, "53300", message);
     co_return false;
   }
+  co_return true;
+}
+
+// Which relay the session runs (passthrough or multiplexed), and what the client's servers
+// are brought to. Returns whether it is a replication connection.
+bool ClientSession::choose_relay(const wire::StartupPacket& startup) {
+  const config::Route& rc = *route_->route;
   txn_mode_ = rc.pool.mode == config::PoolMode::transaction;
   mux_ = txn_mode_ || rc.target.has_value();
   bool replication = false;
   for (auto& [k, v] : startup.params) {
-    if (forwardable(k, route->route)) profile_->identity.startup_params.emplace_back(k, v);
+    if (forwardable(k, route_->route)) profile_->identity.startup_params.emplace_back(k, v);
     if (k == "replication") replication = true;
   }
   if (replication) mux_ = txn_mode_ = false;  // a replication connection is never shared
+  // The passthrough relay's server direction (PassthroughRelay::run) is the session's: the
+  // multiplexed one must never start for it (wake_server_reader).
+  if (!mux_) s2c_to(S2c::running);
   profile_->tracked = pool::tracked_parameters(profile_->identity.startup_params);
   profile_ = ClientProfile::intern(std::move(profile_));  // read-only from here on
   if (rc.target) {  // routing keys only matter where reads are split
@@ -378,23 +378,13 @@ asio::awaitable<bool> ClientSession::login() {
   }
   if (runtime_.health) health_ = runtime_.health->route(route_name_);
 
-  login_->phase = LoginPhase::upstream;
-  bool attached = replication ? co_await attach_replication() : co_await attach_at_login(*route);
-  if (!attached) {
-    count_login_failure(LoginFailure::upstream_failed);
-    metrics().errors(ErrorKind::upstream_connect).Increment();
-    co_return false;
-  }
-  route_metrics_ = &metrics().route(route_name_);
-  route_metrics_->client_connections->Increment();
-  route_metrics_->client_connections_total->Increment();
-  // Session mode (and replication): the client keeps this server for its whole session, so
-  // it gets the server's real pid (pg_backend_pid(), NOTIFY's sender pid, pg_terminate_backend
-  // all agree with BackendKeyData). Transaction mode: a pgshift-made pid (docs/pooling.md).
-  client_key_ =
-      runtime_.cancels.register_slot(cancel_slot_, txn_mode_ ? 0 : server_->backend_key.pid);
-  registered_ = true;
+  return replication;
+}
 
+// The client is in: AuthenticationOk, the server's ParameterStatus values, BackendKeyData and
+// ReadyForQuery.
+asio::awaitable<bool> ClientSession::greet() {
+  const config::Route& rc = *route_->route;
   wire::Bytes out;
   wire::auth_ok(out);
   for (auto& [k, v] : server_->parameters) wire::parameter_status(out, k, v);
@@ -411,6 +401,48 @@ asio::awaitable<bool> ClientSession::login() {
        f("database", profile_->identity.database), f("route", route_name_),
        f("pool_mode", config::to_string(rc.pool.mode)), f("tls", client_.is_tls() ? "on" : "off")});
   co_return true;
+}
+
+asio::awaitable<bool> ClientSession::login() {
+  wire::StartupPacket startup;
+  if (!co_await negotiate_startup(startup)) co_return false;
+
+  profile_->identity.user = *startup.find("user");
+  const std::string* db = startup.find("database");
+  profile_->identity.database = db && !db->empty() ? *db : profile_->identity.user;
+
+  // Protocol 3.x with x > 0, or _pq_ options: answer as PostgreSQL 15 does.
+  std::vector<std::string> unrecognized;
+  for (auto& [k, v] : startup.params) {
+    if (k.starts_with("_pq_.")) unrecognized.push_back(k);
+  }
+  if ((startup.protocol & 0xffff) > 0 || !unrecognized.empty()) {
+    wire::Bytes out;
+    wire::negotiate_protocol_version(out, 0, unrecognized);
+    if (co_await client_.write_all(out)) co_return false;
+  }
+
+  if (!co_await authenticate(startup)) co_return false;
+  if (!co_await take_route()) co_return false;
+  const bool replication = choose_relay(startup);
+  login_->phase = LoginPhase::upstream;
+  bool attached = replication ? co_await attach_replication() : co_await attach_at_login(*route_);
+  if (!attached) {
+    count_login_failure(LoginFailure::upstream_failed);
+    metrics().errors(ErrorKind::upstream_connect).Increment();
+    co_return false;
+  }
+  route_metrics_ = &metrics().route(route_name_);
+  route_metrics_->client_connections->Increment();
+  route_metrics_->client_connections_total->Increment();
+  // Session mode (and replication): the client keeps this server for its whole session, so
+  // it gets the server's real pid (pg_backend_pid(), NOTIFY's sender pid, pg_terminate_backend
+  // all agree with BackendKeyData). Transaction mode: a pgshift-made pid (docs/pooling.md).
+  client_key_ =
+      runtime_.cancels.register_slot(cancel_slot_, txn_mode_ ? 0 : server_->backend_key.pid);
+  registered_ = true;
+
+  co_return co_await greet();
 }
 
 // Replication connections get a dedicated server connection, never pooled.
@@ -463,14 +495,12 @@ asio::awaitable<void> ClientSession::run() {
   // until both directions are done (each holds a shared_ptr).
   auto self = shared_from_this();
   login_.reset();  // logged in: what only the login needed goes
-  if (mux_) {
-    wake_server_reader();  // runs only if a server is held (session mode)
-    co_await mux_client_to_server();
-  } else {
-    asio::co_spawn(
-        client_.get_executor(), [self]() { return self->server_to_client(); }, asio::detached);
-    co_await client_to_server();
+  if (!mux_) {
+    co_await PassthroughRelay::run(std::move(self));
+    co_return;
   }
+  wake_server_reader();  // runs only if a server is held (session mode)
+  co_await mux_client_to_server();
 }
 
 }  // namespace pgshift::proxy

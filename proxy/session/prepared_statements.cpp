@@ -99,6 +99,38 @@ void bind_head(wire::Bytes& out, std::string_view portal, std::string_view state
 
 }  // namespace
 
+// A Bind, rebuilt with the statement's server-side name (prepared there first if needed).
+bool StatementMapper::rewrite_bind(std::span<const std::uint8_t> body, pool::PreparedSet& server,
+                                   ResponseFilter& filter, wire::Bytes& out,
+                                   std::span<const std::uint8_t>* tail) {
+  wire::BindNames names;
+  if (wire::parse_bind_names(body, names)) return false;
+  auto it = names.statement.empty() ? statements().end()
+                                    : statements().find(std::string(names.statement));
+  // Bind = portal\0 statement\0 rest...
+  const std::size_t rest = names.portal.size() + 1 + names.statement.size() + 1;
+  const bool by_tail = tail && body.size() - rest >= kTailFrom;
+  if (it == statements().end()) {
+    // Unnamed, or unknown (the server gives its own error): as it came.
+    if (!by_tail) {
+      append_raw(wire::fe::bind, body, out);
+      return true;
+    }
+    bind_head(out, names.portal, names.statement, body.size() - rest);
+    *tail = body.subspan(rest);
+    return true;
+  }
+  ensure_prepared(it->second, server, filter, out);
+  // Rebuilt with the server-side statement name.
+  if (by_tail) {
+    bind_head(out, names.portal, it->second.server_name, body.size() - rest);
+    *tail = body.subspan(rest);
+    return true;
+  }
+  append_bind(out, names.portal, it->second.server_name, body.subspan(rest));
+  return true;
+}
+
 bool StatementMapper::rewrite(std::uint8_t type, std::span<const std::uint8_t> body,
                               pool::PreparedSet& server, ResponseFilter& filter, wire::Bytes& out,
                               std::span<const std::uint8_t>* tail) {
@@ -123,34 +155,8 @@ bool StatementMapper::rewrite(std::uint8_t type, std::span<const std::uint8_t> b
       statements()[std::string(p.statement)] = std::move(st);
       return true;
     }
-    case wire::fe::bind: {
-      wire::BindNames names;
-      if (wire::parse_bind_names(body, names)) return false;
-      auto it = names.statement.empty() ? statements().end()
-                                        : statements().find(std::string(names.statement));
-      // Bind = portal\0 statement\0 rest...
-      const std::size_t rest = names.portal.size() + 1 + names.statement.size() + 1;
-      const bool by_tail = tail && body.size() - rest >= kTailFrom;
-      if (it == statements().end()) {
-        // Unnamed, or unknown (the server gives its own error): as it came.
-        if (!by_tail) {
-          append_raw(type, body, out);
-          return true;
-        }
-        bind_head(out, names.portal, names.statement, body.size() - rest);
-        *tail = body.subspan(rest);
-        return true;
-      }
-      ensure_prepared(it->second, server, filter, out);
-      // Rebuilt with the server-side statement name.
-      if (by_tail) {
-        bind_head(out, names.portal, it->second.server_name, body.size() - rest);
-        *tail = body.subspan(rest);
-        return true;
-      }
-      append_bind(out, names.portal, it->second.server_name, body.subspan(rest));
-      return true;
-    }
+    case wire::fe::bind:
+      return rewrite_bind(body, server, filter, out, tail);
     case wire::fe::describe:
     case wire::fe::close: {
       wire::CloseOrDescribe m;

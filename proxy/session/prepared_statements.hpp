@@ -98,6 +98,8 @@ class StatementMapper {
   void ensure_prepared(const Statement& st, pool::PreparedSet& server, ResponseFilter& filter,
                        wire::Bytes& out);
   void append_raw(std::uint8_t type, std::span<const std::uint8_t> body, wire::Bytes& out);
+  bool rewrite_bind(std::span<const std::uint8_t> body, pool::PreparedSet& server,
+                    ResponseFilter& filter, wire::Bytes& out, std::span<const std::uint8_t>* tail);
 
   // The server-side name of the next statement: pgs_<client id>_<n>.
   std::string next_server_name();

@@ -3,14 +3,16 @@
 // selection, then relaying. Lives on one io_context thread for its whole life (no strand
 // needed); every coroutine of a session runs there.
 //
-// Two relays (docs/architecture.md):
-//  - passthrough (session_relay.cpp): session pooling on a route without a target, and
-//    replication connections. Bytes are forwarded as they arrive; only message headers are
-//    looked at.
-//  - multiplexed (session_mux_*.cpp): transaction pooling, and any route with a target. The
-//    client's messages are handled one by one: each transaction is routed (source or target,
-//    routing/router.hpp) and, in transaction mode, gets a server from the pool at its first
-//    message and gives it back at ReadyForQuery 'I' with nothing outstanding.
+// Two relays (docs/architecture.md), chosen once at login (run()):
+//  - passthrough (relay/passthrough.*, class PassthroughRelay): session pooling on a route
+//    without a target, and replication connections. Bytes are forwarded as they arrive;
+//    only message headers are looked at.
+//  - multiplexed (relay/mux_client.cpp, client_messages.cpp, mux_server.cpp,
+//    server_messages.cpp, servers.cpp...): transaction pooling, and any route with a target.
+//    The client's messages are handled one by one: each transaction is routed (source or
+//    target, routing/router.hpp) and, in transaction mode, gets a server from the pool at
+//    its first message and gives it back at ReadyForQuery 'I' with nothing outstanding.
+// How a session ends is common to both (session_end.cpp).
 //
 // The client stream has exactly one writer at a time: the login code, then the
 // server-to-client direction. The client-to-server direction hands anything the proxy
@@ -102,8 +104,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     bool valid = false;
   };
 
-  // ---- login (session_login.cpp) ----
+  // ---- login (login.cpp) ----
   asio::awaitable<bool> login();
+  // The steps of login(), in order.
+  asio::awaitable<bool> authenticate(const wire::StartupPacket& startup);
+  asio::awaitable<bool> take_route();
+  bool choose_relay(const wire::StartupPacket& startup);
+  asio::awaitable<bool> greet();
   asio::awaitable<bool> negotiate_startup(wire::StartupPacket& startup);
   asio::awaitable<void> handle_cancel_request(wire::CancelKey key);
   asio::awaitable<bool> attach_at_login(const RouteRuntime& route);
@@ -113,14 +120,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<bool> login_within_deadline();
   asio::awaitable<void> send_login_timeout(std::chrono::milliseconds limit);
 
-  // ---- passthrough relay (session_relay.cpp) ----
-  asio::awaitable<void> client_to_server();
-  asio::awaitable<void> server_to_client();
+  // ---- the end of a session, for both relays (session_end.cpp) ----
+  friend class PassthroughRelay;  // relay/passthrough.hpp
   void end(EndReason reason, std::string detail = {});
   asio::awaitable<void> say_goodbye();  // the end-of-session error for the client, if any
   asio::awaitable<void> release_all(bool server_ok);
 
-  // ---- sides and servers (session_servers.cpp) ----
+  // ---- sides and servers (relay/servers.cpp) ----
   // The side's pool (made on first use), or null with `error` filled.
   pool::ServerPool* side_pool(routing::Side side, std::string& error);
   // Makes `side` the active server, acquiring one if the session holds none there.
@@ -149,19 +155,38 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     return pinned_ || (!txn_mode_ && active_side_ == authoritative_side());
   }
 
-  // ---- multiplexed relay: client to server (session_mux_client.cpp) ----
+  // ---- multiplexed relay: client to server (relay/mux_client.cpp, client_messages.cpp) ----
   asio::awaitable<void> mux_client_to_server();
+  bool park_if_idle(const wire::MessageScanner& scanner, bool readable);
+  void forward_copy_piece(std::span<const std::uint8_t> raw);  // a piece of CopyData
   // What the client direction reads whole: every frontend message but CopyData.
   static wire::MessageScanner::TypeSet mux_client_types();
   // Handles one whole client message; false when the client said Terminate.
   asio::awaitable<bool> on_client_message(std::uint8_t type, std::span<const std::uint8_t> body,
                                           std::span<const std::uint8_t> raw);
   asio::awaitable<bool> start_transaction(const routing::Classification& c, std::uint8_t trigger);
+  void refuse_transaction(std::uint8_t trigger, std::string_view sqlstate, std::string_view message,
+                          std::string_view detail);
+  asio::awaitable<bool> wait_while_paused(std::uint8_t trigger);
+  routing::Side choose_side(const routing::Classification& c, const routing::MigrationState& state);
   // The route's open-transaction counter (PauseGate::counter), for the fleet barrier: +1
   // when a transaction starts, -1 when it ends (or the session does); idempotent.
   void count_transaction();
   void uncount_transaction();
   void note_statement(const routing::Classification& c);
+  // Before routing (client_messages.cpp): the client learns of a lost transaction, or the
+  // message is skipped up to the Sync after a proxy error. True when it was answered.
+  bool answered_without_server(std::uint8_t type);
+  // The statement records of Parse, Bind and Close; false when the message was malformed
+  // (the session ends).
+  bool note_parse(std::span<const std::uint8_t> body);
+  bool note_bind(std::span<const std::uint8_t> body);
+  bool note_close(std::span<const std::uint8_t> body);
+  void forward_query(std::string_view sql, const routing::Classification& c,
+                     std::span<const std::uint8_t> body, std::span<const std::uint8_t> raw);
+  bool answer_sync_locally();
+  void log_for_rerun(bool boundary, std::span<const std::uint8_t> raw);
+  void hold_until_routed(std::uint8_t type, std::span<const std::uint8_t> raw);
   bool at_boundary() const { return tracker_.idle(); }
   bool forward(std::uint8_t type, std::span<const std::uint8_t> body,
                std::span<const std::uint8_t> raw);
@@ -189,8 +214,45 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void queue_local(const wire::Bytes& bytes);
   const StatementInfo* find_statement(std::string_view name);
 
-  // ---- multiplexed relay: server to client (session_mux_server.cpp) ----
+  // ---- multiplexed relay: server to client (relay/mux_server.cpp, server_messages.cpp) ----
   asio::awaitable<void> mux_server_to_client();
+  // The server direction's state between reads (its coroutine's locals).
+  struct S2cLoop {
+    S2cLoop(const wire::Limits& limits, std::uint64_t g, bool has_target)
+        : types(server_scanner_types(has_target)),
+          scanner(wire::Direction::backend, limits, types),
+          gen(g) {}
+    // Another server became active: nothing of the old one is kept.
+    void restart(const wire::Limits& limits, std::uint64_t next_gen);
+    wire::MessageScanner::TypeSet types;
+    wire::MessageScanner scanner;
+    IoBuffer buf;
+    wire::Bytes kept;        // the chunk without dropped messages, when there are any
+    std::uint64_t gen;       // server_gen_ of the server read
+    bool unscanned = false;  // buf holds bytes the idle wait read and the scan has not seen
+    bool server_ok = true;   // false once the server lost framing
+    bool piece_keep = true;  // whether the client gets the message being relayed in pieces
+    bool more = false;       // the last read filled its buffer (Stream::read_some_drained)
+  };
+  // What one scan of the server's bytes found.
+  struct Scanned {
+    std::size_t pos = 0;     // bytes scanned (whole messages and pieces)
+    bool dropped = false;    // some are left out: the client gets S2cLoop::kept
+    bool fatal = false;      // a FATAL from a server that holds no session state
+    bool rerun_due = false;  // the fenced statement's ReadyForQuery came: re-run it
+  };
+  enum class Step : std::uint8_t { go, again, stop };  // of the server direction's loop
+  static wire::MessageScanner::TypeSet server_scanner_types(bool has_target);
+  asio::awaitable<Step> read_server(S2cLoop& l, pool::ServerConnection* s);
+  Scanned scan_server_bytes(S2cLoop& l, pool::ServerConnection* s);
+  // One whole server message; `keep`: whether the client gets it. False when the session
+  // ends (the server lost framing).
+  bool on_server_message(const wire::ScanResult& r, pool::ServerConnection* s, S2cLoop& l,
+                         Scanned& sc, bool& keep);
+  bool on_server_ready(std::span<const std::uint8_t> body, pool::ServerConnection* s, Scanned& sc);
+  void on_server_error(const wire::ScanResult& r, pool::ServerConnection* s, S2cLoop& l,
+                       Scanned& sc, bool& keep);
+  asio::awaitable<Step> deliver_server_bytes(S2cLoop& l, const Scanned& sc);
   asio::awaitable<bool> on_server_failure(std::string detail);
   void on_transaction_end();
 
@@ -288,7 +350,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   StatementMapper mapper_;
   // What the multiplexed relay keeps between messages besides the statement mapper: made
   // on first use, and dropped when the session goes idle holding nothing in it
-  // (session_idle.cpp), so idle clients do not carry it.
+  // (idle.cpp), so idle clients do not carry it.
   struct RelayState {
     ResponseFilter filter;
     std::unordered_map<std::string, StatementInfo> statements;  // by client name

@@ -152,7 +152,7 @@ asio::awaitable<void> ClientSession::wait_handoff() {
 
 void ClientSession::wake_server_reader() {
   if (s2c_ == S2c::idle_wait) s2c_to(S2c::waking);
-  if (s2c_ == S2c::stopped && mux_ && route_metrics_ &&
+  if (s2c_ == S2c::stopped && route_metrics_ &&
       (server_ || !local_out_.empty() || end_reason_ != EndReason::none)) {
     s2c_to(S2c::running);
     asio::co_spawn(
