@@ -17,6 +17,7 @@
 #include <chrono>
 
 #include "proxy/control/state_store.hpp"
+#include "proxy/session/clock.hpp"
 #include "proxy/session/relay/fence.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/telemetry/log.hpp"
@@ -52,18 +53,13 @@ std::string fence_moved_error(const wire::ErrorFields& ef, std::string_view rout
 asio::awaitable<bool> ClientSession::wait_route_moved(routing::Side fenced) {
   if (!runtime_.states) co_return false;
   runtime_.states->refresh_soon();
-  asio::steady_timer timer(client_.get_executor());
-  const auto deadline = std::chrono::steady_clock::now() + kMovedWait;
-  for (;;) {
+  auto moved = [this, fenced] {
     auto states = runtime_.states->snapshot();
     const auto* state = states->find(route_name_);
-    if (state && routing::authoritative_side(*state) != fenced) co_return true;
-    if (std::chrono::steady_clock::now() >= deadline || end_reason_ != EndReason::none) {
-      co_return false;
-    }
-    timer.expires_after(kMovedPoll);
-    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
+    return state && routing::authoritative_side(*state) != fenced;
+  };
+  auto ended = [this] { return end_reason_ != EndReason::none; };
+  co_return co_await poll_until(client_.get_executor(), moved, ended, kMovedPoll, kMovedWait);
 }
 
 bool ClientSession::fence_rerunnable() const {

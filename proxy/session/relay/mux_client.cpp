@@ -11,6 +11,7 @@
 
 #include "proxy/control/pause_gate.hpp"
 #include "proxy/control/route_state_store.hpp"
+#include "proxy/session/clock.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/session/upstream_error.hpp"
 #include "proxy/telemetry/log.hpp"
@@ -25,12 +26,6 @@ using routing::Side;
 using routing::StatementClass;
 
 namespace {
-
-std::int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // Bytes buffered for the server before they are written even in the middle of a read.
 constexpr std::size_t kFlushThreshold = 64 * 1024;
@@ -115,13 +110,13 @@ Side ClientSession::choose_side(const routing::Classification& c,
   in.has_target = true;
   in.target_healthy = health_ && health_->target.healthy();
   in.source_healthy = !health_ || health_->source.healthy();
-  in.target_lagging = route_->sync && route_->sync->lagging(steady_ms());
+  in.target_lagging = route_->sync && route_->sync->lagging(clock_ms());
   in.statement = c.kind;
   in.only_unknown_functions = c.only_unknown_functions;
   in.session_pinned = pinned_;
   in.key = rs().txn_key;
   in.ryw = route_->ryw.get();
-  in.now_ms = steady_ms();
+  in.now_ms = clock_ms();
   routing::RouteDecision d = routing::decide(in);
   route_metrics_->split(split_decision(d.reason)).Increment();
   if (d.reason == routing::Reason::target_unhealthy_fallback) {

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "proxy/control/state_store.hpp"
+#include "proxy/session/clock.hpp"
 #include "proxy/session/relay/fence.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/session/upstream_error.hpp"
@@ -17,14 +18,6 @@
 #include "wire/scanner.hpp"
 
 namespace pgshift::proxy {
-
-namespace {
-std::int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
 
 void ClientSession::count_transaction() {
   if (txn_counted_) return;
@@ -43,7 +36,7 @@ void ClientSession::uncount_transaction() {
 void ClientSession::on_transaction_end() {
   uncount_transaction();
   if (txn_wrote_ && route_->ryw && !rs().txn_key.empty()) {
-    route_->ryw->record_write(rs().txn_key, {steady_ms(), 0});
+    route_->ryw->record_write(rs().txn_key, {clock_ms(), 0});
   }
   txn_wrote_ = false;
   if (keys_) keys_->end_transaction();
