@@ -212,6 +212,50 @@ asio::awaitable<void> ClientSession::handle_cancel_request(wire::CancelKey key) 
   metrics().cancel_requests(ec ? CancelResult::failed : CancelResult::forwarded).Increment();
 }
 
+// An SSLRequest (`ssl`) or a GSSENCRequest: answered S (then the TLS handshake) or N, once
+// each. False when the session ends.
+asio::awaitable<bool> ClientSession::answer_encryption_request(bool ssl, bool& ssl_done,
+                                                               bool& gss_done) {
+  if (ssl ? ssl_done : gss_done) {
+    log_warn("client repeated an encryption request", {f("peer", login_->peer)});
+    count_login_failure(LoginFailure::invalid_startup);
+    metrics().protocol_errors(ProtocolDirection::client).Increment();
+    std::string message =
+        unsupported_protocol(ssl ? wire::kSslRequestCode : wire::kGssEncRequestCode);
+    co_await send_error(client_, "0A000", message);
+    co_return false;
+  }
+  // Anything sent after the request and before the handshake would be plaintext the
+  // client believes is encrypted: a protocol error (CVE-2021-23214).
+  if (!client_buf_.empty()) {
+    log_warn("client sent data after SSLRequest before the TLS handshake",
+             {f("peer", login_->peer)});
+    co_return false;
+  }
+  bool tls = ssl && snap_->client_tls && !client_.is_tls();
+  if (!ssl) log_debug("GSSENCRequest answered N (no GSSAPI encryption)", {f("peer", login_->peer)});
+  std::uint8_t answer = tls ? 'S' : 'N';
+  if (co_await client_.write_all(std::span<const std::uint8_t>(&answer, 1))) {
+    co_return false;
+  }
+  if (ssl) {
+    ssl_done = true;
+    gss_done = gss_done || tls;  // no GSSAPI encryption inside TLS
+  } else {
+    gss_done = true;
+  }
+  if (tls) {
+    login_->phase = LoginPhase::tls_handshake;
+    if (auto ec = co_await client_.handshake(*snap_->client_tls, asio::ssl::stream_base::server)) {
+      log_warn("client TLS handshake failed", {f("peer", login_->peer), f("error", ec.message())});
+      count_login_failure(LoginFailure::tls_handshake);
+      co_return false;
+    }
+    login_->phase = LoginPhase::startup;
+  }
+  co_return true;
+}
+
 asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& startup) {
   const auto& tls_cfg = snap_->config->listen.tls;
   // As ProcessStartupPacket in PostgreSQL 15's postmaster.c: each encryption request is
@@ -226,50 +270,12 @@ asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& star
     }
     switch (r.kind) {
       case wire::StartupKind::ssl_request:
-      case wire::StartupKind::gssenc_request: {
-        const bool ssl = r.kind == wire::StartupKind::ssl_request;
-        if (ssl ? ssl_done : gss_done) {
-          log_warn("client repeated an encryption request", {f("peer", login_->peer)});
-          count_login_failure(LoginFailure::invalid_startup);
-          metrics().protocol_errors(ProtocolDirection::client).Increment();
-          std::string message =
-              unsupported_protocol(ssl ? wire::kSslRequestCode : wire::kGssEncRequestCode);
-          co_await send_error(client_, "0A000", message);
+      case wire::StartupKind::gssenc_request:
+        if (!co_await answer_encryption_request(r.kind == wire::StartupKind::ssl_request, ssl_done,
+                                                gss_done)) {
           co_return false;
-        }
-        // Anything sent after the request and before the handshake would be plaintext the
-        // client believes is encrypted: a protocol error (CVE-2021-23214).
-        if (!client_buf_.empty()) {
-          log_warn("client sent data after SSLRequest before the TLS handshake",
-                   {f("peer", login_->peer)});
-          co_return false;
-        }
-        bool tls = ssl && snap_->client_tls && !client_.is_tls();
-        if (!ssl)
-          log_debug("GSSENCRequest answered N (no GSSAPI encryption)", {f("peer", login_->peer)});
-        std::uint8_t answer = tls ? 'S' : 'N';
-        if (co_await client_.write_all(std::span<const std::uint8_t>(&answer, 1))) {
-          co_return false;
-        }
-        if (ssl) {
-          ssl_done = true;
-          gss_done = gss_done || tls;  // no GSSAPI encryption inside TLS
-        } else {
-          gss_done = true;
-        }
-        if (tls) {
-          login_->phase = LoginPhase::tls_handshake;
-          if (auto ec =
-                  co_await client_.handshake(*snap_->client_tls, asio::ssl::stream_base::server)) {
-            log_warn("client TLS handshake failed",
-                     {f("peer", login_->peer), f("error", ec.message())});
-            count_login_failure(LoginFailure::tls_handshake);
-            co_return false;
-          }
-          login_->phase = LoginPhase::startup;
         }
         continue;
-      }
       case wire::StartupKind::cancel_request:
         co_await handle_cancel_request(r.cancel);
         co_return false;

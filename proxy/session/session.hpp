@@ -112,6 +112,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool choose_relay(const wire::StartupPacket& startup);
   asio::awaitable<bool> greet();
   asio::awaitable<bool> negotiate_startup(wire::StartupPacket& startup);
+  asio::awaitable<bool> answer_encryption_request(bool ssl, bool& ssl_done, bool& gss_done);
   asio::awaitable<void> handle_cancel_request(wire::CancelKey key);
   asio::awaitable<bool> attach_at_login(const RouteRuntime& route);
   asio::awaitable<bool> attach_replication();
@@ -182,10 +183,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool note_parse(std::span<const std::uint8_t> body);
   bool note_bind(std::span<const std::uint8_t> body);
   bool note_close(std::span<const std::uint8_t> body);
+  bool note_statement_message(std::uint8_t type, std::span<const std::uint8_t> body);
   void forward_query(std::string_view sql, const routing::Classification& c,
                      std::span<const std::uint8_t> body, std::span<const std::uint8_t> raw);
   bool answer_sync_locally();
   void log_for_rerun(bool boundary, std::span<const std::uint8_t> raw);
+  void end_without_server();
   void hold_until_routed(std::uint8_t type, std::span<const std::uint8_t> raw);
   bool at_boundary() const { return tracker_.idle(); }
   bool forward(std::uint8_t type, std::span<const std::uint8_t> body,

@@ -85,6 +85,11 @@ void ClientSession::hold_until_routed(std::uint8_t type, std::span<const std::ui
   if (hold_pending(type, raw)) rs().pending_only_named_parses = only_named;
 }
 
+void ClientSession::end_without_server() {
+  metrics().errors(ErrorKind::internal).Increment();
+  end(EndReason::client_protocol_error, "internal error: no server for the transaction");
+}
+
 bool ClientSession::answered_without_server(std::uint8_t type) {
   if (lost_transaction_) {
     // The server died while the client was inside a transaction and idle: the first thing
@@ -164,6 +169,11 @@ bool ClientSession::note_close(std::span<const std::uint8_t> body) {
   return true;
 }
 
+bool ClientSession::note_statement_message(std::uint8_t type, std::span<const std::uint8_t> body) {
+  if (type == wire::fe::parse) return note_parse(body);
+  return type == wire::fe::bind ? note_bind(body) : note_close(body);
+}
+
 // A Query on its way to the server (routed): its effects on the session and the server.
 void ClientSession::forward_query(std::string_view sql, const routing::Classification& c,
                                   std::span<const std::uint8_t> body,
@@ -227,15 +237,9 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
       co_return true;
     }
     case wire::fe::parse:
-      if (!note_parse(body)) co_return true;
-      break;
     case wire::fe::bind:
-      if (!note_bind(body)) co_return true;
-      break;
     case wire::fe::close:
-      if (!note_close(body)) co_return true;
-      break;
-    case wire::fe::describe:
+      if (!note_statement_message(type, body)) co_return true;
       break;
     case wire::fe::flush:
       if (boundary && rs().pending.empty()) co_return true;  // nothing to flush
@@ -272,8 +276,7 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
   }
   if (!server_) {
     // Only reachable if a start_transaction() above did not run: a bug, not the client's.
-    metrics().errors(ErrorKind::internal).Increment();
-    end(EndReason::client_protocol_error, "internal error: no server for the transaction");
+    end_without_server();
     co_return true;
   }
   if (!rs().pending.empty() && !co_await flush_pending()) co_return true;
