@@ -77,6 +77,14 @@ bool lasting(const std::vector<Token>& s) {
          ((keyword(s[0], "commit") || keyword(s[0], "rollback")) && keyword(s[1], "prepared"));
 }
 
+bool drops_all_prepared(const std::vector<Token>& s) {
+  if (s.size() < 2) return false;
+  if (keyword(s[0], "discard")) return keyword(s[1], "all");
+  if (!keyword(s[0], "deallocate")) return false;
+  const std::size_t name = keyword(s[1], "prepare") ? 2 : 1;
+  return name < s.size() && keyword(s[name], "all");
+}
+
 // Calls f(tokens) for each statement's code tokens (comments removed); stops when f
 // returns true, and returns whether it did.
 template <typename F>
@@ -99,6 +107,10 @@ bool for_each_statement(std::string_view sql, LexerOptions options, F f) {
 
 bool outlives_discard_all(std::string_view sql, LexerOptions options) {
   return for_each_statement(sql, options, [](const std::vector<Token>& s) { return lasting(s); });
+}
+
+bool drops_prepared_statements(std::string_view sql, LexerOptions options) {
+  return for_each_statement(sql, options, drops_all_prepared);
 }
 
 std::vector<std::string> databases_needing_exclusive_access(std::string_view sql,

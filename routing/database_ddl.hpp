@@ -26,4 +26,11 @@ std::vector<std::string> databases_needing_exclusive_access(std::string_view sql
 // two-phase commit (PREPARE TRANSACTION, COMMIT PREPARED, ROLLBACK PREPARED).
 bool outlives_discard_all(std::string_view sql, LexerOptions options = {});
 
+// Whether any statement of `sql` drops every protocol-level prepared statement of the
+// backend: DISCARD ALL, or DEALLOCATE [PREPARE] ALL. A pooled server's record of what it has
+// prepared (pool::PreparedSet) is then forgotten, so that the statements are prepared again
+// (docs/pooling.md). DEALLOCATE of one name and DISCARD PLANS/TEMP/SEQUENCES leave the
+// statements in place: forgetting them would make the next Parse of one fail with 42P05.
+bool drops_prepared_statements(std::string_view sql, LexerOptions options = {});
+
 }  // namespace pgshift::routing

@@ -1,6 +1,7 @@
 // Message builders. Layouts: https://www.postgresql.org/docs/15/protocol-message-formats.html
 #include "wire/builder.hpp"
 
+#include "wire/message_types.hpp"
 #include "wire/startup.hpp"
 
 namespace pgshift::wire {
@@ -87,7 +88,7 @@ void error_like(Bytes& out, char type, const ErrorSpec& e) {
 
 void auth_request(Bytes& out, std::int32_t code, std::span<const std::uint8_t> extra = {}) {
   MessageWriter w(out);
-  w.begin('R').i32(code).raw(extra).end();
+  w.begin(be::authentication).i32(code).raw(extra).end();
 }
 
 std::span<const std::uint8_t> as_bytes(std::string_view s) {
@@ -97,10 +98,10 @@ std::span<const std::uint8_t> as_bytes(std::string_view s) {
 }  // namespace
 
 void error_response(Bytes& out, const ErrorSpec& e) {
-  error_like(out, 'E', e);
+  error_like(out, be::error_response, e);
 }
 void notice_response(Bytes& out, const ErrorSpec& e) {
-  error_like(out, 'N', e);
+  error_like(out, be::notice_response, e);
 }
 
 void auth_ok(Bytes& out) {
@@ -115,7 +116,7 @@ void auth_md5(Bytes& out, std::span<const std::uint8_t, 4> salt) {
 
 void auth_sasl(Bytes& out, std::span<const std::string_view> mechanisms) {
   MessageWriter w(out);
-  w.begin('R').i32(10);
+  w.begin(be::authentication).i32(10);
   for (std::string_view m : mechanisms) w.str(m);
   w.i8(0).end();
 }
@@ -129,36 +130,38 @@ void auth_sasl_final(Bytes& out, std::string_view data) {
 }
 
 void parameter_status(Bytes& out, std::string_view name, std::string_view value) {
-  MessageWriter(out).begin('S').str(name).str(value).end();
+  MessageWriter(out).begin(be::parameter_status).str(name).str(value).end();
 }
 
 void backend_key_data(Bytes& out, std::int32_t pid, std::int32_t secret) {
-  MessageWriter(out).begin('K').i32(pid).i32(secret).end();
+  MessageWriter(out).begin(be::backend_key_data).i32(pid).i32(secret).end();
 }
 
 void ready_for_query(Bytes& out, char status) {
-  MessageWriter(out).begin('Z').i8(static_cast<std::uint8_t>(status)).end();
+  MessageWriter(out).begin(be::ready_for_query).i8(static_cast<std::uint8_t>(status)).end();
 }
 
 void negotiate_protocol_version(Bytes& out, std::int32_t newest_minor,
                                 std::span<const std::string> unrecognized_options) {
   MessageWriter w(out);
-  w.begin('v').i32(newest_minor).i32(static_cast<std::int32_t>(unrecognized_options.size()));
+  w.begin(be::negotiate_protocol_version)
+      .i32(newest_minor)
+      .i32(static_cast<std::int32_t>(unrecognized_options.size()));
   for (const std::string& o : unrecognized_options) w.str(o);
   w.end();
 }
 
 void command_complete(Bytes& out, std::string_view tag) {
-  MessageWriter(out).begin('C').str(tag).end();
+  MessageWriter(out).begin(be::command_complete).str(tag).end();
 }
 
 void empty_query_response(Bytes& out) {
-  MessageWriter(out).begin('I').end();
+  MessageWriter(out).begin(be::empty_query).end();
 }
 
 void parameter_description(Bytes& out, std::span<const std::uint32_t> types) {
   MessageWriter w(out);
-  w.begin('t').u16(static_cast<std::uint16_t>(types.size()));
+  w.begin(be::parameter_description).u16(static_cast<std::uint16_t>(types.size()));
   for (std::uint32_t oid : types) w.i32(static_cast<std::int32_t>(oid));
   w.end();
 }
@@ -186,12 +189,12 @@ void cancel_request(Bytes& out, std::int32_t pid, std::int32_t secret) {
 }
 
 void password_message(Bytes& out, std::string_view password) {
-  MessageWriter(out).begin('p').str(password).end();
+  MessageWriter(out).begin(fe::password).str(password).end();
 }
 
 void sasl_initial_response(Bytes& out, std::string_view mechanism, std::string_view data) {
   MessageWriter(out)
-      .begin('p')
+      .begin(fe::password)
       .str(mechanism)
       .i32(static_cast<std::int32_t>(data.size()))
       .raw(data)
@@ -199,33 +202,33 @@ void sasl_initial_response(Bytes& out, std::string_view mechanism, std::string_v
 }
 
 void sasl_response(Bytes& out, std::string_view data) {
-  MessageWriter(out).begin('p').raw(data).end();
+  MessageWriter(out).begin(fe::password).raw(data).end();
 }
 
 void query(Bytes& out, std::string_view sql) {
-  MessageWriter(out).begin('Q').str(sql).end();
+  MessageWriter(out).begin(fe::query).str(sql).end();
 }
 
 void parse(Bytes& out, std::string_view statement, std::string_view sql,
            std::span<const std::uint32_t> param_types) {
   MessageWriter w(out);
-  w.begin('P').str(statement).str(sql).u16(static_cast<std::uint16_t>(param_types.size()));
+  w.begin(fe::parse).str(statement).str(sql).u16(static_cast<std::uint16_t>(param_types.size()));
   for (std::uint32_t oid : param_types) w.i32(static_cast<std::int32_t>(oid));
   w.end();
 }
 
 void close_statement(Bytes& out, std::string_view statement) {
-  MessageWriter(out).begin('C').i8('S').str(statement).end();
+  MessageWriter(out).begin(fe::close).i8(fe::target_statement).str(statement).end();
 }
 
 void sync(Bytes& out) {
-  MessageWriter(out).begin('S').end();
+  MessageWriter(out).begin(fe::sync).end();
 }
 void flush(Bytes& out) {
-  MessageWriter(out).begin('H').end();
+  MessageWriter(out).begin(fe::flush).end();
 }
 void terminate(Bytes& out) {
-  MessageWriter(out).begin('X').end();
+  MessageWriter(out).begin(fe::terminate).end();
 }
 
 }  // namespace pgshift::wire

@@ -5,6 +5,7 @@
 #include "wire/messages.hpp"
 
 #include "wire/body_reader.hpp"
+#include "wire/message_types.hpp"
 
 namespace pgshift::wire {
 
@@ -90,7 +91,8 @@ std::error_code parse_ready_for_query(Body body, char& status) {
   BodyReader in(body);
   const auto s = static_cast<char>(in.u8());
   if (std::error_code ec = in.finish()) return ec;
-  if (s != 'I' && s != 'T' && s != 'E') return errc::malformed_message;
+  if (s != txn_status::idle && s != txn_status::in_block && s != txn_status::failed)
+    return errc::malformed_message;
   status = s;
   return {};
 }
@@ -189,7 +191,7 @@ std::error_code parse_close_or_describe(Body body, CloseOrDescribe& out) {
   const auto kind = static_cast<char>(in.u8());
   out.name = in.cstr();
   if (std::error_code ec = in.finish()) return ec;
-  if (kind != 'S' && kind != 'P') return errc::malformed_message;
+  if (kind != fe::target_statement && kind != fe::target_portal) return errc::malformed_message;
   out.kind = kind;
   return {};
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "wire/byte_order.hpp"
+#include "wire/message_types.hpp"
 
 namespace pgshift::wire {
 namespace {
@@ -26,54 +27,54 @@ std::uint32_t MessageScanner::max_length_for(Direction dir, const Limits& limits
                                              std::uint8_t type) {
   if (dir == Direction::frontend) {
     switch (type) {
-      case 'S':  // Sync
-      case 'H':  // Flush
-      case 'X':  // Terminate
-      case 'C':  // Close
-      case 'D':  // Describe
-      case 'E':  // Execute
-      case 'c':  // CopyDone
+      case fe::sync:
+      case fe::flush:
+      case fe::terminate:
+      case fe::close:
+      case fe::describe:
+      case fe::execute:
+      case fe::copy_done:
         return limits.max_small_length;
-      case 'p':  // PasswordMessage / SASLInitialResponse / SASLResponse / GSSResponse
+      case fe::password:  // PasswordMessage, SASL and GSS responses
         return limits.max_auth_length;
-      case 'Q':  // Query
-      case 'P':  // Parse
-      case 'B':  // Bind
-      case 'F':  // FunctionCall
-      case 'd':  // CopyData
-      case 'f':  // CopyFail
+      case fe::query:
+      case fe::parse:
+      case fe::bind:
+      case fe::function_call:
+      case fe::copy_data:
+      case fe::copy_fail:
         return limits.max_message_length;
       default:
         return 0;
     }
   }
   switch (type) {
-    case 'T':  // RowDescription
-    case 'D':  // DataRow
-    case 'd':  // CopyData
-    case 'V':  // FunctionCallResponse
-    case 'E':  // ErrorResponse
-    case 'N':  // NoticeResponse
-    case 'A':  // NotificationResponse
+    case be::row_description:
+    case be::data_row:
+    case be::copy_data:
+    case be::function_call_response:
+    case be::error_response:
+    case be::notice_response:
+    case be::notification:
       return limits.max_message_length;
-    case 'R':  // Authentication*
-    case 'K':  // BackendKeyData
-    case 'S':  // ParameterStatus
-    case 'Z':  // ReadyForQuery
-    case 'C':  // CommandComplete
-    case 'I':  // EmptyQueryResponse
-    case '1':  // ParseComplete
-    case '2':  // BindComplete
-    case '3':  // CloseComplete
-    case 'n':  // NoData
-    case 's':  // PortalSuspended
-    case 'G':  // CopyInResponse
-    case 'H':  // CopyOutResponse
-    case 'W':  // CopyBothResponse
-    case 'c':  // CopyDone
-    case 'v':  // NegotiateProtocolVersion
+    case be::authentication:
+    case be::backend_key_data:
+    case be::parameter_status:
+    case be::ready_for_query:
+    case be::command_complete:
+    case be::empty_query:
+    case be::parse_complete:
+    case be::bind_complete:
+    case be::close_complete:
+    case be::no_data:
+    case be::portal_suspended:
+    case be::copy_in:
+    case be::copy_out:
+    case be::copy_both:
+    case be::copy_done:
+    case be::negotiate_protocol_version:
       return limits.max_small_backend_length;
-    case 't':  // ParameterDescription: up to 65,535 parameters (4 bytes each) is legal
+    case be::parameter_description:  // up to 65,535 parameters (4 bytes each) is legal
       return std::min(limits.max_message_length, kMaxParameterDescriptionLength);
     default:
       return 0;

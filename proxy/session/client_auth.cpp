@@ -10,6 +10,7 @@
 #include "proxy/session/client_auth_throttle.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "wire/auth.hpp"
+#include "wire/message_types.hpp"
 #include "wire/messages.hpp"
 
 namespace pgshift::proxy {
@@ -53,7 +54,7 @@ asio::awaitable<bool> read_password_message(pool::Stream& stream, IoBuffer& buf,
   wire::MessageScanner scanner(wire::Direction::frontend, limits,
                                wire::MessageScanner::TypeSet{}.set());
   auto ec = co_await read_message(stream, buf, scanner, msg);
-  co_return !ec && msg.type == 'p';
+  co_return !ec && msg.type == wire::fe::password;
 }
 
 asio::awaitable<ClientAuthResult> authenticate_md5(pool::Stream& stream, IoBuffer& buf,

@@ -5,6 +5,7 @@
 
 #include "proxy/telemetry/log.hpp"
 #include "routing/database_ddl.hpp"
+#include "wire/message_types.hpp"
 
 namespace pgshift::proxy {
 namespace {
@@ -26,8 +27,8 @@ bool mentions(std::string_view sql, std::string_view word) {
 }
 
 std::string_view query_text(std::uint8_t type, std::span<const std::uint8_t> body) {
-  if (type == 'Q') return c_string(body, 0);
-  if (type == 'P') return c_string(body, c_string(body, 0).size() + 1);
+  if (type == wire::fe::query) return c_string(body, 0);
+  if (type == wire::fe::parse) return c_string(body, c_string(body, 0).size() + 1);
   return {};
 }
 
@@ -45,7 +46,8 @@ void free_databases_for_sql(pool::PoolRegistry& registry, std::string_view sql,
 
 void free_databases_for_message(pool::PoolRegistry& registry, std::uint8_t type,
                                 std::span<const std::uint8_t> body, std::uint64_t session) {
-  if (type == 'Q' || type == 'P') free_databases_for_sql(registry, query_text(type, body), session);
+  if (type == wire::fe::query || type == wire::fe::parse)
+    free_databases_for_sql(registry, query_text(type, body), session);
 }
 
 bool leaves_lasting_state(std::string_view sql) {
@@ -54,7 +56,8 @@ bool leaves_lasting_state(std::string_view sql) {
 }
 
 bool leaves_lasting_state(std::uint8_t type, std::span<const std::uint8_t> body) {
-  return (type == 'Q' || type == 'P') && leaves_lasting_state(query_text(type, body));
+  return (type == wire::fe::query || type == wire::fe::parse) &&
+         leaves_lasting_state(query_text(type, body));
 }
 
 }  // namespace pgshift::proxy

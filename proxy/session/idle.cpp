@@ -19,6 +19,7 @@
 namespace pgshift::proxy {
 
 void ClientSession::wait_for_client() {
+  c2s_to(C2s::parked);
   if (ThreadSessions::of(client_.get_executor()).park(*this)) return;
   // No shared epoll set on this thread: a wait of its own.
   client_.socket().async_wait(pool::tcp::socket::wait_read,
@@ -85,7 +86,7 @@ void ClientSession::on_client_readable() {
     case Wakeup::bytes:
       break;
   }
-  client_readable_ = true;
+  c2s_to(C2s::woken);
   asio::co_spawn(
       client_.get_executor(), [self = shared_from_this()] { return self->mux_client_to_server(); },
       asio::detached);
@@ -114,15 +115,15 @@ bool ClientSession::sweep_idle() {
   // Quiet since the last sweep. Cool down only when both directions are in an idle wait
   // (the client direction reading with nothing held; the server direction stopped, or
   // waiting with nothing held and nothing to write): cancelling those waits takes no bytes.
-  const bool s2c_idle = !s2c_running_ || (s2c_idle_wait_ && local_out_.empty());
-  if (!c2s_hot_wait_ || !s2c_idle) return true;
+  const bool s2c_idle = s2c_ == S2c::stopped || (s2c_idle_wait() && local_out_.empty());
+  if (c2s_ != C2s::hot_wait || !s2c_idle) return true;
   hot_ = false;
   metrics().hot_sessions().Decrement();
   hot_listed_ = false;
   boost::system::error_code ignored;
   client_.socket().cancel(ignored);  // the client direction waits again without its buffer
-  if (s2c_running_ && server_) {
-    wake_ = true;  // the server direction, too
+  if (s2c_ != S2c::stopped && server_) {
+    s2c_to(S2c::waking);  // the server direction, too
     server_->stream.socket().cancel(ignored);
   }
   return false;

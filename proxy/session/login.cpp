@@ -13,7 +13,9 @@
 
 #include "proxy/session/client_auth.hpp"
 #include "proxy/session/message_io.hpp"
+#include "proxy/session/relay/passthrough.hpp"
 #include "proxy/session/session.hpp"
+#include "proxy/session/upstream_error.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "wire/builder.hpp"
 
@@ -177,13 +179,13 @@ asio::awaitable<void> ClientSession::send_login_timeout(std::chrono::millisecond
       log_warn("client login timed out", {f("session", id_), f("peer", login_->peer),
                                           f("phase", "tls_handshake"), f("timeout_ms", ms)});
       co_return;  // no channel to say it on: the handshake is half done
-    case LoginPhase::upstream:
-      sqlstate = "08006";
-      message = "could not get a server connection for database \"" + profile_->identity.database +
-                "\" within " + ms + " ms";
-      detail = "The upstream did not provide a server connection in time (route \"" + route_name_ +
-               "\", limits.login_timeout_ms).";
+    case LoginPhase::upstream: {
+      ClientError e = upstream_wait_timed_out(profile_->identity.database, route_name_, ms);
+      sqlstate = std::move(e.sqlstate);
+      message = std::move(e.message);
+      detail = std::move(e.detail);
       break;
+    }
     case LoginPhase::startup:
     case LoginPhase::authentication:
     case LoginPhase::greeting:
@@ -210,6 +212,50 @@ asio::awaitable<void> ClientSession::handle_cancel_request(wire::CancelKey key) 
   metrics().cancel_requests(ec ? CancelResult::failed : CancelResult::forwarded).Increment();
 }
 
+// An SSLRequest (`ssl`) or a GSSENCRequest: answered S (then the TLS handshake) or N, once
+// each. False when the session ends.
+asio::awaitable<bool> ClientSession::answer_encryption_request(bool ssl, bool& ssl_done,
+                                                               bool& gss_done) {
+  if (ssl ? ssl_done : gss_done) {
+    log_warn("client repeated an encryption request", {f("peer", login_->peer)});
+    count_login_failure(LoginFailure::invalid_startup);
+    metrics().protocol_errors(ProtocolDirection::client).Increment();
+    std::string message =
+        unsupported_protocol(ssl ? wire::kSslRequestCode : wire::kGssEncRequestCode);
+    co_await send_error(client_, "0A000", message);
+    co_return false;
+  }
+  // Anything sent after the request and before the handshake would be plaintext the
+  // client believes is encrypted: a protocol error (CVE-2021-23214).
+  if (!client_buf_.empty()) {
+    log_warn("client sent data after SSLRequest before the TLS handshake",
+             {f("peer", login_->peer)});
+    co_return false;
+  }
+  bool tls = ssl && snap_->client_tls && !client_.is_tls();
+  if (!ssl) log_debug("GSSENCRequest answered N (no GSSAPI encryption)", {f("peer", login_->peer)});
+  std::uint8_t answer = tls ? 'S' : 'N';
+  if (co_await client_.write_all(std::span<const std::uint8_t>(&answer, 1))) {
+    co_return false;
+  }
+  if (ssl) {
+    ssl_done = true;
+    gss_done = gss_done || tls;  // no GSSAPI encryption inside TLS
+  } else {
+    gss_done = true;
+  }
+  if (tls) {
+    login_->phase = LoginPhase::tls_handshake;
+    if (auto ec = co_await client_.handshake(*snap_->client_tls, asio::ssl::stream_base::server)) {
+      log_warn("client TLS handshake failed", {f("peer", login_->peer), f("error", ec.message())});
+      count_login_failure(LoginFailure::tls_handshake);
+      co_return false;
+    }
+    login_->phase = LoginPhase::startup;
+  }
+  co_return true;
+}
+
 asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& startup) {
   const auto& tls_cfg = snap_->config->listen.tls;
   // As ProcessStartupPacket in PostgreSQL 15's postmaster.c: each encryption request is
@@ -224,50 +270,12 @@ asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& star
     }
     switch (r.kind) {
       case wire::StartupKind::ssl_request:
-      case wire::StartupKind::gssenc_request: {
-        const bool ssl = r.kind == wire::StartupKind::ssl_request;
-        if (ssl ? ssl_done : gss_done) {
-          log_warn("client repeated an encryption request", {f("peer", login_->peer)});
-          count_login_failure(LoginFailure::invalid_startup);
-          metrics().protocol_errors(ProtocolDirection::client).Increment();
-          std::string message =
-              unsupported_protocol(ssl ? wire::kSslRequestCode : wire::kGssEncRequestCode);
-          co_await send_error(client_, "0A000", message);
+      case wire::StartupKind::gssenc_request:
+        if (!co_await answer_encryption_request(r.kind == wire::StartupKind::ssl_request, ssl_done,
+                                                gss_done)) {
           co_return false;
-        }
-        // Anything sent after the request and before the handshake would be plaintext the
-        // client believes is encrypted: a protocol error (CVE-2021-23214).
-        if (!client_buf_.empty()) {
-          log_warn("client sent data after SSLRequest before the TLS handshake",
-                   {f("peer", login_->peer)});
-          co_return false;
-        }
-        bool tls = ssl && snap_->client_tls && !client_.is_tls();
-        if (!ssl)
-          log_debug("GSSENCRequest answered N (no GSSAPI encryption)", {f("peer", login_->peer)});
-        std::uint8_t answer = tls ? 'S' : 'N';
-        if (co_await client_.write_all(std::span<const std::uint8_t>(&answer, 1))) {
-          co_return false;
-        }
-        if (ssl) {
-          ssl_done = true;
-          gss_done = gss_done || tls;  // no GSSAPI encryption inside TLS
-        } else {
-          gss_done = true;
-        }
-        if (tls) {
-          login_->phase = LoginPhase::tls_handshake;
-          if (auto ec =
-                  co_await client_.handshake(*snap_->client_tls, asio::ssl::stream_base::server)) {
-            log_warn("client TLS handshake failed",
-                     {f("peer", login_->peer), f("error", ec.message())});
-            count_login_failure(LoginFailure::tls_handshake);
-            co_return false;
-          }
-          login_->phase = LoginPhase::startup;
         }
         continue;
-      }
       case wire::StartupKind::cancel_request:
         co_await handle_cancel_request(r.cancel);
         co_return false;
@@ -293,25 +301,8 @@ asio::awaitable<bool> ClientSession::negotiate_startup(wire::StartupPacket& star
   }
 }
 
-asio::awaitable<bool> ClientSession::login() {
-  wire::StartupPacket startup;
-  if (!co_await negotiate_startup(startup)) co_return false;
-
-  profile_->identity.user = *startup.find("user");
-  const std::string* db = startup.find("database");
-  profile_->identity.database = db && !db->empty() ? *db : profile_->identity.user;
-
-  // Protocol 3.x with x > 0, or _pq_ options: answer as PostgreSQL 15 does.
-  std::vector<std::string> unrecognized;
-  for (auto& [k, v] : startup.params) {
-    if (k.starts_with("_pq_.")) unrecognized.push_back(k);
-  }
-  if ((startup.protocol & 0xffff) > 0 || !unrecognized.empty()) {
-    wire::Bytes out;
-    wire::negotiate_protocol_version(out, 0, unrecognized);
-    if (co_await client_.write_all(out)) co_return false;
-  }
-
+// Authenticates the client (client_auth.cpp). False when it was refused.
+asio::awaitable<bool> ClientSession::authenticate(const wire::StartupPacket& startup) {
   login_->phase = LoginPhase::authentication;
   ClientAuthRequest auth_request{.user = profile_->identity.user,
                                  .database = profile_->identity.database,
@@ -331,6 +322,12 @@ asio::awaitable<bool> ClientSession::login() {
   profile_->identity.user_entry = auth.entry;
   profile_->identity.scram_client_key = auth.scram_client_key;
 
+  co_return true;
+}
+
+// The route for the client's database and user, and a client slot on it
+// (pool.max_client_connections). False when the client was refused.
+asio::awaitable<bool> ClientSession::take_route() {
   const RouteRuntime* route =
       select_route(*snap_, profile_->identity.database, profile_->identity.user);
   if (!route) {
@@ -360,14 +357,24 @@ asio::awaitable<bool> ClientSession::login() {
     co_await send_error(client_, "53300", message);
     co_return false;
   }
+  co_return true;
+}
+
+// Which relay the session runs (passthrough or multiplexed), and what the client's servers
+// are brought to. Returns whether it is a replication connection.
+bool ClientSession::choose_relay(const wire::StartupPacket& startup) {
+  const config::Route& rc = *route_->route;
   txn_mode_ = rc.pool.mode == config::PoolMode::transaction;
   mux_ = txn_mode_ || rc.target.has_value();
   bool replication = false;
   for (auto& [k, v] : startup.params) {
-    if (forwardable(k, route->route)) profile_->identity.startup_params.emplace_back(k, v);
+    if (forwardable(k, route_->route)) profile_->identity.startup_params.emplace_back(k, v);
     if (k == "replication") replication = true;
   }
   if (replication) mux_ = txn_mode_ = false;  // a replication connection is never shared
+  // The passthrough relay's server direction (PassthroughRelay::run) is the session's: the
+  // multiplexed one must never start for it (wake_server_reader).
+  if (!mux_) s2c_to(S2c::running);
   profile_->tracked = pool::tracked_parameters(profile_->identity.startup_params);
   profile_ = ClientProfile::intern(std::move(profile_));  // read-only from here on
   if (rc.target) {  // routing keys only matter where reads are split
@@ -377,8 +384,55 @@ asio::awaitable<bool> ClientSession::login() {
   }
   if (runtime_.health) health_ = runtime_.health->route(route_name_);
 
+  return replication;
+}
+
+// The client is in: AuthenticationOk, the server's ParameterStatus values, BackendKeyData and
+// ReadyForQuery.
+asio::awaitable<bool> ClientSession::greet() {
+  const config::Route& rc = *route_->route;
+  wire::Bytes out;
+  wire::auth_ok(out);
+  for (auto& [k, v] : server_->parameters) wire::parameter_status(out, k, v);
+  wire::backend_key_data(out, client_key_.pid, client_key_.secret);
+  wire::ready_for_query(out, wire::txn_status::idle);  // a fresh or reset server is idle
+  // Transaction pooling: the server that vouched for the login goes back to the pool; the
+  // first transaction gets one again.
+  release_active();
+  login_->phase = LoginPhase::greeting;
+  if (co_await client_.write_all(out)) co_return false;
+  log_info(
+      "session started",
+      {f("session", id_), f("peer", login_->peer), f("user", profile_->identity.user),
+       f("database", profile_->identity.database), f("route", route_name_),
+       f("pool_mode", config::to_string(rc.pool.mode)), f("tls", client_.is_tls() ? "on" : "off")});
+  co_return true;
+}
+
+asio::awaitable<bool> ClientSession::login() {
+  wire::StartupPacket startup;
+  if (!co_await negotiate_startup(startup)) co_return false;
+
+  profile_->identity.user = *startup.find("user");
+  const std::string* db = startup.find("database");
+  profile_->identity.database = db && !db->empty() ? *db : profile_->identity.user;
+
+  // Protocol 3.x with x > 0, or _pq_ options: answer as PostgreSQL 15 does.
+  std::vector<std::string> unrecognized;
+  for (auto& [k, v] : startup.params) {
+    if (k.starts_with("_pq_.")) unrecognized.push_back(k);
+  }
+  if ((startup.protocol & 0xffff) > 0 || !unrecognized.empty()) {
+    wire::Bytes out;
+    wire::negotiate_protocol_version(out, 0, unrecognized);
+    if (co_await client_.write_all(out)) co_return false;
+  }
+
+  if (!co_await authenticate(startup)) co_return false;
+  if (!co_await take_route()) co_return false;
+  const bool replication = choose_relay(startup);
   login_->phase = LoginPhase::upstream;
-  bool attached = replication ? co_await attach_replication() : co_await attach_at_login(*route);
+  bool attached = replication ? co_await attach_replication() : co_await attach_at_login(*route_);
   if (!attached) {
     count_login_failure(LoginFailure::upstream_failed);
     metrics().errors(ErrorKind::upstream_connect).Increment();
@@ -394,22 +448,7 @@ asio::awaitable<bool> ClientSession::login() {
       runtime_.cancels.register_slot(cancel_slot_, txn_mode_ ? 0 : server_->backend_key.pid);
   registered_ = true;
 
-  wire::Bytes out;
-  wire::auth_ok(out);
-  for (auto& [k, v] : server_->parameters) wire::parameter_status(out, k, v);
-  wire::backend_key_data(out, client_key_.pid, client_key_.secret);
-  wire::ready_for_query(out, 'I');  // a fresh or reset server is idle
-  // Transaction pooling: the server that vouched for the login goes back to the pool; the
-  // first transaction gets one again.
-  release_active();
-  login_->phase = LoginPhase::greeting;
-  if (co_await client_.write_all(out)) co_return false;
-  log_info(
-      "session started",
-      {f("session", id_), f("peer", login_->peer), f("user", profile_->identity.user),
-       f("database", profile_->identity.database), f("route", route_name_),
-       f("pool_mode", config::to_string(rc.pool.mode)), f("tls", client_.is_tls() ? "on" : "off")});
-  co_return true;
+  co_return co_await greet();
 }
 
 // Replication connections get a dedicated server connection, never pooled.
@@ -427,12 +466,8 @@ asio::awaitable<bool> ClientSession::attach_replication() {
     log_warn("upstream connection failed",
              {f("route", route_name_), f("host", upstream->host), f("error", cerr.message),
               f("sqlstate", cerr.sqlstate)});
-    if (cerr.from_server()) {
-      co_await send_error(client_, cerr.sqlstate, cerr.server_message);
-    } else {
-      co_await send_error(client_, "08006", "pgshift could not connect to the upstream server",
-                          "FATAL", cerr.message);
-    }
+    const ClientError e = client_error(cerr);
+    co_await send_error(client_, e.sqlstate, e.message, "FATAL", e.detail);
     co_return false;
   }
   sides_[0].upstream = upstream;
@@ -448,14 +483,9 @@ asio::awaitable<bool> ClientSession::attach_at_login(const RouteRuntime& route) 
   (void)route;
   pool::AcquireError aerr;
   if (co_await attach(authoritative_side(), aerr)) co_return true;
-  // The server's own refusal and the wait timeout speak for themselves; a connect failure
-  // gets a summary with the reason in DETAIL.
-  // (Named locals, not ?: temporaries inside co_await: GCC 12 destroys those twice.)
-  bool plain = aerr.from_server || aerr.timed_out || aerr.sqlstate == "28000";
-  std::string sqlstate = aerr.sqlstate.empty() ? std::string("08006") : aerr.sqlstate;
-  std::string message = plain ? aerr.message : "pgshift could not connect to the upstream server";
-  std::string detail = plain ? std::string() : aerr.message;
-  co_await send_error(client_, sqlstate, message, "FATAL", detail);
+  // (A named local, not a temporary inside co_await: GCC 12 destroys those twice.)
+  const ClientError e = client_error(aerr);
+  co_await send_error(client_, e.sqlstate, e.message, "FATAL", e.detail);
   co_return false;
 }
 
@@ -471,14 +501,12 @@ asio::awaitable<void> ClientSession::run() {
   // until both directions are done (each holds a shared_ptr).
   auto self = shared_from_this();
   login_.reset();  // logged in: what only the login needed goes
-  if (mux_) {
-    wake_server_reader();  // runs only if a server is held (session mode)
-    co_await mux_client_to_server();
-  } else {
-    asio::co_spawn(
-        client_.get_executor(), [self]() { return self->server_to_client(); }, asio::detached);
-    co_await client_to_server();
+  if (!mux_) {
+    co_await PassthroughRelay::run(std::move(self));
+    co_return;
   }
+  wake_server_reader();  // runs only if a server is held (session mode)
+  co_await mux_client_to_server();
 }
 
 }  // namespace pgshift::proxy

@@ -14,13 +14,13 @@ namespace {
 // body (parameter formats, values, result formats) as sent.
 void append_bind(wire::Bytes& out, std::string_view portal, std::string_view statement,
                  std::span<const std::uint8_t> rest) {
-  wire::MessageWriter(out).begin('B').str(portal).str(statement).raw(rest).end();
+  wire::MessageWriter(out).begin(wire::fe::bind).str(portal).str(statement).raw(rest).end();
 }
 }  // namespace
 
 bool ResponseFilter::should_forward(std::uint8_t type, pool::PreparedSet& server) {
   switch (type) {
-    case '1': {
+    case wire::be::parse_complete: {
       if (parse_head_ == parses_.size()) return true;
       bool injected = parses_[parse_head_++].injected;
       if (parse_head_ == parses_.size()) {
@@ -29,7 +29,7 @@ bool ResponseFilter::should_forward(std::uint8_t type, pool::PreparedSet& server
       }
       return !injected;
     }
-    case '3': {
+    case wire::be::close_complete: {
       if (close_head_ == closes_.size()) return true;
       bool injected = closes_[close_head_++];
       if (close_head_ == closes_.size()) {
@@ -38,8 +38,8 @@ bool ResponseFilter::should_forward(std::uint8_t type, pool::PreparedSet& server
       }
       return !injected;
     }
-    case 'E':
-    case 'Z':
+    case wire::be::error_response:
+    case wire::be::ready_for_query:
       // Everything after an error up to Sync is skipped by the server: the Parses not yet
       // answered never ran, so those names are not prepared there.
       for (std::size_t i = parse_head_; i < parses_.size(); ++i)
@@ -89,7 +89,7 @@ void bind_head(wire::Bytes& out, std::string_view portal, std::string_view state
   const std::size_t length = 4 + portal.size() + 1 + statement.size() + 1 + params;
   const std::size_t at = out.size();
   out.resize(at + 5);
-  out[at] = 'B';
+  out[at] = wire::fe::bind;
   wire::write_be32(out.data() + at + 1, static_cast<std::uint32_t>(length));
   out.insert(out.end(), portal.begin(), portal.end());
   out.push_back(0);
@@ -99,11 +99,43 @@ void bind_head(wire::Bytes& out, std::string_view portal, std::string_view state
 
 }  // namespace
 
+// A Bind, rebuilt with the statement's server-side name (prepared there first if needed).
+bool StatementMapper::rewrite_bind(std::span<const std::uint8_t> body, pool::PreparedSet& server,
+                                   ResponseFilter& filter, wire::Bytes& out,
+                                   std::span<const std::uint8_t>* tail) {
+  wire::BindNames names;
+  if (wire::parse_bind_names(body, names)) return false;
+  auto it = names.statement.empty() ? statements().end()
+                                    : statements().find(std::string(names.statement));
+  // Bind = portal\0 statement\0 rest...
+  const std::size_t rest = names.portal.size() + 1 + names.statement.size() + 1;
+  const bool by_tail = tail && body.size() - rest >= kTailFrom;
+  if (it == statements().end()) {
+    // Unnamed, or unknown (the server gives its own error): as it came.
+    if (!by_tail) {
+      append_raw(wire::fe::bind, body, out);
+      return true;
+    }
+    bind_head(out, names.portal, names.statement, body.size() - rest);
+    *tail = body.subspan(rest);
+    return true;
+  }
+  ensure_prepared(it->second, server, filter, out);
+  // Rebuilt with the server-side statement name.
+  if (by_tail) {
+    bind_head(out, names.portal, it->second.server_name, body.size() - rest);
+    *tail = body.subspan(rest);
+    return true;
+  }
+  append_bind(out, names.portal, it->second.server_name, body.subspan(rest));
+  return true;
+}
+
 bool StatementMapper::rewrite(std::uint8_t type, std::span<const std::uint8_t> body,
                               pool::PreparedSet& server, ResponseFilter& filter, wire::Bytes& out,
                               std::span<const std::uint8_t>* tail) {
   switch (type) {
-    case 'P': {
+    case wire::fe::parse: {
       wire::Parse p;
       if (wire::parse_parse(body, p)) return false;
       if (p.statement.empty()) {
@@ -123,50 +155,34 @@ bool StatementMapper::rewrite(std::uint8_t type, std::span<const std::uint8_t> b
       statements()[std::string(p.statement)] = std::move(st);
       return true;
     }
-    case 'B': {
-      wire::BindNames names;
-      if (wire::parse_bind_names(body, names)) return false;
-      auto it = names.statement.empty() ? statements().end()
-                                        : statements().find(std::string(names.statement));
-      // Bind = portal\0 statement\0 rest...
-      const std::size_t rest = names.portal.size() + 1 + names.statement.size() + 1;
-      const bool by_tail = tail && body.size() - rest >= kTailFrom;
-      if (it == statements().end()) {
-        // Unnamed, or unknown (the server gives its own error): as it came.
-        if (!by_tail) {
-          append_raw(type, body, out);
-          return true;
-        }
-        bind_head(out, names.portal, names.statement, body.size() - rest);
-        *tail = body.subspan(rest);
-        return true;
-      }
-      ensure_prepared(it->second, server, filter, out);
-      // Rebuilt with the server-side statement name.
-      if (by_tail) {
-        bind_head(out, names.portal, it->second.server_name, body.size() - rest);
-        *tail = body.subspan(rest);
-        return true;
-      }
-      append_bind(out, names.portal, it->second.server_name, body.subspan(rest));
-      return true;
-    }
-    case 'D':
-    case 'C': {
+    case wire::fe::bind:
+      return rewrite_bind(body, server, filter, out, tail);
+    case wire::fe::describe:
+    case wire::fe::close: {
       wire::CloseOrDescribe m;
-      if ((type == 'D' ? wire::parse_describe(body, m) : wire::parse_close(body, m))) return false;
-      auto it = m.kind == 'S' && !m.name.empty() ? statements().find(std::string(m.name))
-                                                 : statements().end();
+      if ((type == wire::fe::describe ? wire::parse_describe(body, m) : wire::parse_close(body, m)))
+        return false;
+      auto it = m.kind == wire::fe::target_statement && !m.name.empty()
+                    ? statements().find(std::string(m.name))
+                    : statements().end();
       if (it == statements().end()) {
         append_raw(type, body, out);
-        if (type == 'C') filter.expect_close(false);
+        if (type == wire::fe::close) filter.expect_close(false);
         return true;
       }
-      if (type == 'D') {
+      if (type == wire::fe::describe) {
         ensure_prepared(it->second, server, filter, out);
-        wire::MessageWriter(out).begin('D').i8('S').str(it->second.server_name).end();
+        wire::MessageWriter(out)
+            .begin(wire::fe::describe)
+            .i8(wire::fe::target_statement)
+            .str(it->second.server_name)
+            .end();
       } else {
-        wire::MessageWriter(out).begin('C').i8('S').str(it->second.server_name).end();
+        wire::MessageWriter(out)
+            .begin(wire::fe::close)
+            .i8(wire::fe::target_statement)
+            .str(it->second.server_name)
+            .end();
         filter.expect_close(false);
         server.erase(it->second.server_name);
         statements().erase(it);
@@ -187,25 +203,25 @@ bool StatementMapper::mirror_copy(std::uint8_t type, std::span<const std::uint8_
     wire::parse(out, st.server_name, st.query, st.param_types);
   };
   switch (type) {
-    case 'P': {
+    case wire::fe::parse: {
       wire::Parse p;
       if (wire::parse_parse(body, p)) return false;
       auto it =
           p.statement.empty() ? statements().end() : statements().find(std::string(p.statement));
       if (it == statements().end()) {
-        wire::MessageWriter(out).begin('P').raw(body).end();
+        wire::MessageWriter(out).begin(wire::fe::parse).raw(body).end();
         return true;
       }
       prepare(it->second);
       return true;
     }
-    case 'B': {
+    case wire::fe::bind: {
       wire::BindNames names;
       if (wire::parse_bind_names(body, names)) return false;
       auto it = names.statement.empty() ? statements().end()
                                         : statements().find(std::string(names.statement));
       if (it == statements().end()) {
-        wire::MessageWriter(out).begin('B').raw(body).end();
+        wire::MessageWriter(out).begin(wire::fe::bind).raw(body).end();
         return true;
       }
       prepare(it->second);
@@ -213,19 +229,25 @@ bool StatementMapper::mirror_copy(std::uint8_t type, std::span<const std::uint8_
       append_bind(out, names.portal, it->second.server_name, body.subspan(rest));
       return true;
     }
-    case 'D':
-    case 'C': {
+    case wire::fe::describe:
+    case wire::fe::close: {
       wire::CloseOrDescribe m;
-      if ((type == 'D' ? wire::parse_describe(body, m) : wire::parse_close(body, m))) return false;
-      if (type == 'C' && m.kind == 'S') return true;
-      auto it = m.kind == 'S' && !m.name.empty() ? statements().find(std::string(m.name))
-                                                 : statements().end();
+      if ((type == wire::fe::describe ? wire::parse_describe(body, m) : wire::parse_close(body, m)))
+        return false;
+      if (type == wire::fe::close && m.kind == wire::fe::target_statement) return true;
+      auto it = m.kind == wire::fe::target_statement && !m.name.empty()
+                    ? statements().find(std::string(m.name))
+                    : statements().end();
       if (it == statements().end()) {
         wire::MessageWriter(out).begin(static_cast<char>(type)).raw(body).end();
         return true;
       }
       prepare(it->second);
-      wire::MessageWriter(out).begin('D').i8('S').str(it->second.server_name).end();
+      wire::MessageWriter(out)
+          .begin(wire::fe::describe)
+          .i8(wire::fe::target_statement)
+          .str(it->second.server_name)
+          .end();
       return true;
     }
     default:

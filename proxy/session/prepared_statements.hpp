@@ -17,6 +17,7 @@
 
 #include "pool/prepared_set.hpp"
 #include "wire/builder.hpp"
+#include "wire/message_types.hpp"
 
 namespace pgshift::proxy {
 
@@ -81,7 +82,8 @@ class StatementMapper {
 
   // Whether a message of this type may need rewriting (the relay asks for these whole).
   static bool inspects(std::uint8_t type) {
-    return type == 'P' || type == 'B' || type == 'D' || type == 'C';
+    return type == wire::fe::parse || type == wire::fe::bind || type == wire::fe::describe ||
+           type == wire::fe::close;
   }
   std::size_t size() const { return statements().size(); }
   bool knows(const std::string& client_name) const { return statements().contains(client_name); }
@@ -96,6 +98,8 @@ class StatementMapper {
   void ensure_prepared(const Statement& st, pool::PreparedSet& server, ResponseFilter& filter,
                        wire::Bytes& out);
   void append_raw(std::uint8_t type, std::span<const std::uint8_t> body, wire::Bytes& out);
+  bool rewrite_bind(std::span<const std::uint8_t> body, pool::PreparedSet& server,
+                    ResponseFilter& filter, wire::Bytes& out, std::span<const std::uint8_t>* tail);
 
   // The server-side name of the next statement: pgs_<client id>_<n>.
   std::string next_server_name();

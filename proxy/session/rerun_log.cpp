@@ -3,6 +3,7 @@
 #include <string_view>
 #include <utility>
 
+#include "wire/message_types.hpp"
 #include "wire/messages.hpp"
 
 namespace pgshift::proxy {
@@ -20,7 +21,8 @@ bool harmless_tag(std::span<const std::uint8_t> body) {
 // Sent by the server on its own (notices, reported settings, notifications): not part of
 // the answer to any one message, so not counted.
 bool asynchronous(std::uint8_t type) {
-  return type == 'N' || type == 'S' || type == 'A';
+  return type == wire::be::notice_response || type == wire::be::parameter_status ||
+         type == wire::be::notification;
 }
 
 }  // namespace
@@ -36,14 +38,14 @@ void RerunLog::begin() {
 void RerunLog::client_message(std::span<const std::uint8_t> raw) {
   if (!ok_ || raw.empty()) return;
   switch (raw[0]) {
-    case 'Q':
-    case 'P':
-    case 'B':
-    case 'D':
-    case 'E':
-    case 'C':
-    case 'S':
-    case 'H':
+    case wire::fe::query:
+    case wire::fe::parse:
+    case wire::fe::bind:
+    case wire::fe::describe:
+    case wire::fe::execute:
+    case wire::fe::close:
+    case wire::fe::sync:
+    case wire::fe::flush:
       break;
     default:  // COPY data, function calls: never run twice
       clear();
@@ -59,16 +61,16 @@ void RerunLog::client_message(std::span<const std::uint8_t> raw) {
 void RerunLog::answer(std::uint8_t type, std::span<const std::uint8_t> body) {
   if (!ok_ || asynchronous(type)) return;
   switch (type) {
-    case '1':  // ParseComplete
-    case '2':  // BindComplete
-    case '3':  // CloseComplete
-    case 'n':  // NoData
-    case 't':  // ParameterDescription
-    case 'T':  // RowDescription
-    case 'I':  // EmptyQueryResponse
-    case 'Z':  // ReadyForQuery
+    case wire::be::parse_complete:
+    case wire::be::bind_complete:
+    case wire::be::close_complete:
+    case wire::be::no_data:
+    case wire::be::parameter_description:
+    case wire::be::row_description:
+    case wire::be::empty_query:
+    case wire::be::ready_for_query:
       break;
-    case 'C':
+    case wire::be::command_complete:
       if (harmless_tag(body)) break;
       clear();
       return;
@@ -103,12 +105,16 @@ wire::Bytes RerunLog::take_for_rerun() {
 }
 
 RerunLog::Verdict RerunLog::rerun_answer(std::uint8_t type) {
-  if (expect_.empty() || type == 'A') return Verdict::forward;
-  if (type == 'N' || type == 'S') return Verdict::drop;
-  if (type == 'E') {
+  if (expect_.empty() || type == wire::be::notification) return Verdict::forward;
+  if (type == wire::be::notice_response || type == wire::be::parameter_status) {
+    return Verdict::drop;
+  }
+  if (type == wire::be::error_response) {
     // The new side refused something the old side had accepted: the client can be told only
     // within the exchange it is waiting for (no ReadyForQuery left to drop).
-    if (expect_.find('Z', expect_pos_) != std::string::npos) return Verdict::mismatch;
+    if (expect_.find(static_cast<char>(wire::be::ready_for_query), expect_pos_) !=
+        std::string::npos)
+      return Verdict::mismatch;
     stop_dropping();
     return Verdict::forward;
   }

@@ -3,14 +3,16 @@
 // selection, then relaying. Lives on one io_context thread for its whole life (no strand
 // needed); every coroutine of a session runs there.
 //
-// Two relays (docs/architecture.md):
-//  - passthrough (session_relay.cpp): session pooling on a route without a target, and
-//    replication connections. Bytes are forwarded as they arrive; only message headers are
-//    looked at.
-//  - multiplexed (session_mux_*.cpp): transaction pooling, and any route with a target. The
-//    client's messages are handled one by one: each transaction is routed (source or target,
-//    routing/router.hpp) and, in transaction mode, gets a server from the pool at its first
-//    message and gives it back at ReadyForQuery 'I' with nothing outstanding.
+// Two relays (docs/architecture.md), chosen once at login (run()):
+//  - passthrough (relay/passthrough.*, class PassthroughRelay): session pooling on a route
+//    without a target, and replication connections. Bytes are forwarded as they arrive;
+//    only message headers are looked at.
+//  - multiplexed (relay/mux_client.cpp, client_messages.cpp, mux_server.cpp,
+//    server_messages.cpp, servers.cpp...): transaction pooling, and any route with a target.
+//    The client's messages are handled one by one: each transaction is routed (source or
+//    target, routing/router.hpp) and, in transaction mode, gets a server from the pool at
+//    its first message and gives it back at ReadyForQuery 'I' with nothing outstanding.
+// How a session ends is common to both (session_end.cpp).
 //
 // The client stream has exactly one writer at a time: the login code, then the
 // server-to-client direction. The client-to-server direction hands anything the proxy
@@ -18,6 +20,7 @@
 #include <array>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cassert>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +38,7 @@
 #include "proxy/session/io_buffer.hpp"
 #include "proxy/session/mirror_capture.hpp"
 #include "proxy/session/prepared_statements.hpp"
+#include "proxy/session/relay/relay_state.hpp"
 #include "proxy/session/rerun_log.hpp"
 #include "proxy/session/thread_sessions.hpp"
 #include "proxy/session/txn_tracker.hpp"
@@ -42,6 +46,7 @@
 #include "routing/classifier.hpp"
 #include "routing/router.hpp"
 #include "routing/routing_key.hpp"
+#include "wire/message_types.hpp"
 #include "wire/scanner.hpp"
 
 namespace pgshift::proxy {
@@ -108,9 +113,15 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     bool valid = false;
   };
 
-  // ---- login (session_login.cpp) ----
+  // ---- login (login.cpp) ----
   asio::awaitable<bool> login();
+  // The steps of login(), in order.
+  asio::awaitable<bool> authenticate(const wire::StartupPacket& startup);
+  asio::awaitable<bool> take_route();
+  bool choose_relay(const wire::StartupPacket& startup);
+  asio::awaitable<bool> greet();
   asio::awaitable<bool> negotiate_startup(wire::StartupPacket& startup);
+  asio::awaitable<bool> answer_encryption_request(bool ssl, bool& ssl_done, bool& gss_done);
   asio::awaitable<void> handle_cancel_request(wire::CancelKey key);
   asio::awaitable<bool> attach_at_login(const RouteRuntime& route);
   asio::awaitable<bool> attach_replication();
@@ -119,14 +130,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<bool> login_within_deadline();
   asio::awaitable<void> send_login_timeout(std::chrono::milliseconds limit);
 
-  // ---- passthrough relay (session_relay.cpp) ----
-  asio::awaitable<void> client_to_server();
-  asio::awaitable<void> server_to_client();
+  // ---- the end of a session, for both relays (session_end.cpp) ----
+  friend class PassthroughRelay;  // relay/passthrough.hpp
   void end(EndReason reason, std::string detail = {});
   asio::awaitable<void> say_goodbye();  // the end-of-session error for the client, if any
   asio::awaitable<void> release_all(bool server_ok);
 
-  // ---- sides and servers (session_servers.cpp) ----
+  // ---- sides and servers (relay/servers.cpp) ----
   // The side's pool (made on first use), or null with `error` filled.
   pool::ServerPool* side_pool(routing::Side side, std::string& error);
   // Makes `side` the active server, acquiring one if the session holds none there.
@@ -155,19 +165,40 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     return pinned_ || (!txn_mode_ && active_side_ == authoritative_side());
   }
 
-  // ---- multiplexed relay: client to server (session_mux_client.cpp) ----
+  // ---- multiplexed relay: client to server (relay/mux_client.cpp, client_messages.cpp) ----
   asio::awaitable<void> mux_client_to_server();
+  bool park_if_idle(const wire::MessageScanner& scanner, bool readable);
+  void forward_copy_piece(std::span<const std::uint8_t> raw);  // a piece of CopyData
   // What the client direction reads whole: every frontend message but CopyData.
   static wire::MessageScanner::TypeSet mux_client_types();
   // Handles one whole client message; false when the client said Terminate.
   asio::awaitable<bool> on_client_message(std::uint8_t type, std::span<const std::uint8_t> body,
                                           std::span<const std::uint8_t> raw);
-  asio::awaitable<bool> start_transaction(const routing::Classification& c, char trigger);
+  asio::awaitable<bool> start_transaction(const routing::Classification& c, std::uint8_t trigger);
+  void refuse_transaction(std::uint8_t trigger, std::string_view sqlstate, std::string_view message,
+                          std::string_view detail);
+  asio::awaitable<bool> wait_while_paused(std::uint8_t trigger);
+  routing::Side choose_side(const routing::Classification& c, const routing::MigrationState& state);
   // The route's open-transaction counter (PauseGate::counter), for the fleet barrier: +1
   // when a transaction starts, -1 when it ends (or the session does); idempotent.
   void count_transaction();
   void uncount_transaction();
   void note_statement(const routing::Classification& c);
+  // Before routing (client_messages.cpp): the client learns of a lost transaction, or the
+  // message is skipped up to the Sync after a proxy error. True when it was answered.
+  bool answered_without_server(std::uint8_t type);
+  // The statement records of Parse, Bind and Close; false when the message was malformed
+  // (the session ends).
+  bool note_parse(std::span<const std::uint8_t> body);
+  bool note_bind(std::span<const std::uint8_t> body);
+  bool note_close(std::span<const std::uint8_t> body);
+  bool note_statement_message(std::uint8_t type, std::span<const std::uint8_t> body);
+  void forward_query(std::string_view sql, const routing::Classification& c,
+                     std::span<const std::uint8_t> body, std::span<const std::uint8_t> raw);
+  bool answer_sync_locally();
+  void log_for_rerun(bool boundary, std::span<const std::uint8_t> raw);
+  void end_without_server();
+  void hold_until_routed(std::uint8_t type, std::span<const std::uint8_t> raw);
   bool at_boundary() const { return tracker_.idle(); }
   bool forward(std::uint8_t type, std::span<const std::uint8_t> body,
                std::span<const std::uint8_t> raw);
@@ -195,8 +226,45 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void queue_local(const wire::Bytes& bytes);
   const StatementInfo* find_statement(std::string_view name);
 
-  // ---- multiplexed relay: server to client (session_mux_server.cpp) ----
+  // ---- multiplexed relay: server to client (relay/mux_server.cpp, server_messages.cpp) ----
   asio::awaitable<void> mux_server_to_client();
+  // The server direction's state between reads (its coroutine's locals).
+  struct S2cLoop {
+    S2cLoop(const wire::Limits& limits, std::uint64_t g, bool has_target)
+        : types(server_scanner_types(has_target)),
+          scanner(wire::Direction::backend, limits, types),
+          gen(g) {}
+    // Another server became active: nothing of the old one is kept.
+    void restart(const wire::Limits& limits, std::uint64_t next_gen);
+    wire::MessageScanner::TypeSet types;
+    wire::MessageScanner scanner;
+    IoBuffer buf;
+    wire::Bytes kept;        // the chunk without dropped messages, when there are any
+    std::uint64_t gen;       // server_gen_ of the server read
+    bool unscanned = false;  // buf holds bytes the idle wait read and the scan has not seen
+    bool server_ok = true;   // false once the server lost framing
+    bool piece_keep = true;  // whether the client gets the message being relayed in pieces
+    bool more = false;       // the last read filled its buffer (Stream::read_some_drained)
+  };
+  // What one scan of the server's bytes found.
+  struct Scanned {
+    std::size_t pos = 0;     // bytes scanned (whole messages and pieces)
+    bool dropped = false;    // some are left out: the client gets S2cLoop::kept
+    bool fatal = false;      // a FATAL from a server that holds no session state
+    bool rerun_due = false;  // the fenced statement's ReadyForQuery came: re-run it
+  };
+  enum class Step : std::uint8_t { go, again, stop };  // of the server direction's loop
+  static wire::MessageScanner::TypeSet server_scanner_types(bool has_target);
+  asio::awaitable<Step> read_server(S2cLoop& l, pool::ServerConnection* s);
+  Scanned scan_server_bytes(S2cLoop& l, pool::ServerConnection* s);
+  // One whole server message; `keep`: whether the client gets it. False when the session
+  // ends (the server lost framing).
+  bool on_server_message(const wire::ScanResult& r, pool::ServerConnection* s, S2cLoop& l,
+                         Scanned& sc, bool& keep);
+  bool on_server_ready(std::span<const std::uint8_t> body, pool::ServerConnection* s, Scanned& sc);
+  void on_server_error(const wire::ScanResult& r, pool::ServerConnection* s, S2cLoop& l,
+                       Scanned& sc, bool& keep);
+  asio::awaitable<Step> deliver_server_bytes(S2cLoop& l, const Scanned& sc);
   asio::awaitable<bool> on_server_failure(std::string detail);
   void on_transaction_end();
 
@@ -294,7 +362,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   StatementMapper mapper_;
   // What the multiplexed relay keeps between messages besides the statement mapper: made
   // on first use, and dropped when the session goes idle holding nothing in it
-  // (session_idle.cpp), so idle clients do not carry it.
+  // (idle.cpp), so idle clients do not carry it.
   struct RelayState {
     ResponseFilter filter;
     std::unordered_map<std::string, StatementInfo> statements;  // by client name
@@ -326,30 +394,48 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     if (!rs_) rs_ = std::make_unique<RelayState>();
     return *rs_;
   }
-  wire::Bytes local_out_;          // the proxy's own answers, written by the server direction
+  wire::Bytes local_out_;  // the proxy's own answers, written by the server direction
+
+  // ---- the relay's state machine (relay/relay_state.hpp, docs/architecture.md) ----
+  // One value per direction, each changed only by its transition function (debug builds
+  // assert that the step is legal). The hot path pays one byte store per change.
+  C2s c2s_ = C2s::running;
+  S2c s2c_ = S2c::stopped;
+  Fence fence_ = Fence::none;  // the server direction's stale-sidecar re-run
+  void c2s_to(C2s next) {
+    assert(legal(c2s_, next));
+    c2s_ = next;
+  }
+  void s2c_to(S2c next) {
+    assert(legal(s2c_, next));
+    s2c_ = next;
+  }
+  void fence_to(Fence next) {
+    assert(legal(fence_, next));
+    fence_ = next;
+  }
+  // The server direction waits for the server's next bytes with none held (cancellable).
+  bool s2c_idle_wait() const { return s2c_ == S2c::idle_wait || s2c_ == S2c::waking; }
+  // The fenced side's answers are being dropped (the fence error's, then the rollback's).
+  bool fence_dropping() const { return fence_ == Fence::dropping || fence_ == Fence::rolling_back; }
+  // Facts that are not one direction's state (docs/architecture.md says why each is apart):
+  // the client's protocol position, which both directions set and may hold at once...
   bool skip_until_sync_ = false;   // after a proxy error in the extended protocol
   bool lost_transaction_ = false;  // the server died while the client was in a transaction
-  bool c2s_writing_ = false;
-  bool s2c_idle_wait_ = false;    // the server direction waits for a server byte, no data held
-  bool s2c_holds_bytes_ = false;  // the server direction holds part of a server message
-  bool wake_ = false;
-  bool s2c_running_ = false;
-  bool client_readable_ = false;  // wait_for_client() saw the client readable
-  // Hot: the session was active lately, so both directions keep their read buffers and keep
-  // a read pending (no epoll re-arm and no new coroutine per message). Idle sessions wait for
-  // readiness without buffers instead; the IdleSweeper cools a hot session down after a
-  // quiet period.
+  // ...a write to the active server in progress, by either direction (the server direction
+  // writes when it re-runs a fenced transaction); the other waits for it before it closes,
+  // gives back or writes to that server...
+  bool writing_to_server_ = false;
+  // ...and the session's temperature. Hot: the session was active lately, so both
+  // directions keep their read buffers and keep a read pending (no epoll re-arm and no new
+  // coroutine per message). Idle sessions wait for readiness without buffers instead; the
+  // IdleSweeper cools a hot session down after a quiet period.
   bool hot_ = false;
-  bool hot_listed_ = false;    // on the thread's IdleSweeper list
-  bool c2s_hot_wait_ = false;  // the client direction waits in a read with no bytes held
+  bool hot_listed_ = false;  // on the thread's IdleSweeper list
   // The current transaction (from its first message to ReadyForQuery 'I').
   bool txn_wrote_ = false;
   bool logged_pin_ = false;
-  // Stale sidecar (fence_retry.cpp); the transaction's messages are in RelayState::rerun.
-  bool fence_retry_ = false;     // a fence error was dropped: re-run the transaction at its Z
-  bool fence_rollback_ = false;  // the old side's failed transaction is being rolled back
-  bool retrying_ = false;        // re-running: the client direction waits (handoff timer)
-  bool mirror_txn_ = false;      // the current transaction is mirrored (mirror_tap.cpp)
+  bool mirror_txn_ = false;  // the current transaction is mirrored (mirror_tap.cpp)
   routing::Side mirror_to_ = routing::Side::target;
   std::uint32_t activity_ = 0, swept_activity_ = 0;  // client reads, and at the last sweep
   // One direction waits on it for the other to let go of a server (made on first use).

@@ -86,7 +86,7 @@ bool ThreadSessions::park(ClientSession& s) {
   // Nothing uses the client socket while it is parked, unless the server direction runs
   // (it may write to the client): then it stays registered with Asio. Otherwise Asio lets
   // go of it, and of its per-descriptor state, until the client is readable again.
-  if (!s.s2c_running_) {
+  if (s.s2c_ == S2c::stopped) {
     boost::system::error_code ec;
     const int released = s.client_.socket().release(ec);
     if (!ec) s.parked_fd_ = released;

@@ -19,15 +19,15 @@ constexpr std::size_t kChargeFrom = 64 * 1024;
 
 std::string message_name(std::uint8_t type) {
   switch (type) {
-    case 'Q':
+    case wire::fe::query:
       return "Query";
-    case 'P':
+    case wire::fe::parse:
       return "Parse";
-    case 'B':
+    case wire::fe::bind:
       return "Bind";
-    case 'F':
+    case wire::fe::function_call:
       return "FunctionCall";
-    case 'f':
+    case wire::fe::copy_fail:
       return "CopyFail";
     default:
       return std::string("message '") + static_cast<char>(type) + "'";
@@ -39,7 +39,7 @@ std::string message_name(std::uint8_t type) {
 wire::MessageScanner::TypeSet ClientSession::mux_client_types() {
   wire::MessageScanner::TypeSet t;
   t.set();
-  t.reset('d');  // CopyData: forwarded in pieces
+  t.reset(wire::fe::copy_data);  // CopyData: forwarded in pieces
   return t;
 }
 
@@ -102,7 +102,7 @@ void ClientSession::answer_refused(std::uint8_t type, std::string_view sqlstate,
     return;
   }
   reply_error(sqlstate, message, detail);
-  if (type == 'Q' || type == 'F') {
+  if (type == wire::fe::query || type == wire::fe::function_call) {
     wire::Bytes z;
     wire::ready_for_query(z, tracker_.status());
     queue_local(z);

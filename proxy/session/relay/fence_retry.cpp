@@ -17,6 +17,7 @@
 #include <chrono>
 
 #include "proxy/control/state_store.hpp"
+#include "proxy/session/clock.hpp"
 #include "proxy/session/relay/fence.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/telemetry/log.hpp"
@@ -52,27 +53,22 @@ std::string fence_moved_error(const wire::ErrorFields& ef, std::string_view rout
 asio::awaitable<bool> ClientSession::wait_route_moved(routing::Side fenced) {
   if (!runtime_.states) co_return false;
   runtime_.states->refresh_soon();
-  asio::steady_timer timer(client_.get_executor());
-  const auto deadline = std::chrono::steady_clock::now() + kMovedWait;
-  for (;;) {
+  auto moved = [this, fenced] {
     auto states = runtime_.states->snapshot();
     const auto* state = states->find(route_name_);
-    if (state && routing::authoritative_side(*state) != fenced) co_return true;
-    if (std::chrono::steady_clock::now() >= deadline || end_reason_ != EndReason::none) {
-      co_return false;
-    }
-    timer.expires_after(kMovedPoll);
-    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
+    return state && routing::authoritative_side(*state) != fenced;
+  };
+  auto ended = [this] { return end_reason_ != EndReason::none; };
+  co_return co_await poll_until(client_.get_executor(), moved, ended, kMovedPoll, kMovedWait);
 }
 
 bool ClientSession::fence_rerunnable() const {
-  return !fence_retry_ && rs_ && rs_->rerun.rerunnable() && !pinned_ && runtime_.states &&
+  return !fence_dropping() && rs_ && rs_->rerun.rerunnable() && !pinned_ && runtime_.states &&
          tracker_.outstanding() == 1 && !tracker_.unsynced();
 }
 
 bool ClientSession::rerun_track(std::uint8_t type, std::span<const std::uint8_t> body, bool keep) {
-  if (fence_retry_) return false;  // the fenced side's answers: the re-run answers instead
+  if (fence_dropping()) return false;  // the fenced side's answers: the re-run answers instead
   if (!keep || !rs_ || !route_->route->target) return keep;
   RerunLog& log = rs_->rerun;
   switch (log.rerun_answer(type)) {
@@ -96,17 +92,17 @@ bool ClientSession::rerun_track(std::uint8_t type, std::span<const std::uint8_t>
 }
 
 asio::awaitable<bool> ClientSession::retry_after_fence() {
-  s2c_holds_bytes_ = false;
-  if (!fence_rollback_) {
+  s2c_to(S2c::running);
+  if (fence_ != Fence::rolling_back) {
     const routing::Side fenced = active_side_;
     const bool moved = co_await wait_route_moved(fenced);
     if (end_reason_ != EndReason::none) {
-      retrying_ = false;
+      fence_to(Fence::none);
       notify_handoff();
       co_return false;
     }
     if (!moved) {
-      fence_retry_ = false;
+      fence_to(Fence::none);
       rs().rerun.clear();
       reply_error("40001",
                   "pgshift: route " + route_name_ + " moved away from the " +
@@ -118,32 +114,31 @@ asio::awaitable<bool> ClientSession::retry_after_fence() {
       queue_local(z);
       log_warn("fence met and the route state still names the fenced side: retryable error",
                {f("session", id_), f("route", route_name_)});
-      retrying_ = false;
       notify_handoff();
       co_return true;
     }
-    if (server_ && tracker_.status() != 'I') {
+    if (server_ && tracker_.status() != wire::txn_status::idle) {
       // The old side holds the failed transaction (an explicit BEGIN): rolled back first, its
       // answers dropped like the fence error's; this runs again at its ReadyForQuery.
-      while (c2s_writing_ && end_reason_ == EndReason::none) co_await wait_handoff();
-      fence_rollback_ = true;
+      while (writing_to_server_ && end_reason_ == EndReason::none) co_await wait_handoff();
+      fence_to(Fence::rolling_back);
       wire::Bytes q;
       wire::query(q, "ROLLBACK");
       const std::span<const std::uint8_t> raw(q);
-      forward('Q', raw.subspan(5), raw);
+      forward(wire::fe::query, raw.subspan(5), raw);
       co_await flush_to_server();
       co_return end_reason_ == EndReason::none;
     }
   }
-  fence_retry_ = fence_rollback_ = false;
+  fence_to(Fence::rerunning);
   if (server_ && txn_mode_ && !pinned_) {
-    while (c2s_writing_ && end_reason_ == EndReason::none) co_await wait_handoff();
+    while (writing_to_server_ && end_reason_ == EndReason::none) co_await wait_handoff();
     if (server_ && tracker_.idle()) release_active();
   }
   log_info("fence met: the transaction runs again on the new side",
            {f("session", id_), f("route", route_name_)});
   co_await rerun_messages();
-  retrying_ = false;
+  fence_to(Fence::none);
   notify_handoff();
   co_return end_reason_ == EndReason::none;
 }

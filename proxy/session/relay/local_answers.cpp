@@ -23,7 +23,8 @@ void ClientSession::reply_error(std::string_view sqlstate, std::string_view mess
 void ClientSession::answer_routing_key_locally(const routing::Classification& c) {
   if (keys_) {
     keys_->apply(*c.routing_key_change);
-    if (tracker_.status() == 'I') keys_->end_transaction();  // SET LOCAL outside a block
+    if (tracker_.status() == wire::txn_status::idle)
+      keys_->end_transaction();  // SET LOCAL outside a block
   }
   const bool reset = c.routing_key_change->kind == routing::RoutingKeyChange::Kind::reset;
   wire::Bytes out;
@@ -50,7 +51,7 @@ void ClientSession::answer_parses_locally() {
       break;
     }
     mapper_.remember(body);
-    wire::MessageWriter(out).begin('1').end();  // ParseComplete
+    wire::MessageWriter(out).begin(wire::be::parse_complete).end();
   }
   clear_pending();
   wire::ready_for_query(out, tracker_.status());

@@ -2,112 +2,36 @@
 // forwarded as they arrive; only message headers are inspected (Terminate from the client,
 // ReadyForQuery from the server), so a large DataRow or CopyData is never held in full. Framing is
 // validated in both directions; lost framing ends the session.
+#include "proxy/session/relay/passthrough.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
 #include "proxy/session/exclusive_ddl.hpp"
-#include "proxy/session/message_io.hpp"
 #include "proxy/session/session.hpp"
-#include "proxy/telemetry/log.hpp"
 #include "wire/messages.hpp"
 
 namespace pgshift::proxy {
 
-std::string_view ClientSession::to_string(EndReason r) {
-  switch (r) {
-    case EndReason::none:
-      return "none";
-    case EndReason::client_closed:
-      return "client_closed";
-    case EndReason::client_protocol_error:
-      return "client_protocol_error";
-    case EndReason::server_closed:
-      return "server_closed";
-    case EndReason::server_protocol_error:
-      return "server_protocol_error";
-    case EndReason::drain:
-      return "drain";
-    case EndReason::limit_exceeded:
-      return "limit_exceeded";
-  }
-  return "none";
+asio::awaitable<void> PassthroughRelay::run(std::shared_ptr<ClientSession> session) {
+  ClientSession& s = *session;  // (its server direction is marked running at login)
+  asio::co_spawn(s.client_.get_executor(), server_to_client(std::move(session)), asio::detached);
+  co_await client_to_server(s);
 }
 
-// The first reason wins; it decides what (if anything) the client is told.
-void ClientSession::end(EndReason reason, std::string detail) {
-  if (end_reason_ != EndReason::none) return;
-  end_reason_ = reason;
-  if (!detail.empty()) end_note().detail = std::move(detail);
-  if (parked_self_) roster_->unpark(*this);  // ended while idle (drain, server gone)
-  if (reason == EndReason::client_protocol_error) {
-    metrics().protocol_errors(ProtocolDirection::client).Increment();
-  } else if (reason == EndReason::server_protocol_error) {
-    metrics().protocol_errors(ProtocolDirection::server).Increment();
-  } else if (reason == EndReason::server_closed) {
-    metrics().errors(ErrorKind::server_io).Increment();
-  }
-  if (mux_) wake_server_reader();  // it says goodbye
-  if (!server_) return;
-  if (reason == EndReason::client_closed && !direct_) {
-    // The server may be reusable: only wake the server direction, which decides.
-    boost::system::error_code ignored;
-    server_->stream.socket().cancel(ignored);
-  } else {
-    server_->stream.close();  // wakes the server direction, which tells the client
-  }
-}
-
-void ClientSession::request_drain() {
-  drain_requested_ = true;
-  if (tracker_.idle() && (server_ || mux_)) end(EndReason::drain);
-}
-
-void ClientSession::terminate_now() {
-  drain_requested_ = true;
-  end(EndReason::drain);
-}
-
-// The server direction is the only writer to the client: it says why the session ends.
-asio::awaitable<void> ClientSession::say_goodbye() {
-  switch (end_reason_) {
-    case EndReason::client_protocol_error:
-      co_await send_error(client_, "08P01", end_detail());
-      break;
-    case EndReason::server_closed:
-      co_await send_error(client_, "08006", "server closed the connection unexpectedly");
-      break;
-    case EndReason::server_protocol_error:
-      co_await send_error(client_, "08P01", end_detail());
-      break;
-    case EndReason::drain:
-      // PostgreSQL's words for SIGTERM / pg_terminate_backend, so clients that match on them
-      // (reconnect logic, poolers in front) treat pgshift's shutdown the same way.
-      co_await send_error(client_, "57P01", "terminating connection due to administrator command",
-                          "FATAL", "pgshift is shutting down.");
-      break;
-    case EndReason::limit_exceeded:
-      co_await send_error(client_, end_note().sqlstate, end_detail(), "FATAL",
-                          "The message came inside a transaction or an unsynced batch, which "
-                          "cannot go on without it; the server rolls the transaction back.");
-      break;
-    case EndReason::none:
-    case EndReason::client_closed:
-      break;
-  }
-  log_info("session ended",
-           {f("session", id_), f("reason", to_string(end_reason_)), f("detail", end_detail())});
-  client_.close();
-}
-
-asio::awaitable<void> ClientSession::client_to_server() {
-  wire::MessageScanner scanner(wire::Direction::frontend, limits_, wire::type_set({'X'}));
-  IoBuffer& buf = client_buf_;  // may already hold bytes pipelined after the startup packet
+asio::awaitable<void> PassthroughRelay::client_to_server(ClientSession& s) {
+  wire::MessageScanner scanner(wire::Direction::frontend, s.limits_,
+                               wire::type_set({wire::fe::terminate}));
+  IoBuffer& buf = s.client_buf_;  // may already hold bytes pipelined after the startup packet
   bool unread = !buf.empty();
-  while (end_reason_ == EndReason::none) {
+  while (s.end_reason_ == ClientSession::EndReason::none) {
     if (!unread) {
       if (buf.empty()) {
         buf.release_if_empty();  // idle clients hold no I/O buffer
-        if (co_await client_.wait_readable()) break;
-        if (end_reason_ != EndReason::none) break;
+        if (co_await s.client_.wait_readable()) break;
+        if (s.end_reason_ != ClientSession::EndReason::none) break;
       }
-      auto [ec, n] = co_await client_.read_some(buf.writable());
+      auto [ec, n] = co_await s.client_.read_some(buf.writable());
       if (ec) break;
       buf.commit(n);
     }
@@ -121,57 +45,62 @@ asio::awaitable<void> ClientSession::client_to_server() {
         break;
       }
       if (r.kind == wire::ScanKind::error) {
-        end(EndReason::client_protocol_error, "invalid frontend message: " + r.error.message());
+        s.end(ClientSession::EndReason::client_protocol_error,
+              "invalid frontend message: " + r.error.message());
         break;
       }
-      if (r.kind == wire::ScanKind::message && r.type == 'X') {
+      if (r.kind == wire::ScanKind::message && r.type == wire::fe::terminate) {
         terminate = true;
         // Bytes after Terminate: a protocol violation the client is told about.
         if (forward + r.consumed < data.size()) {
-          end(EndReason::client_protocol_error, "unexpected message after Terminate");
+          s.end(ClientSession::EndReason::client_protocol_error,
+                "unexpected message after Terminate");
         }
         break;
       }
       if (r.kind == wire::ScanKind::message || r.first_piece) {
-        tracker_.on_frontend(r.type);
+        s.tracker_.on_frontend(r.type);
         // DROP DATABASE and friends: our idle servers must not be "other users" (14.2).
         const auto body = data.subspan(forward + 5, r.consumed - 5);
-        free_databases_for_message(*pools_->registry(), r.type, body, id_);
-        if (leaves_lasting_state(r.type, body)) server_->no_reuse = true;  // 14.4
+        free_databases_for_message(*s.pools_->registry(), r.type, body, s.id_);
+        if (leaves_lasting_state(r.type, body)) s.server_->no_reuse = true;  // 14.4
       }
       forward += r.consumed;
     }
     if (forward > 0) {
-      if (co_await server_->stream.write_all(data.first(forward))) {
-        end(EndReason::server_closed, "write to server failed");
+      if (co_await s.server_->stream.write_all(data.first(forward))) {
+        s.end(ClientSession::EndReason::server_closed, "write to server failed");
         break;
       }
       buf.consume(forward);
     }
-    if (terminate || end_reason_ != EndReason::none) break;
+    if (terminate || s.end_reason_ != ClientSession::EndReason::none) break;
     if (scanner.bytes_needed() > buf.size()) buf.reserve_total(scanner.bytes_needed());
   }
-  end(EndReason::client_closed);
+  s.end(ClientSession::EndReason::client_closed);
   buf.release_if_empty();
 }
 
-asio::awaitable<void> ClientSession::server_to_client() {
-  auto self = shared_from_this();
-  wire::MessageScanner scanner(wire::Direction::backend, limits_, wire::type_set({'Z'}));
+asio::awaitable<void> PassthroughRelay::server_to_client(std::shared_ptr<ClientSession> self) {
+  ClientSession& s = *self;
+  wire::MessageScanner scanner(wire::Direction::backend, s.limits_,
+                               wire::type_set({wire::be::ready_for_query}));
   IoBuffer buf;
-  pool::Stream& server = server_->stream;
+  pool::Stream& server = s.server_->stream;
   bool server_ok = true;  // false once the server connection failed or lost framing
-  while (end_reason_ == EndReason::none) {
+  while (s.end_reason_ == ClientSession::EndReason::none) {
     if (buf.empty()) {
       buf.release_if_empty();
       if (auto ec = co_await server.wait_readable()) {
-        server_ok = ec == asio::error::operation_aborted && end_reason_ == EndReason::client_closed;
+        server_ok = ec == asio::error::operation_aborted &&
+                    s.end_reason_ == ClientSession::EndReason::client_closed;
         break;
       }
     }
     auto [ec, n] = co_await server.read_some(buf.writable());
     if (ec) {
-      server_ok = ec == asio::error::operation_aborted && end_reason_ == EndReason::client_closed;
+      server_ok = ec == asio::error::operation_aborted &&
+                  s.end_reason_ == ClientSession::EndReason::client_closed;
       break;
     }
     buf.commit(n);
@@ -183,41 +112,41 @@ asio::awaitable<void> ClientSession::server_to_client() {
       if (r.kind == wire::ScanKind::need_more) break;
       if (r.kind == wire::ScanKind::error) {
         server_ok = false;
-        end(EndReason::server_protocol_error,
-            "lost synchronization with server: " + r.error.message());
+        s.end(ClientSession::EndReason::server_protocol_error,
+              "lost synchronization with server: " + r.error.message());
         break;
       }
-      if (r.kind == wire::ScanKind::message && r.type == 'Z') {
-        char status = 'I';
+      if (r.kind == wire::ScanKind::message && r.type == wire::be::ready_for_query) {
+        char status = wire::txn_status::idle;
         if (wire::parse_ready_for_query(r.body, status)) {
           server_ok = false;
-          end(EndReason::server_protocol_error, "malformed ReadyForQuery");
+          s.end(ClientSession::EndReason::server_protocol_error, "malformed ReadyForQuery");
           break;
         }
-        tracker_.on_ready_for_query(status);
-        at_idle_boundary = tracker_.idle();
+        s.tracker_.on_ready_for_query(status);
+        at_idle_boundary = s.tracker_.idle();
       }
       forward += r.consumed;
     }
     if (forward > 0) {
-      if (co_await client_.write_all(data.first(forward))) {
-        end(EndReason::client_closed, "write to client failed");
+      if (co_await s.client_.write_all(data.first(forward))) {
+        s.end(ClientSession::EndReason::client_closed, "write to client failed");
         break;
       }
       buf.consume(forward);
     }
-    if (at_idle_boundary && (drain_requested_ || runtime_.draining.load())) {
-      end(EndReason::drain);
+    if (at_idle_boundary && (s.drain_requested_ || s.runtime_.draining.load())) {
+      s.end(ClientSession::EndReason::drain);
       break;
     }
     if (scanner.bytes_needed() > buf.size()) buf.reserve_total(scanner.bytes_needed());
   }
-  end(EndReason::server_closed, "server closed the connection");
+  s.end(ClientSession::EndReason::server_closed, "server closed the connection");
 
-  co_await say_goodbye();
+  co_await s.say_goodbye();
   if (!buf.empty()) server_ok = false;  // unread server bytes: not at a clean boundary
-  if (direct_) direct_->stream.close();
-  co_await release_all(server_ok);
+  if (s.direct_) s.direct_->stream.close();
+  co_await s.release_all(server_ok);
 }
 
 }  // namespace pgshift::proxy

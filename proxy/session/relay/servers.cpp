@@ -117,14 +117,14 @@ asio::awaitable<bool> ClientSession::attach(Side side, pool::AcquireError& error
 void ClientSession::release_active() {
   if (!server_ || pinned_ || !txn_mode_ || direct_) return;
   SideState& s = sides_[static_cast<std::size_t>(active_side_)];
-  if (s2c_idle_wait_) {
+  if (s2c_idle_wait()) {
     // The server direction waits on this socket: cancel that wait before the connection
     // can go to another session.
     boost::system::error_code ignored;
     s.conn->stream.socket().cancel(ignored);
   }
   if (rs_) rs_->filter.clear();
-  s.conn->txn_status = 'I';
+  s.conn->txn_status = wire::txn_status::idle;
   s.conn.release(pool::ReleaseState::clean);
   set_active(active_side_);  // now null
 }
@@ -132,7 +132,7 @@ void ClientSession::release_active() {
 asio::awaitable<void> ClientSession::dispose_active() {
   if (!server_) co_return;
   server_->stream.close();  // makes a write in progress fail at once
-  while (c2s_writing_) {
+  while (writing_to_server_) {
     co_await wait_handoff();
   }
   if (!server_) co_return;
@@ -151,16 +151,16 @@ asio::awaitable<void> ClientSession::wait_handoff() {
 }
 
 void ClientSession::wake_server_reader() {
-  wake_ = true;
-  if (!s2c_running_ && mux_ && route_metrics_ &&
+  if (s2c_ == S2c::idle_wait) s2c_to(S2c::waking);
+  if (s2c_ == S2c::stopped && route_metrics_ &&
       (server_ || !local_out_.empty() || end_reason_ != EndReason::none)) {
-    s2c_running_ = true;
+    s2c_to(S2c::running);
     asio::co_spawn(
         client_.get_executor(),
         [self = shared_from_this()] { return self->mux_server_to_client(); }, asio::detached);
     return;
   }
-  if (s2c_idle_wait_ && server_) {
+  if (s2c_idle_wait() && server_) {
     // Only an idle wait (no bytes held) is interrupted; reads in progress finish by
     // themselves and the loop looks at the state again.
     boost::system::error_code ignored;
@@ -180,7 +180,7 @@ asio::awaitable<void> ClientSession::release_all(bool server_ok) {
                filter_empty() && !lost_transaction_;
   for (auto& s : sides_) {
     if (!s.conn) continue;
-    if (clean && s.conn->txn_status == 'I') {
+    if (clean && s.conn->txn_status == wire::txn_status::idle) {
       if (txn_mode_ && !pinned_) {
         s.conn.release(pool::ReleaseState::clean);
         continue;

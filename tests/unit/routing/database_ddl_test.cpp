@@ -52,5 +52,31 @@ TEST(DatabaseDdlTest, StatementsThatOutliveDiscardAll) {
   EXPECT_FALSE(outlives_discard_all("SELECT load FROM t"));
 }
 
+// The multiplexed relay forgets a server's prepared statements after these (was a
+// first-word check that also took DISCARD TEMP and DEALLOCATE of one name).
+TEST(DatabaseDdlTest, StatementsThatDropPreparedStatements) {
+  EXPECT_TRUE(drops_prepared_statements("DISCARD ALL"));
+  EXPECT_TRUE(drops_prepared_statements("discard all;"));
+  EXPECT_TRUE(drops_prepared_statements(" \t\r\n  DiScArD aLl"));
+  EXPECT_TRUE(drops_prepared_statements("DEALLOCATE ALL"));
+  EXPECT_TRUE(drops_prepared_statements("deallocate prepare all"));
+  EXPECT_TRUE(drops_prepared_statements("/* reset */ -- pool\n DISCARD /* x */ ALL"));
+  EXPECT_TRUE(drops_prepared_statements("SELECT 1; DISCARD ALL"));
+  EXPECT_TRUE(drops_prepared_statements("SET x = 1; deallocate all; SELECT 2"));
+  EXPECT_FALSE(drops_prepared_statements("DISCARD PLANS"));
+  EXPECT_FALSE(drops_prepared_statements("DISCARD TEMP"));
+  EXPECT_FALSE(drops_prepared_statements("DEALLOCATE q"));
+  EXPECT_FALSE(drops_prepared_statements("DEALLOCATE PREPARE q"));
+  EXPECT_FALSE(drops_prepared_statements("DEALLOCATE \"all\""));  // a statement named all
+  EXPECT_FALSE(drops_prepared_statements("\"discard\" all"));
+  EXPECT_FALSE(drops_prepared_statements("-- DISCARD ALL\nSELECT 1"));
+  EXPECT_FALSE(drops_prepared_statements("/* DEALLOCATE ALL */ SELECT 1"));
+  EXPECT_FALSE(drops_prepared_statements("SELECT 'DISCARD ALL'"));
+  EXPECT_FALSE(drops_prepared_statements("SELECT $$; DISCARD ALL$$"));
+  EXPECT_FALSE(drops_prepared_statements("SELECT discard FROM all_things"));
+  EXPECT_FALSE(drops_prepared_statements("DISCARD"));
+  EXPECT_FALSE(drops_prepared_statements(""));
+}
+
 }  // namespace
 }  // namespace pgshift::routing
