@@ -165,12 +165,22 @@ asio::awaitable<bool> RouteMirror::sync_parameters(const proxy::MirrorTxn& txn,
   if (params_match(txn)) co_return true;  // the connection has them (the common case)
   pool::StartupParams wanted = txn.params ? *txn.params : pool::StartupParams{};
   wanted.emplace_back("application_name", "pgshift-mirror");
-  if (!pool::needs_parameter_sync(params_, wanted)) {
+  // A replayed SET left the connection in a state nobody tracked: RESET ALL brings it back to
+  // its own defaults (application_name and options included), then the wanted ones are set.
+  const bool reset = settings_dirty_;
+  pool::ParameterState state = params_;
+  if (reset) state.reset();
+  if (!reset && !pool::needs_parameter_sync(state, wanted)) {
     synced_params_ = txn.params;
     co_return true;
   }
+  std::string sql = reset ? "RESET ALL" : "";
+  if (pool::needs_parameter_sync(state, wanted)) {
+    if (!sql.empty()) sql += "; ";
+    sql += pool::parameter_sync_statement(state, wanted);
+  }
   wire::Bytes q;
-  wire::query(q, pool::parameter_sync_statement(params_, wanted));
+  wire::query(q, sql);
   if (co_await conn_->stream.write_all(q)) {
     co_await drop_connection();
     co_return false;
@@ -191,6 +201,8 @@ asio::awaitable<bool> RouteMirror::sync_parameters(const proxy::MirrorTxn& txn,
     }
   }
   if (ok) {
+    if (reset) params_.reset();
+    settings_dirty_ = false;
     pool::apply_parameter_sync(params_, wanted);
     synced_params_ = txn.params;
   }
@@ -263,6 +275,7 @@ asio::awaitable<bool> RouteMirror::prepare_front(const std::shared_ptr<proxy::Mi
 }
 
 bool RouteMirror::params_match(const proxy::MirrorTxn& txn) const {
+  if (settings_dirty_) return false;
   if (txn.params == synced_params_) return true;
   const auto empty = [](const auto& p) { return !p || p->empty(); };
   if (empty(txn.params) || empty(synced_params_)) return empty(txn.params) && empty(synced_params_);
@@ -295,6 +308,8 @@ void RouteMirror::fill_pipeline() {
     f.ends_idle = ends_idle(next->messages);
     f.txn = std::move(next);
     in_flight_bytes_ += f.txn->messages.size();
+    // Its SETs change the connection for what follows: reset before the next (params_match).
+    if (f.txn->changes_settings) settings_dirty_ = true;
     in_flight_.push_back(std::move(f));
   }
   if (out_.empty()) return;
@@ -329,6 +344,7 @@ asio::awaitable<void> RouteMirror::drop_connection() {
   reader_.reset();
   reset_after_drain_ = false;
   synced_params_.reset();
+  settings_dirty_ = false;
 }
 
 bool RouteMirror::on_answer(const pool::BackendMessage& m) {

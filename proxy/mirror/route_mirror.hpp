@@ -183,6 +183,9 @@ class RouteMirror {
   asio::steady_timer write_done_;
   // The client parameters of the last transaction sent (sync_parameters()).
   std::shared_ptr<const std::vector<std::pair<std::string, std::string>>> synced_params_;
+  // A transaction sent on the connection may have changed its settings (a replayed SET):
+  // the next one first runs RESET ALL and sets its own (sync_parameters()).
+  bool settings_dirty_ = false;
 };
 
 }  // namespace pgshift::mirror

@@ -37,10 +37,14 @@ struct MirrorTxn {
   // ("ERROR 23505"); the replay must give the same.
   std::vector<std::string> outcome;
   std::string fingerprint;  // the first statement's text, for the journal
-  // The client's tracked startup parameters (client_encoding, DateStyle, TimeZone,
-  // search_path...; pool/server_params.hpp) without application_name: the replay runs with
-  // them, as the client's statements did.
+  // The session's settings when the transaction began (proxy/session/mirror_settings.hpp:
+  // startup parameters and `options`, SETs that took effect, reported values) without
+  // application_name: the replay runs with them, as the client's statements did. Shared by
+  // the session's transactions while they do not change.
   std::shared_ptr<const std::vector<std::pair<std::string, std::string>>> params;
+  // A statement of the transaction may change session settings (a SET): its replay leaves the
+  // mirror's connection changed, so the mirror resets it before the next transaction.
+  bool changes_settings = false;
   std::chrono::steady_clock::time_point committed_at{};
   // ack sync: called once, on the mirror's thread, when the replay committed (true) or
   // failed or timed out (false; the divergence is recorded). Null for ack async.

@@ -67,11 +67,15 @@ void MirrorCapture::on_error(std::string_view sqlstate) {
   u.failed = true;
 }
 
-void MirrorCapture::on_ready_for_query(char status) {
+void MirrorCapture::on_ready_for_query(char status,
+                                       const std::shared_ptr<const pool::StartupParams>& params,
+                                       bool changing) {
   if (answering_ >= units_.size()) return;
   Unit& u = units_[answering_++];
   u.answered = true;
   u.status = status;
+  u.params = params;
+  u.changes_settings = changing;
   u.outcome_end = outcomes_.size();
 }
 
@@ -82,11 +86,12 @@ std::vector<std::shared_ptr<MirrorTxn>> MirrorCapture::take() {
     const Unit& u = units_[i];
     if (!u.answered) break;  // not at a boundary: nothing of it is known yet
     if (u.status != 'I') continue;
-    bool writes = false, failed = false, committed = false;
+    bool writes = false, failed = false, committed = false, changes = false;
     for (std::size_t k = first; k <= i; ++k) {
       writes |= units_[k].writes;
       failed |= units_[k].failed;
       committed |= units_[k].committed;
+      changes |= units_[k].changes_settings;
     }
     if (writes && (!failed || committed)) {
       auto t = std::make_shared<MirrorTxn>();
@@ -98,6 +103,8 @@ std::vector<std::shared_ptr<MirrorTxn>> MirrorCapture::take() {
           std::make_move_iterator(outcomes_.begin() + static_cast<std::ptrdiff_t>(from)),
           std::make_move_iterator(outcomes_.begin() + static_cast<std::ptrdiff_t>(u.outcome_end)));
       t->fingerprint = fingerprint_;
+      t->params = u.params;  // the same for every unit of the transaction
+      t->changes_settings = changes;
       out.push_back(std::move(t));
     }
     first = i + 1;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "pool/prepared_set.hpp"
+#include "pool/server_params.hpp"
 #include "proxy/runtime/mirror_sink.hpp"
 
 namespace pgshift::proxy {
@@ -44,7 +45,10 @@ class MirrorCapture {
   // Backend side, in the order the server answers.
   void on_command_complete(std::string_view tag);
   void on_error(std::string_view sqlstate);
-  void on_ready_for_query(char status);
+  // `params`: the session's settings the unit ran with (MirrorSettings::current() before this
+  // ReadyForQuery); `changing`: a statement of its transaction may have changed them.
+  void on_ready_for_query(char status, const std::shared_ptr<const pool::StartupParams>& params,
+                          bool changing);
 
   // At a transaction boundary (every unit answered): the committed write transactions, in
   // order, and the capture starts afresh.
@@ -70,6 +74,8 @@ class MirrorCapture {
     bool failed = false;
     bool committed = false;  // a COMMIT tag
     char status = 'I';
+    bool changes_settings = false;
+    std::shared_ptr<const pool::StartupParams> params;
     // Its results are outcomes_[previous unit's outcome_end, outcome_end): units are
     // answered in order, so one flat list serves all (no allocation per unit).
     std::size_t outcome_end = 0;

@@ -34,6 +34,7 @@
 #include "proxy/session/client_profile.hpp"
 #include "proxy/session/io_buffer.hpp"
 #include "proxy/session/mirror_capture.hpp"
+#include "proxy/session/mirror_settings.hpp"
 #include "proxy/session/prepared_statements.hpp"
 #include "proxy/session/rerun_log.hpp"
 #include "proxy/session/thread_sessions.hpp"
@@ -376,7 +377,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   };
   std::shared_ptr<MirrorAcks> mirror_acks_;  // made at the first ack-sync transaction
   std::unique_ptr<MirrorCapture> mirror_;    // made at the first mirrored transaction
-  std::shared_ptr<const pool::StartupParams> mirror_params_;  // profile_->tracked for replays
+  // The session's settings for its replays (mirror_settings.hpp): a statement that may change
+  // them, and the server's answers. Made on a mirror-mode route at the first such statement
+  // or mirrored transaction.
+  void mirror_note_settings(const routing::Classification& c, std::string_view sql);
+  void mirror_settings_answer(std::uint8_t type, std::span<const std::uint8_t> body);
+  std::unique_ptr<MirrorSettings> mirror_settings_;
+  std::string_view startup_options() const;  // the client's `options` startup parameter
 };
 
 }  // namespace pgshift::proxy

@@ -50,10 +50,48 @@ asio::awaitable<bool> ClientSession::decide_mirroring(const routing::MigrationSt
     }
   }
   mirror_txn_ = true;
+  if (!mirror_settings_) {
+    mirror_settings_ = std::make_unique<MirrorSettings>(profile_->tracked, startup_options());
+  }
   mirror_to_ =
       authoritative == routing::Side::source ? routing::Side::target : routing::Side::source;
   if (!mirror_) mirror_ = std::make_unique<MirrorCapture>();
   co_return true;
+}
+
+std::string_view ClientSession::startup_options() const {
+  for (const auto& [k, v] : profile_->identity.startup_params) {
+    if (k == "options") return v;
+  }
+  return {};
+}
+
+void ClientSession::mirror_note_settings(const routing::Classification& c, std::string_view sql) {
+  // Cheap test first: most statements cannot change a session setting (RESET does not pin).
+  if (!c.pins_session() && c.kind != routing::StatementClass::session_state &&
+      c.statement_count < 2) {
+    return;
+  }
+  if (route_->route->sync.mode != config::SyncMode::mirror) return;
+  if (!mirror_settings_) {
+    mirror_settings_ = std::make_unique<MirrorSettings>(profile_->tracked, startup_options());
+  }
+  for (const auto& r : mirror_settings_->on_statement(sql, tracker_.outstanding())) {
+    // Not carried to the replay: counted, logged once (docs/sync.md, "Session settings").
+    if (runtime_.mirror) runtime_.mirror->note_unsafe(route_name_, "session_setting", r.name);
+  }
+}
+
+void ClientSession::mirror_settings_answer(std::uint8_t type, std::span<const std::uint8_t> body) {
+  if (type == 'S') {
+    mirror_settings_->on_parameter_status(body);
+  } else if (type == 'E') {
+    mirror_settings_->on_error();
+  } else if (type == 'C') {
+    std::string_view tag(reinterpret_cast<const char*>(body.data()), body.size());
+    if (!tag.empty() && tag.back() == '\0') tag.remove_suffix(1);
+    mirror_settings_->on_command_complete(tag);
+  }
 }
 
 void ClientSession::mirror_frontend(std::uint8_t type, std::span<const std::uint8_t> body,
@@ -99,23 +137,16 @@ void ClientSession::mirror_backend(std::uint8_t type, std::span<const std::uint8
 }
 
 void ClientSession::mirror_ready(char status) {
-  mirror_->on_ready_for_query(status);
+  // Before mirror_settings_ sees this ReadyForQuery: the settings the unit ran with.
+  mirror_->on_ready_for_query(status, mirror_settings_->current(), mirror_settings_->changing());
   if (!tracker_.idle()) return;
   const auto now = std::chrono::steady_clock::now();
   const bool ack_sync = route_->route->sync.mirror.ack == config::MirrorAck::sync;
-  if (!mirror_params_) {
-    auto params = std::make_shared<pool::StartupParams>();
-    for (const auto& p : profile_->tracked) {
-      if (p.first != "application_name") params->push_back(p);
-    }
-    mirror_params_ = std::move(params);
-  }
   for (auto& txn : mirror_->take()) {
     txn->route = route_name_;
     txn->session = id_;
     txn->to = mirror_to_;
     txn->committed_at = now;
-    txn->params = mirror_params_;
     if (ack_sync) {
       if (!mirror_acks_) mirror_acks_ = std::make_shared<MirrorAcks>(client_.get_executor());
       ++mirror_acks_->pending;
@@ -131,6 +162,7 @@ void ClientSession::mirror_ready(char status) {
 }
 
 void ClientSession::mirror_abandon() {
+  if (mirror_settings_) mirror_settings_->clear_pending();
   if (!mirror_txn_) return;
   if (mirror_->unanswered_writes()) {
     runtime_.mirror->in_doubt(route_name_, id_, mirror_->fingerprint());

@@ -394,6 +394,7 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
         if (!co_await flush_pending()) co_return true;
       }
       note_statement(c);
+      mirror_note_settings(c, sql);
       if (server_ && drops_prepared_statements(sql)) server_->prepared.clear();
       free_databases_for_sql(*pools_->registry(), sql, id_);  // DROP DATABASE... (14.2)
       if (server_ && leaves_lasting_state(sql)) server_->no_reuse = true;  // 14.4
@@ -408,6 +409,7 @@ asio::awaitable<bool> ClientSession::on_client_message(std::uint8_t type,
       }
       free_databases_for_sql(*pools_->registry(), p.query, id_);  // DROP DATABASE... (14.2)
       StatementInfo info{route_->classifier->classify(p.query), true};
+      mirror_note_settings(info.c, p.query);
       rs().last_parse_named = !p.statement.empty();
       if (rs().last_parse_named && mapper_.knows(std::string(p.statement))) {
         // A second Parse of a name the client has: the proxy may answer 42P05 or replace

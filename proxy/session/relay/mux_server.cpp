@@ -233,6 +233,7 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
               mirror_ready(status);
             }
           }
+          if (mirror_settings_) mirror_settings_->on_ready_for_query(status);
           if (status == 'I') on_transaction_end();
         } else if (r.type == 'E') {
           wire::ErrorFields ef;
@@ -271,12 +272,14 @@ asio::awaitable<void> ClientSession::mux_server_to_client() {
           } else {
             keep = rs().filter.should_forward(r.type, s->prepared);
             if (mirror_txn_) mirror_backend(r.type, r.body);
+            if (mirror_settings_) mirror_settings_answer(r.type, r.body);
           }
         } else if (r.type != 'Z') {
           if (r.type == 'C' && mirror_txn_) mirror_backend(r.type, r.body);
           // ParameterStatus: the client changed a reported setting; the next client of this
           // server gets its own values set again (pool/server_params.hpp).
           if (r.type == 'S') s->param_state.unknown = true;
+          if (mirror_settings_) mirror_settings_answer(r.type, r.body);
           keep = rs().filter.should_forward(r.type, s->prepared);
         }
         keep = rerun_track(r.type, r.body, keep);
