@@ -72,6 +72,11 @@ bool MirrorService::has_room(std::string_view name) {
   return !r || r->has_room();
 }
 
+bool MirrorService::wait_for_room(std::string_view name, std::function<void()> wake) {
+  auto r = route(name);
+  return !r || r->wait_for_room(std::move(wake));
+}
+
 bool MirrorService::mirroring(std::string_view name) {
   auto r = route(name);
   return r && r->mirroring();

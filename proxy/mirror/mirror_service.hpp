@@ -25,6 +25,7 @@ class MirrorService : public proxy::MirrorSink {
   void stop();  // ends the replay loops (queued transactions stay unapplied) and joins
 
   bool has_room(std::string_view route) override;
+  bool wait_for_room(std::string_view route, std::function<void()> wake) override;
   bool mirroring(std::string_view route) override;
   void submit(std::shared_ptr<proxy::MirrorTxn> txn) override;
   void give_up(std::string_view route, std::string_view why) override;

@@ -501,6 +501,7 @@ void RouteMirror::finish_completed() {
   if (applied > 0) applied_counter_.Increment(static_cast<double>(applied));
   completed_.clear();
   for (auto& [done, ok] : dones) done(ok);
+  wake_room_waiters();
 }
 
 asio::awaitable<void> RouteMirror::run() {
@@ -508,7 +509,8 @@ asio::awaitable<void> RouteMirror::run() {
   ::pthread_setname_np(::pthread_self(), "pgshift-mirror");
   std::chrono::milliseconds backoff(100);
   for (;;) {
-    refill();  // the spool's oldest transactions, once the memory queue has room
+    refill();  // the spool's oldest transactions, once the memory queue has room (and wakes
+               // the sessions waiting for room: also after a reload raised the bound)
     std::shared_ptr<proxy::MirrorTxn> txn;
     {
       std::lock_guard lock(mu_);
@@ -524,6 +526,7 @@ asio::awaitable<void> RouteMirror::run() {
     if (!phase_mirrors(to)) {
       co_await drop_connection();
       reset_for_new_start();
+      wake_room_waiters();
       co_await pause(kIdleCheck);
       continue;
     }

@@ -51,11 +51,42 @@ const config::Route* RouteMirror::route_config(proxy::SnapshotPtr& snap) const {
   return snap->config->find_route(route_);
 }
 
-bool RouteMirror::has_room() const {
-  std::lock_guard lock(mu_);
+bool RouteMirror::room_locked() const {
   if (stopped_ || overflow_ != config::MirrorOverflow::block) return true;
   return !spool_dir_.empty() && !spool_failed_ ? spool_.txn_bytes() < max_spool_bytes_
                                                : queue_bytes_ < max_queue_bytes_;
+}
+
+bool RouteMirror::has_room() const {
+  std::lock_guard lock(mu_);
+  return room_locked();
+}
+
+// No lost wakeup: a session looks at the room and registers in one step under mu_. Whatever
+// makes room changes the queue under mu_ first and calls wake_room_waiters() after, which
+// takes mu_ again: a session that registered before the change is in the list it takes; one
+// that looked after the change saw the room and did not register. The session's side of the
+// ordering (the wakeup posted before its wait began) is in mirror_tap.cpp.
+bool RouteMirror::wait_for_room(std::function<void()> wake) {
+  std::lock_guard lock(mu_);
+  if (room_locked()) return true;
+  room_waiters_.push_back(std::move(wake));
+  room_waiting_.store(room_waiters_.size(), std::memory_order_relaxed);
+  return false;
+}
+
+void RouteMirror::wake_room_waiters() {
+  // Read without the lock: a registration made before the caller's last change under mu_
+  // is visible here (the mutex orders them); one made after it saw the room.
+  if (room_waiting_.load(std::memory_order_relaxed) == 0) return;
+  std::vector<std::function<void()>> waiters;
+  {
+    std::lock_guard lock(mu_);
+    if (room_waiters_.empty() || !room_locked()) return;
+    waiters.swap(room_waiters_);
+    room_waiting_.store(0, std::memory_order_relaxed);
+  }
+  for (auto& w : waiters) w();
 }
 
 bool RouteMirror::mirroring() const {
@@ -106,6 +137,7 @@ void RouteMirror::mark_diverged(std::string_view why) {
     dones = stop_diverged(std::string(why), 0);
   }
   for (auto& d : dones) d(false);
+  wake_room_waiters();  // stopped: nothing waits for room any more
 }
 
 void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
@@ -142,6 +174,7 @@ void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
   for (auto& d : dones) d(false);
   if (refused) {
     refused(false);
+    wake_room_waiters();  // marked diverged: nothing waits for room any more
     return;
   }
   // Only a replay loop that waits for work is woken (one post per idle period, not one per
@@ -250,6 +283,7 @@ void RouteMirror::refill() {
     dones.swap(dones_to_fail_);
   }
   for (auto& d : dones) d(false);
+  wake_room_waiters();
 }
 
 boost::json::object RouteMirror::status() const {
@@ -310,10 +344,14 @@ void RouteMirror::set_condition(std::string condition, std::string detail) {
 }
 
 void RouteMirror::stop() {
+  std::vector<std::function<void()>> waiters;
   {
     std::lock_guard lock(mu_);
     stop_ = true;
+    waiters.swap(room_waiters_);  // they look again, then wait out their deadline
+    room_waiting_.store(0, std::memory_order_relaxed);
   }
+  for (auto& w : waiters) w();
   asio::post(wake_.get_executor(), [this] { wake_.cancel(); });
 }
 

@@ -48,6 +48,8 @@ class RouteMirror {
               std::shared_ptr<Journal> journal);
 
   bool has_room() const;
+  // MirrorSink::wait_for_room.
+  bool wait_for_room(std::function<void()> wake);
   bool mirroring() const;
   void submit(std::shared_ptr<proxy::MirrorTxn> txn);
   // Stops mirroring and marks the route diverged (overflow mark_diverged): the queue is
@@ -117,6 +119,10 @@ class RouteMirror {
   void record_divergence(const proxy::MirrorTxn& txn, std::string_view kind,
                          const std::vector<std::string>& got, const std::string& error);
   void set_condition(std::string condition, std::string detail = {});
+  bool room_locked() const;  // has_room() with mu_ held
+  // Calls the room waiters once the queue has room (without mu_). Called after everything
+  // that shrinks the queue or lifts the bound (see wait_for_room() for the ordering).
+  void wake_room_waiters();
   // The spool (sync.mirror.spool_dir); each requires mu_.
   bool spills_locked(std::uint64_t size);
   void spool_locked(std::shared_ptr<proxy::MirrorTxn> txn, std::function<void(bool)>& refused,
@@ -159,6 +165,8 @@ class RouteMirror {
   std::int64_t last_divergence_unix_ms_ = 0;
   double lag_seconds_ = 0;
   std::set<std::string, std::less<>> unsafe_logged_;
+  std::vector<std::function<void()>> room_waiters_;  // overflow block: sessions waiting
+  std::atomic<std::size_t> room_waiting_{0};         // room_waiters_.size(), read without mu_
   bool stop_ = false;
   bool sleeping_ = false;  // run() waits for a transaction: submit() wakes it (else no post)
 

@@ -74,6 +74,11 @@ class MirrorSink {
   // is full under overflow policy `block` (the session holds the transaction and asks
   // again).
   virtual bool has_room(std::string_view route) = 0;
+  // overflow block, after has_room() said false: true when there is room now; else `wake` is
+  // kept and called once (on the mirror's thread, never under a lock the caller holds) when
+  // the queue has room again, and false is returned. The check and the registration are one
+  // step under the route's lock, so a wakeup cannot be lost between them.
+  virtual bool wait_for_room(std::string_view route, std::function<void()> wake) = 0;
   // Whether writes of `route` are being mirrored (not diverged and stopped).
   virtual bool mirroring(std::string_view route) = 0;
   virtual void submit(std::shared_ptr<MirrorTxn> txn) = 0;

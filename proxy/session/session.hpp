@@ -357,6 +357,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // waits for room in the route's queue. False when the client was answered instead.
   asio::awaitable<bool> decide_mirroring(const routing::MigrationState* state, routing::Side side,
                                          routing::Side authoritative);
+  asio::awaitable<bool> wait_mirror_room();  // overflow block: false at the deadline or end
   // A frontend message that forward() has just put out, copied into the capture.
   void mirror_frontend(std::uint8_t type, std::span<const std::uint8_t> body,
                        std::span<const std::uint8_t> raw);

@@ -35,20 +35,7 @@ asio::awaitable<bool> ClientSession::decide_mirroring(const routing::MigrationSt
       !mirrored_phase(state->phase) || side != authoritative || !sink->mirroring(route_name_)) {
     co_return true;
   }
-  if (!sink->has_room(route_name_)) {
-    // overflow: block. New transactions wait (without a server) until the queue drains.
-    const auto wait = route_->route->pool.query_wait_timeout;
-    const auto deadline = std::chrono::steady_clock::now() +
-                          (wait.count() > 0 ? wait : std::chrono::milliseconds(60000));
-    asio::steady_timer timer(client_.get_executor());
-    while (!sink->has_room(route_name_)) {
-      if (std::chrono::steady_clock::now() >= deadline || end_reason_ != EndReason::none) {
-        co_return false;
-      }
-      timer.expires_after(std::chrono::milliseconds(5));
-      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
-  }
+  if (!sink->has_room(route_name_) && !co_await wait_mirror_room()) co_return false;
   mirror_txn_ = true;
   if (!mirror_settings_) {
     mirror_settings_ = std::make_unique<MirrorSettings>(profile_->tracked, startup_options());
@@ -91,6 +78,49 @@ void ClientSession::mirror_settings_answer(std::uint8_t type, std::span<const st
     std::string_view tag(reinterpret_cast<const char*>(body.data()), body.size());
     if (!tag.empty() && tag.back() == '\0') tag.remove_suffix(1);
     mirror_settings_->on_command_complete(tag);
+  }
+}
+
+namespace {
+// One wait for room in a mirror queue (overflow block). The replay's wakeup posts to the
+// session's executor, where `woken` is set and the timer cancelled.
+struct RoomWait {
+  explicit RoomWait(asio::any_io_executor ex) : timer(std::move(ex)) {}
+  asio::steady_timer timer;
+  bool woken = false;  // on the session's thread only
+};
+}  // namespace
+
+asio::awaitable<bool> ClientSession::wait_mirror_room() {
+  // overflow: block. The new transaction waits (without a server) until the replay makes room
+  // in the queue, woken by it (MirrorSink::wait_for_room), or until query_wait_timeout.
+  const auto wait = route_->route->pool.query_wait_timeout;
+  const auto deadline = std::chrono::steady_clock::now() +
+                        (wait.count() > 0 ? wait : std::chrono::milliseconds(60000));
+  auto w = std::make_shared<RoomWait>(client_.get_executor());
+  for (;;) {
+    w->woken = false;
+    // The wakeup runs on the mirror's thread; it hands `w` to the session's executor, so the
+    // timer is touched (and released) on this thread only.
+    auto wake = [w]() mutable {
+      auto ex = w->timer.get_executor();
+      asio::post(ex, [w = std::move(w)] {
+        w->woken = true;
+        w->timer.cancel();
+      });
+    };
+    if (runtime_.mirror->wait_for_room(route_name_, std::move(wake))) co_return true;
+    // No lost wakeup on this side: the posted handler runs on this thread, so it cannot run
+    // between the registration above and the wait below (no suspension between them); it
+    // runs either before the wait is checked here (woken is set: the wait is skipped) or
+    // while the wait is pending (it is cancelled).
+    if (!w->woken) {
+      w->timer.expires_at(deadline);
+      co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    if (end_reason_ != EndReason::none) co_return false;
+    if (!w->woken) co_return false;  // the deadline passed
+    // Woken: look again (another session may have taken the room first).
   }
 }
 
