@@ -497,6 +497,7 @@ void RouteMirror::finish_completed() {
                                         .count();
     queue_gauge_.Set(static_cast<double>(queue_bytes_));
     lag_gauge_.Set(lag_seconds_);
+    publish_flags_locked();
   }
   if (applied > 0) applied_counter_.Increment(static_cast<double>(applied));
   completed_.clear();
@@ -519,6 +520,7 @@ asio::awaitable<void> RouteMirror::run() {
       if (const auto* r = route_config(snap)) {
         max_queue_bytes_ = r->sync.mirror.max_queue_bytes;
         overflow_ = r->sync.mirror.overflow;
+        publish_flags_locked();
       }
       if (!queue_.empty()) txn = queue_.front();
     }

@@ -44,6 +44,8 @@ RouteMirror::RouteMirror(proxy::Runtime& runtime, std::string route, asio::any_i
     spool_dir_ = r->sync.mirror.spool_dir;
     max_spool_bytes_ = r->sync.mirror.max_spool_bytes;
   }
+  std::lock_guard lock(mu_);
+  publish_flags_locked();
 }
 
 const config::Route* RouteMirror::route_config(proxy::SnapshotPtr& snap) const {
@@ -57,9 +59,17 @@ bool RouteMirror::room_locked() const {
                                                : queue_bytes_ < max_queue_bytes_;
 }
 
+void RouteMirror::publish_flags_locked() {
+  room_flag_.store(room_locked(), std::memory_order_relaxed);
+  mirroring_flag_.store(!stopped_, std::memory_order_relaxed);
+}
+
+// Both are read at the start of every mirrored transaction, on every I/O thread: atomics
+// published under mu_ by whatever changes them, not a lock the mirror thread also takes.
+// A stale answer admits one transaction past the bound, as a check before submit() always
+// could; the wait itself (wait_for_room) looks again under the lock.
 bool RouteMirror::has_room() const {
-  std::lock_guard lock(mu_);
-  return room_locked();
+  return room_flag_.load(std::memory_order_relaxed);
 }
 
 // No lost wakeup: a session looks at the room and registers in one step under mu_. Whatever
@@ -90,8 +100,7 @@ void RouteMirror::wake_room_waiters() {
 }
 
 bool RouteMirror::mirroring() const {
-  std::lock_guard lock(mu_);
-  return !stopped_;
+  return mirroring_flag_.load(std::memory_order_relaxed);
 }
 
 std::vector<std::function<void(bool)>> RouteMirror::stop_diverged(std::string why,
@@ -126,6 +135,7 @@ std::vector<std::function<void(bool)>> RouteMirror::stop_diverged(std::string wh
   e["not_replayed"] = dropped;
   e["detail"] = detail_;
   journal_->write(e);
+  publish_flags_locked();
   return dones;
 }
 
@@ -170,6 +180,7 @@ void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
       queue_gauge_.Set(static_cast<double>(queue_bytes_));
       wake = std::exchange(sleeping_, false);
     }
+    publish_flags_locked();
   }
   for (auto& d : dones) d(false);
   if (refused) {
@@ -188,13 +199,18 @@ void RouteMirror::note_unsafe(std::string_view reason, std::string_view statemen
   // (Family::Add builds labels under a lock), and nothing is allocated once it was logged.
   const auto r = routing::mirror_unsafe_reason_from_string(reason);
   if (r) {
-    auto& slot = unsafe_counters_[static_cast<std::size_t>(*r)];
+    const auto i = static_cast<std::size_t>(*r);
+    auto& slot = unsafe_counters_[i];
     prometheus::Counter* c = slot.load(std::memory_order_acquire);
     if (!c) {
       c = &mirror_metrics().unsafe(route_, reason);
       slot.store(c, std::memory_order_release);
     }
     c->Increment();
+    static_assert(routing::kMirrorUnsafeReasonCount <= 32);
+    const std::uint32_t bit = 1u << i;
+    if (unsafe_logged_bits_.load(std::memory_order_relaxed) & bit) return;  // logged: no lock
+    unsafe_logged_bits_.fetch_or(bit, std::memory_order_relaxed);
   } else {
     mirror_metrics().unsafe(route_, reason).Increment();
   }
@@ -273,6 +289,7 @@ void RouteMirror::refill_locked() {
     dones_to_fail_.insert(dones_to_fail_.end(), std::make_move_iterator(dones.begin()),
                           std::make_move_iterator(dones.end()));
   }
+  publish_flags_locked();
 }
 
 void RouteMirror::refill() {
@@ -398,10 +415,13 @@ void RouteMirror::reset_for_new_start() {
   detail_.clear();
   copied_ = false;
   lag_seconds_ = 0;
+  publish_flags_locked();
 }
 
 void RouteMirror::record_divergence(const proxy::MirrorTxn& txn, std::string_view kind,
                                     const std::vector<std::string>& got, const std::string& error) {
+  const std::string statement =
+      txn.fingerprint.empty() ? proxy::mirror_fingerprint(txn.messages) : txn.fingerprint;
   auto list = [](const std::vector<std::string>& v) {
     boost::json::array a;
     for (const auto& s : v) a.emplace_back(s);
@@ -416,7 +436,7 @@ void RouteMirror::record_divergence(const proxy::MirrorTxn& txn, std::string_vie
   e["sidecar_pid"] = static_cast<std::int64_t>(::getpid());
   e["session"] = txn.session;
   e["kind"] = std::string(kind);
-  e["statement"] = txn.fingerprint;
+  e["statement"] = statement;
   e["authoritative"] = list(txn.outcome);
   e["replay"] = list(got);
   if (!error.empty()) e["error"] = error;
@@ -430,9 +450,9 @@ void RouteMirror::record_divergence(const proxy::MirrorTxn& txn, std::string_vie
   }
   journal_->write(e);
   mirror_metrics().divergences(route_, kind).Increment();
-  std::string summary = std::string(kind) + ": " + txn.fingerprint;
+  std::string summary = std::string(kind) + ": " + statement;
   proxy::log_warn("mirror divergence: the replay differed from the authoritative side",
-                  {f("route", route_), f("kind", kind), f("statement", txn.fingerprint),
+                  {f("route", route_), f("kind", kind), f("statement", statement),
                    f("error", error), f("journal", journal_->path())});
   std::lock_guard lock(mu_);
   ++divergences_;

@@ -6,8 +6,9 @@
 // mirror's own thread (mirror_service.hpp) with one connection to the other side, on which
 // transactions are pipelined (replay.cpp).
 //
-// Thread-safety: submit(), has_room(), mirroring(), note_unsafe() and status() may be called
-// from any thread (a mutex; no I/O under it). run() runs on the mirror thread only.
+// Thread-safety: submit(), has_room(), mirroring(), wait_for_room(), note_unsafe() and status()
+// may be called from any thread (a mutex, no I/O under it; has_room() and mirroring() read
+// atomics). run() runs on the mirror thread only.
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 
@@ -119,7 +120,8 @@ class RouteMirror {
   void record_divergence(const proxy::MirrorTxn& txn, std::string_view kind,
                          const std::vector<std::string>& got, const std::string& error);
   void set_condition(std::string condition, std::string detail = {});
-  bool room_locked() const;  // has_room() with mu_ held
+  bool room_locked() const;     // has_room() with mu_ held
+  void publish_flags_locked();  // room_flag_ and mirroring_flag_ from the state under mu_
   // Calls the room waiters once the queue has room (without mu_). Called after everything
   // that shrinks the queue or lifts the bound (see wait_for_room() for the ordering).
   void wake_room_waiters();
@@ -167,6 +169,9 @@ class RouteMirror {
   std::set<std::string, std::less<>> unsafe_logged_;
   std::vector<std::function<void()>> room_waiters_;  // overflow block: sessions waiting
   std::atomic<std::size_t> room_waiting_{0};         // room_waiters_.size(), read without mu_
+  std::atomic<bool> room_flag_{true}, mirroring_flag_{true};  // has_room(), mirroring()
+  // note_unsafe(): the reasons already logged, read without mu_ (bit per known reason).
+  std::atomic<std::uint32_t> unsafe_logged_bits_{0};
   bool stop_ = false;
   bool sleeping_ = false;  // run() waits for a transaction: submit() wakes it (else no post)
 

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,6 +20,8 @@
 
 #include "routing/side.hpp"
 #include "wire/builder.hpp"
+#include "wire/byte_order.hpp"
+#include "wire/messages.hpp"
 
 namespace pgshift::proxy {
 
@@ -36,7 +39,9 @@ struct MirrorTxn {
   // The authoritative side's results in order: command tags ("UPDATE 1") and errors
   // ("ERROR 23505"); the replay must give the same.
   std::vector<std::string> outcome;
-  std::string fingerprint;  // the first statement's text, for the journal
+  // The first statement's text, for the journal; empty until needed (mirror_fingerprint()
+  // makes it from `messages` then: the capture does not copy it for every transaction).
+  std::string fingerprint;
   // The session's settings when the transaction began (proxy/session/mirror_settings.hpp:
   // startup parameters and `options`, SETs that took effect, reported values) without
   // application_name: the replay runs with them, as the client's statements did. Shared by
@@ -51,6 +56,33 @@ struct MirrorTxn {
   std::function<void(bool applied)> done;
   std::size_t size() const { return messages.size() + 256; }
 };
+
+// The text of the first Query or Parse in `messages` (whole frontend messages), at most 200
+// bytes, on one line: what the journal and the logs show of a transaction.
+inline std::string mirror_fingerprint(std::span<const std::uint8_t> messages) {
+  std::size_t pos = 0;
+  while (pos + 5 <= messages.size()) {
+    const std::uint8_t type = messages[pos];
+    const std::uint32_t len = wire::read_be32(messages.data() + pos + 1);
+    if (len < 4 || pos + 1 + len > messages.size()) break;
+    const auto body = messages.subspan(pos + 5, len - 4);
+    pos += 1 + len;
+    std::string_view sql;
+    wire::Parse p;
+    if (type == 'Q' && !wire::parse_query(body, sql)) {
+    } else if (type == 'P' && !wire::parse_parse(body, p)) {
+      sql = p.query;
+    } else {
+      continue;
+    }
+    std::string out(sql.substr(0, 200));
+    for (char& c : out) {
+      if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    }
+    return out;
+  }
+  return {};
+}
 
 // What a cutover or rollback needs to know of one route's mirror in this sidecar
 // (docs/cutover.md, "Mirrored routes"): the fleet barrier acknowledges a hold only once

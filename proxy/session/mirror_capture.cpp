@@ -43,15 +43,6 @@ void MirrorCapture::mark_write() {
   open_unit().writes = true;
 }
 
-void MirrorCapture::set_fingerprint(std::string_view sql) {
-  if (!fingerprint_.empty()) return;
-  constexpr std::size_t kMax = 200;
-  fingerprint_.assign(sql.substr(0, kMax));
-  for (char& c : fingerprint_) {
-    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-  }
-}
-
 void MirrorCapture::on_command_complete(std::string_view tag) {
   if (answering_ >= units_.size()) return;
   Unit& u = units_[answering_];
@@ -95,14 +86,21 @@ std::vector<std::shared_ptr<MirrorTxn>> MirrorCapture::take() {
     }
     if (writes && (!failed || committed)) {
       auto t = std::make_shared<MirrorTxn>();
-      t->messages.assign(buf_.begin() + static_cast<std::ptrdiff_t>(units_[first].begin),
-                         buf_.begin() + static_cast<std::ptrdiff_t>(u.end));
+      if (units_[first].begin == 0 && u.end == buf_.size()) {
+        // The whole capture is this transaction (the common case): its bytes are handed
+        // over, not copied; the next one gets a buffer of the same size.
+        const std::size_t size = buf_.size();
+        t->messages.swap(buf_);
+        buf_.reserve(size);
+      } else {
+        t->messages.assign(buf_.begin() + static_cast<std::ptrdiff_t>(units_[first].begin),
+                           buf_.begin() + static_cast<std::ptrdiff_t>(u.end));
+      }
       t->answers = static_cast<std::uint32_t>(i - first + 1);
       const std::size_t from = first == 0 ? 0 : units_[first - 1].outcome_end;
       t->outcome.assign(
           std::make_move_iterator(outcomes_.begin() + static_cast<std::ptrdiff_t>(from)),
           std::make_move_iterator(outcomes_.begin() + static_cast<std::ptrdiff_t>(u.outcome_end)));
-      t->fingerprint = fingerprint_;
       t->params = u.params;  // the same for every unit of the transaction
       t->changes_settings = changes;
       out.push_back(std::move(t));
@@ -120,7 +118,6 @@ void MirrorCapture::clear() {
   outcomes_.clear();
   answering_ = 0;
   unit_statements_.clear();
-  fingerprint_.clear();
 }
 
 }  // namespace pgshift::proxy

@@ -40,7 +40,6 @@ class MirrorCapture {
   void copy_piece(std::span<const std::uint8_t> raw);
   // The statement being sent writes (or may write: unknown functions).
   void mark_write();
-  void set_fingerprint(std::string_view sql);
 
   // Backend side, in the order the server answers.
   void on_command_complete(std::string_view tag);
@@ -63,7 +62,8 @@ class MirrorCapture {
     }
     return false;
   }
-  const std::string& fingerprint() const { return fingerprint_; }
+  // The first statement of what was captured (for an in-doubt record).
+  std::string fingerprint() const { return mirror_fingerprint(buf_); }
 
  private:
   struct Unit {
@@ -87,7 +87,6 @@ class MirrorCapture {
   std::vector<std::string> outcomes_;  // command tags and "ERROR sqlstate", in answer order
   std::size_t answering_ = 0;          // the first unit without its ReadyForQuery
   pool::PreparedSet unit_statements_{1u << 20};
-  std::string fingerprint_;
 };
 
 }  // namespace pgshift::proxy
