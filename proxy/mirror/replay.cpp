@@ -284,18 +284,23 @@ bool RouteMirror::params_match(const proxy::MirrorTxn& txn) const {
 
 void RouteMirror::fill_pipeline() {
   out_.clear();
-  for (;;) {
+  // The candidates behind what is in flight, taken under one lock (the sessions' submit()
+  // takes it too): not one lock per transaction sent.
+  candidates_.clear();
+  {
+    std::lock_guard lock(mu_);
+    const std::size_t i = in_flight_.size();
+    // The queue was emptied under the replay (mark_diverged): nothing more until it drained.
+    if (i > 0 && (i > queue_.size() || queue_[i - 1] != in_flight_.back().txn)) return;
+    for (std::size_t k = i; k < queue_.size() && k < kMaxInFlight; ++k) {
+      candidates_.push_back(queue_[k]);
+    }
+  }
+  for (auto& candidate : candidates_) {
     if (in_flight_.size() >= kMaxInFlight || in_flight_bytes_ >= kMaxInFlightBytes) break;
     // The last one may leave a block open on replay: the next waits for its answer.
     if (!in_flight_.empty() && !in_flight_.back().ends_idle) break;
-    std::shared_ptr<proxy::MirrorTxn> next;
-    {
-      std::lock_guard lock(mu_);
-      const std::size_t i = in_flight_.size();
-      // The queue was emptied under the replay (mark_diverged): nothing more until it drained.
-      if (i > 0 && (i > queue_.size() || queue_[i - 1] != in_flight_.back().txn)) break;
-      if (i < queue_.size()) next = queue_[i];
-    }
+    std::shared_ptr<proxy::MirrorTxn> next = std::move(candidate);
     // Anything that needs a round trip first (connection side, copy, parameters) waits
     // until nothing is in flight (run()).
     if (!next || next->to != conn_side_ || (next->to == Side::target && !copied_) ||
@@ -312,6 +317,7 @@ void RouteMirror::fill_pipeline() {
     if (f.txn->changes_settings) settings_dirty_ = true;
     in_flight_.push_back(std::move(f));
   }
+  candidates_.clear();
   if (out_.empty()) return;
   std::swap(out_, sending_);
   writing_ = true;

@@ -187,6 +187,7 @@ class RouteMirror {
   std::chrono::steady_clock::time_point next_copy_check_{};
   AnswerReader reader_;
   std::deque<InFlight> in_flight_;  // the queue's first in_flight_.size() transactions
+  std::vector<std::shared_ptr<proxy::MirrorTxn>> candidates_;  // fill_pipeline()'s batch
   std::size_t in_flight_bytes_ = 0;
   NameSet pending_statements_;  // prepared or evicted by a transaction in flight
   std::vector<std::pair<Applied, std::shared_ptr<proxy::MirrorTxn>>> completed_;

@@ -4,6 +4,31 @@
 
 namespace pgshift::proxy {
 
+bool mirror_safety_candidate(std::string_view sql) {
+  // Every name of routing/mirror_safety.cpp's lists contains one of these (now, today,
+  // tomorrow, yesterday; clock_timestamp, inet_client_*, pg_backend_pid, pg_current_xact_id*,
+  // statement_timestamp, timeofday, transaction_timestamp, txid_current*; current_date/time/
+  // timestamp, localtime*; random*, gen_random_*, gen_salt, uuid_generate_*; currval,
+  // lastval, nextval, setval). Keep them in step when a list there grows.
+  static constexpr std::string_view kWords[] = {
+      "now",         "today",     "tomorrow",     "yesterday", "clock_",         "inet_client",
+      "backend_pid", "xact_id",   "statement_ti", "timeofday", "transaction_ti", "txid",
+      "current_",    "localtime", "random",       "gen_salt",  "uuid_generate",  "currval",
+      "lastval",     "nextval",   "setval"};
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    const char c = lower(sql[i]);
+    if (c == '\\') return true;
+    for (const auto w : kWords) {
+      if (w[0] != c || sql.size() - i < w.size()) continue;
+      std::size_t k = 1;
+      while (k < w.size() && lower(sql[i + k]) == w[k]) ++k;
+      if (k == w.size()) return true;
+    }
+  }
+  return false;
+}
+
 MirrorCapture::Unit& MirrorCapture::open_unit() {
   if (units_.empty() || units_.back().sent) {
     Unit u;

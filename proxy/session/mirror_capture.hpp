@@ -25,6 +25,13 @@
 
 namespace pgshift::proxy {
 
+// False when routing::classify_mirror_safety(sql) cannot flag `sql`: none of the words of its
+// lists (routing/mirror_safety.cpp: time functions and keywords, time literals, random and
+// sequence functions) occurs in it, case-insensitively, and it has no backslash (an escape
+// could spell one). Most statements are skipped this way without being lexed a second time
+// or allocating; mirror_capture_test checks it against the classifier. Pure.
+bool mirror_safety_candidate(std::string_view sql);
+
 class MirrorCapture {
  public:
   // The bytes of the unit being sent, for the caller to append one whole message to (the

@@ -24,31 +24,6 @@ bool mirrored_phase(config::Phase p) {
          p == config::Phase::target_primary;
 }
 
-// BEGIN, COMMIT, END, ROLLBACK alone (most of a mirrored transaction's queries in the simple
-// protocol): nothing a replay could compute differently, so the safety classifier's lexing
-// pass is skipped for them. A conservative test: one word, then at most a ';'.
-bool transaction_control(std::string_view sql) {
-  std::size_t i = 0;
-  while (i < sql.size() && (sql[i] == ' ' || sql[i] == '\n' || sql[i] == '\t' || sql[i] == '\r')) {
-    ++i;
-  }
-  std::size_t j = i;
-  while (j < sql.size() && ((sql[j] | 0x20) >= 'a' && (sql[j] | 0x20) <= 'z')) ++j;
-  const std::string_view word = sql.substr(i, j - i);
-  for (; j < sql.size(); ++j) {
-    const char c = sql[j];
-    if (c != ' ' && c != '\n' && c != '\t' && c != '\r' && c != ';') return false;
-  }
-  constexpr std::string_view kWords[] = {"begin", "commit", "end", "rollback", "abort"};
-  for (const auto w : kWords) {
-    if (word.size() != w.size()) continue;
-    bool same = true;
-    for (std::size_t k = 0; k < w.size() && same; ++k) same = (word[k] | 0x20) == w[k];
-    if (same) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 asio::awaitable<bool> ClientSession::decide_mirroring(const routing::MigrationState* state,
@@ -163,7 +138,7 @@ void ClientSession::mirror_frontend(std::uint8_t type, std::span<const std::uint
     wire::Parse p;
     if (!wire::parse_parse(body, p)) sql = p.query;
   }
-  if (!sql.empty() && !transaction_control(sql)) {
+  if (!sql.empty() && mirror_safety_candidate(sql)) {
     const routing::MirrorSafety safety = routing::classify_mirror_safety(sql);
     for (auto reason : safety.reasons.to_vector()) {
       runtime_.mirror->note_unsafe(route_name_, routing::to_string(reason), sql);

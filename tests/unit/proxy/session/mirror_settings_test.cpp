@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include "proxy/session/mirror_capture.hpp"
+#include "routing/mirror_safety.hpp"
+
 namespace pgshift::proxy {
 namespace {
 
@@ -153,6 +156,41 @@ TEST(MirrorSettings, PipelinedAnswersAndReportedValues) {
   const auto before = s.current();
   s.on_ready_for_query('I');
   EXPECT_EQ(s.current(), before);
+}
+
+// The capture's prefilter (mirror_capture.hpp) never hides a statement the classifier flags.
+TEST(MirrorSafetyCandidate, EveryFlaggedStatementIsACandidate) {
+  const char* flagged[] = {
+      "INSERT INTO t VALUES (now())",
+      "insert into h values (1, CURRENT_TIMESTAMP)",
+      "UPDATE t SET at = localtimestamp(3)",
+      "SELECT pg_catalog.Clock_Timestamp()",
+      "INSERT INTO t VALUES ('now'::timestamptz)",
+      "INSERT INTO t VALUES (timestamptz 'Today')",
+      "INSERT INTO t VALUES (CAST('tomorrow' AS date)), ('yesterday'::date)",
+      "INSERT INTO t VALUES (E'n\\ow'::timestamptz)",
+      "SELECT \"now\"()",
+      "INSERT INTO t VALUES (random(), gen_random_uuid(), x.uuid_generate_v4(), gen_salt('bf'))",
+      "SELECT nextval('s'), currval('s'), setval('s', 1), lastval()",
+      "SELECT txid_current(), pg_current_xact_id(), pg_backend_pid(), inet_client_addr()",
+      "SELECT statement_timestamp(), transaction_timestamp(), timeofday(), current_date",
+      "SELECT random_normal()",
+  };
+  for (const char* sql : flagged) {
+    EXPECT_FALSE(routing::classify_mirror_safety(sql).safe()) << sql;
+    EXPECT_TRUE(mirror_safety_candidate(sql)) << sql;
+  }
+  const char* plain[] = {
+      "UPDATE pgbench_accounts SET abalance = abalance + -4210 WHERE aid = 3175",
+      "SELECT abalance FROM pgbench_accounts WHERE aid = 3175",
+      "BEGIN",
+      "END",
+      "INSERT INTO kv (k, v) VALUES ($1, $2)",
+  };
+  for (const char* sql : plain) {
+    EXPECT_TRUE(routing::classify_mirror_safety(sql).safe()) << sql;
+    EXPECT_FALSE(mirror_safety_candidate(sql)) << sql;
+  }
 }
 
 }  // namespace
