@@ -12,6 +12,7 @@
 #include "pool/upstream_detail.hpp"
 #include "wire/builder.hpp"
 #include "wire/errc.hpp"
+#include "wire/message_types.hpp"
 
 namespace pgshift::pool {
 namespace {
@@ -347,8 +348,8 @@ void ServerPool::release(PooledConnection& conn, ReleaseState state) noexcept {
   }
   gauges_.active.add(-1);
   const bool clean = state == ReleaseState::clean;
-  if (clean && !closed_ && c->stream.is_open() && c->txn_status == 'I' && !c->no_reuse &&
-      !expired(*c, Clock::now())) {
+  if (clean && !closed_ && c->stream.is_open() && c->txn_status == wire::txn_status::idle &&
+      !c->no_reuse && !expired(*c, Clock::now())) {
     place(std::move(c));
   } else {
     // A clean connection gets a goodbye; a dirty one may be mid-message, so it is cut.

@@ -11,9 +11,13 @@
 #include "pool/upstream_detail.hpp"
 #include "wire/builder.hpp"
 #include "wire/byte_order.hpp"
+#include "wire/message_types.hpp"
 #include "wire/messages.hpp"
 
 namespace pgshift::pool {
+
+namespace be = wire::be;
+
 namespace {
 
 // DataRow: Int16 column count, then per column Int32 length (-1: NULL) and the bytes.
@@ -46,15 +50,18 @@ asio::awaitable<CommandResult> exchange(ServerConnection& conn, std::string_view
   if ((result.ec = co_await conn.stream.write_all(out))) co_return result;
   // Everything a simple query may answer short of COPY: RowDescription, DataRow,
   // CommandComplete, EmptyQueryResponse, notices, ParameterStatus, notifications, errors.
-  MessageReader reader(conn.stream, wire::type_set({'T', 'D', 'C', 'I', 'N', 'S', 'A', 'E', 'Z'}));
+  MessageReader reader(conn.stream,
+                       wire::type_set({be::row_description, be::data_row, be::command_complete,
+                                       be::empty_query, be::notice_response, be::parameter_status,
+                                       be::notification, be::error_response, be::ready_for_query}));
   for (;;) {
     BackendMessage msg;
     if ((result.ec = co_await reader.next(msg))) co_return result;
     switch (msg.type) {
-      case 'D':
+      case be::data_row:
         if (result.rows++ == 0) read_row(msg.body, result.first_row);
         break;
-      case 'E': {
+      case be::error_response: {
         wire::ErrorFields fields;
         if (!wire::parse_error_fields(msg.body, fields) && result.sqlstate.empty()) {
           result.sqlstate = std::string(fields.sqlstate());
@@ -63,7 +70,7 @@ asio::awaitable<CommandResult> exchange(ServerConnection& conn, std::string_view
         if (result.sqlstate.empty()) result.sqlstate = "XX000";  // unparsable: still an error
         break;
       }
-      case 'S': {
+      case be::parameter_status: {
         wire::ParameterStatus ps;
         if (wire::parse_parameter_status(msg.body, ps)) break;
         bool found = false;
@@ -76,7 +83,7 @@ asio::awaitable<CommandResult> exchange(ServerConnection& conn, std::string_view
         if (!found) conn.parameters.emplace_back(ps.name, ps.value);
         break;
       }
-      case 'Z': {
+      case be::ready_for_query: {
         char status = 0;
         if (auto ec = wire::parse_ready_for_query(msg.body, status)) {
           result.ec = ec;
@@ -131,7 +138,7 @@ asio::awaitable<bool> refresh_reported_parameters(ServerConnection& conn,
     sql += "', true)";
   }
   CommandResult result = co_await run_simple_command(conn, sql, timeout);
-  if (!result.ok()) co_return !result.ec && result.status == 'I';
+  if (!result.ok()) co_return !result.ec && result.status == wire::txn_status::idle;
   for (std::size_t i = 0; i < conn.parameters.size() && i < result.first_row.size(); ++i) {
     if (result.first_row[i]) conn.parameters[i].second = *result.first_row[i];
   }

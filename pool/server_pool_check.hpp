@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pool/upstream.hpp"
+#include "wire/message_types.hpp"
 
 namespace pgshift::pool {
 
@@ -20,7 +21,7 @@ struct CommandResult {
   char status = 0;       // status of the final ReadyForQuery ('I', 'T', 'E')
   int rows = 0;          // DataRow messages seen
   std::vector<std::optional<std::string>> first_row;  // the first DataRow (nullopt: NULL)
-  bool ok() const { return !ec && sqlstate.empty() && status == 'I'; }
+  bool ok() const { return !ec && sqlstate.empty() && status == wire::txn_status::idle; }
 };
 
 // Sends `sql` as one simple Query and reads every answer up to ReadyForQuery, within

@@ -14,10 +14,11 @@ asio::awaitable<error_code> ServerPool::reset_for_reuse(PooledConnection& conn) 
   CommandResult result;
   // DISCARD ALL cannot run inside a transaction block; a session that ended mid-transaction
   // is rolled back first (the server would do the same when the client disconnects).
-  if (conn->txn_status == 'T' || conn->txn_status == 'E') {
+  if (conn->txn_status == wire::txn_status::in_block ||
+      conn->txn_status == wire::txn_status::failed) {
     result = co_await run_simple_command(*conn, "ROLLBACK", options_.check_timeout);
   } else {
-    result.status = 'I';
+    result.status = wire::txn_status::idle;
   }
   if (result.ok() && !conn->no_reuse) {
     // Once a backend made its temporary namespace it keeps it for life, and DISCARD ALL does
@@ -66,7 +67,7 @@ asio::awaitable<bool> ServerPool::sync_parameters(PooledConnection& conn,
     result.ec = make_error_code(errc::check_failed);
   }
   error = AcquireError{};
-  if (!result.ec && result.status == 'I') {
+  if (!result.ec && result.status == wire::txn_status::idle) {
     // The server refused a value (as it would have at login): the connection is fine.
     error.from_server = true;
     error.sqlstate = result.sqlstate;

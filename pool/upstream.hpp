@@ -19,6 +19,7 @@
 #include "pool/prepared_set.hpp"
 #include "pool/server_params.hpp"
 #include "pool/stream.hpp"
+#include "wire/message_types.hpp"
 #include "wire/startup.hpp"
 
 namespace pgshift::pool {
@@ -60,7 +61,7 @@ struct ServerConnection {
   Stream stream;
   wire::CancelKey backend_key;                                  // from BackendKeyData
   std::vector<std::pair<std::string, std::string>> parameters;  // ParameterStatus at startup
-  char txn_status = 'I';                                        // last ReadyForQuery status
+  char txn_status = wire::txn_status::idle;                     // last ReadyForQuery status
   std::chrono::steady_clock::time_point created_at = std::chrono::steady_clock::now();
   // Server-side names of the protocol-level prepared statements it holds (transaction
   // pooling, proxy/prepared_statements.hpp). Emptied by DISCARD ALL.

@@ -9,9 +9,13 @@
 #include "pool/upstream_detail.hpp"
 #include "wire/builder.hpp"
 #include "wire/byte_order.hpp"
+#include "wire/message_types.hpp"
 #include "wire/messages.hpp"
 
 namespace pgshift::pool::detail {
+
+namespace be = wire::be;
+
 namespace {
 
 std::vector<std::pair<std::string, std::string>> startup_parameters(const UpstreamParams& p) {
@@ -65,6 +69,37 @@ std::string describe_read_error(const error_code& ec, const BackendMessage& msg)
   return ec.message();
 }
 
+enum class AuthProgress { more, done, failed };
+
+// One authentication request of the server, answered if it wants an answer. `failed` has
+// filled `error`.
+asio::awaitable<AuthProgress> answer_authentication(ServerConnection& conn, UpstreamAuth& auth,
+                                                    wire::Body body, const std::string& where,
+                                                    ConnectError& error) {
+  wire::Authentication request;
+  if (auto ec = wire::parse_authentication(body, request)) {
+    fail(error, error_code(ec), "malformed authentication request from " + where);
+    co_return AuthProgress::failed;
+  }
+  wire::Bytes out;
+  switch (auth.on_request(request, out, error)) {
+    case UpstreamAuth::Step::reply:
+      if (auto ec = co_await conn.stream.write_all(out)) {
+        fail(error, ec, "could not send authentication to " + where + ": " + ec.message());
+        co_return AuthProgress::failed;
+      }
+      co_return AuthProgress::more;
+    case UpstreamAuth::Step::wait:
+      co_return AuthProgress::more;
+    case UpstreamAuth::Step::done:
+      co_return AuthProgress::done;
+    case UpstreamAuth::Step::failed:
+      error.message = "authentication with " + where + " failed: " + error.message;
+      co_return AuthProgress::failed;
+  }
+  co_return AuthProgress::failed;
+}
+
 }  // namespace
 
 asio::awaitable<bool> run_startup(ServerConnection& conn, const UpstreamParams& params,
@@ -81,7 +116,10 @@ asio::awaitable<bool> run_startup(ServerConnection& conn, const UpstreamParams& 
   stage = "authenticating";
   UpstreamAuth auth(params.credentials);
   bool authenticated = false;
-  MessageReader reader(conn.stream, wire::type_set({'R', 'E', 'S', 'K', 'N', 'v', 'Z'}));
+  MessageReader reader(conn.stream,
+                       wire::type_set({be::authentication, be::error_response, be::parameter_status,
+                                       be::backend_key_data, be::notice_response,
+                                       be::negotiate_protocol_version, be::ready_for_query}));
   for (;;) {
     BackendMessage msg;
     if (auto ec = co_await reader.next(msg)) {
@@ -91,55 +129,42 @@ asio::awaitable<bool> run_startup(ServerConnection& conn, const UpstreamParams& 
       co_return false;
     }
     switch (msg.type) {
-      case 'E':
+      case be::error_response:
         fail_from_server(error, msg.body, where);
         co_return false;
-      case 'N':  // NoticeResponse: nothing to act on
+      case be::notice_response:  // nothing to act on
         continue;
-      case 'v':
+      case be::negotiate_protocol_version:
         fail(error, errc::unsupported_protocol_version,
              where + " does not accept the requested protocol: " + describe_negotiation(msg.body));
         co_return false;
-      case 'R': {
+      case be::authentication: {
         if (authenticated) break;  // a second authentication after AuthenticationOk
-        wire::Authentication request;
-        if (auto ec = wire::parse_authentication(msg.body, request)) {
-          fail(error, error_code(ec), "malformed authentication request from " + where);
-          co_return false;
-        }
-        out.clear();
-        switch (auth.on_request(request, out, error)) {
-          case UpstreamAuth::Step::reply:
-            if (auto ec = co_await conn.stream.write_all(out)) {
-              fail(error, ec, "could not send authentication to " + where + ": " + ec.message());
-              co_return false;
-            }
+        switch (co_await answer_authentication(conn, auth, msg.body, where, error)) {
+          case AuthProgress::more:
             continue;
-          case UpstreamAuth::Step::wait:
-            continue;
-          case UpstreamAuth::Step::done:
+          case AuthProgress::done:
             authenticated = true;
             stage = "waiting for ReadyForQuery";
             continue;
-          case UpstreamAuth::Step::failed:
-            error.message = "authentication with " + where + " failed: " + error.message;
+          case AuthProgress::failed:
             co_return false;
         }
         break;
       }
-      case 'S': {
+      case be::parameter_status: {
         wire::ParameterStatus status;
         if (!authenticated || wire::parse_parameter_status(msg.body, status)) break;
         conn.parameters.emplace_back(status.name, status.value);
         continue;
       }
-      case 'K': {
+      case be::backend_key_data: {
         wire::BackendKeyData key;
         if (!authenticated || wire::parse_backend_key_data(msg.body, key)) break;
         conn.backend_key = {key.pid, key.secret};
         continue;
       }
-      case 'Z':
+      case be::ready_for_query:
         if (!authenticated || wire::parse_ready_for_query(msg.body, conn.txn_status)) break;
         co_return true;
       default:

@@ -10,6 +10,7 @@
 
 #include "pool/upstream_detail.hpp"
 #include "wire/builder.hpp"
+#include "wire/message_types.hpp"
 
 namespace pgshift::pool {
 namespace {
@@ -78,7 +79,7 @@ asio::awaitable<bool> negotiate_tls(Stream& stream, const UpstreamParams& params
     fail(error, ec, "could not send SSLRequest to " + where + ": " + ec.message());
     co_return false;
   }
-  // Exactly one byte: anything after 'S' must be TLS records, read by OpenSSL.
+  // Exactly one byte: anything after the acceptance must be TLS records, read by OpenSSL.
   std::array<std::uint8_t, 1> answer{};
   if (auto ec = co_await stream.read_exact(answer)) {
     fail(error, ec,
@@ -87,13 +88,13 @@ asio::awaitable<bool> negotiate_tls(Stream& stream, const UpstreamParams& params
     co_return false;
   }
   switch (answer[0]) {
-    case 'S':
+    case wire::ssl_answer::accepted:
       break;
-    case 'N':
+    case wire::ssl_answer::refused:
       fail(error, errc::tls_not_supported,
            "TLS negotiation with " + where + " failed: server does not support TLS");
       co_return false;
-    case 'E':
+    case wire::be::error_response:
       // A pre-7.0 style ErrorResponse to SSLRequest. Its body is not read: the server is not
       // authenticated yet (libpq also refuses to display it).
       fail(error, errc::protocol_violation,

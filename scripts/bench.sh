@@ -37,6 +37,9 @@
 #                          (PERF_OUT: also save the full report to this file)
 #   RESULTS                save the raw per-run results (TSV) to this file
 #   PGSHIFT_COMMIT         the commit PGSHIFT_BIN was built from, printed in the header
+#   PGSHIFT_B_BIN [""]     a second pgshift binary (e.g. the commit before a change) run in the
+#                          same rotation as pgshift, with the same config: an A/B table follows
+#                          (PGSHIFT_B_COMMIT names it)
 #   PGSHIFT_BIN [build-release/proxy/pgshift], PG_BINDIR [/usr/lib/postgresql/15/bin],
 #   SCALE [10], JOBS (pgbench -j; default 1, 2 or 4 by client count)
 # --no-build uses PGSHIFT_BIN as it is; otherwise install-deps.sh runs and build-release is built.
@@ -118,6 +121,8 @@ else
   [[ $PGBOUNCER_PREPARED == session && " $PROTOCOLS $TPCB_PROTOCOLS $( [[ $PERF == 1 ]] && echo "$PERF_PROTOCOLS") " == *" prepared "* ]] \
     && start_pgbouncer pgbouncer_session session "$MAXC" scram-sha-256
   start_pgshift pgshift transaction "$POOL_SIZE" "$THREADS" scram-sha-256
+  [[ -n ${PGSHIFT_B_BIN:-} ]] && BIN_OF[pgshift_b]=$PGSHIFT_B_BIN \
+    && start_pgshift pgshift_b transaction "$POOL_SIZE" "$THREADS" scram-sha-256
 fi
 (( SESSION_FALLBACK )) && say "NOTE: this pgshift build runs pool.mode transaction as session mode" \
   "(see its warning); client counts above the pool size ($POOL_SIZE) will stall and fail"
@@ -154,9 +159,9 @@ if [[ $THREADS_COMPARE == 1 ]]; then
   for c in $TC_CLIENTS; do CELLS+=("select prepared $c direct pgshift_t1 pgshift_t2"); done
 else
   for p in $PROTOCOLS; do for c in $CLIENTS; do
-    CELLS+=("select $p $c direct $(bouncer_for "$p") pgshift"); done; done
+    CELLS+=("select $p $c direct $(bouncer_for "$p") pgshift ${PGSHIFT_B_BIN:+pgshift_b}"); done; done
   for p in $TPCB_PROTOCOLS; do for c in $TPCB_CLIENTS; do
-    CELLS+=("tpcb $p $c direct $(bouncer_for "$p") pgshift"); done; done
+    CELLS+=("tpcb $p $c direct $(bouncer_for "$p") pgshift ${PGSHIFT_B_BIN:+pgshift_b}"); done; done
 fi
 
 say "$NCPU cores, pgshift threads: $THREADS_SHOWN, pool size $POOL_SIZE, ${DURATION}s x $ROUNDS rounds, ${#CELLS[@]} cells"
@@ -225,7 +230,7 @@ print_throughput() {
       continue
     fi
     d=$(med direct "$w" "$p" "$c" 6); s=$(med pgshift "$w" "$p" "$c" 6)
-    if (( ${#t[@]} == 3 )); then
+    if [[ ${t[1]} == pgbouncer* ]]; then
       b=$(med "${t[1]}" "$w" "$p" "$c" 6); bl=$(lat "${t[1]}" "$w" "$p" "$c"); bn=$(num "$b")
       bc=$(logs "${t[1]}" "$w" "$p" "$c")
       [[ ${t[1]} == pgbouncer_session ]] && bn="$bn (session mode, pool $MAXC)"
@@ -252,6 +257,21 @@ print_throughput() {
   fi
 }
 (( ${#CELLS[@]} > 0 )) && print_throughput
+
+print_ab() {  # pgshift (A) against PGSHIFT_B_BIN (B), same rotation, same config
+  echo
+  echo "A/B in the same run: A = pgshift ${PGSHIFT_COMMIT:-$PGSHIFT}, B = ${PGSHIFT_B_COMMIT:-$PGSHIFT_B_BIN}"
+  printf '\n| workload | protocol | clients | A tps | B tps | A/B | latency ms (A / B) | server logins per run (A / B) |\n|---|---|---:|---:|---:|---:|---|---|\n'
+  for cell in "${CELLS[@]}"; do
+    read -r w p c _ <<<"$cell"
+    [[ $w == select ]] && wl="select-only (-S)" || wl="TPC-B-like"
+    a=$(med pgshift "$w" "$p" "$c" 6); b=$(med pgshift_b "$w" "$p" "$c" 6)
+    printf '| %s | %s | %s | %s | %s | %s | %s / %s | %s / %s |\n' "$wl" "$p" "$c" "$(num "$a")" "$(num "$b")" \
+      "$(ratio "$a" "$b")" "$(lat pgshift "$w" "$p" "$c")" "$(lat pgshift_b "$w" "$p" "$c")" \
+      "$(logs pgshift "$w" "$p" "$c")" "$(logs pgshift_b "$w" "$p" "$c")"
+  done
+}
+[[ -n ${PGSHIFT_B_BIN:-} && $THREADS_COMPARE != 1 && ${#CELLS[@]} -gt 0 ]] && print_ab
 
 # Memory: RSS per idle client. Fresh proxies (trust auth) per count; one login warms the pool.
 if [[ $THREADS_COMPARE != 1 && -n $IDLE_COUNTS ]]; then

@@ -63,4 +63,11 @@ inline constexpr char in_block = 'T';
 inline constexpr char failed = 'E';
 }  // namespace txn_status
 
+// The one byte a server answers to SSLRequest (and GSSENCRequest) before any message:
+// accepted (TLS records follow) or refused. An old server may send an ErrorResponse instead.
+namespace ssl_answer {
+inline constexpr std::uint8_t accepted = 'S';
+inline constexpr std::uint8_t refused = 'N';
+}  // namespace ssl_answer
+
 }  // namespace pgshift::wire

@@ -85,8 +85,7 @@ asio::awaitable<void> Server::accept_loop() {
     }
     if (runtime_->draining.load()) continue;  // socket closes on scope exit
     const std::uint64_t id = next_session_id_++;
-    auto session =
-        std::make_shared<ClientSession>(*runtime_, pool_sets_[index], std::move(socket), id);
+    auto session = ClientSession::create(*runtime_, pool_sets_[index], std::move(socket), id);
     asio::co_spawn(
         ctx.get_executor(), [session]() { return session->run(); }, asio::detached);
   }

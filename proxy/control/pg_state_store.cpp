@@ -24,20 +24,6 @@ std::int64_t unix_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-std::string text_array(const std::vector<std::string>& names) {
-  std::string out = "{";
-  for (const auto& n : names) {
-    if (out.size() > 1) out += ',';
-    out += '"';
-    for (char c : n) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
 // A change that could not be stored: counted as a failed state persist.
 StateChangeResult unavailable(const std::string& database, const std::string& error) {
   metrics().errors(ErrorKind::state_persist).Increment();
@@ -414,7 +400,8 @@ void PgStateStore::heartbeat() {
       "VALUES ($1, $2, $3, $4::text[], $5::jsonb, now()) ON CONFLICT (id) DO UPDATE SET "
       "version = EXCLUDED.version, address = EXCLUDED.address, routes = EXCLUDED.routes, "
       "applied = EXCLUDED.applied, heartbeat_at = now()",
-      {opt_.member_id, std::string("0.1.0"), opt_.address, text_array(route_names()), applied});
+      {opt_.member_id, std::string("0.1.0"), opt_.address, pgclient::text_array(route_names()),
+       applied});
   next_heartbeat_ = Clock::now() + opt_.heartbeat;
 }
 
@@ -432,7 +419,7 @@ void PgStateStore::refresh() {
   const auto names = route_names();
   auto r = conn_.exec(std::string("SELECT name, ") + pc::kRouteColumns +
                           " FROM pgshift.routes WHERE name = ANY($1::text[])",
-                      {text_array(names)});
+                      {pgclient::text_array(names)});
   std::map<std::string, pc::RouteRow, std::less<>> rows;
   for (int i = 0; i < r.rows(); ++i) {
     rows.emplace(std::string(r.get(i, 0)), pc::parse_route_row(r, i, 1));

@@ -196,125 +196,94 @@ void need_operands(const Options& o, std::size_t n, const char* what) {
   if (o.args.size() != n + 1) throw Usage{o.args[0] + ": expected " + what};
 }
 
+void print_read_percent(std::ostream& out, const json::value& v) {
+  const auto& obj = v.as_object();
+  const bool changed =
+      obj.contains("changed") && obj.at("changed").is_bool() && obj.at("changed").get_bool();
+  out << text_of(obj.if_contains("name")) << ": read percent " << (changed ? "set to " : "already ")
+      << format_percent(obj.if_contains("read_percent")) << " % (epoch "
+      << text_of(obj.if_contains("epoch")) << (changed ? ")" : ", unchanged)") << "\n";
+}
+
+void print_resume(std::ostream& out, const json::value& v) {
+  const auto& obj = v.as_object();
+  const auto* was = obj.if_contains("was_paused");
+  if (was && was->is_bool() && was->get_bool()) {
+    out << "resumed: released " << text_of(obj.if_contains("released")) << " held transaction(s)\n";
+  } else {
+    out << "not paused; nothing to resume\n";
+  }
+}
+
+using Printer = void (*)(std::ostream&, const json::value&);
+
+// Most commands: one call, its answer printed by `print` (or as the API's JSON with --json).
+int call_and_print(const Options& o, Client& client, std::ostream& out, api::Endpoint e,
+                   std::string_view name, const std::string& body, Printer print) {
+  std::string raw;
+  auto v = client.call(e, name, body, &raw);
+  if (!v) return kApiError;
+  if (o.json) {
+    out << raw << (raw.ends_with('\n') ? "" : "\n");
+  } else {
+    print(out, *v);
+  }
+  return kOk;
+}
+
+int set_read_percent(const Options& o, Client& client, std::ostream& out) {
+  need_operands(o, 2, "NAME PERCENT");
+  // Sent as written (a JSON number), so the server's validation and message apply.
+  boost::system::error_code ec;
+  const auto n = json::parse(o.args[2], ec);
+  if (ec || !n.is_number())
+    throw Usage{"PERCENT must be a number such as 12.5 (got \"" + o.args[2] + "\")"};
+  return call_and_print(o, client, out, api::Endpoint::put_read_percent, o.args[1],
+                        "{\"percent\": " + o.args[2] + "}", print_read_percent);
+}
+
+int health(const Options& o, Client& client, std::ostream& out) {
+  need_operands(o, 0, "no operands");
+  // /readyz answers 503 with a JSON body when not ready: show it, then exit 1.
+  const auto r = client.request(api::Endpoint::readyz, {}, {});
+  boost::system::error_code ec;
+  const auto readyz = r.transport_error.empty() ? json::parse(r.body, ec) : json::value();
+  if (!r.transport_error.empty() || (r.status != 200 && r.status != 503) || ec) {
+    client.report_error(r);
+    return kApiError;
+  }
+  if (o.json) {
+    out << r.body << (r.body.ends_with('\n') ? "" : "\n");
+  } else {
+    auto routes = client.call(api::Endpoint::list_routes, {}, {});
+    print_health(out, readyz, routes ? *routes : json::value());
+  }
+  return r.status == 200 ? kOk : kApiError;
+}
+
 int run(const Options& o, Client& client, std::ostream& out) {
   const std::string& cmd = o.args[0];
-  std::string raw;
-  auto emit_raw = [&]() { out << raw << (raw.ends_with('\n') ? "" : "\n"); };
-  if (cmd == "routes") {
+  auto simple = [&](api::Endpoint e, Printer print) {
     need_operands(o, 0, "no operands");
-    auto v = client.call(api::Endpoint::list_routes, {}, {}, &raw);
-    if (!v) return kApiError;
-    if (o.json)
-      emit_raw();
-    else
-      print_routes(out, *v);
-    return kOk;
-  }
+    return call_and_print(o, client, out, e, {}, {}, print);
+  };
+  if (cmd == "routes") return simple(api::Endpoint::list_routes, print_routes);
+  if (cmd == "status") return simple(api::Endpoint::list_routes, print_status);
+  if (cmd == "members") return simple(api::Endpoint::list_members, print_members);
+  if (cmd == "pools") return simple(api::Endpoint::list_pools, print_pools);
+  if (cmd == "resume") return simple(api::Endpoint::resume, print_resume);
   if (cmd == "route") {
     need_operands(o, 1, "NAME");
-    auto v = client.call(api::Endpoint::get_route, o.args[1], {}, &raw);
-    if (!v) return kApiError;
-    if (o.json)
-      emit_raw();
-    else
-      print_route(out, *v);
-    return kOk;
-  }
-  if (cmd == "set-read-percent") {
-    need_operands(o, 2, "NAME PERCENT");
-    // Sent as written (a JSON number), so the server's validation and message apply.
-    boost::system::error_code ec;
-    const auto n = json::parse(o.args[2], ec);
-    if (ec || !n.is_number())
-      throw Usage{"PERCENT must be a number such as 12.5 (got \"" + o.args[2] + "\")"};
-    auto v = client.call(api::Endpoint::put_read_percent, o.args[1],
-                         "{\"percent\": " + o.args[2] + "}", &raw);
-    if (!v) return kApiError;
-    if (o.json) {
-      emit_raw();
-      return kOk;
-    }
-    const auto& obj = v->as_object();
-    const bool changed =
-        obj.contains("changed") && obj.at("changed").is_bool() && obj.at("changed").get_bool();
-    out << text_of(obj.if_contains("name")) << ": read percent "
-        << (changed ? "set to " : "already ") << format_percent(obj.if_contains("read_percent"))
-        << " % (epoch " << text_of(obj.if_contains("epoch")) << (changed ? ")" : ", unchanged)")
-        << "\n";
-    return kOk;
+    return call_and_print(o, client, out, api::Endpoint::get_route, o.args[1], {}, print_route);
   }
   if (cmd == "pause") {
     need_operands(o, 0, "no operands besides --timeout-ms N");
     std::string body;
     if (o.pause_timeout_ms) body = "{\"timeout_ms\": " + std::to_string(*o.pause_timeout_ms) + "}";
-    auto v = client.call(api::Endpoint::pause, {}, body, &raw);
-    if (!v) return kApiError;
-    if (o.json)
-      emit_raw();
-    else
-      print_pause(out, *v);
-    return kOk;
+    return call_and_print(o, client, out, api::Endpoint::pause, {}, body, print_pause);
   }
-  if (cmd == "resume") {
-    need_operands(o, 0, "no operands");
-    auto v = client.call(api::Endpoint::resume, {}, {}, &raw);
-    if (!v) return kApiError;
-    if (o.json) {
-      emit_raw();
-      return kOk;
-    }
-    const auto& obj = v->as_object();
-    const auto* was = obj.if_contains("was_paused");
-    if (was && was->is_bool() && was->get_bool()) {
-      out << "resumed: released " << text_of(obj.if_contains("released"))
-          << " held transaction(s)\n";
-    } else {
-      out << "not paused; nothing to resume\n";
-    }
-    return kOk;
-  }
-  if (cmd == "status" || cmd == "members") {
-    need_operands(o, 0, "no operands");
-    const bool status = cmd == "status";
-    auto v = client.call(status ? api::Endpoint::list_routes : api::Endpoint::list_members, {}, {},
-                         &raw);
-    if (!v) return kApiError;
-    if (o.json)
-      emit_raw();
-    else if (status)
-      print_status(out, *v);
-    else
-      print_members(out, *v);
-    return kOk;
-  }
-  if (cmd == "pools") {
-    need_operands(o, 0, "no operands");
-    auto v = client.call(api::Endpoint::list_pools, {}, {}, &raw);
-    if (!v) return kApiError;
-    if (o.json)
-      emit_raw();
-    else
-      print_pools(out, *v);
-    return kOk;
-  }
-  if (cmd == "health") {
-    need_operands(o, 0, "no operands");
-    // /readyz answers 503 with a JSON body when not ready: show it, then exit 1.
-    const auto r = client.request(api::Endpoint::readyz, {}, {});
-    boost::system::error_code ec;
-    const auto readyz = r.transport_error.empty() ? json::parse(r.body, ec) : json::value();
-    if (!r.transport_error.empty() || (r.status != 200 && r.status != 503) || ec) {
-      client.report_error(r);
-      return kApiError;
-    }
-    if (o.json) {
-      out << r.body << (r.body.ends_with('\n') ? "" : "\n");
-    } else {
-      auto routes = client.call(api::Endpoint::list_routes, {}, {});
-      print_health(out, readyz, routes ? *routes : json::value());
-    }
-    return r.status == 200 ? kOk : kApiError;
-  }
+  if (cmd == "set-read-percent") return set_read_percent(o, client, out);
+  if (cmd == "health") return health(o, client, out);
   throw Usage{"unknown command \"" + cmd + "\""};
 }
 

@@ -385,14 +385,8 @@ control::HoldRequest Switch::hold_request(std::string kind) const {
 // One state change through the fleet outside the main hold (a hold of its own, then the
 // commit): used to enter and to leave the transient phase `cutover`.
 void Switch::change_phase(Phase phase, const std::string& why) {
-  auto h = fleet_.hold(hold_request(std::string(to_string(kind_)) + "_" + why));
-  if (!h.ok) throw std::runtime_error("the fleet did not hold: " + h.error);
-  auto c = fleet_.commit(route_, routing::SetPhase{phase});
-  if (!c.ok) {
-    fleet_.abort(route_, c.error);
-    throw std::runtime_error("the fleet did not commit phase " +
-                             std::string(routing::phase_name(phase)) + ": " + c.error);
-  }
+  commit_phase_through_fleet(fleet_, hold_request(std::string(to_string(kind_)) + "_" + why),
+                             phase);
 }
 
 // Records phase `cutover` before anything changes in the databases, so that an interrupted
@@ -507,6 +501,20 @@ SwitchOutcome run_switch(SwitchKind kind, const std::string& route,
                          const StepListener& listener) {
   detail::Switch s(kind, route, current, endpoints, fleet, options, listener);
   return s.run();
+}
+
+routing::MigrationState commit_phase_through_fleet(control::Fleet& fleet,
+                                                   const control::HoldRequest& req,
+                                                   config::Phase phase) {
+  auto h = fleet.hold(req);
+  if (!h.ok) throw std::runtime_error("the fleet did not hold: " + h.error);
+  auto c = fleet.commit(req.route, routing::SetPhase{phase});
+  if (!c.ok) {
+    fleet.abort(req.route, c.error);
+    throw std::runtime_error("the fleet did not commit phase " +
+                             std::string(routing::phase_name(phase)) + ": " + c.error);
+  }
+  return c.state;
 }
 
 }  // namespace pgshift::migrate

@@ -100,4 +100,11 @@ SwitchOutcome run_switch(SwitchKind kind, const std::string& route,
                          control::Fleet& fleet, const SwitchOptions& options,
                          const StepListener& listener = {});
 
+// The route to phase `phase` through the fleet: hold (`req`: open transactions drained), then
+// commit; a failed commit is aborted. The committed state, or std::runtime_error saying which
+// of the two did not happen (the route is then unchanged).
+routing::MigrationState commit_phase_through_fleet(control::Fleet& fleet,
+                                                   const control::HoldRequest& req,
+                                                   config::Phase phase);
+
 }  // namespace pgshift::migrate

@@ -56,6 +56,21 @@ bool retryable_lock_error(const pgclient::Error& e) {
   return e.sqlstate() == "55P03" || e.sqlstate() == "40P01";
 }
 
+// Runs body(); on a database error the open transaction is rolled back first (so the
+// connection stays usable) and the error rethrown.
+template <class Body>
+auto rolled_back_on_error(Connection& db, Body&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const pgclient::Error&) {
+    try {
+      db.exec("ROLLBACK");
+    } catch (const pgclient::Error&) {
+    }
+    throw;
+  }
+}
+
 }  // namespace
 
 std::string TableName::qualified() const {
@@ -121,14 +136,10 @@ FenceStats fence_tables(Connection& db, const std::vector<TableName>& tables,
   for (;;) {
     ++stats.attempts;
     try {
-      db.exec(sql);
+      rolled_back_on_error(db, [&] { db.exec(sql); });
       stats.waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
       return stats;
     } catch (const pgclient::Error& e) {
-      try {
-        db.exec("ROLLBACK");
-      } catch (const pgclient::Error&) {
-      }
       if (!retryable_lock_error(e)) throw;
       if (Clock::now() - start >= timeout) {
         throw pgclient::Error(
@@ -148,15 +159,7 @@ void unfence_tables(Connection& db, const std::vector<TableName>& tables) {
     sql += "DROP TRIGGER IF EXISTS " + std::string(kFenceTrigger) + " ON " + t.qualified() + ";";
   }
   sql += "COMMIT";
-  try {
-    db.exec(sql);
-  } catch (const pgclient::Error&) {
-    try {
-      db.exec("ROLLBACK");
-    } catch (const pgclient::Error&) {
-    }
-    throw;
-  }
+  rolled_back_on_error(db, [&] { db.exec(sql); });
 }
 
 std::vector<TableName> fenced_tables(Connection& db) {
@@ -171,22 +174,15 @@ std::int64_t write_marker(Connection& db, std::string_view route, std::string_vi
   // walsender sends the marker (and everything before it) now rather than at the WAL
   // writer's next round (up to wal_writer_delay later when the server runs with it off).
   db.exec("BEGIN; SET LOCAL synchronous_commit = on");
-  pgclient::Result r;
-  try {
-    r = db.exec(
+  return rolled_back_on_error(db, [&] {
+    auto r = db.exec(
         "INSERT INTO pgshift.heartbeat AS h (route, origin, seq, origin_time)"
         " VALUES ($1, $2, 1, clock_timestamp()) ON CONFLICT (route, origin) DO UPDATE"
         " SET seq = h.seq + 1, origin_time = clock_timestamp() RETURNING seq",
         {std::string(route), std::string(origin)});
     db.exec("COMMIT");
-  } catch (const pgclient::Error&) {
-    try {
-      db.exec("ROLLBACK");
-    } catch (const pgclient::Error&) {
-    }
-    throw;
-  }
-  return to_int(r.get(0, 0));
+    return to_int(r.get(0, 0));
+  });
 }
 
 bool wait_for_marker(Connection& db, std::string_view route, std::string_view origin,
@@ -248,15 +244,7 @@ std::vector<SequenceCopy> copy_sequences(Connection& from, Connection& to, std::
     out.push_back(std::move(c));
   }
   sql += "COMMIT";
-  try {
-    to.exec(sql);
-  } catch (const pgclient::Error&) {
-    try {
-      to.exec("ROLLBACK");
-    } catch (const pgclient::Error&) {
-    }
-    throw;
-  }
+  rolled_back_on_error(to, [&] { to.exec(sql); });
   return out;
 }
 

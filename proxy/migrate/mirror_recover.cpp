@@ -1,6 +1,7 @@
 // Recovery of a mirror start whose coordinator died during the copy (mirror_start.hpp,
 // run_mirror_recover; docs/sync.md "If the sidecar running sync start dies").
 #include "proxy/migrate/mirror_start.hpp"
+#include "proxy/migrate/step_log.hpp"
 #include "proxy/migrate/sync_common.hpp"
 #include "proxy/telemetry/log.hpp"
 
@@ -24,10 +25,10 @@ class MirrorRecover {
   SwitchOutcome run() {
     const auto start = Clock::now();
     out_.result = "aborted";
-    const bool ok = step("preconditions", [&] { return preconditions(); }) &&
-                    step("mirror_off", [&] { return mirror_off(); }) &&
-                    step("empty_target", [&] { return empty_target(); }) &&
-                    step("forget_copy", [&] { return forget_copy(); });
+    const bool ok = steps_.run("preconditions", [&] { return preconditions(); }) &&
+                    steps_.run("mirror_off", [&] { return mirror_off(); }) &&
+                    steps_.run("empty_target", [&] { return empty_target(); }) &&
+                    steps_.run("forget_copy", [&] { return forget_copy(); });
     if (ok) {
       out_.result = "completed";
       out_.databases =
@@ -52,23 +53,6 @@ class MirrorRecover {
   }
 
  private:
-  bool step(const std::string& name, const std::function<std::string()>& body) {
-    StepRecord rec{name, "ok", ms(0), {}};
-    const auto t = Clock::now();
-    try {
-      rec.detail = body();
-    } catch (const std::exception& e) {
-      rec.status = name == "preconditions" ? "refused" : "failed";
-      rec.detail = e.what();
-      out_.result = name == "preconditions" ? "refused" : "aborted";
-      out_.error = name + ": " + e.what();
-    }
-    rec.duration = std::chrono::duration_cast<ms>(Clock::now() - t);
-    out_.steps.push_back(rec);
-    if (listener_) listener_(rec);
-    return rec.status == "ok";
-  }
-
   std::string preconditions() {
     if (current_.phase != Phase::sync) {
       throw std::runtime_error("route " + route_ + " is in phase " +
@@ -133,6 +117,7 @@ class MirrorRecover {
   SwitchOutcome out_;
   pgclient::Connection source_, target_;
   bool mirror_is_off_ = false;
+  StepLog steps_{out_, listener_};  // after out_
 };
 
 }  // namespace

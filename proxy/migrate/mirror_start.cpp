@@ -5,6 +5,7 @@
 #include <mutex>
 #include <thread>
 
+#include "proxy/migrate/step_log.hpp"
 #include "proxy/migrate/sync_common.hpp"
 #include "proxy/telemetry/log.hpp"
 
@@ -67,11 +68,12 @@ class MirrorStart {
 
   SwitchOutcome run() {
     const auto start = Clock::now();
-    bool ok = step("preconditions", [&] { return preconditions(); }) &&
-              step("record", [&] { return record(); }) && step("hold", [&] { return hold(); }) &&
-              step("snapshot", [&] { return snapshot(); }) &&
-              step("commit", [&] { return commit(); }) && copy_all() &&
-              step("copied", [&] { return copied(); });
+    bool ok = steps_.run("preconditions", [&] { return preconditions(); }) &&
+              steps_.run("record", [&] { return record(); }) &&
+              steps_.run("hold", [&] { return hold(); }) &&
+              steps_.run("snapshot", [&] { return snapshot(); }) &&
+              steps_.run("commit", [&] { return commit(); }) && copy_all() &&
+              steps_.run("copied", [&] { return copied(); });
     if (snapshot_conn_.ok()) {
       try {
         snapshot_conn_.exec("COMMIT");
@@ -94,30 +96,6 @@ class MirrorStart {
   }
 
  private:
-  bool step(const std::string& name, const std::function<std::string()>& body) {
-    StepRecord rec;
-    rec.name = name;
-    const auto t = Clock::now();
-    try {
-      rec.detail = body();
-      rec.status = "ok";
-    } catch (const std::exception& e) {
-      rec.status = name == "preconditions" ? "refused" : "failed";
-      rec.detail = e.what();
-      std::lock_guard lock(step_mu_);
-      if (out_.error.empty()) {
-        out_.error = name + ": " + e.what();
-        out_.result = name == "preconditions" ? "refused" : "aborted";
-      }
-    }
-    rec.duration = since(t);
-    std::lock_guard lock(step_mu_);  // copy workers end their steps concurrently
-    if (rec.status != "ok" && first_error_.empty()) first_error_ = out_.error;
-    out_.steps.push_back(rec);
-    if (listener_) listener_(rec);
-    return rec.status == "ok";
-  }
-
   std::string preconditions() {
     if (current_.phase != Phase::source_only) {
       throw std::runtime_error(
@@ -240,7 +218,7 @@ class MirrorStart {
           i = next++;
         }
         const TableRef& t = tables_[i];
-        bool ok = step("copy " + t.display(), [&] {
+        bool ok = steps_.run("copy " + t.display(), [&] {
           const auto t0 = Clock::now();
           const std::uint64_t n = copy_table(t);
           {
@@ -273,13 +251,13 @@ class MirrorStart {
     std::string left;
     if (held_) fleet_.abort(route_, out_.error);
     if (committed_) {
-      bool off = step("undo commit", [&] {
+      bool off = steps_.run("undo commit", [&] {
         commit_phase_through_fleet(fleet_, route_, "mirror_start_undo", opt_.actor,
                                    control::HoldRequest{}.drain_timeout, Phase::source_only);
         return std::string("phase source_only: mirroring is off");
       });
       if (!off) left += "the route is still in phase sync (mirroring); ";
-      step("undo copy", [&] {
+      steps_.run("undo copy", [&] {
         for (const auto& t : copied_tables_) target_.exec("TRUNCATE " + t.qualified());
         return "emptied " + std::to_string(copied_tables_.size()) + " target tables";
       });
@@ -308,8 +286,7 @@ class MirrorStart {
   std::uint64_t rows_ = 0;
   bool recorded_ = false, held_ = false, committed_ = false;
   Clock::time_point held_at_{};
-  std::mutex step_mu_;
-  std::string first_error_;
+  StepLog steps_{out_, listener_};  // after out_
 };
 
 }  // namespace
@@ -324,15 +301,7 @@ routing::MigrationState commit_phase_through_fleet(control::Fleet& fleet, const 
   req.kind = kind;
   req.actor = actor;
   req.drain_timeout = drain_timeout;
-  auto h = fleet.hold(req);
-  if (!h.ok) throw std::runtime_error("the fleet did not hold: " + h.error);
-  auto c = fleet.commit(route, routing::SetPhase{phase});
-  if (!c.ok) {
-    fleet.abort(route, c.error);
-    throw std::runtime_error("the fleet did not commit phase " +
-                             std::string(routing::phase_name(phase)) + ": " + c.error);
-  }
-  return c.state;
+  return commit_phase_through_fleet(fleet, req, phase);
 }
 
 SwitchOutcome run_mirror_start(const std::string& route, const routing::MigrationState& current,

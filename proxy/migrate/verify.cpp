@@ -305,26 +305,12 @@ std::optional<std::set<std::string>> differing_keys(Connection& src, Connection&
   return keys;
 }
 
-std::string text_array(const std::set<std::string>& items) {
-  std::string out = "{";
-  for (const auto& v : items) {
-    if (out.size() > 1) out += ',';
-    out += '"';
-    for (char c : v) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
 // The row hashes of `keys` on one side, read now.
 std::map<std::string, std::string> rows_of(Connection& c, const TablePlan& p,
                                            const std::set<std::string>& keys) {
   auto r = c.exec("SELECT " + p.key_expr + ", md5(" + p.row_expr + ") FROM " + p.table.qualified() +
                       " t WHERE " + p.key_expr + " = ANY($1::text[])",
-                  {text_array(keys)});
+                  {pgclient::text_array({keys.begin(), keys.end()})});
   std::map<std::string, std::string> out;
   for (int i = 0; i < r.rows(); ++i) out[std::string(r.get(i, 0))] = std::string(r.get(i, 1));
   return out;
@@ -393,6 +379,85 @@ std::int64_t unix_ms_now() {
       .count();
 }
 
+using TableResults = std::map<std::string, Buckets>;
+using Differences = std::map<std::string, std::set<long>>;  // table -> differing buckets
+
+// The buckets that differ after the first pass and opt.retries more passes over them alone
+// (while sync is live a bucket may differ only because the target had not applied yet).
+Differences differing_buckets(Verifier& v, TableResults& src_res, TableResults& tgt_res,
+                              int retries) {
+  Differences diff;
+  for (const auto& p : v.plans) {
+    if (!p.skip.empty()) continue;
+    auto d = differing(src_res[p.table.display()], tgt_res[p.table.display()]);
+    if (!d.empty()) diff[p.table.display()] = d;
+  }
+  for (int attempt = 0; attempt < retries && !diff.empty(); ++attempt) {
+    auto [s2, t2] = v.pass(&diff);
+    Differences still;
+    for (auto& [table, buckets] : diff) {
+      auto d = differing(s2[table], t2[table]);
+      if (!d.empty()) still[table] = d;
+    }
+    diff = std::move(still);
+  }
+  return diff;
+}
+
+// Buckets that keep differing under writes: their differing keys compared at one position;
+// a table whose keys all settle is equal.
+void settle_differences(const SyncSides& sides, const Verifier& v, Differences& diff) {
+  if (diff.empty()) return;
+  Connection src = connect_side(sides.source), tgt = connect_side(sides.target);
+  for (const auto& p : v.plans) {
+    auto it = diff.find(p.table.display());
+    if (it == diff.end()) continue;
+    auto keys = differing_keys(src, tgt, p, it->second);
+    if (keys && settle(sides, p, std::move(*keys)).empty()) diff.erase(it);
+  }
+}
+
+// One table's verdict: a JSON object, and its lines on `out` unless opt.json. False when the
+// table is not verified equal.
+bool report_table(const TablePlan& p, TableResults& src_res, TableResults& tgt_res,
+                  const Differences& diff, Connection& src, Connection& tgt,
+                  const VerifyOptions& opt, std::ostream& out, json::object& o) {
+  const std::string name = p.table.display();
+  o["table"] = name;
+  if (!p.skip.empty()) {
+    o["equal"] = false;
+    o["skipped"] = p.skip;
+    if (!opt.json) out << name << ": NOT VERIFIED: " << p.skip << "\n";
+    return false;
+  }
+  const long long srows = total_rows(src_res[name]), trows = total_rows(tgt_res[name]);
+  o["source_rows"] = srows;
+  o["target_rows"] = trows;
+  o["buckets"] = p.buckets;
+  auto it = diff.find(name);
+  o["equal"] = it == diff.end();
+  if (it == diff.end()) {
+    if (!opt.json) out << name << ": equal (" << srows << " rows)\n";
+    return true;
+  }
+  o["differing_buckets"] = it->second.size();
+  KeyDiff d = drill_down(src, tgt, p, it->second, opt.max_diffs);
+  if (!opt.json) {
+    out << name << ": DIFFERENT (source " << srows << " rows, target " << trows << " rows, "
+        << it->second.size() << " of " << p.buckets << " bucket(s) differ)\n";
+    for (const auto& k : d.missing)
+      out << "  missing on target: key " << k.as_string().c_str() << "\n";
+    for (const auto& k : d.extra)
+      out << "  extra on target:   key " << k.as_string().c_str() << "\n";
+    for (const auto& k : d.changed)
+      out << "  changed:           key " << k.as_string().c_str() << "\n";
+  }
+  o["missing_on_target"] = std::move(d.missing);
+  o["extra_on_target"] = std::move(d.extra);
+  o["changed"] = std::move(d.changed);
+  return false;
+}
+
 }  // namespace
 
 int verify(const SyncSides& sides, const VerifyOptions& opt, std::ostream& out, VerifyRun* result) {
@@ -408,81 +473,18 @@ int verify(const SyncSides& sides, const VerifyOptions& opt, std::ostream& out, 
       v.plans.push_back(plan_table(src, t, opt.chunk_rows));
   }
   auto [src_res, tgt_res] = first_pass(v, tty, opt.json, out);
-
-  std::map<std::string, std::set<long>> diff;
-  for (const auto& p : v.plans) {
-    if (!p.skip.empty()) continue;
-    auto d = differing(src_res[p.table.display()], tgt_res[p.table.display()]);
-    if (!d.empty()) diff[p.table.display()] = d;
-  }
-  // While sync is live a bucket may differ only because the target had not applied yet.
-  for (int attempt = 0; attempt < opt.retries && !diff.empty(); ++attempt) {
-    auto [s2, t2] = v.pass(&diff);
-    std::map<std::string, std::set<long>> still;
-    for (auto& [table, buckets] : diff) {
-      auto d = differing(s2[table], t2[table]);
-      if (!d.empty()) still[table] = d;
-    }
-    diff = std::move(still);
-  }
-
-  // Buckets that keep differing under writes: compare their differing keys at one position.
-  if (!diff.empty()) {
-    Connection src = connect_side(sides.source), tgt = connect_side(sides.target);
-    for (const auto& p : v.plans) {
-      auto it = diff.find(p.table.display());
-      if (it == diff.end()) continue;
-      auto keys = differing_keys(src, tgt, p, it->second);
-      if (keys && settle(sides, p, std::move(*keys)).empty()) diff.erase(it);
-    }
-  }
+  Differences diff = differing_buckets(v, src_res, tgt_res, opt.retries);
+  settle_differences(sides, v, diff);
 
   json::array tables;
-  bool all_equal = true;
   int differences = 0;
   Connection src = connect_side(sides.source), tgt = connect_side(sides.target);
   for (const auto& p : v.plans) {
-    const std::string name = p.table.display();
-    json::object o{{"table", name}};
-    if (!p.skip.empty()) {
-      o["equal"] = false;
-      o["skipped"] = p.skip;
-      all_equal = false;
-      ++differences;
-      if (!opt.json) out << name << ": NOT VERIFIED: " << p.skip << "\n";
-      tables.push_back(std::move(o));
-      continue;
-    }
-    const long long srows = total_rows(src_res[name]), trows = total_rows(tgt_res[name]);
-    o["source_rows"] = srows;
-    o["target_rows"] = trows;
-    o["buckets"] = p.buckets;
-    auto it = diff.find(name);
-    o["equal"] = it == diff.end();
-    if (it == diff.end()) {
-      if (!opt.json) out << name << ": equal (" << srows << " rows)\n";
-      tables.push_back(std::move(o));
-      continue;
-    }
-    all_equal = false;
-    ++differences;
-    o["differing_buckets"] = it->second.size();
-    KeyDiff d = drill_down(src, tgt, p, it->second, opt.max_diffs);
-    if (!opt.json) {
-      out << name << ": DIFFERENT (source " << srows << " rows, target " << trows << " rows, "
-          << it->second.size() << " of " << p.buckets << " bucket(s) differ)\n";
-      for (const auto& k : d.missing)
-        out << "  missing on target: key " << k.as_string().c_str() << "\n";
-      for (const auto& k : d.extra)
-        out << "  extra on target:   key " << k.as_string().c_str() << "\n";
-      for (const auto& k : d.changed)
-        out << "  changed:           key " << k.as_string().c_str() << "\n";
-    }
-    o["missing_on_target"] = std::move(d.missing);
-    o["extra_on_target"] = std::move(d.extra);
-    o["changed"] = std::move(d.changed);
+    json::object o;
+    if (!report_table(p, src_res, tgt_res, diff, src, tgt, opt, out, o)) ++differences;
     tables.push_back(std::move(o));
   }
+  const bool all_equal = differences == 0;
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   long long rows = 0;

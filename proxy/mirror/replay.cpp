@@ -17,12 +17,14 @@
 #include "proxy/telemetry/log.hpp"
 #include "routing/migration_state.hpp"
 #include "wire/byte_order.hpp"
+#include "wire/message_types.hpp"
 #include "wire/messages.hpp"
 
 namespace pgshift::mirror {
 
 using proxy::f;
 using routing::Side;
+namespace be = wire::be;
 
 namespace {
 
@@ -128,7 +130,8 @@ asio::awaitable<bool> RouteMirror::copy_done() {
     co_await drop_connection();
     co_return false;
   }
-  reader_.set_wanted(wire::type_set({'C', 'D', 'E', 'Z'}));
+  reader_.set_wanted(wire::type_set(
+      {be::command_complete, be::data_row, be::error_response, be::ready_for_query}));
   bool done = false, missing = true;
   std::string error;
   for (;;) {
@@ -137,17 +140,18 @@ asio::awaitable<bool> RouteMirror::copy_done() {
       co_await drop_connection();
       co_return false;
     }
-    if (m.type == 'D' && m.body.size() >= 7) {
+    if (m.type == be::data_row && m.body.size() >= 7) {
       missing = false;
       done = m.body[6] == 't';  // one column: count(2) len(4) value
-    } else if (m.type == 'E') {
+    } else if (m.type == be::error_response) {
       wire::ErrorFields ef;
       if (!wire::parse_error_fields(m.body, ef)) error = std::string(ef.message());
-    } else if (m.type == 'Z') {
+    } else if (m.type == be::ready_for_query) {
       break;
     }
   }
-  reader_.set_wanted(wire::type_set({'C', 'E', 'Z'}));
+  reader_.set_wanted(
+      wire::type_set({be::command_complete, be::error_response, be::ready_for_query}));
   if (done) {
     copied_ = true;
     proxy::log_info("mirror: initial copy done, replaying the queue", {f("route", route_)});
@@ -192,11 +196,11 @@ asio::awaitable<bool> RouteMirror::sync_parameters(const proxy::MirrorTxn& txn,
       co_await drop_connection();
       co_return false;
     }
-    if (m.type == 'E') {
+    if (m.type == be::error_response) {
       wire::ErrorFields ef;
       if (!wire::parse_error_fields(m.body, ef)) error = std::string(ef.message());
       ok = false;
-    } else if (m.type == 'Z') {
+    } else if (m.type == be::ready_for_query) {
       break;
     }
   }
@@ -355,11 +359,11 @@ asio::awaitable<void> RouteMirror::drop_connection() {
 
 bool RouteMirror::on_answer(const pool::BackendMessage& m) {
   InFlight& f = in_flight_.front();
-  if (m.type == 'C') {
+  if (m.type == be::command_complete) {
     std::string_view tag(reinterpret_cast<const char*>(m.body.data()), m.body.size());
     if (!tag.empty() && tag.back() == '\0') tag.remove_suffix(1);
     f.result.got.emplace_back(tag);
-  } else if (m.type == 'E') {
+  } else if (m.type == be::error_response) {
     wire::ErrorFields ef;
     if (wire::parse_error_fields(m.body, ef)) return false;
     if (ef.severity() == "FATAL" || ef.severity() == "PANIC") {
@@ -374,7 +378,7 @@ bool RouteMirror::on_answer(const pool::BackendMessage& m) {
     if (f.result.error.empty()) {
       f.result.error = std::string(ef.sqlstate()) + " " + std::string(ef.message());
     }
-  } else if (m.type == 'Z') {
+  } else if (m.type == be::ready_for_query) {
     ++f.answers;
     if (!m.body.empty()) f.status = static_cast<char>(m.body[0]);
     if (f.answers >= f.txn->answers) {
@@ -390,7 +394,7 @@ void RouteMirror::complete_front() {
   in_flight_.pop_front();
   in_flight_bytes_ -= std::min(in_flight_bytes_, done.txn->messages.size());
   Applied& a = done.result;
-  const bool idle = done.status == 'I';
+  const bool idle = done.status == wire::txn_status::idle;
   a.outcome = a.got == done.txn->outcome && idle ? Outcome::applied : Outcome::diverged;
   if (a.outcome == Outcome::applied) a.error.clear();
   if (!done.failed) {

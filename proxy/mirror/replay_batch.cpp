@@ -4,11 +4,14 @@
 #include <cctype>
 
 #include "wire/byte_order.hpp"
+#include "wire/message_types.hpp"
 #include "wire/messages.hpp"
 
 namespace pgshift::mirror {
 
 namespace {
+
+namespace fe = wire::fe;
 
 struct Msg {
   std::uint8_t type = 0;
@@ -32,10 +35,10 @@ bool for_each_message(std::span<const std::uint8_t> m, F&& f) {
 }
 
 bool is_copy_piece(std::uint8_t t) {
-  return t == 'd' || t == 'c' || t == 'f';
+  return t == fe::copy_data || t == fe::copy_done || t == fe::copy_fail;
 }
 bool is_terminator(std::uint8_t t) {
-  return t == 'Q' || t == 'S' || t == 'F';
+  return t == fe::query || t == fe::sync || t == fe::function_call;
 }
 
 char lower(char c) {
@@ -64,7 +67,7 @@ bool statement_text(std::span<const std::uint8_t> messages, std::size_t end, std
                     std::string_view& sql) {
   bool found = false;
   for_each_message(messages.first(end), [&](const Msg& m) {
-    if (m.type != 'P') return true;
+    if (m.type != fe::parse) return true;
     wire::Parse p;
     if (!wire::parse_parse(m.body, p) && p.statement == name) {
       sql = p.query;
@@ -84,31 +87,31 @@ bool last_unit_is_lone_exit(std::span<const std::uint8_t> messages, std::size_t 
   bool ok = true;
   for_each_message(unit, [&](const Msg& m) {
     switch (m.type) {
-      case 'Q':
+      case fe::query:
         ++queries;
         if (wire::parse_query(m.body, query)) ok = false;
         break;
-      case 'B': {
+      case fe::bind: {
         ++binds;
         wire::BindNames b;
         if (wire::parse_bind_names(m.body, b)) ok = false;
         bound = b.statement;
         break;
       }
-      case 'E':
+      case fe::execute:
         ++executes;
         break;
-      case 'P': {
+      case fe::parse: {
         wire::Parse p;
         if (wire::parse_parse(m.body, p)) ok = false;
         // Another statement's Parse could fail and skip the COMMIT up to the Sync.
         if (!is_lone_exit(p.query)) ok = false;
         break;
       }
-      case 'D':
-      case 'C':
-      case 'H':
-      case 'S':
+      case fe::describe:
+      case fe::close:
+      case fe::flush:
+      case fe::sync:
         break;
       default:
         ++others;
@@ -127,15 +130,15 @@ bool single_unit_without_block(std::span<const std::uint8_t> messages) {
   bool ok = true, query = false, extended = false;
   for_each_message(messages, [&](const Msg& m) {
     std::string_view sql;
-    if (m.type == 'Q') {
+    if (m.type == fe::query) {
       query = true;
       if (wire::parse_query(m.body, sql)) ok = false;
-    } else if (m.type == 'P') {
+    } else if (m.type == fe::parse) {
       extended = true;
       wire::Parse p;
       if (wire::parse_parse(m.body, p)) ok = false;
       sql = p.query;
-    } else if (m.type == 'B') {
+    } else if (m.type == fe::bind) {
       extended = true;
       wire::BindNames b;
       std::string_view text;
@@ -145,7 +148,7 @@ bool single_unit_without_block(std::span<const std::uint8_t> messages) {
                           b.statement, text)) {
         ok = false;
       }
-    } else if (m.type == 'F') {
+    } else if (m.type == fe::function_call) {
       ok = false;
     } else if (!is_copy_piece(m.type)) {
       extended = true;
@@ -214,7 +217,7 @@ bool ends_idle(std::span<const std::uint8_t> messages) {
     }
     return true;
   });
-  if (units == 0 || last_terminator == 'F') return false;
+  if (units == 0 || last_terminator == fe::function_call) return false;
   if (last_unit_is_lone_exit(messages, last_begin)) return true;
   return units == 1 && single_unit_without_block(messages);
 }
@@ -224,7 +227,7 @@ bool append_replay(std::span<const std::uint8_t> messages, pool::PreparedSet& pr
   // First pass: would it rely on (or prepare again) a statement not confirmed yet?
   if (!pending.empty()) {
     const bool ok = for_each_message(messages, [&](const Msg& m) {
-      if (m.type != 'P') return true;
+      if (m.type != fe::parse) return true;
       wire::Parse p;
       if (wire::parse_parse(m.body, p) || p.statement.empty()) return true;
       return !pending.contains(p.statement);
@@ -234,7 +237,7 @@ bool append_replay(std::span<const std::uint8_t> messages, pool::PreparedSet& pr
   std::string name;
   out.reserve(out.size() + messages.size());
   for_each_message(messages, [&](const Msg& m) {
-    if (m.type == 'P') {
+    if (m.type == fe::parse) {
       wire::Parse p;
       if (!wire::parse_parse(m.body, p) && !p.statement.empty()) {
         name.assign(p.statement);

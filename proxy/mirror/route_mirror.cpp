@@ -8,6 +8,7 @@
 
 #include "proxy/mirror/mirror_metrics.hpp"
 #include "proxy/telemetry/log.hpp"
+#include "wire/message_types.hpp"
 
 namespace pgshift::mirror {
 
@@ -35,7 +36,8 @@ RouteMirror::RouteMirror(proxy::Runtime& runtime, std::string route, asio::any_i
       queue_gauge_(mirror_metrics().queue_bytes(route_)),
       lag_gauge_(mirror_metrics().lag_seconds(route_)),
       applied_counter_(mirror_metrics().applied(route_)),
-      reader_(wire::type_set({'C', 'E', 'Z'})),
+      reader_(wire::type_set(
+          {wire::be::command_complete, wire::be::error_response, wire::be::ready_for_query})),
       write_done_(executor) {
   auto snap = runtime_.snapshot();
   if (const auto* r = route_config(snap)) {

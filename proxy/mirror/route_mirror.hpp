@@ -38,6 +38,7 @@
 #include "proxy/runtime/runtime.hpp"
 #include "routing/mirror_safety.hpp"
 #include "routing/sync_position.hpp"
+#include "wire/message_types.hpp"
 
 namespace pgshift::mirror {
 
@@ -95,7 +96,7 @@ class RouteMirror {
     std::shared_ptr<proxy::MirrorTxn> txn;
     Applied result;
     std::uint32_t answers = 0;  // ReadyForQuery received
-    char status = 'I';
+    char status = wire::txn_status::idle;
     bool failed = false, fatal = false;
     bool ends_idle = true;                // replay_batch.hpp: the next may follow unanswered
     std::vector<std::string> introduced;  // statements it prepared or evicted

@@ -137,5 +137,8 @@ void Connection::copy_out(std::string_view sql, Sink&& sink) {
 // Quotes an identifier ("my table") or a literal ('it''s') the way PostgreSQL does.
 std::string quote_ident(std::string_view ident);
 std::string quote_literal(std::string_view literal);
+// A text[] value in PostgreSQL's array syntax ({"a","b \"c\""}), to pass as a parameter
+// ($1::text[]): every element quoted, so none is read as NULL or split.
+std::string text_array(const std::vector<std::string>& items);
 
 }  // namespace pgshift::pgclient

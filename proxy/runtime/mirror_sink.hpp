@@ -21,6 +21,7 @@
 #include "routing/side.hpp"
 #include "wire/builder.hpp"
 #include "wire/byte_order.hpp"
+#include "wire/message_types.hpp"
 #include "wire/messages.hpp"
 
 namespace pgshift::proxy {
@@ -69,8 +70,8 @@ inline std::string mirror_fingerprint(std::span<const std::uint8_t> messages) {
     pos += 1 + len;
     std::string_view sql;
     wire::Parse p;
-    if (type == 'Q' && !wire::parse_query(body, sql)) {
-    } else if (type == 'P' && !wire::parse_parse(body, p)) {
+    if (type == wire::fe::query && !wire::parse_query(body, sql)) {
+    } else if (type == wire::fe::parse && !wire::parse_parse(body, p)) {
       sql = p.query;
     } else {
       continue;

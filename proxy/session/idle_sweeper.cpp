@@ -1,13 +1,30 @@
 #include "proxy/session/idle_sweeper.hpp"
 
+#include <malloc.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "proxy/session/io_buffer.hpp"
 #include "proxy/session/session.hpp"
 
 namespace pgshift::proxy {
+namespace {
+
+// Freed blocks sit among live session records, where the allocator keeps their pages:
+// malloc_trim gives such free pages back to the system (glibc; elsewhere nothing to do).
+// It runs only after a period freed many spare blocks (a burst is over), so not on a steady
+// or idle proxy: a trim holds the allocator's locks while it walks the free memory.
+constexpr std::size_t kTrimAfterBytes = 512 * 1024;
+void return_free_memory() {
+#ifdef __GLIBC__
+  ::malloc_trim(0);
+#endif
+}
+
+}  // namespace
 
 IdleSweeper& IdleSweeper::local() {
   thread_local IdleSweeper sweeper;
@@ -36,6 +53,7 @@ asio::awaitable<void> IdleSweeper::run() {
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec) co_return;
     local().sweep();
+    if (IoBuffer::trim_free_blocks() >= kTrimAfterBytes) return_free_memory();
   }
 }
 

@@ -1,15 +1,21 @@
 #include "proxy/session/io_buffer.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
+
+#include "proxy/telemetry/metrics.hpp"
 
 namespace pgshift::proxy {
 namespace {
 
 // Per-thread free list of standard blocks, capped so a burst does not pin memory forever.
+// low_water is the fewest blocks the list held since the last trim: that many sat unused
+// for the whole period, and trim_free_blocks() gives them back.
 struct FreeList {
   static constexpr std::size_t kMaxBlocks = 64;
   std::vector<std::unique_ptr<std::uint8_t[]>> blocks;
+  std::size_t low_water = 0;
 };
 thread_local FreeList t_free;
 
@@ -17,8 +23,10 @@ std::unique_ptr<std::uint8_t[]> take_block() {
   if (!t_free.blocks.empty()) {
     auto b = std::move(t_free.blocks.back());
     t_free.blocks.pop_back();
+    t_free.low_water = std::min(t_free.low_water, t_free.blocks.size());
     return b;
   }
+  metrics().receive_blocks_allocated().Increment();
   return std::unique_ptr<std::uint8_t[]>(new std::uint8_t[IoBuffer::kBlockSize]);
 }
 
@@ -96,6 +104,13 @@ void IoBuffer::release() {
   data_.reset();
   capacity_ = begin_ = end_ = 0;
   charge_.reset();
+}
+
+std::size_t IoBuffer::trim_free_blocks() {
+  const std::size_t unused = std::min(t_free.low_water, t_free.blocks.size());
+  t_free.blocks.resize(t_free.blocks.size() - unused);
+  t_free.low_water = t_free.blocks.size();
+  return unused * kBlockSize;
 }
 
 }  // namespace pgshift::proxy

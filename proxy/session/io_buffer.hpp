@@ -48,6 +48,10 @@ class IoBuffer {
     if (empty()) release();
   }
   bool holds_memory() const { return data_ != nullptr; }
+  // Frees the calling thread's free-list blocks that no buffer took since the previous
+  // call (called once per IdleSweeper period): a login burst or a busy minute leaves no
+  // spare blocks behind once it is over. Returns the bytes freed.
+  static std::size_t trim_free_blocks();
 
  private:
   void release();

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "routing/lexer.hpp"
+#include "wire/message_types.hpp"
 
 namespace pgshift::proxy {
 
@@ -439,7 +440,7 @@ void MirrorSettings::on_ready_for_query(char status) {
     changing_ = true;
     it = pending_.erase(it);
   }
-  if (status != 'I') return;
+  if (status != wire::txn_status::idle) return;
   // The transaction ended: its SETs took effect if it committed. A block that recovered from
   // an error with ROLLBACK TO and committed counts as committed (a SET rolled back to a
   // savepoint is then wrongly kept: docs/sync.md).

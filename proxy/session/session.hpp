@@ -54,6 +54,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   ~ClientSession();
   ClientSession(const ClientSession&) = delete;
   ClientSession& operator=(const ClientSession&) = delete;
+  // The way sessions are made: the record goes to a slot of its own (session_records.hpp),
+  // not among the allocations of its login.
+  static std::shared_ptr<ClientSession> create(Runtime& runtime,
+                                               std::shared_ptr<pool::PoolSet> pools,
+                                               pool::tcp::socket socket, std::uint64_t id);
 
   // Runs the session to its end. Spawn with co_spawn on the socket's executor.
   asio::awaitable<void> run();
@@ -74,6 +79,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   friend class ThreadSessions;
   // A parked client became readable (ThreadSessions): its client direction runs again.
   void on_client_readable();
+  // What a wake-up of an idle client brought, read without blocking: plain TCP bytes go
+  // into client_buf_; TLS bytes are only peeked at (OpenSSL reads them).
+  enum class Wakeup : std::uint8_t { bytes, closed, spurious };
+  Wakeup read_wakeup();
   // A parked client socket Asio let go of (parked_fd_) is registered with it again.
   void restore_client_socket();
   enum class EndReason : std::uint8_t {

@@ -25,9 +25,92 @@ std::string side_label(Side s) {
   return std::string(routing::to_string(s));
 }
 
-template <class Builder>
-auto& family(Builder&& b, prom::Registry& r, const char* name, const char* help) {
-  return b.Name(name).Help(help).Register(r);
+// Name and help text of each family Metrics registers (docs/metrics.md describes them).
+struct FamilyDoc {
+  const char* name;
+  const char* help;
+};
+constexpr FamilyDoc kClientAccepted{"pgshift_client_accepted_total",
+                                    "TCP connections accepted on the client listener."};
+constexpr FamilyDoc kClientConnections{"pgshift_client_connections",
+                                       "Logged-in client connections, by route."};
+constexpr FamilyDoc kClientConnectionsTotal{"pgshift_client_connections_total",
+                                            "Client logins that succeeded, by route."};
+constexpr FamilyDoc kLoginFailures{"pgshift_client_login_failures_total",
+                                   "Client logins that failed, by reason."};
+constexpr FamilyDoc kServerConnections{"pgshift_server_connections",
+                                       "Upstream server connections, by route, side and state."};
+constexpr FamilyDoc kServerConnects{"pgshift_server_connects_total",
+                                    "Upstream connection attempts, by route, side and result."};
+constexpr FamilyDoc kPoolWait{"pgshift_pool_wait_seconds",
+                              "Time a client waited for a server connection from the pool."};
+constexpr FamilyDoc kPoolWaitTimeouts{"pgshift_pool_wait_timeouts_total",
+                                      "Clients that gave up waiting for a server connection."};
+constexpr FamilyDoc kQueries{"pgshift_queries_total", "Queries relayed, by route, side and class."};
+constexpr FamilyDoc kQueryDuration{"pgshift_query_duration_seconds",
+                                   "Query latency seen by pgshift, by route and side."};
+constexpr FamilyDoc kSplitDecisions{"pgshift_split_decisions_total",
+                                    "Read routing decisions, by route and decision."};
+constexpr FamilyDoc kTargetFallbacks{"pgshift_split_fallbacks_total",
+                                     "Reads meant for the target that went to the source."};
+constexpr FamilyDoc kPinnedSessions{"pgshift_session_pins_total",
+                                    "Sessions pinned to a server connection, by reason."};
+constexpr FamilyDoc kErrors{"pgshift_errors_total", "Errors, by kind."};
+constexpr FamilyDoc kProtocolErrors{"pgshift_protocol_errors_total",
+                                    "Malformed protocol messages, by sender."};
+constexpr FamilyDoc kCancelRequests{"pgshift_cancel_requests_total",
+                                    "CancelRequest messages from clients, by result."};
+constexpr FamilyDoc kAdminRequests{"pgshift_admin_requests_total",
+                                   "Admin API requests, by endpoint and status code."};
+constexpr FamilyDoc kAdminDropped{
+    "pgshift_admin_connections_dropped_total",
+    "Admin API connections closed to stay under the connection limit, by reason."};
+constexpr FamilyDoc kAuthThrottled{"pgshift_client_auth_throttled_total",
+                                   "Password logins delayed or refused after repeated failures, by "
+                                   "action and by the bucket (address or user) that was empty."};
+constexpr FamilyDoc kUpstreamHealthy{"pgshift_upstream_healthy",
+                                     "1 if the last health check of the upstream passed."};
+constexpr FamilyDoc kHealthChecks{"pgshift_health_checks_total",
+                                  "Upstream health checks, by route, side and result."};
+constexpr FamilyDoc kHealthChanges{"pgshift_health_changes_total",
+                                   "Upstream health changes, by route, side and new state."};
+constexpr FamilyDoc kRouteReadRatio{"pgshift_route_read_ratio",
+                                    "Share of split reads sent to the target (0..1)."};
+constexpr FamilyDoc kRouteEpoch{"pgshift_route_epoch", "Migration state epoch of the route."};
+constexpr FamilyDoc kRoutePhase{"pgshift_route_phase",
+                                "1 for the route's current migration phase."};
+constexpr FamilyDoc kStateChanges{"pgshift_route_state_changes_total",
+                                  "Migration state changes applied, by route."};
+constexpr FamilyDoc kPauseActive{"pgshift_pause_active",
+                                 "1 while new transactions are held by POST /v1/pause."};
+constexpr FamilyDoc kHotSessions{"pgshift_client_connections_hot",
+                                 "Client connections holding read buffers because they were active "
+                                 "in the last one to two seconds."};
+constexpr FamilyDoc kReceiveBlocksAllocated{
+    "pgshift_receive_blocks_allocated_total",
+    "16 KiB receive blocks allocated because the I/O thread had none spare."};
+constexpr FamilyDoc kPauseWaiting{"pgshift_pause_waiting",
+                                  "Transactions held by the pause right now."};
+constexpr FamilyDoc kPausesTotal{"pgshift_pauses_total", "Pauses started through the admin API."};
+constexpr FamilyDoc kPauseExpirations{"pgshift_pause_expirations_total",
+                                      "Pauses that ended by their timeout, not by resume."};
+constexpr FamilyDoc kPauseWait{"pgshift_pause_wait_seconds",
+                               "Time a transaction was held by a pause."};
+constexpr FamilyDoc kControlConnected{"pgshift_control_connected",
+                                      "1 while the control thread is connected to the control "
+                                      "database; 1 for a sidecar without one."};
+constexpr FamilyDoc kBarrierHolds{
+    "pgshift_barrier_holds_total",
+    "Fleet barrier operations this member held a route for, by outcome."};
+
+prom::Family<prom::Counter>& counter(prom::Registry& r, const FamilyDoc& d) {
+  return prom::BuildCounter().Name(d.name).Help(d.help).Register(r);
+}
+prom::Family<prom::Gauge>& gauge(prom::Registry& r, const FamilyDoc& d) {
+  return prom::BuildGauge().Name(d.name).Help(d.help).Register(r);
+}
+prom::Family<prom::Histogram>& histogram(prom::Registry& r, const FamilyDoc& d) {
+  return prom::BuildHistogram().Name(d.name).Help(d.help).Register(r);
 }
 
 }  // namespace
@@ -159,130 +242,82 @@ std::string_view to_string(CancelResult r) {
   return "failed";
 }
 
-Metrics::Metrics()
-    : registry_(std::make_shared<prom::Registry>()),
-      client_accepted_family_(family(prom::BuildCounter(), *registry_,
-                                     "pgshift_client_accepted_total",
-                                     "TCP connections accepted on the client listener.")),
-      client_connections_family_(family(prom::BuildGauge(), *registry_,
-                                        "pgshift_client_connections",
-                                        "Logged-in client connections, by route.")),
-      client_connections_total_family_(family(prom::BuildCounter(), *registry_,
-                                              "pgshift_client_connections_total",
-                                              "Client logins that succeeded, by route.")),
-      login_failures_family_(family(prom::BuildCounter(), *registry_,
-                                    "pgshift_client_login_failures_total",
-                                    "Client logins that failed, by reason.")),
-      server_connections_family_(family(prom::BuildGauge(), *registry_,
-                                        "pgshift_server_connections",
-                                        "Upstream server connections, by route, side and state.")),
-      server_connects_family_(family(prom::BuildCounter(), *registry_,
-                                     "pgshift_server_connects_total",
-                                     "Upstream connection attempts, by route, side and result.")),
-      pool_wait_family_(family(prom::BuildHistogram(), *registry_, "pgshift_pool_wait_seconds",
-                               "Time a client waited for a server connection from the pool.")),
-      pool_wait_timeouts_family_(family(prom::BuildCounter(), *registry_,
-                                        "pgshift_pool_wait_timeouts_total",
-                                        "Clients that gave up waiting for a server connection.")),
-      queries_family_(family(prom::BuildCounter(), *registry_, "pgshift_queries_total",
-                             "Queries relayed, by route, side and class.")),
-      query_duration_family_(family(prom::BuildHistogram(), *registry_,
-                                    "pgshift_query_duration_seconds",
-                                    "Query latency seen by pgshift, by route and side.")),
-      split_decisions_family_(family(prom::BuildCounter(), *registry_,
-                                     "pgshift_split_decisions_total",
-                                     "Read routing decisions, by route and decision.")),
-      target_fallbacks_family_(family(prom::BuildCounter(), *registry_,
-                                      "pgshift_split_fallbacks_total",
-                                      "Reads meant for the target that went to the source.")),
-      pinned_sessions_family_(family(prom::BuildCounter(), *registry_, "pgshift_session_pins_total",
-                                     "Sessions pinned to a server connection, by reason.")),
-      errors_family_(
-          family(prom::BuildCounter(), *registry_, "pgshift_errors_total", "Errors, by kind.")),
-      protocol_errors_family_(family(prom::BuildCounter(), *registry_,
-                                     "pgshift_protocol_errors_total",
-                                     "Malformed protocol messages, by sender.")),
-      cancel_requests_family_(family(prom::BuildCounter(), *registry_,
-                                     "pgshift_cancel_requests_total",
-                                     "CancelRequest messages from clients, by result.")),
-      admin_requests_family_(family(prom::BuildCounter(), *registry_,
-                                    "pgshift_admin_requests_total",
-                                    "Admin API requests, by endpoint and status code.")),
-      admin_dropped_family_(family(prom::BuildCounter(), *registry_,
-                                   "pgshift_admin_connections_dropped_total",
-                                   "Admin API connections closed to stay under the connection "
-                                   "limit, by reason.")),
-      auth_throttled_family_(family(prom::BuildCounter(), *registry_,
-                                    "pgshift_client_auth_throttled_total",
-                                    "Password logins delayed or refused after repeated failures, "
-                                    "by action and by the bucket (address or user) that was "
-                                    "empty.")),
-      upstream_healthy_family_(family(prom::BuildGauge(), *registry_, "pgshift_upstream_healthy",
-                                      "1 if the last health check of the upstream passed.")),
-      health_checks_family_(family(prom::BuildCounter(), *registry_, "pgshift_health_checks_total",
-                                   "Upstream health checks, by route, side and result.")),
-      health_changes_family_(family(prom::BuildCounter(), *registry_,
-                                    "pgshift_health_changes_total",
-                                    "Upstream health changes, by route, side and new state.")),
-      route_read_ratio_family_(family(prom::BuildGauge(), *registry_, "pgshift_route_read_ratio",
-                                      "Share of split reads sent to the target (0..1).")),
-      route_epoch_family_(family(prom::BuildGauge(), *registry_, "pgshift_route_epoch",
-                                 "Migration state epoch of the route.")),
-      route_phase_family_(family(prom::BuildGauge(), *registry_, "pgshift_route_phase",
-                                 "1 for the route's current migration phase.")),
-      state_changes_family_(family(prom::BuildCounter(), *registry_,
-                                   "pgshift_route_state_changes_total",
-                                   "Migration state changes applied, by route.")),
-      pause_active_family_(family(prom::BuildGauge(), *registry_, "pgshift_pause_active",
-                                  "1 while new transactions are held by POST /v1/pause.")),
-      hot_sessions_family_(family(prom::BuildGauge(), *registry_, "pgshift_client_connections_hot",
-                                  "Client connections holding read buffers because they were "
-                                  "active in the last one to two seconds.")),
-      pause_waiting_family_(family(prom::BuildGauge(), *registry_, "pgshift_pause_waiting",
-                                   "Transactions held by the pause right now.")),
-      pauses_total_family_(family(prom::BuildCounter(), *registry_, "pgshift_pauses_total",
-                                  "Pauses started through the admin API.")),
-      pause_expirations_family_(family(prom::BuildCounter(), *registry_,
-                                       "pgshift_pause_expirations_total",
-                                       "Pauses that ended by their timeout, not by resume.")),
-      pause_wait_family_(family(prom::BuildHistogram(), *registry_, "pgshift_pause_wait_seconds",
-                                "Time a transaction was held by a pause.")),
-      control_connected_family_(family(prom::BuildGauge(), *registry_, "pgshift_control_connected",
-                                       "1 while the control thread is connected to the control "
-                                       "database; 1 for a sidecar without one.")),
-      barrier_holds_family_(family(prom::BuildCounter(), *registry_, "pgshift_barrier_holds_total",
-                                   "Fleet barrier operations this member held a route for, by "
-                                   "outcome.")),
-      client_accepted_(&client_accepted_family_.Add({})),
-      pause_active_(&pause_active_family_.Add({})),
-      hot_sessions_(&hot_sessions_family_.Add({})),
-      pause_waiting_(&pause_waiting_family_.Add({})),
-      pauses_total_(&pauses_total_family_.Add({})),
-      pause_expirations_(&pause_expirations_family_.Add({})),
-      pause_wait_(&pause_wait_family_.Add({}, kWaitBuckets)),
-      control_connected_(&control_connected_family_.Add({})) {
-  control_connected_->Set(1);
-  // Series for every enum value exist from the start, so dashboards and alerts see zeros
-  // instead of absent series.
+namespace {
+
+// Series for every enum value exist from the start, so dashboards and alerts see zeros
+// instead of absent series.
+void create_every_series(Metrics& m) {
   for (auto r :
        {LoginFailure::invalid_startup, LoginFailure::tls_required, LoginFailure::tls_handshake,
         LoginFailure::auth_failed, LoginFailure::unknown_database, LoginFailure::upstream_failed,
         LoginFailure::timeout, LoginFailure::shutting_down, LoginFailure::too_many_clients,
         LoginFailure::hba_rejected, LoginFailure::throttled}) {
-    login_failures(r);
+    m.login_failures(r);
   }
   for (std::string_view action : {"delayed", "refused"}) {
-    for (std::string_view key : {"address", "user"}) client_auth_throttled(action, key);
+    for (std::string_view key : {"address", "user"}) m.client_auth_throttled(action, key);
   }
   for (auto k : {ErrorKind::server_io, ErrorKind::upstream_connect, ErrorKind::state_persist,
                  ErrorKind::config_reload, ErrorKind::internal, ErrorKind::resource_limit}) {
-    errors(k);
+    m.errors(k);
   }
-  protocol_errors(ProtocolDirection::client);
-  protocol_errors(ProtocolDirection::server);
+  m.protocol_errors(ProtocolDirection::client);
+  m.protocol_errors(ProtocolDirection::server);
   for (auto r : {CancelResult::forwarded, CancelResult::unknown_key, CancelResult::failed}) {
-    cancel_requests(r);
+    m.cancel_requests(r);
   }
+}
+
+}  // namespace
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prom::Registry>()),
+      client_accepted_family_(counter(*registry_, kClientAccepted)),
+      client_connections_family_(gauge(*registry_, kClientConnections)),
+      client_connections_total_family_(counter(*registry_, kClientConnectionsTotal)),
+      login_failures_family_(counter(*registry_, kLoginFailures)),
+      server_connections_family_(gauge(*registry_, kServerConnections)),
+      server_connects_family_(counter(*registry_, kServerConnects)),
+      pool_wait_family_(histogram(*registry_, kPoolWait)),
+      pool_wait_timeouts_family_(counter(*registry_, kPoolWaitTimeouts)),
+      queries_family_(counter(*registry_, kQueries)),
+      query_duration_family_(histogram(*registry_, kQueryDuration)),
+      split_decisions_family_(counter(*registry_, kSplitDecisions)),
+      target_fallbacks_family_(counter(*registry_, kTargetFallbacks)),
+      pinned_sessions_family_(counter(*registry_, kPinnedSessions)),
+      errors_family_(counter(*registry_, kErrors)),
+      protocol_errors_family_(counter(*registry_, kProtocolErrors)),
+      cancel_requests_family_(counter(*registry_, kCancelRequests)),
+      admin_requests_family_(counter(*registry_, kAdminRequests)),
+      admin_dropped_family_(counter(*registry_, kAdminDropped)),
+      auth_throttled_family_(counter(*registry_, kAuthThrottled)),
+      upstream_healthy_family_(gauge(*registry_, kUpstreamHealthy)),
+      health_checks_family_(counter(*registry_, kHealthChecks)),
+      health_changes_family_(counter(*registry_, kHealthChanges)),
+      route_read_ratio_family_(gauge(*registry_, kRouteReadRatio)),
+      route_epoch_family_(gauge(*registry_, kRouteEpoch)),
+      route_phase_family_(gauge(*registry_, kRoutePhase)),
+      state_changes_family_(counter(*registry_, kStateChanges)),
+      pause_active_family_(gauge(*registry_, kPauseActive)),
+      hot_sessions_family_(gauge(*registry_, kHotSessions)),
+      pause_waiting_family_(gauge(*registry_, kPauseWaiting)),
+      receive_blocks_allocated_family_(counter(*registry_, kReceiveBlocksAllocated)),
+      pauses_total_family_(counter(*registry_, kPausesTotal)),
+      pause_expirations_family_(counter(*registry_, kPauseExpirations)),
+      pause_wait_family_(histogram(*registry_, kPauseWait)),
+      control_connected_family_(gauge(*registry_, kControlConnected)),
+      barrier_holds_family_(counter(*registry_, kBarrierHolds)),
+      client_accepted_(&client_accepted_family_.Add({})),
+      pause_active_(&pause_active_family_.Add({})),
+      hot_sessions_(&hot_sessions_family_.Add({})),
+      pause_waiting_(&pause_waiting_family_.Add({})),
+      receive_blocks_allocated_(&receive_blocks_allocated_family_.Add({})),
+      pauses_total_(&pauses_total_family_.Add({})),
+      pause_expirations_(&pause_expirations_family_.Add({})),
+      pause_wait_(&pause_wait_family_.Add({}, kWaitBuckets)),
+      control_connected_(&control_connected_family_.Add({})) {
+  control_connected_->Set(1);
+  create_every_series(*this);
 }
 
 std::string Metrics::serialize() const {

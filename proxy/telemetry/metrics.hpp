@@ -189,6 +189,9 @@ class Metrics {
   // Sessions holding read buffers because they were active lately (proxy/idle_sweeper.hpp).
   prometheus::Gauge& hot_sessions() { return *hot_sessions_; }
   prometheus::Gauge& pause_waiting() { return *pause_waiting_; }
+  // Receive blocks (proxy/session/io_buffer.hpp) allocated because the thread's free list
+  // was empty: grows with concurrency, flat in a steady state.
+  prometheus::Counter& receive_blocks_allocated() { return *receive_blocks_allocated_; }
   prometheus::Counter& pauses_total() { return *pauses_total_; }
   prometheus::Counter& pause_expirations() { return *pause_expirations_; }
   prometheus::Histogram& pause_wait() { return *pause_wait_; }
@@ -231,6 +234,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& pause_active_family_;
   prometheus::Family<prometheus::Gauge>& hot_sessions_family_;
   prometheus::Family<prometheus::Gauge>& pause_waiting_family_;
+  prometheus::Family<prometheus::Counter>& receive_blocks_allocated_family_;
   prometheus::Family<prometheus::Counter>& pauses_total_family_;
   prometheus::Family<prometheus::Counter>& pause_expirations_family_;
   prometheus::Family<prometheus::Histogram>& pause_wait_family_;
@@ -241,6 +245,7 @@ class Metrics {
   prometheus::Gauge* pause_active_;
   prometheus::Gauge* hot_sessions_;
   prometheus::Gauge* pause_waiting_;
+  prometheus::Counter* receive_blocks_allocated_;
   prometheus::Counter* pauses_total_;
   prometheus::Counter* pause_expirations_;
   prometheus::Histogram* pause_wait_;

@@ -4,7 +4,7 @@
 # private temporary directory, and clean all of it up on exit (normal end, failure, Ctrl-C).
 # Expects RUN, PGBIN, PGSHIFT, PG_PORT to be set by the caller before the start_* calls.
 
-declare -A PORT=() PID=()  # per target name: TCP port, process id (proxies only)
+declare -A PORT=() PID=() BIN_OF=()  # BIN_OF: a pgshift target's binary when not $PGSHIFT; per target name: TCP port, process id (proxies only)
 PIDS=()                    # every background process this script started, in start order
 
 as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -126,9 +126,9 @@ routes:
     source: { host: 127.0.0.1, port: $PG_PORT, user: shift_up, password: bench-pw }
     pool: { mode: $2, size: $3, max_client_connections: 20000 }
 YAML
-  local check
-  check=$("$PGSHIFT" check-config "$RUN/$name.yaml" 2>&1) || { echo "$check" >&2; die "pgshift check-config failed"; }
-  "$PGSHIFT" --config "$RUN/$name.yaml" >"$RUN/$name.log" 2>&1 &
+  local check bin=${BIN_OF[$name]:-$PGSHIFT}
+  check=$("$bin" check-config "$RUN/$name.yaml" 2>&1) || { echo "$check" >&2; die "pgshift check-config failed"; }
+  "$bin" --config "$RUN/$name.yaml" >"$RUN/$name.log" 2>&1 &
   PIDS+=($!); PID[$name]=$!; PORT[$name]=$port
   wait_port "$port" "$!" "$RUN/$name.log"
   if [[ $2 == transaction ]] && grep -q 'transaction is not implemented' "$RUN/$name.log"; then

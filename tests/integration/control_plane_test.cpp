@@ -112,13 +112,8 @@ std::string scalar(PgCluster& cluster, const std::string& sql) {
 }
 
 // `pgshift ctl <args>` against p's admin API; stdout (a failure is a test failure).
-std::string ctl(const PgshiftProcess& p, const std::vector<std::string>& args) {
-  ProcessOptions o;
-  o.argv = {pgshift_binary().string(), "ctl", "--url",
-            "http://127.0.0.1:" + std::to_string(p.admin_port())};
-  o.argv.insert(o.argv.end(), args.begin(), args.end());
-  o.env = {{"PGSHIFT_ADMIN_TOKEN", p.admin_token()}};
-  const CommandResult r = run_command(std::move(o), 20s);
+std::string ctl(const PgshiftProcess& p, std::vector<std::string> args) {
+  const CommandResult r = run_ctl(p, std::move(args), 20s);
   EXPECT_TRUE(r.success()) << r.describe();
   return r.out;
 }

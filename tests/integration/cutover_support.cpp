@@ -219,4 +219,13 @@ std::set<std::int64_t> ledger_ids(const PgCluster& c) {
   return out;
 }
 
+std::vector<std::int64_t> missing_on(const PgCluster& c, const std::set<std::int64_t>& acked) {
+  const auto have = ledger_ids(c);
+  std::vector<std::int64_t> out;
+  for (auto id : acked) {
+    if (!have.contains(id) && out.size() < 5) out.push_back(id);
+  }
+  return out;
+}
+
 }  // namespace pgshift::test

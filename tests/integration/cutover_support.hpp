@@ -73,5 +73,7 @@ class LedgerWriter {
 
 // Ids in the ledger of database app on `c`.
 std::set<std::int64_t> ledger_ids(const PgCluster& c);
+// The ids of `acked` that `c` lacks (at most 5, for the message).
+std::vector<std::int64_t> missing_on(const PgCluster& c, const std::set<std::int64_t>& acked);
 
 }  // namespace pgshift::test

@@ -43,16 +43,8 @@ class CutoverTest : public ::testing::Test {
 
   // `pgshift ctl KIND app ARGS...`, the real command line.
   CommandResult ctl(const std::string& kind, std::vector<std::string> args = {}) {
-    std::vector<std::string> argv = {pgshift_binary().string(),
-                                     "ctl",
-                                     "--url",
-                                     "http://127.0.0.1:" + std::to_string(proxy_->admin_port()),
-                                     "--token-file",
-                                     proxy_->admin_token_file().string(),
-                                     kind,
-                                     kRoute};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run_command(argv, 120s);
+    args.insert(args.begin(), {kind, kRoute});
+    return run_ctl(*proxy_, std::move(args));
   }
 
   static bool fenced(const PgCluster& c) {
@@ -97,16 +89,6 @@ std::string replication_errors(const PgCluster& c) {
     }
   }
   return "\n--- " + c.name() + " log (replication) ---\n" + out;
-}
-
-// The ids of `acked` that `c` lacks (at most 5, for the message).
-std::vector<std::int64_t> missing_on(const PgCluster& c, const std::set<std::int64_t>& acked) {
-  const auto have = ledger_ids(c);
-  std::vector<std::int64_t> out;
-  for (auto id : acked) {
-    if (!have.contains(id) && out.size() < 5) out.push_back(id);
-  }
-  return out;
 }
 
 TEST_F(CutoverTest, SwitchesUnderLoadLoseNoAcknowledgedWriteInEitherDirection) {

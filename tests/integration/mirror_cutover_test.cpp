@@ -4,7 +4,7 @@
 // acknowledged id must be on the new side at once (the hold waits for every sidecar's mirror
 // queue) and on the old side through the reversed mirror, with no client error, and
 // `pgshift verify` must find the ledger equal. The database steps alone are in
-// cutover_db_test.cpp, the mirror alone in mirror_test.cpp.
+// cutover_db_test.cpp, the mirror alone in mirror_flow_test.cpp and mirror_outage_test.cpp.
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
@@ -53,57 +53,24 @@ std::string config_yaml() {
   return spec.to_yaml();
 }
 
-CommandResult run_pgshift(const PgshiftProcess& proxy, std::vector<std::string> args) {
-  std::vector<std::string> argv{pgshift_binary().string()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  argv.push_back("--config");
-  argv.push_back(proxy.config_file().string());
-  return run_command(argv, 120s);
-}
-
 // `pgshift ctl KIND app ARGS...` against `proxy`'s admin API.
 CommandResult ctl(const PgshiftProcess& proxy, const std::string& kind,
                   std::vector<std::string> args = {}) {
-  std::vector<std::string> argv = {pgshift_binary().string(),
-                                   "ctl",
-                                   "--url",
-                                   "http://127.0.0.1:" + std::to_string(proxy.admin_port()),
-                                   "--token-file",
-                                   proxy.admin_token_file().string(),
-                                   kind,
-                                   kRoute};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run_command(argv, 120s);
+  args.insert(args.begin(), {kind, kRoute});
+  return run_ctl(proxy, std::move(args));
 }
 
 boost::json::object mirror_status(const PgshiftProcess& proxy) {
-  auto v = boost::json::parse(fetch_admin(proxy, std::string("/v1/routes/") + kRoute));
-  const auto& m = v.as_object().at("sync").as_object().at("mirror");
-  return m.is_object() ? m.as_object() : boost::json::object{};
-}
-
-std::int64_t number(const boost::json::object& o, const char* key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_number() ? v->to_number<std::int64_t>() : -1;
+  return mirror_status(proxy, kRoute);
 }
 
 bool drained(const PgshiftProcess& proxy) {
-  auto m = mirror_status(proxy);
-  return number(m, "queued") == 0 && m.contains("state") && m.at("state") == "streaming";
+  return mirror_drained(proxy, kRoute);
 }
 
 bool fenced(const PgCluster& c) {
   auto conn = pgclient::Connection::connect(app_conninfo(c));
   return !migrate::fenced_tables(conn).empty();
-}
-
-std::vector<std::int64_t> missing_on(const PgCluster& c, const std::set<std::int64_t>& acked) {
-  const auto have = ledger_ids(c);
-  std::vector<std::int64_t> out;
-  for (auto id : acked) {
-    if (!have.contains(id) && out.size() < 5) out.push_back(id);
-  }
-  return out;
 }
 
 class MirrorCutoverTest : public ::testing::Test {
@@ -217,7 +184,7 @@ TEST_F(MirrorCutoverTest, SwitchesThroughTwoSidecarsLoseNoAcknowledgedWrite) {
   EXPECT_EQ(missing_on(s.target, acked), std::vector<std::int64_t>{});
   EXPECT_GT(acked.size(), 200u);
   for (auto* p : {a_.get(), b_.get()}) {
-    EXPECT_EQ(number(mirror_status(*p), "divergences"), 0) << serialize(mirror_status(*p));
+    EXPECT_EQ(json_number(mirror_status(*p), "divergences"), 0) << serialize(mirror_status(*p));
   }
   expect_verify_equal();
 }
@@ -230,7 +197,7 @@ TEST_F(MirrorCutoverTest, ADivergenceAfterTheLastVerifyRefusesAndChangesNothing)
   s.target.exec("INSERT INTO ledger VALUES (7, 'only on the target')", kDb);
   PgConnection app(client(*a_));
   app.exec("INSERT INTO ledger VALUES (7, 'through pgshift')");  // the replay meets 23505
-  ASSERT_TRUE(wait_until([&] { return number(mirror_status(*a_), "divergences") == 1; }, 30s,
+  ASSERT_TRUE(wait_until([&] { return json_number(mirror_status(*a_), "divergences") == 1; }, 30s,
                          "the divergence is recorded"));
   auto r = ctl(*a_, "cutover");
   EXPECT_EQ(r.exit_code, 1) << r.describe();
@@ -265,16 +232,16 @@ TEST_F(MirrorCutoverTest, TwoSidecarsReplayingTheSameRowOutOfOrderIsCaughtByVeri
                    .scalar() == "1";
       },
       30s, "A's replay waits on the target's lock"));
-  const auto applied_b = number(mirror_status(*b_), "applied");
+  const auto applied_b = json_number(mirror_status(*b_), "applied");
   via_b.exec("UPDATE kv SET v = 'b' WHERE k = 1");  // committed after A's on the source
-  ASSERT_TRUE(wait_until([&] { return number(mirror_status(*b_), "applied") > applied_b; }, 30s,
-                         "B's replay applied"));
+  ASSERT_TRUE(wait_until([&] { return json_number(mirror_status(*b_), "applied") > applied_b; },
+                         30s, "B's replay applied"));
   lock.exec("COMMIT");
   ASSERT_TRUE(wait_until([&] { return drained(*a_) && drained(*b_); }, 30s, "mirrors drain"));
   EXPECT_EQ(s.source.exec("SELECT v FROM kv WHERE k = 1", kDb).scalar(), "b");
   EXPECT_EQ(s.target.exec("SELECT v FROM kv WHERE k = 1", kDb).scalar(), "a");
-  EXPECT_EQ(number(mirror_status(*a_), "divergences"), 0);
-  EXPECT_EQ(number(mirror_status(*b_), "divergences"), 0);
+  EXPECT_EQ(json_number(mirror_status(*a_), "divergences"), 0);
+  EXPECT_EQ(json_number(mirror_status(*b_), "divergences"), 0);
   auto v = run_pgshift(*a_, {"verify", kRoute});
   EXPECT_EQ(v.exit_code, 1) << v.describe();
   EXPECT_NE(v.out.find("public.kv: DIFFERENT"), std::string::npos) << v.out;
@@ -296,10 +263,10 @@ TEST_F(MirrorCutoverTest, FinalizeStopsMirroringToTheSource) {
   EXPECT_NE(fin.out.find("target_only"), std::string::npos) << fin.out;
   ASSERT_TRUE(wait_until([&] { return mirror_status(*a_).at("state") == "off"; }, 30s,
                          "the mirror turns off"));
-  const auto submitted = number(mirror_status(*a_), "submitted");
+  const auto submitted = json_number(mirror_status(*a_), "submitted");
   app.exec("INSERT INTO ledger VALUES (2, 'target only')");
   EXPECT_TRUE(ledger_ids(s.target).contains(2));
-  EXPECT_EQ(number(mirror_status(*a_), "submitted"), submitted);  // not handed to the mirror
+  EXPECT_EQ(json_number(mirror_status(*a_), "submitted"), submitted);  // not handed to the mirror
 }
 
 }  // namespace

@@ -8,79 +8,16 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <thread>
 
-#include "tests/support/support.hpp"
+#include "tests/integration/mirror_support.hpp"
+#include "tests/support/pgshift_cli.hpp"
 
 namespace pgshift::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-constexpr const char* kPassword = "postgres-test-password";
-
-struct MirrorServers {
-  PgCluster source{{.name = "source", .settings = {{"max_connections", "60"}}}};
-  PgCluster target{{.name = "target", .settings = {{"max_connections", "60"}}}};
-};
-const auto* const mirror_env = SharedEnvironment<MirrorServers>::install();
-MirrorServers& servers() {
-  return SharedEnvironment<MirrorServers>::get();
-}
-
-std::string config_yaml(const std::string& db, const std::string& mirror_yaml = "") {
-  ConfigSpec spec;
-  spec.control = "file";
-  RouteSpec route{.name = db,
-                  .client_database = db,
-                  .source = upstream_of(servers().source, "", db),
-                  .target = upstream_of(servers().target, "", db)};
-  route.extra_yaml = "sync:\n  mode: mirror\n" + mirror_yaml;
-  route.pool_mode = "transaction";
-  route.pool_size = 10;
-  spec.routes.push_back(route);
-  return spec.to_yaml();
-}
-
-// The same tables on both sides (the mirror's target starts empty).
-void create_db_both(const std::string& db, const std::string& ddl) {
-  if (!servers().target.running()) servers().target.start();
-  for (PgCluster* c : {&servers().source, &servers().target}) {
-    c->exec("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
-    c->exec("CREATE DATABASE " + db);
-    c->exec(ddl, db);
-  }
-}
-
-CommandResult run_pgshift(const PgshiftProcess& proxy, std::vector<std::string> args) {
-  std::vector<std::string> argv{pgshift_binary().string()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  argv.push_back("--config");
-  argv.push_back(proxy.config_file().string());
-  return run_command(argv, 120s);
-}
-
-boost::json::object mirror_status(const PgshiftProcess& proxy, const std::string& route) {
-  auto v = boost::json::parse(fetch_admin(proxy, "/v1/routes/" + route));
-  const auto& m = v.as_object().at("sync").as_object().at("mirror");
-  return m.is_object() ? m.as_object() : boost::json::object{};
-}
-
-std::int64_t number(const boost::json::object& o, const char* key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_number() ? v->to_number<std::int64_t>() : -1;
-}
-
-bool drained(const PgshiftProcess& proxy, const std::string& route) {
-  auto m = mirror_status(proxy, route);
-  return number(m, "queued") == 0 && m.contains("state") && m.at("state") == "streaming";
-}
-
-PgshiftOptions proxy_options(const std::string& yaml) {
-  return {.config_yaml = yaml, .users = users_file_text({{"postgres", kPassword}})};
-}
 
 // Each schema's rows on `c`, as "schema:ids" joined by spaces.
 std::string rows_by_schema(PgCluster& c, const std::string& db) {
@@ -92,12 +29,6 @@ std::string rows_by_schema(PgCluster& c, const std::string& db) {
           " UNION ALL SELECT 's2', string_agg(id::text, ',' ORDER BY id) FROM s2.t) x",
           db)
       .scalar();
-}
-
-void expect_verify_equal(const PgshiftProcess& proxy, const std::string& db) {
-  auto verify = run_pgshift(proxy, {"verify", db});
-  EXPECT_EQ(verify.exit_code, 0) << verify.describe();
-  EXPECT_NE(verify.out.find("EQUAL"), std::string::npos) << verify.out;
 }
 
 constexpr const char* kSchemas =
@@ -156,8 +87,8 @@ TEST(MirrorSession, SearchPathFromStartupSetResetAndSetLocalReplayIntoTheSameSch
   const std::string expected =
       "public:20,21,22,61,70,72 s1:10,11,12,50,51,52,60,80,81 s2:30,31,32,40,41,42,71,73";
   ASSERT_EQ(rows_by_schema(servers().source, db), expected);
-  ASSERT_TRUE(wait_until([&] { return drained(proxy, db); }, 30s, "the mirror drains"));
-  EXPECT_EQ(number(mirror_status(proxy, db), "divergences"), 0) << proxy.log();
+  ASSERT_TRUE(wait_until([&] { return mirror_drained(proxy, db); }, 30s, "the mirror drains"));
+  EXPECT_EQ(json_number(mirror_status(proxy, db), "divergences"), 0) << proxy.log();
   EXPECT_EQ(rows_by_schema(servers().target, db), expected);
   expect_verify_equal(proxy, db);
 }
@@ -182,8 +113,8 @@ TEST(MirrorSession, SetTimeZoneAndDateStyleReadLiteralsTheSameOnTheTarget) {
   kolkata.exec("RESET TIME ZONE");  // the source's default, whatever it is
   kolkata.exec("INSERT INTO t VALUES (5, '2024-01-01 00:00')");
 
-  ASSERT_TRUE(wait_until([&] { return drained(proxy, db); }, 30s, "the mirror drains"));
-  EXPECT_EQ(number(mirror_status(proxy, db), "divergences"), 0) << proxy.log();
+  ASSERT_TRUE(wait_until([&] { return mirror_drained(proxy, db); }, 30s, "the mirror drains"));
+  EXPECT_EQ(json_number(mirror_status(proxy, db), "divergences"), 0) << proxy.log();
   const std::string q =
       "SET TimeZone = 'UTC'; SELECT string_agg(id || '=' || to_char(at, 'YYYY-MM-DD HH24:MI'),"
       " ' ' ORDER BY id) FROM t";
@@ -205,7 +136,7 @@ TEST(MirrorSession, SettingsThatAreNotCarriedAreFlagged) {
   PgConnection c(proxy.conninfo("postgres", kPassword, db));
   c.exec("SET session_replication_role = replica");
   c.exec("INSERT INTO t (id) VALUES (1)");
-  ASSERT_TRUE(wait_until([&] { return drained(proxy, db); }, 30s, "the mirror drains"));
+  ASSERT_TRUE(wait_until([&] { return mirror_drained(proxy, db); }, 30s, "the mirror drains"));
   auto flagged = metric_value(fetch_metrics(proxy), "pgshift_mirror_unsafe_total",
                               {{"route", db}, {"reason", "session_setting"}});
   EXPECT_EQ(flagged.value_or(0), 1);
@@ -222,7 +153,7 @@ TEST(MirrorSession, OverflowBlockHoldsWritersUntilTheReplayMakesRoom) {
   PgshiftProcess proxy(proxy_options(
       config_yaml(db, "  mirror:\n    max_queue_bytes: 1048576\n    overflow: block\n")));
   ASSERT_EQ(run_pgshift(proxy, {"sync", "start", db}).exit_code, 0) << proxy.log();
-  ASSERT_TRUE(wait_until([&] { return drained(proxy, db); }, 30s, "the mirror streams"));
+  ASSERT_TRUE(wait_until([&] { return mirror_drained(proxy, db); }, 30s, "the mirror streams"));
   servers().target.stop();
   PgConnection c(proxy.conninfo("postgres", kPassword, db));
   const std::string big(100000, 'x');
@@ -239,9 +170,10 @@ TEST(MirrorSession, OverflowBlockHoldsWritersUntilTheReplayMakesRoom) {
     }
   });
   // 11 fill the 1 MiB; the 12th waits before its transaction reaches the source.
-  ASSERT_TRUE(wait_until([&] { return number(mirror_status(proxy, db), "queue_bytes") >= 1048576; },
-                         30s, "the queue fills"));
-  const auto queued = number(mirror_status(proxy, db), "queued");
+  ASSERT_TRUE(
+      wait_until([&] { return json_number(mirror_status(proxy, db), "queue_bytes") >= 1048576; },
+                 30s, "the queue fills"));
+  const auto queued = json_number(mirror_status(proxy, db), "queued");
   EXPECT_LT(queued, 20);
   EXPECT_LT(done.load(), 20);
   EXPECT_EQ(servers().source.exec("SELECT count(*) FROM blobs", db).scalar(),
@@ -250,9 +182,9 @@ TEST(MirrorSession, OverflowBlockHoldsWritersUntilTheReplayMakesRoom) {
   writer.join();  // the writer is woken once there is room again
   EXPECT_EQ(error, "");
   EXPECT_EQ(done.load(), 20);
-  ASSERT_TRUE(wait_until([&] { return drained(proxy, db); }, 60s, "the queue drains"));
+  ASSERT_TRUE(wait_until([&] { return mirror_drained(proxy, db); }, 60s, "the queue drains"));
   auto m = mirror_status(proxy, db);
-  EXPECT_EQ(number(m, "divergences"), 0) << boost::json::serialize(m);
+  EXPECT_EQ(json_number(m, "divergences"), 0) << boost::json::serialize(m);
   EXPECT_EQ(m.at("mirroring"), true);
   EXPECT_EQ(servers().target.exec("SELECT count(*) FROM blobs", db).scalar(), "20");
   expect_verify_equal(proxy, db);

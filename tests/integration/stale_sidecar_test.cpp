@@ -63,15 +63,8 @@ PgshiftOptions sidecar(const std::string& pool_mode, const std::string& control 
   return o;
 }
 
-CommandResult ctl(const PgshiftProcess& p, const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {pgshift_binary().string(),
-                                   "ctl",
-                                   "--url",
-                                   "http://127.0.0.1:" + std::to_string(p.admin_port()),
-                                   "--token-file",
-                                   p.admin_token_file().string()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run_command(argv, 120s);
+CommandResult ctl(const PgshiftProcess& p, std::vector<std::string> args) {
+  return run_ctl(p, std::move(args));
 }
 
 std::string route_json(const PgshiftProcess& p) {

@@ -62,15 +62,6 @@ CommandResult run_cli(const std::string& yaml, std::vector<std::string> args) {
   return r;
 }
 
-CommandResult run_pgshift(const PgshiftProcess& proxy, std::vector<std::string> args,
-                          std::chrono::seconds timeout = 120s) {
-  std::vector<std::string> argv{pgshift_binary().string()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  argv.push_back("--config");
-  argv.push_back(proxy.config_file().string());
-  return run_command(argv, timeout);
-}
-
 void create_db_both(const std::string& db) {
   if (!servers().target.running()) servers().target.start();  // a failed outage test
   for (PgCluster* c : {&servers().source, &servers().target}) {

@@ -229,4 +229,16 @@ std::string sqlstate_of(Fn&& fn) {
   return "";
 }
 
+// The binary's cluster, started once per test binary that includes this header.
+inline const auto* const txn_servers_env = SharedEnvironment<TxnServers>::install();
+inline PgCluster& source() {
+  return SharedEnvironment<TxnServers>::get().source;
+}
+
+// Each test starts with none of pgshift's server backends left over from the one before.
+class TxnPoolFixture : public ::testing::Test {
+ protected:
+  void SetUp() override { wait_no_pool_backends(source()); }
+};
+
 }  // namespace pgshift::test

@@ -20,15 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-const auto* const servers_env = SharedEnvironment<TxnServers>::install();
-PgCluster& source() {
-  return SharedEnvironment<TxnServers>::get().source;
-}
-
-class TransactionPoolStateTest : public ::testing::Test {
- protected:
-  void SetUp() override { wait_no_pool_backends(source()); }
-};
+class TransactionPoolStateTest : public TxnPoolFixture {};
 
 // ---- pinning ----
 

@@ -23,15 +23,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-const auto* const servers_env = SharedEnvironment<TxnServers>::install();
-PgCluster& source() {
-  return SharedEnvironment<TxnServers>::get().source;
-}
-
-class TransactionPoolTest : public ::testing::Test {
- protected:
-  void SetUp() override { wait_no_pool_backends(source()); }
-};
+class TransactionPoolTest : public TxnPoolFixture {};
 
 // Runs pgbench and returns its stdout and stderr; fails the test on a non-zero exit.
 std::string run_pgbench(const std::string& conninfo, const std::vector<std::string>& args,

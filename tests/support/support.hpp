@@ -8,6 +8,7 @@
 #include "paths.hpp"
 #include "pg_cluster.hpp"
 #include "pg_connection.hpp"
+#include "pgshift_cli.hpp"
 #include "pgshift_config.hpp"
 #include "pgshift_process.hpp"
 #include "process.hpp"

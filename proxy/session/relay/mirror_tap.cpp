@@ -11,6 +11,7 @@
 #include "proxy/session/session.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "routing/mirror_safety.hpp"
+#include "wire/message_types.hpp"
 #include "wire/messages.hpp"
 
 namespace pgshift::proxy {
@@ -70,11 +71,11 @@ void ClientSession::mirror_note_settings(const routing::Classification& c, std::
 }
 
 void ClientSession::mirror_settings_answer(std::uint8_t type, std::span<const std::uint8_t> body) {
-  if (type == 'S') {
+  if (type == wire::be::parameter_status) {
     mirror_settings_->on_parameter_status(body);
-  } else if (type == 'E') {
+  } else if (type == wire::be::error_response) {
     mirror_settings_->on_error();
-  } else if (type == 'C') {
+  } else if (type == wire::be::command_complete) {
     std::string_view tag(reinterpret_cast<const char*>(body.data()), body.size());
     if (!tag.empty() && tag.back() == '\0') tag.remove_suffix(1);
     mirror_settings_->on_command_complete(tag);

@@ -133,7 +133,6 @@ TEST(Router, UnknownFunctionsAndLockingReadsAreNotSplit) {
        }) {
     const Classification c = classifier.classify(sql);
     in.statement = c.kind;
-    in.only_unknown_functions = c.only_unknown_functions;
     const RouteDecision d = decide(in);
     EXPECT_EQ(d.side, Side::source) << sql << ": " << to_string(d.reason);
   }
