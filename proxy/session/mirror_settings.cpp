@@ -318,6 +318,8 @@ std::vector<SettingChange> parse_setting_changes(std::string_view sql,
         parse_set(stmt, standard_conforming_strings, out);
       } else if (keyword(stmt, 0, "reset")) {
         parse_reset(stmt, out);
+      } else if (keyword(stmt, 0, "discard") && keyword(stmt, 1, "all") && stmt.size() == 2) {
+        out.push_back({SettingChange::Kind::reset_all, {}, {}});  // DISCARD ALL runs RESET ALL
       } else {
         parse_set_config(stmt, standard_conforming_strings, out);
       }

@@ -68,6 +68,7 @@ TEST(MirrorSettingsParse, WhatIsNotASessionChange) {
 TEST(MirrorSettingsParse, ResetAndSetConfig) {
   EXPECT_EQ(describe(parse_setting_changes("RESET search_path; RESET ALL; RESET TIME ZONE")),
             "reset search_path | reset all | reported timezone");
+  EXPECT_EQ(describe(parse_setting_changes("DISCARD ALL")), "reset all");
   EXPECT_EQ(
       describe(parse_setting_changes("SELECT pg_catalog.set_config('Search_Path', 's1', false)")),
       "set search_path=s1");
