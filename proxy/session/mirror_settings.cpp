@@ -20,6 +20,11 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+template <std::size_t N>
+bool listed(std::string_view name, const std::string_view (&names)[N]) {
+  return std::find(std::begin(names), std::end(names), name) != std::end(names);
+}
+
 // Settings the server reports in ParameterStatus (GUC_REPORT, PostgreSQL 15) that are
 // carried: their value is taken from the report, never parsed from a SET.
 bool carried_reported(std::string_view name) {
@@ -29,7 +34,7 @@ bool carried_reported(std::string_view name) {
                                                 "timezone",
                                                 "standard_conforming_strings",
                                                 "default_transaction_read_only"};
-  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+  return listed(name, kNames);
 }
 
 // Reported settings that are not the session's to carry (the mirror has its own identity).
@@ -37,7 +42,7 @@ bool other_reported(std::string_view name) {
   static constexpr std::string_view kNames[] = {
       "application_name", "is_superuser",      "session_authorization", "server_version",
       "server_encoding",  "integer_datetimes", "in_hot_standby"};
-  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+  return listed(name, kNames);
 }
 
 // Settings a replay must not take from a client: they change who runs it or turn off the
@@ -72,7 +77,7 @@ bool carried_option(std::string_view name) {
                                                 "synchronous_commit",
                                                 "row_security"};
   if (name.find('.') != std::string_view::npos) return !name.starts_with("pgshift.");
-  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+  return listed(name, kNames);
 }
 
 // Settings whose value is a list of identifiers (GUC_LIST_QUOTE): PostgreSQL quotes each

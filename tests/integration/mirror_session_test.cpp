@@ -31,6 +31,12 @@ std::string rows_by_schema(PgCluster& c, const std::string& db) {
       .scalar();
 }
 
+// The route's mirror has replayed everything, and nothing diverged.
+void expect_drained_without_divergence(const PgshiftProcess& proxy, const std::string& db) {
+  ASSERT_TRUE(wait_until([&] { return mirror_drained(proxy, db); }, 30s, "the mirror drains"));
+  EXPECT_EQ(json_number(mirror_status(proxy, db), "divergences"), 0) << proxy.log();
+}
+
 constexpr const char* kSchemas =
     "CREATE SCHEMA s1; CREATE SCHEMA s2;"
     " CREATE TABLE public.t (id int PRIMARY KEY, at timestamptz);"
@@ -87,8 +93,7 @@ TEST(MirrorSession, SearchPathFromStartupSetResetAndSetLocalReplayIntoTheSameSch
   const std::string expected =
       "public:20,21,22,61,70,72 s1:10,11,12,50,51,52,60,80,81 s2:30,31,32,40,41,42,71,73";
   ASSERT_EQ(rows_by_schema(servers().source, db), expected);
-  ASSERT_TRUE(wait_until([&] { return mirror_drained(proxy, db); }, 30s, "the mirror drains"));
-  EXPECT_EQ(json_number(mirror_status(proxy, db), "divergences"), 0) << proxy.log();
+  expect_drained_without_divergence(proxy, db);
   EXPECT_EQ(rows_by_schema(servers().target, db), expected);
   expect_verify_equal(proxy, db);
 }
@@ -113,8 +118,7 @@ TEST(MirrorSession, SetTimeZoneAndDateStyleReadLiteralsTheSameOnTheTarget) {
   kolkata.exec("RESET TIME ZONE");  // the source's default, whatever it is
   kolkata.exec("INSERT INTO t VALUES (5, '2024-01-01 00:00')");
 
-  ASSERT_TRUE(wait_until([&] { return mirror_drained(proxy, db); }, 30s, "the mirror drains"));
-  EXPECT_EQ(json_number(mirror_status(proxy, db), "divergences"), 0) << proxy.log();
+  expect_drained_without_divergence(proxy, db);
   const std::string q =
       "SET TimeZone = 'UTC'; SELECT string_agg(id || '=' || to_char(at, 'YYYY-MM-DD HH24:MI'),"
       " ' ' ORDER BY id) FROM t";
