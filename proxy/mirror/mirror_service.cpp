@@ -82,7 +82,8 @@ RouteMirror* MirrorService::find(std::string_view name) const {
     cache.routes.clear();
   }
   auto r = route(name);
-  if (!r) return nullptr;  // not cached: a route may start mirroring after a reload
+  // Not cached: a route that does not mirror (it may after a reload), or a stopped service.
+  if (!r || gen == 0) return r.get();
   cache.routes.emplace_back(std::string(name), r.get());
   return r.get();
 }
