@@ -1,11 +1,26 @@
 #include "proxy/mirror/mirror_service.hpp"
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <vector>
 
 #include "proxy/telemetry/log.hpp"
 
 namespace pgshift::mirror {
+
+namespace {
+std::atomic<std::uint64_t> next_generation{1};
+
+// The routes an I/O thread has looked up, so that the calls made for every mirrored
+// transaction take no process-wide lock. Valid while its service's generation is: routes are
+// never removed before stop(), which runs after the I/O threads have ended.
+struct RouteCache {
+  std::uint64_t generation = 0;
+  std::vector<std::pair<std::string, RouteMirror*>> routes;
+};
+thread_local RouteCache route_cache;
+}  // namespace
 
 bool any_mirror_route(const config::Config& cfg) {
   for (const auto& r : cfg.routes) {
@@ -22,6 +37,7 @@ MirrorService::~MirrorService() {
 
 void MirrorService::start() {
   if (thread_.joinable()) return;
+  generation_.store(next_generation.fetch_add(1), std::memory_order_release);
   work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
       io_.get_executor());
   thread_ = std::thread([this] { io_.run(); });
@@ -31,6 +47,7 @@ void MirrorService::start() {
 }
 
 void MirrorService::stop() {
+  generation_.store(0, std::memory_order_release);  // no thread-local cache is valid now
   {
     std::lock_guard lock(mu_);
     for (auto& [name, r] : routes_) r->stop();
@@ -53,6 +70,24 @@ std::shared_ptr<Journal> MirrorService::journal_for(const config::Config& cfg,
   return j;
 }
 
+RouteMirror* MirrorService::find(std::string_view name) const {
+  const auto gen = generation_.load(std::memory_order_acquire);
+  RouteCache& cache = route_cache;
+  if (cache.generation == gen) {
+    for (const auto& [n, r] : cache.routes) {
+      if (n == name) return r;
+    }
+  } else {
+    cache.generation = gen;
+    cache.routes.clear();
+  }
+  auto r = route(name);
+  // Not cached: a route that does not mirror (it may after a reload), or a stopped service.
+  if (!r || gen == 0) return r.get();
+  cache.routes.emplace_back(std::string(name), r.get());
+  return r.get();
+}
+
 std::shared_ptr<RouteMirror> MirrorService::route(std::string_view name) const {
   std::lock_guard lock(mu_);
   if (auto it = routes_.find(name); it != routes_.end()) return it->second;
@@ -68,17 +103,22 @@ std::shared_ptr<RouteMirror> MirrorService::route(std::string_view name) const {
 }
 
 bool MirrorService::has_room(std::string_view name) {
-  auto r = route(name);
+  auto* r = find(name);
   return !r || r->has_room();
 }
 
+bool MirrorService::wait_for_room(std::string_view name, std::function<void()> wake) {
+  auto* r = find(name);
+  return !r || r->wait_for_room(std::move(wake));
+}
+
 bool MirrorService::mirroring(std::string_view name) {
-  auto r = route(name);
+  auto* r = find(name);
   return r && r->mirroring();
 }
 
 void MirrorService::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
-  if (auto r = route(txn->route)) {
+  if (auto* r = find(txn->route)) {
     r->submit(std::move(txn));
   } else if (txn->done) {
     txn->done(false);
@@ -102,7 +142,7 @@ void MirrorService::in_doubt(std::string_view name, std::uint64_t session,
 
 void MirrorService::note_unsafe(std::string_view name, std::string_view reason,
                                 std::string_view statement) {
-  if (auto r = route(name)) r->note_unsafe(reason, statement);
+  if (auto* r = find(name)) r->note_unsafe(reason, statement);
 }
 
 std::optional<boost::json::object> MirrorService::status(std::string_view name) const {

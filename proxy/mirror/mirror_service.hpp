@@ -5,6 +5,7 @@
 //
 // Thread-safety: the MirrorSink members may be called from any thread. start() and stop()
 // from the thread that owns the service (the app).
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <map>
 #include <memory>
@@ -25,6 +26,7 @@ class MirrorService : public proxy::MirrorSink {
   void stop();  // ends the replay loops (queued transactions stay unapplied) and joins
 
   bool has_room(std::string_view route) override;
+  bool wait_for_room(std::string_view route, std::function<void()> wake) override;
   bool mirroring(std::string_view route) override;
   void submit(std::shared_ptr<proxy::MirrorTxn> txn) override;
   void give_up(std::string_view route, std::string_view why) override;
@@ -37,6 +39,9 @@ class MirrorService : public proxy::MirrorSink {
  private:
   // The route's mirror; null when the route does not mirror.
   std::shared_ptr<RouteMirror> route(std::string_view name) const;
+  // route() through a per-thread cache: no lock once a thread has looked the route up. For
+  // the calls made per transaction; the pointer is valid until stop().
+  RouteMirror* find(std::string_view name) const;
   std::shared_ptr<Journal> journal_for(const config::Config& cfg, const config::Route& r) const;
 
   proxy::Runtime& runtime_;
@@ -45,6 +50,7 @@ class MirrorService : public proxy::MirrorSink {
   mutable std::map<std::string, std::shared_ptr<RouteMirror>, std::less<>> routes_;
   mutable std::map<std::string, std::shared_ptr<Journal>, std::less<>> journals_;
   std::thread thread_;
+  std::atomic<std::uint64_t> generation_{0};  // of the thread-local caches; 0 when stopped
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_;
 };
 

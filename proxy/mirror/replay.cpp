@@ -169,12 +169,22 @@ asio::awaitable<bool> RouteMirror::sync_parameters(const proxy::MirrorTxn& txn,
   if (params_match(txn)) co_return true;  // the connection has them (the common case)
   pool::StartupParams wanted = txn.params ? *txn.params : pool::StartupParams{};
   wanted.emplace_back("application_name", "pgshift-mirror");
-  if (!pool::needs_parameter_sync(params_, wanted)) {
+  // A replayed SET left the connection in a state nobody tracked: RESET ALL brings it back to
+  // its own defaults (application_name and options included), then the wanted ones are set.
+  const bool reset = settings_dirty_;
+  pool::ParameterState state = params_;
+  if (reset) state.reset();
+  if (!reset && !pool::needs_parameter_sync(state, wanted)) {
     synced_params_ = txn.params;
     co_return true;
   }
+  std::string sql = reset ? "RESET ALL" : "";
+  if (pool::needs_parameter_sync(state, wanted)) {
+    if (!sql.empty()) sql += "; ";
+    sql += pool::parameter_sync_statement(state, wanted);
+  }
   wire::Bytes q;
-  wire::query(q, pool::parameter_sync_statement(params_, wanted));
+  wire::query(q, sql);
   if (co_await conn_->stream.write_all(q)) {
     co_await drop_connection();
     co_return false;
@@ -195,6 +205,8 @@ asio::awaitable<bool> RouteMirror::sync_parameters(const proxy::MirrorTxn& txn,
     }
   }
   if (ok) {
+    if (reset) params_.reset();
+    settings_dirty_ = false;
     pool::apply_parameter_sync(params_, wanted);
     synced_params_ = txn.params;
   }
@@ -267,6 +279,7 @@ asio::awaitable<bool> RouteMirror::prepare_front(const std::shared_ptr<proxy::Mi
 }
 
 bool RouteMirror::params_match(const proxy::MirrorTxn& txn) const {
+  if (settings_dirty_) return false;
   if (txn.params == synced_params_) return true;
   const auto empty = [](const auto& p) { return !p || p->empty(); };
   if (empty(txn.params) || empty(synced_params_)) return empty(txn.params) && empty(synced_params_);
@@ -275,18 +288,23 @@ bool RouteMirror::params_match(const proxy::MirrorTxn& txn) const {
 
 void RouteMirror::fill_pipeline() {
   out_.clear();
-  for (;;) {
+  // The candidates behind what is in flight, taken under one lock (the sessions' submit()
+  // takes it too): not one lock per transaction sent.
+  candidates_.clear();
+  {
+    std::lock_guard lock(mu_);
+    const std::size_t i = in_flight_.size();
+    // The queue was emptied under the replay (mark_diverged): nothing more until it drained.
+    if (i > 0 && (i > queue_.size() || queue_[i - 1] != in_flight_.back().txn)) return;
+    for (std::size_t k = i; k < queue_.size() && k < kMaxInFlight; ++k) {
+      candidates_.push_back(queue_[k]);
+    }
+  }
+  for (auto& candidate : candidates_) {
     if (in_flight_.size() >= kMaxInFlight || in_flight_bytes_ >= kMaxInFlightBytes) break;
     // The last one may leave a block open on replay: the next waits for its answer.
     if (!in_flight_.empty() && !in_flight_.back().ends_idle) break;
-    std::shared_ptr<proxy::MirrorTxn> next;
-    {
-      std::lock_guard lock(mu_);
-      const std::size_t i = in_flight_.size();
-      // The queue was emptied under the replay (mark_diverged): nothing more until it drained.
-      if (i > 0 && (i > queue_.size() || queue_[i - 1] != in_flight_.back().txn)) break;
-      if (i < queue_.size()) next = queue_[i];
-    }
+    std::shared_ptr<proxy::MirrorTxn> next = std::move(candidate);
     // Anything that needs a round trip first (connection side, copy, parameters) waits
     // until nothing is in flight (run()).
     if (!next || next->to != conn_side_ || (next->to == Side::target && !copied_) ||
@@ -299,8 +317,11 @@ void RouteMirror::fill_pipeline() {
     f.ends_idle = ends_idle(next->messages);
     f.txn = std::move(next);
     in_flight_bytes_ += f.txn->messages.size();
+    // Its SETs change the connection for what follows: reset before the next (params_match).
+    if (f.txn->changes_settings) settings_dirty_ = true;
     in_flight_.push_back(std::move(f));
   }
+  candidates_.clear();
   if (out_.empty()) return;
   std::swap(out_, sending_);
   writing_ = true;
@@ -333,6 +354,7 @@ asio::awaitable<void> RouteMirror::drop_connection() {
   reader_.reset();
   reset_after_drain_ = false;
   synced_params_.reset();
+  settings_dirty_ = false;
 }
 
 bool RouteMirror::on_answer(const pool::BackendMessage& m) {
@@ -485,10 +507,12 @@ void RouteMirror::finish_completed() {
                                         .count();
     queue_gauge_.Set(static_cast<double>(queue_bytes_));
     lag_gauge_.Set(lag_seconds_);
+    publish_flags_locked();
   }
   if (applied > 0) applied_counter_.Increment(static_cast<double>(applied));
   completed_.clear();
   for (auto& [done, ok] : dones) done(ok);
+  wake_room_waiters();
 }
 
 asio::awaitable<void> RouteMirror::run() {
@@ -496,7 +520,8 @@ asio::awaitable<void> RouteMirror::run() {
   ::pthread_setname_np(::pthread_self(), "pgshift-mirror");
   std::chrono::milliseconds backoff(100);
   for (;;) {
-    refill();  // the spool's oldest transactions, once the memory queue has room
+    refill();  // the spool's oldest transactions, once the memory queue has room (and wakes
+               // the sessions waiting for room: also after a reload raised the bound)
     std::shared_ptr<proxy::MirrorTxn> txn;
     {
       std::lock_guard lock(mu_);
@@ -505,6 +530,7 @@ asio::awaitable<void> RouteMirror::run() {
       if (const auto* r = route_config(snap)) {
         max_queue_bytes_ = r->sync.mirror.max_queue_bytes;
         overflow_ = r->sync.mirror.overflow;
+        publish_flags_locked();
       }
       if (!queue_.empty()) txn = queue_.front();
     }
@@ -512,6 +538,7 @@ asio::awaitable<void> RouteMirror::run() {
     if (!phase_mirrors(to)) {
       co_await drop_connection();
       reset_for_new_start();
+      wake_room_waiters();
       co_await pause(kIdleCheck);
       continue;
     }

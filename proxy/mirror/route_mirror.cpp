@@ -46,6 +46,8 @@ RouteMirror::RouteMirror(proxy::Runtime& runtime, std::string route, asio::any_i
     spool_dir_ = r->sync.mirror.spool_dir;
     max_spool_bytes_ = r->sync.mirror.max_spool_bytes;
   }
+  std::lock_guard lock(mu_);
+  publish_flags_locked();
 }
 
 const config::Route* RouteMirror::route_config(proxy::SnapshotPtr& snap) const {
@@ -53,16 +55,54 @@ const config::Route* RouteMirror::route_config(proxy::SnapshotPtr& snap) const {
   return snap->config->find_route(route_);
 }
 
-bool RouteMirror::has_room() const {
-  std::lock_guard lock(mu_);
+bool RouteMirror::room_locked() const {
   if (stopped_ || overflow_ != config::MirrorOverflow::block) return true;
   return !spool_dir_.empty() && !spool_failed_ ? spool_.txn_bytes() < max_spool_bytes_
                                                : queue_bytes_ < max_queue_bytes_;
 }
 
-bool RouteMirror::mirroring() const {
+void RouteMirror::publish_flags_locked() {
+  room_flag_.store(room_locked(), std::memory_order_relaxed);
+  mirroring_flag_.store(!stopped_, std::memory_order_relaxed);
+}
+
+// Both are read at the start of every mirrored transaction, on every I/O thread: atomics
+// published under mu_ by whatever changes them, not a lock the mirror thread also takes.
+// A stale answer admits one transaction past the bound, as a check before submit() always
+// could; the wait itself (wait_for_room) looks again under the lock.
+bool RouteMirror::has_room() const {
+  return room_flag_.load(std::memory_order_relaxed);
+}
+
+// No lost wakeup: a session looks at the room and registers in one step under mu_. Whatever
+// makes room changes the queue under mu_ first and calls wake_room_waiters() after, which
+// takes mu_ again: a session that registered before the change is in the list it takes; one
+// that looked after the change saw the room and did not register. The session's side of the
+// ordering (the wakeup posted before its wait began) is in mirror_tap.cpp.
+bool RouteMirror::wait_for_room(std::function<void()> wake) {
   std::lock_guard lock(mu_);
-  return !stopped_;
+  if (room_locked()) return true;
+  room_waiters_.push_back(std::move(wake));
+  room_waiting_.store(room_waiters_.size(), std::memory_order_relaxed);
+  return false;
+}
+
+void RouteMirror::wake_room_waiters() {
+  // Read without the lock: a registration made before the caller's last change under mu_
+  // is visible here (the mutex orders them); one made after it saw the room.
+  if (room_waiting_.load(std::memory_order_relaxed) == 0) return;
+  std::vector<std::function<void()>> waiters;
+  {
+    std::lock_guard lock(mu_);
+    if (room_waiters_.empty() || !room_locked()) return;
+    waiters.swap(room_waiters_);
+    room_waiting_.store(0, std::memory_order_relaxed);
+  }
+  for (auto& w : waiters) w();
+}
+
+bool RouteMirror::mirroring() const {
+  return mirroring_flag_.load(std::memory_order_relaxed);
 }
 
 std::vector<std::function<void(bool)>> RouteMirror::stop_diverged(std::string why,
@@ -97,6 +137,7 @@ std::vector<std::function<void(bool)>> RouteMirror::stop_diverged(std::string wh
   e["not_replayed"] = dropped;
   e["detail"] = detail_;
   journal_->write(e);
+  publish_flags_locked();
   return dones;
 }
 
@@ -108,6 +149,7 @@ void RouteMirror::mark_diverged(std::string_view why) {
     dones = stop_diverged(std::string(why), 0);
   }
   for (auto& d : dones) d(false);
+  wake_room_waiters();  // stopped: nothing waits for room any more
 }
 
 void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
@@ -140,10 +182,12 @@ void RouteMirror::submit(std::shared_ptr<proxy::MirrorTxn> txn) {
       queue_gauge_.Set(static_cast<double>(queue_bytes_));
       wake = std::exchange(sleeping_, false);
     }
+    publish_flags_locked();
   }
   for (auto& d : dones) d(false);
   if (refused) {
     refused(false);
+    wake_room_waiters();  // marked diverged: nothing waits for room any more
     return;
   }
   // Only a replay loop that waits for work is woken (one post per idle period, not one per
@@ -157,13 +201,18 @@ void RouteMirror::note_unsafe(std::string_view reason, std::string_view statemen
   // (Family::Add builds labels under a lock), and nothing is allocated once it was logged.
   const auto r = routing::mirror_unsafe_reason_from_string(reason);
   if (r) {
-    auto& slot = unsafe_counters_[static_cast<std::size_t>(*r)];
+    const auto i = static_cast<std::size_t>(*r);
+    auto& slot = unsafe_counters_[i];
     prometheus::Counter* c = slot.load(std::memory_order_acquire);
     if (!c) {
       c = &mirror_metrics().unsafe(route_, reason);
       slot.store(c, std::memory_order_release);
     }
     c->Increment();
+    static_assert(routing::kMirrorUnsafeReasonCount <= 32);
+    const std::uint32_t bit = 1u << i;
+    if (unsafe_logged_bits_.load(std::memory_order_relaxed) & bit) return;  // logged: no lock
+    unsafe_logged_bits_.fetch_or(bit, std::memory_order_relaxed);
   } else {
     mirror_metrics().unsafe(route_, reason).Increment();
   }
@@ -242,6 +291,7 @@ void RouteMirror::refill_locked() {
     dones_to_fail_.insert(dones_to_fail_.end(), std::make_move_iterator(dones.begin()),
                           std::make_move_iterator(dones.end()));
   }
+  publish_flags_locked();
 }
 
 void RouteMirror::refill() {
@@ -252,6 +302,7 @@ void RouteMirror::refill() {
     dones.swap(dones_to_fail_);
   }
   for (auto& d : dones) d(false);
+  wake_room_waiters();
 }
 
 boost::json::object RouteMirror::status() const {
@@ -312,10 +363,14 @@ void RouteMirror::set_condition(std::string condition, std::string detail) {
 }
 
 void RouteMirror::stop() {
+  std::vector<std::function<void()>> waiters;
   {
     std::lock_guard lock(mu_);
     stop_ = true;
+    waiters.swap(room_waiters_);  // they look again, then wait out their deadline
+    room_waiting_.store(0, std::memory_order_relaxed);
   }
+  for (auto& w : waiters) w();
   asio::post(wake_.get_executor(), [this] { wake_.cancel(); });
 }
 
@@ -362,10 +417,13 @@ void RouteMirror::reset_for_new_start() {
   detail_.clear();
   copied_ = false;
   lag_seconds_ = 0;
+  publish_flags_locked();
 }
 
 void RouteMirror::record_divergence(const proxy::MirrorTxn& txn, std::string_view kind,
                                     const std::vector<std::string>& got, const std::string& error) {
+  const std::string statement =
+      txn.fingerprint.empty() ? proxy::mirror_fingerprint(txn.messages) : txn.fingerprint;
   auto list = [](const std::vector<std::string>& v) {
     boost::json::array a;
     for (const auto& s : v) a.emplace_back(s);
@@ -380,7 +438,7 @@ void RouteMirror::record_divergence(const proxy::MirrorTxn& txn, std::string_vie
   e["sidecar_pid"] = static_cast<std::int64_t>(::getpid());
   e["session"] = txn.session;
   e["kind"] = std::string(kind);
-  e["statement"] = txn.fingerprint;
+  e["statement"] = statement;
   e["authoritative"] = list(txn.outcome);
   e["replay"] = list(got);
   if (!error.empty()) e["error"] = error;
@@ -394,9 +452,9 @@ void RouteMirror::record_divergence(const proxy::MirrorTxn& txn, std::string_vie
   }
   journal_->write(e);
   mirror_metrics().divergences(route_, kind).Increment();
-  std::string summary = std::string(kind) + ": " + txn.fingerprint;
+  std::string summary = std::string(kind) + ": " + statement;
   proxy::log_warn("mirror divergence: the replay differed from the authoritative side",
-                  {f("route", route_), f("kind", kind), f("statement", txn.fingerprint),
+                  {f("route", route_), f("kind", kind), f("statement", statement),
                    f("error", error), f("journal", journal_->path())});
   std::lock_guard lock(mu_);
   ++divergences_;

@@ -6,8 +6,9 @@
 // mirror's own thread (mirror_service.hpp) with one connection to the other side, on which
 // transactions are pipelined (replay.cpp).
 //
-// Thread-safety: submit(), has_room(), mirroring(), note_unsafe() and status() may be called
-// from any thread (a mutex; no I/O under it). run() runs on the mirror thread only.
+// Thread-safety: submit(), has_room(), mirroring(), wait_for_room(), note_unsafe() and status()
+// may be called from any thread (a mutex, no I/O under it; has_room() and mirroring() read
+// atomics). run() runs on the mirror thread only.
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 
@@ -49,6 +50,8 @@ class RouteMirror {
               std::shared_ptr<Journal> journal);
 
   bool has_room() const;
+  // MirrorSink::wait_for_room.
+  bool wait_for_room(std::function<void()> wake);
   bool mirroring() const;
   void submit(std::shared_ptr<proxy::MirrorTxn> txn);
   // Stops mirroring and marks the route diverged (overflow mark_diverged): the queue is
@@ -118,6 +121,11 @@ class RouteMirror {
   void record_divergence(const proxy::MirrorTxn& txn, std::string_view kind,
                          const std::vector<std::string>& got, const std::string& error);
   void set_condition(std::string condition, std::string detail = {});
+  bool room_locked() const;     // has_room() with mu_ held
+  void publish_flags_locked();  // room_flag_ and mirroring_flag_ from the state under mu_
+  // Calls the room waiters once the queue has room (without mu_). Called after everything
+  // that shrinks the queue or lifts the bound (see wait_for_room() for the ordering).
+  void wake_room_waiters();
   // The spool (sync.mirror.spool_dir); each requires mu_.
   bool spills_locked(std::uint64_t size);
   void spool_locked(std::shared_ptr<proxy::MirrorTxn> txn, std::function<void(bool)>& refused,
@@ -160,6 +168,11 @@ class RouteMirror {
   std::int64_t last_divergence_unix_ms_ = 0;
   double lag_seconds_ = 0;
   std::set<std::string, std::less<>> unsafe_logged_;
+  std::vector<std::function<void()>> room_waiters_;  // overflow block: sessions waiting
+  std::atomic<std::size_t> room_waiting_{0};         // room_waiters_.size(), read without mu_
+  std::atomic<bool> room_flag_{true}, mirroring_flag_{true};  // has_room(), mirroring()
+  // note_unsafe(): the reasons already logged, read without mu_ (bit per known reason).
+  std::atomic<std::uint32_t> unsafe_logged_bits_{0};
   bool stop_ = false;
   bool sleeping_ = false;  // run() waits for a transaction: submit() wakes it (else no post)
 
@@ -175,6 +188,7 @@ class RouteMirror {
   std::chrono::steady_clock::time_point next_copy_check_{};
   AnswerReader reader_;
   std::deque<InFlight> in_flight_;  // the queue's first in_flight_.size() transactions
+  std::vector<std::shared_ptr<proxy::MirrorTxn>> candidates_;  // fill_pipeline()'s batch
   std::size_t in_flight_bytes_ = 0;
   NameSet pending_statements_;  // prepared or evicted by a transaction in flight
   std::vector<std::pair<Applied, std::shared_ptr<proxy::MirrorTxn>>> completed_;
@@ -184,6 +198,9 @@ class RouteMirror {
   asio::steady_timer write_done_;
   // The client parameters of the last transaction sent (sync_parameters()).
   std::shared_ptr<const std::vector<std::pair<std::string, std::string>>> synced_params_;
+  // A transaction sent on the connection may have changed its settings (a replayed SET):
+  // the next one first runs RESET ALL and sets its own (sync_parameters()).
+  bool settings_dirty_ = false;
 };
 
 }  // namespace pgshift::mirror

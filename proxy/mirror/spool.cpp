@@ -57,7 +57,7 @@ std::string encode(const proxy::MirrorTxn& t, std::uint64_t seq) {
   put_u32(r, 0);  // the length, set below
   put_u64(r, seq);
   put_u64(r, t.session);
-  put_u32(r, t.to == routing::Side::target ? 1 : 0);
+  put_u32(r, (t.to == routing::Side::target ? 1u : 0u) | (t.changes_settings ? 2u : 0u));
   put_u32(r, t.answers);
   put_u64(r, static_cast<std::uint64_t>(t.committed_at.time_since_epoch().count()));
   put_str(r, t.route);
@@ -80,7 +80,9 @@ std::shared_ptr<proxy::MirrorTxn> decode(Reader& in, std::uint64_t& seq) {
   auto t = std::make_shared<proxy::MirrorTxn>();
   seq = in.num<std::uint64_t>();
   t->session = in.num<std::uint64_t>();
-  t->to = in.num<std::uint32_t>() == 1 ? routing::Side::target : routing::Side::source;
+  const auto flags = in.num<std::uint32_t>();
+  t->to = (flags & 1u) ? routing::Side::target : routing::Side::source;
+  t->changes_settings = (flags & 2u) != 0;
   t->answers = in.num<std::uint32_t>();
   t->committed_at = std::chrono::steady_clock::time_point(
       std::chrono::steady_clock::duration(static_cast<std::int64_t>(in.num<std::uint64_t>())));

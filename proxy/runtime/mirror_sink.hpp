@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,6 +20,9 @@
 
 #include "routing/side.hpp"
 #include "wire/builder.hpp"
+#include "wire/byte_order.hpp"
+#include "wire/message_types.hpp"
+#include "wire/messages.hpp"
 
 namespace pgshift::proxy {
 
@@ -36,17 +40,50 @@ struct MirrorTxn {
   // The authoritative side's results in order: command tags ("UPDATE 1") and errors
   // ("ERROR 23505"); the replay must give the same.
   std::vector<std::string> outcome;
-  std::string fingerprint;  // the first statement's text, for the journal
-  // The client's tracked startup parameters (client_encoding, DateStyle, TimeZone,
-  // search_path...; pool/server_params.hpp) without application_name: the replay runs with
-  // them, as the client's statements did.
+  // The first statement's text, for the journal; empty until needed (mirror_fingerprint()
+  // makes it from `messages` then: the capture does not copy it for every transaction).
+  std::string fingerprint;
+  // The session's settings when the transaction began (proxy/session/mirror_settings.hpp:
+  // startup parameters and `options`, SETs that took effect, reported values) without
+  // application_name: the replay runs with them, as the client's statements did. Shared by
+  // the session's transactions while they do not change.
   std::shared_ptr<const std::vector<std::pair<std::string, std::string>>> params;
+  // A statement of the transaction may change session settings (a SET): its replay leaves the
+  // mirror's connection changed, so the mirror resets it before the next transaction.
+  bool changes_settings = false;
   std::chrono::steady_clock::time_point committed_at{};
   // ack sync: called once, on the mirror's thread, when the replay committed (true) or
   // failed or timed out (false; the divergence is recorded). Null for ack async.
   std::function<void(bool applied)> done;
   std::size_t size() const { return messages.size() + 256; }
 };
+
+// The text of the first Query or Parse in `messages` (whole frontend messages), at most 200
+// bytes, on one line: what the journal and the logs show of a transaction.
+inline std::string mirror_fingerprint(std::span<const std::uint8_t> messages) {
+  std::size_t pos = 0;
+  while (pos + 5 <= messages.size()) {
+    const std::uint8_t type = messages[pos];
+    const std::uint32_t len = wire::read_be32(messages.data() + pos + 1);
+    if (len < 4 || pos + 1 + len > messages.size()) break;
+    const auto body = messages.subspan(pos + 5, len - 4);
+    pos += 1 + len;
+    std::string_view sql;
+    wire::Parse p;
+    if (type == wire::fe::query && !wire::parse_query(body, sql)) {
+    } else if (type == wire::fe::parse && !wire::parse_parse(body, p)) {
+      sql = p.query;
+    } else {
+      continue;
+    }
+    std::string out(sql.substr(0, 200));
+    for (char& c : out) {
+      if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    }
+    return out;
+  }
+  return {};
+}
 
 // What a cutover or rollback needs to know of one route's mirror in this sidecar
 // (docs/cutover.md, "Mirrored routes"): the fleet barrier acknowledges a hold only once
@@ -70,6 +107,11 @@ class MirrorSink {
   // is full under overflow policy `block` (the session holds the transaction and asks
   // again).
   virtual bool has_room(std::string_view route) = 0;
+  // overflow block, after has_room() said false: true when there is room now; else `wake` is
+  // kept and called once (on the mirror's thread, never under a lock the caller holds) when
+  // the queue has room again, and false is returned. The check and the registration are one
+  // step under the route's lock, so a wakeup cannot be lost between them.
+  virtual bool wait_for_room(std::string_view route, std::function<void()> wake) = 0;
   // Whether writes of `route` are being mirrored (not diverged and stopped).
   virtual bool mirroring(std::string_view route) = 0;
   virtual void submit(std::shared_ptr<MirrorTxn> txn) = 0;

@@ -4,6 +4,31 @@
 
 namespace pgshift::proxy {
 
+bool mirror_safety_candidate(std::string_view sql) {
+  // Every name of routing/mirror_safety.cpp's lists contains one of these (now, today,
+  // tomorrow, yesterday; clock_timestamp, inet_client_*, pg_backend_pid, pg_current_xact_id*,
+  // statement_timestamp, timeofday, transaction_timestamp, txid_current*; current_date/time/
+  // timestamp, localtime*; random*, gen_random_*, gen_salt, uuid_generate_*; currval,
+  // lastval, nextval, setval). Keep them in step when a list there grows.
+  static constexpr std::string_view kWords[] = {
+      "now",         "today",     "tomorrow",     "yesterday", "clock_",         "inet_client",
+      "backend_pid", "xact_id",   "statement_ti", "timeofday", "transaction_ti", "txid",
+      "current_",    "localtime", "random",       "gen_salt",  "uuid_generate",  "currval",
+      "lastval",     "nextval",   "setval"};
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    const char c = lower(sql[i]);
+    if (c == '\\') return true;
+    for (const auto w : kWords) {
+      if (w[0] != c || sql.size() - i < w.size()) continue;
+      std::size_t k = 1;
+      while (k < w.size() && lower(sql[i + k]) == w[k]) ++k;
+      if (k == w.size()) return true;
+    }
+  }
+  return false;
+}
+
 MirrorCapture::Unit& MirrorCapture::open_unit() {
   if (units_.empty() || units_.back().sent) {
     Unit u;
@@ -43,15 +68,6 @@ void MirrorCapture::mark_write() {
   open_unit().writes = true;
 }
 
-void MirrorCapture::set_fingerprint(std::string_view sql) {
-  if (!fingerprint_.empty()) return;
-  constexpr std::size_t kMax = 200;
-  fingerprint_.assign(sql.substr(0, kMax));
-  for (char& c : fingerprint_) {
-    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-  }
-}
-
 void MirrorCapture::on_command_complete(std::string_view tag) {
   if (answering_ >= units_.size()) return;
   Unit& u = units_[answering_];
@@ -67,11 +83,15 @@ void MirrorCapture::on_error(std::string_view sqlstate) {
   u.failed = true;
 }
 
-void MirrorCapture::on_ready_for_query(char status) {
+void MirrorCapture::on_ready_for_query(char status,
+                                       const std::shared_ptr<const pool::StartupParams>& params,
+                                       bool changing) {
   if (answering_ >= units_.size()) return;
   Unit& u = units_[answering_++];
   u.answered = true;
   u.status = status;
+  u.params = params;
+  u.changes_settings = changing;
   u.outcome_end = outcomes_.size();
 }
 
@@ -82,22 +102,32 @@ std::vector<std::shared_ptr<MirrorTxn>> MirrorCapture::take() {
     const Unit& u = units_[i];
     if (!u.answered) break;  // not at a boundary: nothing of it is known yet
     if (u.status != 'I') continue;
-    bool writes = false, failed = false, committed = false;
+    bool writes = false, failed = false, committed = false, changes = false;
     for (std::size_t k = first; k <= i; ++k) {
       writes |= units_[k].writes;
       failed |= units_[k].failed;
       committed |= units_[k].committed;
+      changes |= units_[k].changes_settings;
     }
     if (writes && (!failed || committed)) {
       auto t = std::make_shared<MirrorTxn>();
-      t->messages.assign(buf_.begin() + static_cast<std::ptrdiff_t>(units_[first].begin),
-                         buf_.begin() + static_cast<std::ptrdiff_t>(u.end));
+      if (units_[first].begin == 0 && u.end == buf_.size()) {
+        // The whole capture is this transaction (the common case): its bytes are handed
+        // over, not copied; the next one gets a buffer of the same size.
+        const std::size_t size = buf_.size();
+        t->messages.swap(buf_);
+        buf_.reserve(size);
+      } else {
+        t->messages.assign(buf_.begin() + static_cast<std::ptrdiff_t>(units_[first].begin),
+                           buf_.begin() + static_cast<std::ptrdiff_t>(u.end));
+      }
       t->answers = static_cast<std::uint32_t>(i - first + 1);
       const std::size_t from = first == 0 ? 0 : units_[first - 1].outcome_end;
       t->outcome.assign(
           std::make_move_iterator(outcomes_.begin() + static_cast<std::ptrdiff_t>(from)),
           std::make_move_iterator(outcomes_.begin() + static_cast<std::ptrdiff_t>(u.outcome_end)));
-      t->fingerprint = fingerprint_;
+      t->params = u.params;  // the same for every unit of the transaction
+      t->changes_settings = changes;
       out.push_back(std::move(t));
     }
     first = i + 1;
@@ -113,7 +143,6 @@ void MirrorCapture::clear() {
   outcomes_.clear();
   answering_ = 0;
   unit_statements_.clear();
-  fingerprint_.clear();
 }
 
 }  // namespace pgshift::proxy

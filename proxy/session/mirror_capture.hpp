@@ -20,9 +20,17 @@
 #include <vector>
 
 #include "pool/prepared_set.hpp"
+#include "pool/server_params.hpp"
 #include "proxy/runtime/mirror_sink.hpp"
 
 namespace pgshift::proxy {
+
+// False when routing::classify_mirror_safety(sql) cannot flag `sql`: none of the words of its
+// lists (routing/mirror_safety.cpp: time functions and keywords, time literals, random and
+// sequence functions) occurs in it, case-insensitively, and it has no backslash (an escape
+// could spell one). Most statements are skipped this way without being lexed a second time
+// or allocating; mirror_capture_test checks it against the classifier. Pure.
+bool mirror_safety_candidate(std::string_view sql);
 
 class MirrorCapture {
  public:
@@ -39,12 +47,14 @@ class MirrorCapture {
   void copy_piece(std::span<const std::uint8_t> raw);
   // The statement being sent writes (or may write: unknown functions).
   void mark_write();
-  void set_fingerprint(std::string_view sql);
 
   // Backend side, in the order the server answers.
   void on_command_complete(std::string_view tag);
   void on_error(std::string_view sqlstate);
-  void on_ready_for_query(char status);
+  // `params`: the session's settings the unit ran with (MirrorSettings::current() before this
+  // ReadyForQuery); `changing`: a statement of its transaction may have changed them.
+  void on_ready_for_query(char status, const std::shared_ptr<const pool::StartupParams>& params,
+                          bool changing);
 
   // At a transaction boundary (every unit answered): the committed write transactions, in
   // order, and the capture starts afresh.
@@ -59,7 +69,8 @@ class MirrorCapture {
     }
     return false;
   }
-  const std::string& fingerprint() const { return fingerprint_; }
+  // The first statement of what was captured (for an in-doubt record).
+  std::string fingerprint() const { return mirror_fingerprint(buf_); }
 
  private:
   struct Unit {
@@ -70,6 +81,8 @@ class MirrorCapture {
     bool failed = false;
     bool committed = false;  // a COMMIT tag
     char status = 'I';
+    bool changes_settings = false;
+    std::shared_ptr<const pool::StartupParams> params;
     // Its results are outcomes_[previous unit's outcome_end, outcome_end): units are
     // answered in order, so one flat list serves all (no allocation per unit).
     std::size_t outcome_end = 0;
@@ -81,7 +94,6 @@ class MirrorCapture {
   std::vector<std::string> outcomes_;  // command tags and "ERROR sqlstate", in answer order
   std::size_t answering_ = 0;          // the first unit without its ReadyForQuery
   pool::PreparedSet unit_statements_{1u << 20};
-  std::string fingerprint_;
 };
 
 }  // namespace pgshift::proxy

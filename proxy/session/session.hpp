@@ -37,6 +37,7 @@
 #include "proxy/session/client_profile.hpp"
 #include "proxy/session/io_buffer.hpp"
 #include "proxy/session/mirror_capture.hpp"
+#include "proxy/session/mirror_settings.hpp"
 #include "proxy/session/prepared_statements.hpp"
 #include "proxy/session/relay/relay_state.hpp"
 #include "proxy/session/rerun_log.hpp"
@@ -451,6 +452,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // waits for room in the route's queue. False when the client was answered instead.
   asio::awaitable<bool> decide_mirroring(const routing::MigrationState* state, routing::Side side,
                                          routing::Side authoritative);
+  asio::awaitable<bool> wait_mirror_room();  // overflow block: false at the deadline or end
   // A frontend message that forward() has just put out, copied into the capture.
   void mirror_frontend(std::uint8_t type, std::span<const std::uint8_t> body,
                        std::span<const std::uint8_t> raw);
@@ -471,7 +473,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   };
   std::shared_ptr<MirrorAcks> mirror_acks_;  // made at the first ack-sync transaction
   std::unique_ptr<MirrorCapture> mirror_;    // made at the first mirrored transaction
-  std::shared_ptr<const pool::StartupParams> mirror_params_;  // profile_->tracked for replays
+  // The session's settings for its replays (mirror_settings.hpp): a statement that may change
+  // them, and the server's answers. Made on a mirror-mode route at the first such statement
+  // or mirrored transaction.
+  void mirror_note_settings(const routing::Classification& c, std::string_view sql);
+  void mirror_settings_answer(std::uint8_t type, std::span<const std::uint8_t> body);
+  std::unique_ptr<MirrorSettings> mirror_settings_;
+  std::string_view startup_options() const;  // the client's `options` startup parameter
 };
 
 }  // namespace pgshift::proxy

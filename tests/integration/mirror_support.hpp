@@ -1,7 +1,8 @@
 #pragma once
-// Shared by the mirror binaries (mirror_flow_test, mirror_outage_test): a source and a target
-// PostgreSQL 15 cluster started once per binary, one database per test on both, and a
-// pgshift whose route mirrors it (sync.mode mirror). Clients log in as postgres/kPassword.
+// Shared by the mirror binaries (mirror_flow_test, mirror_outage_test, mirror_session_test): a
+// source and a target PostgreSQL 15 cluster started once per binary, one database per test on
+// both, and a pgshift whose route mirrors it (sync.mode mirror). Clients log in as
+// postgres/kPassword.
 #include <string>
 #include <vector>
 

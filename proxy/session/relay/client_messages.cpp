@@ -123,6 +123,7 @@ bool ClientSession::note_parse(std::span<const std::uint8_t> body) {
   }
   free_databases_for_sql(*pools_->registry(), p.query, id_);  // DROP DATABASE... (14.2)
   StatementInfo info{route_->classifier->classify(p.query), true};
+  mirror_note_settings(info.c, p.query);
   rs().last_parse_named = !p.statement.empty();
   if (rs().last_parse_named && mapper_.knows(std::string(p.statement))) {
     // A second Parse of a name the client has: the proxy may answer 42P05 or replace the
@@ -179,6 +180,7 @@ void ClientSession::forward_query(std::string_view sql, const routing::Classific
                                   std::span<const std::uint8_t> body,
                                   std::span<const std::uint8_t> raw) {
   note_statement(c);
+  mirror_note_settings(c, sql);
   if (server_ && routing::drops_prepared_statements(sql)) server_->prepared.clear();
   free_databases_for_sql(*pools_->registry(), sql, id_);               // DROP DATABASE... (14.2)
   if (server_ && leaves_lasting_state(sql)) server_->no_reuse = true;  // 14.4

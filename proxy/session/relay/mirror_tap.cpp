@@ -11,6 +11,7 @@
 #include "proxy/session/session.hpp"
 #include "proxy/telemetry/log.hpp"
 #include "routing/mirror_safety.hpp"
+#include "wire/message_types.hpp"
 #include "wire/messages.hpp"
 
 namespace pgshift::proxy {
@@ -35,25 +36,93 @@ asio::awaitable<bool> ClientSession::decide_mirroring(const routing::MigrationSt
       !mirrored_phase(state->phase) || side != authoritative || !sink->mirroring(route_name_)) {
     co_return true;
   }
-  if (!sink->has_room(route_name_)) {
-    // overflow: block. New transactions wait (without a server) until the queue drains.
-    const auto wait = route_->route->pool.query_wait_timeout;
-    const auto deadline = std::chrono::steady_clock::now() +
-                          (wait.count() > 0 ? wait : std::chrono::milliseconds(60000));
-    asio::steady_timer timer(client_.get_executor());
-    while (!sink->has_room(route_name_)) {
-      if (std::chrono::steady_clock::now() >= deadline || end_reason_ != EndReason::none) {
-        co_return false;
-      }
-      timer.expires_after(std::chrono::milliseconds(5));
-      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
-  }
+  if (!sink->has_room(route_name_) && !co_await wait_mirror_room()) co_return false;
   mirror_txn_ = true;
+  if (!mirror_settings_) {
+    mirror_settings_ = std::make_unique<MirrorSettings>(profile_->tracked, startup_options());
+  }
   mirror_to_ =
       authoritative == routing::Side::source ? routing::Side::target : routing::Side::source;
   if (!mirror_) mirror_ = std::make_unique<MirrorCapture>();
   co_return true;
+}
+
+std::string_view ClientSession::startup_options() const {
+  for (const auto& [k, v] : profile_->identity.startup_params) {
+    if (k == "options") return v;
+  }
+  return {};
+}
+
+void ClientSession::mirror_note_settings(const routing::Classification& c, std::string_view sql) {
+  // Cheap test first: most statements cannot change a session setting (RESET does not pin).
+  if (!c.pins_session() && c.kind != routing::StatementClass::session_state &&
+      c.statement_count < 2) {
+    return;
+  }
+  if (route_->route->sync.mode != config::SyncMode::mirror) return;
+  if (!mirror_settings_) {
+    mirror_settings_ = std::make_unique<MirrorSettings>(profile_->tracked, startup_options());
+  }
+  for (const auto& r : mirror_settings_->on_statement(sql, tracker_.outstanding())) {
+    // Not carried to the replay: counted, logged once (docs/sync.md, "Session settings").
+    if (runtime_.mirror) runtime_.mirror->note_unsafe(route_name_, "session_setting", r.name);
+  }
+}
+
+void ClientSession::mirror_settings_answer(std::uint8_t type, std::span<const std::uint8_t> body) {
+  if (type == wire::be::parameter_status) {
+    mirror_settings_->on_parameter_status(body);
+  } else if (type == wire::be::error_response) {
+    mirror_settings_->on_error();
+  } else if (type == wire::be::command_complete) {
+    std::string_view tag(reinterpret_cast<const char*>(body.data()), body.size());
+    if (!tag.empty() && tag.back() == '\0') tag.remove_suffix(1);
+    mirror_settings_->on_command_complete(tag);
+  }
+}
+
+namespace {
+// One wait for room in a mirror queue (overflow block). The replay's wakeup posts to the
+// session's executor, where `woken` is set and the timer cancelled.
+struct RoomWait {
+  explicit RoomWait(asio::any_io_executor ex) : timer(std::move(ex)) {}
+  asio::steady_timer timer;
+  bool woken = false;  // on the session's thread only
+};
+}  // namespace
+
+asio::awaitable<bool> ClientSession::wait_mirror_room() {
+  // overflow: block. The new transaction waits (without a server) until the replay makes room
+  // in the queue, woken by it (MirrorSink::wait_for_room), or until query_wait_timeout.
+  const auto wait = route_->route->pool.query_wait_timeout;
+  const auto deadline = std::chrono::steady_clock::now() +
+                        (wait.count() > 0 ? wait : std::chrono::milliseconds(60000));
+  auto w = std::make_shared<RoomWait>(client_.get_executor());
+  for (;;) {
+    w->woken = false;
+    // The wakeup runs on the mirror's thread; it hands `w` to the session's executor, so the
+    // timer is touched (and released) on this thread only.
+    auto wake = [w]() mutable {
+      auto ex = w->timer.get_executor();
+      asio::post(ex, [w = std::move(w)] {
+        w->woken = true;
+        w->timer.cancel();
+      });
+    };
+    if (runtime_.mirror->wait_for_room(route_name_, std::move(wake))) co_return true;
+    // No lost wakeup on this side: the posted handler runs on this thread, so it cannot run
+    // between the registration above and the wait below (no suspension between them); it
+    // runs either before the wait is checked here (woken is set: the wait is skipped) or
+    // while the wait is pending (it is cancelled).
+    if (!w->woken) {
+      w->timer.expires_at(deadline);
+      co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    if (end_reason_ != EndReason::none) co_return false;
+    if (!w->woken) co_return false;  // the deadline passed
+    // Woken: look again (another session may have taken the room first).
+  }
 }
 
 void ClientSession::mirror_frontend(std::uint8_t type, std::span<const std::uint8_t> body,
@@ -70,8 +139,7 @@ void ClientSession::mirror_frontend(std::uint8_t type, std::span<const std::uint
     wire::Parse p;
     if (!wire::parse_parse(body, p)) sql = p.query;
   }
-  if (!sql.empty()) {
-    cap.set_fingerprint(sql);
+  if (!sql.empty() && mirror_safety_candidate(sql)) {
     const routing::MirrorSafety safety = routing::classify_mirror_safety(sql);
     for (auto reason : safety.reasons.to_vector()) {
       runtime_.mirror->note_unsafe(route_name_, routing::to_string(reason), sql);
@@ -99,23 +167,14 @@ void ClientSession::mirror_backend(std::uint8_t type, std::span<const std::uint8
 }
 
 void ClientSession::mirror_ready(char status) {
-  mirror_->on_ready_for_query(status);
+  // Before mirror_settings_ sees this ReadyForQuery: the settings the unit ran with.
+  mirror_->on_ready_for_query(status, mirror_settings_->current(), mirror_settings_->changing());
   if (!tracker_.idle()) return;
-  const auto now = std::chrono::steady_clock::now();
   const bool ack_sync = route_->route->sync.mirror.ack == config::MirrorAck::sync;
-  if (!mirror_params_) {
-    auto params = std::make_shared<pool::StartupParams>();
-    for (const auto& p : profile_->tracked) {
-      if (p.first != "application_name") params->push_back(p);
-    }
-    mirror_params_ = std::move(params);
-  }
   for (auto& txn : mirror_->take()) {
     txn->route = route_name_;
     txn->session = id_;
-    txn->to = mirror_to_;
-    txn->committed_at = now;
-    txn->params = mirror_params_;
+    txn->to = mirror_to_;  // committed_at: stamped by submit(), under the queue's lock
     if (ack_sync) {
       if (!mirror_acks_) mirror_acks_ = std::make_shared<MirrorAcks>(client_.get_executor());
       ++mirror_acks_->pending;
@@ -131,6 +190,7 @@ void ClientSession::mirror_ready(char status) {
 }
 
 void ClientSession::mirror_abandon() {
+  if (mirror_settings_) mirror_settings_->clear_pending();
   if (!mirror_txn_) return;
   if (mirror_->unanswered_writes()) {
     runtime_.mirror->in_doubt(route_name_, id_, mirror_->fingerprint());

@@ -99,6 +99,7 @@ bool ClientSession::on_server_message(const wire::ScanResult& r, pool::ServerCon
     default:
       break;
   }
+  if (mirror_settings_) mirror_settings_answer(r.type, r.body);
   keep = rs().filter.should_forward(r.type, s->prepared);
   return true;
 }
@@ -127,6 +128,7 @@ bool ClientSession::on_server_ready(std::span<const std::uint8_t> body, pool::Se
       mirror_ready(status);
     }
   }
+  if (mirror_settings_) mirror_settings_->on_ready_for_query(status);
   if (status == wire::txn_status::idle) on_transaction_end();
   return true;
 }
@@ -165,6 +167,7 @@ void ClientSession::on_server_error(const wire::ScanResult& r, pool::ServerConne
   } else {
     keep = rs().filter.should_forward(r.type, s->prepared);
     if (mirror_txn_) mirror_backend(r.type, r.body);
+    if (mirror_settings_) mirror_settings_answer(r.type, r.body);
   }
 }
 
