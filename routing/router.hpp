@@ -62,10 +62,6 @@ struct RouterInput {
   bool source_healthy = true;
   bool target_lagging = false;  // SyncPosition::lagging(); false without logical sync
   StatementClass statement = StatementClass::write;
-  // DEAD: no rule of decide() reads it (it only mattered inside a transaction, where the
-  // router is not asked). Still assigned by proxy/session/relay/mux_client.cpp; remove this
-  // field and that one assignment together.
-  bool only_unknown_functions = false;
   bool session_pinned = false;
   std::string_view key;           // the resolved routing key
   ReadYourWrites* ryw = nullptr;  // optional; consulted only when it could matter

@@ -179,7 +179,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void refuse_transaction(std::uint8_t trigger, std::string_view sqlstate, std::string_view message,
                           std::string_view detail);
   asio::awaitable<bool> wait_while_paused(std::uint8_t trigger);
-  routing::Side choose_side(const routing::Classification& c, const routing::MigrationState& state);
+  // The router's decision; the caller counts it once the server is known (a connect fallback
+  // is counted as a fallback, not as its first choice).
+  routing::RouteDecision choose_side(const routing::Classification& c,
+                                     const routing::MigrationState& state);
   // The route's open-transaction counter (PauseGate::counter), for the fleet barrier: +1
   // when a transaction starts, -1 when it ends (or the session does); idempotent.
   void count_transaction();

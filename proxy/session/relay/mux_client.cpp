@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <optional>
 #include <utility>
 
 #include "proxy/control/pause_gate.hpp"
@@ -101,8 +102,8 @@ asio::awaitable<bool> ClientSession::wait_while_paused(std::uint8_t trigger) {
 
 // Where the transaction that starts with `c` goes (routing::decide), on a route with a
 // target; sets the transaction's routing key.
-Side ClientSession::choose_side(const routing::Classification& c,
-                                const routing::MigrationState& state) {
+routing::RouteDecision ClientSession::choose_side(const routing::Classification& c,
+                                                  const routing::MigrationState& state) {
   routing::ResolvedKey key = keys_->resolve(c.comment_routing_key);
   rs().txn_key = std::move(key.key);
   routing::RouterInput in;
@@ -112,19 +113,17 @@ Side ClientSession::choose_side(const routing::Classification& c,
   in.source_healthy = !health_ || health_->source.healthy();
   in.target_lagging = route_->sync && route_->sync->lagging(clock_ms());
   in.statement = c.kind;
-  in.only_unknown_functions = c.only_unknown_functions;
   in.session_pinned = pinned_;
   in.key = rs().txn_key;
   in.ryw = route_->ryw.get();
   in.now_ms = clock_ms();
   routing::RouteDecision d = routing::decide(in);
-  route_metrics_->split(split_decision(d.reason)).Increment();
   if (d.reason == routing::Reason::target_unhealthy_fallback) {
     metrics().target_fallbacks(route_name_, FallbackReason::target_unhealthy).Increment();
   } else if (d.reason == routing::Reason::target_lagging) {
     metrics().target_fallbacks(route_name_, FallbackReason::target_lagging).Increment();
   }
-  return d.side;
+  return d;
 }
 
 // Routes the transaction that starts with `c` and makes its side's server active. On
@@ -160,7 +159,9 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
   const Side authoritative = state ? routing::authoritative_side(*state) : Side::source;
   rs().txn_key.clear();
   if (!health_ && runtime_.health) health_ = runtime_.health->route(route_name_);
-  const Side side = state ? choose_side(c, *state) : authoritative;
+  const std::optional<routing::RouteDecision> decision =
+      state ? std::optional(choose_side(c, *state)) : std::nullopt;
+  const Side side = decision ? decision->side : authoritative;
 
   // A server of that side. In transaction mode a server still held from the last
   // transaction (its reader was busy when it ended) is given back first if the side differs.
@@ -189,6 +190,8 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
     route_metrics_->split(SplitDecision::fallback).Increment();
     aerr = {};
     ok = co_await attach(authoritative, aerr);
+  } else if (decision) {
+    route_metrics_->split(split_decision(decision->reason)).Increment();
   }
   if (end_reason_ != EndReason::none) co_return false;
   if (!ok) {
