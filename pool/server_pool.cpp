@@ -507,13 +507,7 @@ void ServerPool::close() {
   closed_ = true;
   for (auto* timer : backoff_timers_) timer->cancel();
   while (!waiters_.empty()) wake_first_waiter();  // each sees closed_ and fails
-  while (!idle_.empty()) {
-    auto conn = std::move(idle_.front().conn);
-    idle_.pop_front();
-    gauges_.idle.add(-1);
-    unwatch(*conn);
-    retire(std::move(conn), true);
-  }
+  drop_idle();
 }
 
 PoolStats ServerPool::local_stats() const {
