@@ -106,6 +106,22 @@ struct ServerPool::WaitRegistration {
   Waiter& waiter;
 };
 
+// The state of one acquire() past the idle list (wait_or_connect): its limits and, once it
+// waits, its place in the queue.
+struct ServerPool::AcquireWait {
+  AcquireWait(AcquireLimits l, milliseconds rebalance_after)
+      : limits(l),
+        rebalance_at(l.start),  // ask the other threads for an idle connection at once
+        rebalance_step(std::max(rebalance_after, milliseconds(1))) {}
+
+  const AcquireLimits limits;
+  Clock::time_point rebalance_at;
+  milliseconds rebalance_step;
+  bool keep_place = false;  // woken for a slot that was gone: back to the head of the queue
+  std::optional<Waiter> waiter;
+  std::optional<WaitRegistration> registration;  // declared after waiter: destroyed first
+};
+
 // ---- ServerPool ----
 
 std::shared_ptr<ServerPool> ServerPool::create(asio::any_io_executor executor,
@@ -162,110 +178,27 @@ asio::awaitable<PooledConnection> ServerPool::acquire(AcquireError& error, Acqui
   auto self = shared_from_this();  // first local: destroyed last
   error = AcquireError{};
   counters_.acquires.add(1);
-  const auto start = Clock::now();
-  const milliseconds wait_limit = settings_.query_wait_timeout;
-  const auto deadline = wait_limit.count() > 0 ? start + wait_limit : Clock::time_point::max();
-  auto reserve_at = Clock::time_point::max();
-  if (settings_.reserve > 0) {
-    reserve_at =
-        start + (wait_limit.count() > 0 ? wait_limit / 2 : options_.reserve_after_unbounded);
-  }
-  auto rebalance_at = start;  // ask the other threads for an idle connection at once
-  milliseconds rebalance_step = std::max(options_.rebalance_after, milliseconds(1));
+  const AcquireLimits limits = acquire_limits(Clock::now());
 
   PooledConnection result;
   bool at_once = true;  // served from the idle list without waiting or connecting
   bool cancelled = false;
-  bool keep_place = false;  // woken for a slot that was gone: back to the head of the queue
-  std::optional<Waiter> waiter;
-  std::optional<WaitRegistration> registration;
   try {
-    for (;;) {
-      if (closed_) {
-        fail_wait(error, errc::pool_closed);
-        break;
-      }
-      if (!idle_.empty()) {
-        result = co_await take_idle();
-        if (result) break;
-      }
-      const auto now = Clock::now();
-      const bool allow_reserve = now >= reserve_at;
-      if (!registration) {
+    if (closed_) {
+      fail_wait(error, errc::pool_closed);
+    } else {
+      // The fast path: this thread's idle list, in this frame. Waiting and connecting are in
+      // wait_or_connect's own frame, made only after a miss.
+      if (!idle_.empty()) result = co_await take_idle();
+      if (!result) {
         at_once = false;
-        if (shared_->try_take_slot(allow_reserve)) {
-          result = co_await open_for_client(deadline, options, error);
-          break;
-        }
-        waiter.emplace(executor_);
-        registration.emplace(*this, *waiter);
-        counters_.waits.add(1);
+        result = co_await wait_or_connect(limits, options, error, cancelled);
       }
-      // Counted as a waiter now: look again, so that a slot freed on another thread between
-      // the first look and the count is not missed (see PoolShared::add_waiter).
-      if (shared_->try_take_slot(allow_reserve)) {
-        registration.reset();
-        result = co_await open_for_client(deadline, options, error);
-        break;
-      }
-      if (now >= deadline) {
-        fail_wait(error, errc::wait_timeout);
-        break;
-      }
-      if (now >= rebalance_at) {
-        // Another thread may have an idle connection: it hands one over (to whichever thread
-        // waits; we hear of it through place()). Asked again later in case that one went
-        // elsewhere, or was taken there first.
-        shared_->request_handover(this);
-        if (rebalance_at != start) {
-          rebalance_step = std::min(rebalance_step * 2, milliseconds(1000));
-        }
-        rebalance_at = now + rebalance_step;
-      }
-      auto wake_at = std::min(deadline, rebalance_at);
-      if (!allow_reserve) wake_at = std::min(wake_at, reserve_at);
-
-      waiter->woken = false;
-      waiter->queued = true;
-      if (keep_place) {
-        waiters_.push_front(&*waiter);
-      } else {
-        waiters_.push_back(&*waiter);
-      }
-      keep_place = false;
-      waiter->timer.expires_at(wake_at);
-      auto [ec] = co_await waiter->timer.async_wait(use_tuple);
-      if (waiter->queued) {
-        std::erase(waiters_, &*waiter);
-        waiter->queued = false;
-      }
-      if (waiter->conn) {
-        gauges_.active.add(1);
-        result = PooledConnection(self, std::move(waiter->conn));
-        waiter->woken = false;
-        break;
-      }
-      if (waiter->failure) {  // another client's connect failed: so would ours
-        error = std::move(*waiter->failure);
-        waiter->failure.reset();
-        break;
-      }
-      if (waiter->woken) {
-        waiter->woken = false;  // the wake is ours to use: retry idle list and slot
-        keep_place = true;
-        continue;
-      }
-      if (ec == asio::error::operation_aborted) {
-        cancelled = true;  // the caller cancelled us (not a wake, which sets woken)
-        break;
-      }
-      // A wake point (reserve, rebalance, deadline): look again.
     }
   } catch (...) {
     // Only cancellation throws here (an await after the caller's cancellation signal).
     cancelled = true;
   }
-  registration.reset();
   if (cancelled) {
     if (result) result.release(ReleaseState::clean);
     error = AcquireError{};
@@ -275,11 +208,122 @@ asio::awaitable<PooledConnection> ServerPool::acquire(AcquireError& error, Acqui
     result = PooledConnection{};
   }
   if (!at_once) {
-    const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+    const auto waited =
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - limits.start);
     counters_.wait_us.add(waited.count());
   }
   if (error.timed_out) counters_.wait_timeouts.add(1);
   co_return result;
+}
+
+ServerPool::AcquireLimits ServerPool::acquire_limits(Clock::time_point start) const {
+  const milliseconds wait_limit = settings_.query_wait_timeout;
+  AcquireLimits limits{start, Clock::time_point::max(), Clock::time_point::max()};
+  if (wait_limit.count() > 0) limits.deadline = start + wait_limit;
+  if (settings_.reserve > 0) {
+    limits.reserve_at =
+        start + (wait_limit.count() > 0 ? wait_limit / 2 : options_.reserve_after_unbounded);
+  }
+  return limits;
+}
+
+asio::awaitable<PooledConnection> ServerPool::wait_or_connect(AcquireLimits limits,
+                                                              AcquireOptions options,
+                                                              AcquireError& error,
+                                                              bool& cancelled) {
+  AcquireWait wait(limits, options_.rebalance_after);
+  PooledConnection result;
+  for (;;) {
+    const auto now = Clock::now();
+    const bool allow_reserve = now >= limits.reserve_at;
+    if (!wait.registration) {
+      if (shared_->try_take_slot(allow_reserve)) {
+        co_return co_await open_for_client(limits.deadline, options, error);
+      }
+      wait.waiter.emplace(executor_);
+      wait.registration.emplace(*this, *wait.waiter);
+      counters_.waits.add(1);
+    }
+    // Counted as a waiter now: look again, so that a slot freed on another thread between
+    // the first look and the count is not missed (see PoolShared::add_waiter).
+    if (shared_->try_take_slot(allow_reserve)) {
+      wait.registration.reset();
+      co_return co_await open_for_client(limits.deadline, options, error);
+    }
+    if (now >= limits.deadline) {
+      fail_wait(error, errc::wait_timeout);
+      co_return PooledConnection{};
+    }
+    queue_waiter(wait, now, allow_reserve);
+    auto [ec] = co_await wait.waiter->timer.async_wait(use_tuple);
+    const WakeResult woken = take_wake(wait, ec, result, error);
+    if (woken == WakeResult::cancelled) cancelled = true;
+    if (woken != WakeResult::look_again) co_return result;
+    // Woken for a slot, or at a wake point (reserve, rebalance, deadline): look again.
+    if (closed_) {
+      fail_wait(error, errc::pool_closed);
+      co_return PooledConnection{};
+    }
+    if (!idle_.empty()) {
+      result = co_await take_idle();
+      if (result) co_return result;
+    }
+  }
+}
+
+void ServerPool::queue_waiter(AcquireWait& wait, Clock::time_point now, bool allow_reserve) {
+  if (now >= wait.rebalance_at) {
+    // Another thread may have an idle connection: it hands one over (to whichever thread
+    // waits; we hear of it through place()). Asked again later in case that one went
+    // elsewhere, or was taken there first.
+    shared_->request_handover(this);
+    if (wait.rebalance_at != wait.limits.start) {
+      wait.rebalance_step = std::min(wait.rebalance_step * 2, milliseconds(1000));
+    }
+    wait.rebalance_at = now + wait.rebalance_step;
+  }
+  auto wake_at = std::min(wait.limits.deadline, wait.rebalance_at);
+  if (!allow_reserve) wake_at = std::min(wake_at, wait.limits.reserve_at);
+
+  Waiter& waiter = *wait.waiter;
+  waiter.woken = false;
+  waiter.queued = true;
+  if (wait.keep_place) {
+    waiters_.push_front(&waiter);
+  } else {
+    waiters_.push_back(&waiter);
+  }
+  wait.keep_place = false;
+  waiter.timer.expires_at(wake_at);
+}
+
+ServerPool::WakeResult ServerPool::take_wake(AcquireWait& wait, error_code ec,
+                                             PooledConnection& result, AcquireError& error) {
+  Waiter& waiter = *wait.waiter;
+  if (waiter.queued) {
+    std::erase(waiters_, &waiter);
+    waiter.queued = false;
+  }
+  if (waiter.conn) {
+    gauges_.active.add(1);
+    result = PooledConnection(shared_from_this(), std::move(waiter.conn));
+    waiter.woken = false;
+    return WakeResult::done;
+  }
+  if (waiter.failure) {  // another client's connect failed: so would ours
+    error = std::move(*waiter.failure);
+    waiter.failure.reset();
+    return WakeResult::done;
+  }
+  if (waiter.woken) {
+    waiter.woken = false;  // the wake is ours to use: retry idle list and slot
+    wait.keep_place = true;
+    return WakeResult::look_again;
+  }
+  if (ec == asio::error::operation_aborted) {
+    return WakeResult::cancelled;  // the caller cancelled us (not a wake, which sets woken)
+  }
+  return WakeResult::look_again;
 }
 
 PooledConnection ServerPool::pop_idle(bool& needs_check, bool stop_at_check, bool probe) {

@@ -240,7 +240,30 @@ class ServerPool : public std::enable_shared_from_this<ServerPool> {
         dead, health_checks, health_check_failures, resets, reset_failures, wait_us;
   };
 
-  // Steps of acquire().
+  // Steps of acquire(). Its fast path (an idle connection of this thread) is take_idle();
+  // everything else, waiting or connecting, is in wait_or_connect()'s coroutine frame.
+  struct AcquireLimits {
+    Clock::time_point start, deadline, reserve_at;
+  };
+  // The limits of an acquire() that starts at `start` (query_wait_timeout, reserve).
+  AcquireLimits acquire_limits(Clock::time_point start) const;
+  struct AcquireWait;
+  // After a miss on the idle list: a new connection if a slot is free, else a place in the
+  // queue until one of the things acquire() waits for happens. `cancelled`: the caller
+  // cancelled the wait (the result is then empty and `error` untouched).
+  asio::awaitable<PooledConnection> wait_or_connect(AcquireLimits limits, AcquireOptions options,
+                                                    AcquireError& error, bool& cancelled);
+  // Asks the other threads for an idle connection when it is time to, queues the waiter and
+  // sets its timer to the next wake point (deadline, next rebalance, reserve).
+  void queue_waiter(AcquireWait& wait, Clock::time_point now, bool allow_reserve);
+  // What a queued waiter found when its timer fired (ec) or was cancelled.
+  enum class WakeResult {
+    done,        // served (result set) or failed with another client's connect error
+    cancelled,   // the caller cancelled the wait
+    look_again,  // woken for a slot, or a wake point passed: idle list and slot again
+  };
+  WakeResult take_wake(AcquireWait& wait, error_code ec, PooledConnection& result,
+                       AcquireError& error);
   // Pops idle connections (most recent first), closing expired and dead ones, until one is
   // usable; returns it counted as active, and whether it needs a health check. With
   // stop_at_check, one that needs a check is left in place and nothing is returned. `probe`:
