@@ -56,7 +56,8 @@ class IoBuffer {
  private:
   void release();
   std::unique_ptr<std::uint8_t[]> data_;
-  std::size_t capacity_ = 0, begin_ = 0, end_ = 0;
+  // 32 bits: a block is at most limits.max_message_length (1 GiB at most) plus a header.
+  std::uint32_t capacity_ = 0, begin_ = 0, end_ = 0;
   MemoryCharge charge_;  // for a charged large block
 };
 

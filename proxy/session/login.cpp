@@ -180,7 +180,7 @@ asio::awaitable<void> ClientSession::send_login_timeout(std::chrono::millisecond
                                           f("phase", "tls_handshake"), f("timeout_ms", ms)});
       co_return;  // no channel to say it on: the handshake is half done
     case LoginPhase::upstream: {
-      ClientError e = upstream_wait_timed_out(profile_->identity.database, route_name_, ms);
+      ClientError e = upstream_wait_timed_out(profile_->identity.database, route_name(), ms);
       sqlstate = std::move(e.sqlstate);
       message = std::move(e.message);
       detail = std::move(e.detail);
@@ -338,7 +338,7 @@ asio::awaitable<bool> ClientSession::take_route() {
     count_login_failure(LoginFailure::unknown_database);
     co_return false;
   }
-  route_name_ = route->route->name;
+  route_name_ = &route->route->name;
   route_ = route;
   const config::Route& rc = *route->route;
   // pool.max_client_connections, before the client can wait for or take a server. The slot
@@ -349,9 +349,9 @@ asio::awaitable<bool> ClientSession::take_route() {
     log_warn(
         "client refused: route is at max_client_connections",
         {f("session", id_), f("peer", login_->peer), f("user", profile_->identity.user),
-         f("route", route_name_), f("max_client_connections", rc.pool.max_client_connections)});
+         f("route", route_name()), f("max_client_connections", rc.pool.max_client_connections)});
     // (A named local, not a temporary inside co_await: GCC 12 destroys those twice.)
-    std::string message = "too many client connections for route \"" + route_name_ +
+    std::string message = "too many client connections for route \"" + route_name() +
                           "\" (max_client_connections " +
                           std::to_string(rc.pool.max_client_connections) + ")";
     co_await send_error(client_, "53300", message);
@@ -382,7 +382,7 @@ bool ClientSession::choose_relay(const wire::StartupPacket& startup) {
         routing::key_from_startup(startup.params, rc.routing_key),
         "connection-" + std::to_string(id_));
   }
-  if (runtime_.health) health_ = runtime_.health->route(route_name_);
+  if (runtime_.health) health_ = runtime_.health->route(route_name());
 
   return replication;
 }
@@ -404,7 +404,7 @@ asio::awaitable<bool> ClientSession::greet() {
   log_info(
       "session started",
       {f("session", id_), f("peer", login_->peer), f("user", profile_->identity.user),
-       f("database", profile_->identity.database), f("route", route_name_),
+       f("database", profile_->identity.database), f("route", route_name()),
        f("pool_mode", config::to_string(rc.pool.mode)), f("tls", client_.is_tls() ? "on" : "off")});
   co_return true;
 }
@@ -438,7 +438,7 @@ asio::awaitable<bool> ClientSession::login() {
     metrics().errors(ErrorKind::upstream_connect).Increment();
     co_return false;
   }
-  route_metrics_ = &metrics().route(route_name_);
+  route_metrics_ = &metrics().route(route_name());
   route_metrics_->client_connections->Increment();
   route_metrics_->client_connections_total->Increment();
   // Session mode (and replication): the client keeps this server for its whole session, so
@@ -464,7 +464,7 @@ asio::awaitable<bool> ClientSession::attach_replication() {
   direct_ = co_await pool::connect_upstream(*upstream, cerr);
   if (!direct_) {
     log_warn("upstream connection failed",
-             {f("route", route_name_), f("host", upstream->host), f("error", cerr.message),
+             {f("route", route_name()), f("host", upstream->host), f("error", cerr.message),
               f("sqlstate", cerr.sqlstate)});
     const ClientError e = client_error(cerr);
     co_await send_error(client_, e.sqlstate, e.message, "FATAL", e.detail);

@@ -57,11 +57,11 @@ const ClientSession::StatementInfo* ClientSession::find_statement(std::string_vi
 void ClientSession::note_statement(const routing::Classification& c) {
   if (c.pins_session() && !pinned_) {
     pinned_ = true;
-    metrics().pinned_sessions(route_name_, c.pin).Increment();
+    metrics().pinned_sessions(route_name(), c.pin).Increment();
     if (!logged_pin_) {
       logged_pin_ = true;
       log_info("session pinned to its server connection",
-               {f("session", id_), f("route", route_name_), f("reason", routing::to_string(c.pin)),
+               {f("session", id_), f("route", route_name()), f("reason", routing::to_string(c.pin)),
                 f("pool_mode", txn_mode_ ? "transaction" : "session")});
     }
   }

@@ -55,7 +55,7 @@ asio::awaitable<bool> ClientSession::wait_route_moved(routing::Side fenced) {
   runtime_.states->refresh_soon();
   auto moved = [this, fenced] {
     auto states = runtime_.states->snapshot();
-    const auto* state = states->find(route_name_);
+    const auto* state = states->find(route_name());
     return state && routing::authoritative_side(*state) != fenced;
   };
   auto ended = [this] { return end_reason_ != EndReason::none; };
@@ -79,10 +79,10 @@ bool ClientSession::rerun_track(std::uint8_t type, std::span<const std::uint8_t>
       break;
     case RerunLog::Verdict::mismatch:
       log_warn("fence re-run: the new side answered differently from the old side",
-               {f("session", id_), f("route", route_name_),
+               {f("session", id_), f("route", route_name()),
                 f("type", std::string(1, static_cast<char>(type)))});
       end(EndReason::server_protocol_error,
-          "pgshift: route " + route_name_ +
+          "pgshift: route " + route_name() +
               " moved and the transaction ran again there, but the new side answered it "
               "differently; reconnect and retry the transaction");
       return false;
@@ -105,7 +105,7 @@ asio::awaitable<bool> ClientSession::retry_after_fence() {
       fence_to(Fence::none);
       rs().rerun.clear();
       reply_error("40001",
-                  "pgshift: route " + route_name_ + " moved away from the " +
+                  "pgshift: route " + route_name() + " moved away from the " +
                       std::string(routing::to_string(fenced)) + "; retry the transaction",
                   "The route's side is fenced (a cutover or rollback ran) and this sidecar could "
                   "not learn the new state yet. Nothing of the transaction was done.");
@@ -113,7 +113,7 @@ asio::awaitable<bool> ClientSession::retry_after_fence() {
       wire::ready_for_query(z, tracker_.status());  // 'E' inside BEGIN: the client rolls back
       queue_local(z);
       log_warn("fence met and the route state still names the fenced side: retryable error",
-               {f("session", id_), f("route", route_name_)});
+               {f("session", id_), f("route", route_name())});
       notify_handoff();
       co_return true;
     }
@@ -136,7 +136,7 @@ asio::awaitable<bool> ClientSession::retry_after_fence() {
     if (server_ && tracker_.idle()) release_active();
   }
   log_info("fence met: the transaction runs again on the new side",
-           {f("session", id_), f("route", route_name_)});
+           {f("session", id_), f("route", route_name())});
   co_await rerun_messages();
   fence_to(Fence::none);
   notify_handoff();

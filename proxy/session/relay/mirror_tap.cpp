@@ -33,10 +33,10 @@ asio::awaitable<bool> ClientSession::decide_mirroring(const routing::MigrationSt
   mirror_txn_ = false;
   MirrorSink* sink = runtime_.mirror.get();
   if (!sink || !state || route_->route->sync.mode != config::SyncMode::mirror ||
-      !mirrored_phase(state->phase) || side != authoritative || !sink->mirroring(route_name_)) {
+      !mirrored_phase(state->phase) || side != authoritative || !sink->mirroring(route_name())) {
     co_return true;
   }
-  if (!sink->has_room(route_name_) && !co_await wait_mirror_room()) co_return false;
+  if (!sink->has_room(route_name()) && !co_await wait_mirror_room()) co_return false;
   mirror_txn_ = true;
   if (!mirror_settings_) {
     mirror_settings_ = std::make_unique<MirrorSettings>(profile_->tracked, startup_options());
@@ -66,7 +66,7 @@ void ClientSession::mirror_note_settings(const routing::Classification& c, std::
   }
   for (const auto& r : mirror_settings_->on_statement(sql, tracker_.outstanding())) {
     // Not carried to the replay: counted, logged once (docs/sync.md, "Session settings").
-    if (runtime_.mirror) runtime_.mirror->note_unsafe(route_name_, "session_setting", r.name);
+    if (runtime_.mirror) runtime_.mirror->note_unsafe(route_name(), "session_setting", r.name);
   }
 }
 
@@ -110,7 +110,7 @@ asio::awaitable<bool> ClientSession::wait_mirror_room() {
         w->timer.cancel();
       });
     };
-    if (runtime_.mirror->wait_for_room(route_name_, std::move(wake))) co_return true;
+    if (runtime_.mirror->wait_for_room(route_name(), std::move(wake))) co_return true;
     // No lost wakeup on this side: the posted handler runs on this thread, so it cannot run
     // between the registration above and the wait below (no suspension between them); it
     // runs either before the wait is checked here (woken is set: the wait is skipped) or
@@ -142,7 +142,7 @@ void ClientSession::mirror_frontend(std::uint8_t type, std::span<const std::uint
   if (!sql.empty() && mirror_safety_candidate(sql)) {
     const routing::MirrorSafety safety = routing::classify_mirror_safety(sql);
     for (auto reason : safety.reasons.to_vector()) {
-      runtime_.mirror->note_unsafe(route_name_, routing::to_string(reason), sql);
+      runtime_.mirror->note_unsafe(route_name(), routing::to_string(reason), sql);
     }
   }
   wire::Bytes& out = cap.buffer();
@@ -172,7 +172,7 @@ void ClientSession::mirror_ready(char status) {
   if (!tracker_.idle()) return;
   const bool ack_sync = route_->route->sync.mirror.ack == config::MirrorAck::sync;
   for (auto& txn : mirror_->take()) {
-    txn->route = route_name_;
+    txn->route = route_name();
     txn->session = id_;
     txn->to = mirror_to_;  // committed_at: stamped by submit(), under the queue's lock
     if (ack_sync) {
@@ -193,7 +193,7 @@ void ClientSession::mirror_abandon() {
   if (mirror_settings_) mirror_settings_->clear_pending();
   if (!mirror_txn_) return;
   if (mirror_->unanswered_writes()) {
-    runtime_.mirror->in_doubt(route_name_, id_, mirror_->fingerprint());
+    runtime_.mirror->in_doubt(route_name(), id_, mirror_->fingerprint());
   }
   mirror_->clear();
   mirror_txn_ = false;
@@ -207,9 +207,9 @@ asio::awaitable<void> ClientSession::wait_mirror_acks() {
     auto [ec] = co_await acks->timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (!ec && acks->pending > 0 && m.overflow == config::MirrorOverflow::mark_diverged) {
       // The commit is on the authoritative side; the mirror did not follow in time.
-      runtime_.mirror->give_up(route_name_, "a commit waited sync.mirror.apply_timeout_ms (" +
-                                                std::to_string(m.apply_timeout.count()) +
-                                                " ms) for its replay with overflow mark_diverged");
+      runtime_.mirror->give_up(route_name(), "a commit waited sync.mirror.apply_timeout_ms (" +
+                                                 std::to_string(m.apply_timeout.count()) +
+                                                 " ms) for its replay with overflow mark_diverged");
       break;
     }
     // overflow block: the client keeps waiting for its replay.

@@ -84,7 +84,8 @@ asio::awaitable<bool> ClientSession::wait_while_paused(std::uint8_t trigger) {
   auto deadline = wait.count() > 0 ? PauseGate::Clock::now() + wait
                                    : PauseGate::Clock::now() + PauseGate::kMaxTimeout;
   for (;;) {
-    auto r = co_await runtime_.pause->wait_if_paused(client_.get_executor(), deadline, route_name_);
+    auto r =
+        co_await runtime_.pause->wait_if_paused(client_.get_executor(), deadline, route_name());
     if (end_reason_ != EndReason::none) co_return false;
     if (r == PauseGate::WaitResult::deadline) {
       refuse_transaction(
@@ -95,7 +96,7 @@ asio::awaitable<bool> ClientSession::wait_while_paused(std::uint8_t trigger) {
       co_return false;
     }
     count_transaction();
-    if (!runtime_.pause->maybe_paused() || !runtime_.pause->blocks(route_name_)) co_return true;
+    if (!runtime_.pause->maybe_paused() || !runtime_.pause->blocks(route_name())) co_return true;
     uncount_transaction();  // held again (a new hold began as this one ended)
   }
 }
@@ -119,9 +120,9 @@ routing::RouteDecision ClientSession::choose_side(const routing::Classification&
   in.now_ms = clock_ms();
   routing::RouteDecision d = routing::decide(in);
   if (d.reason == routing::Reason::target_unhealthy_fallback) {
-    metrics().target_fallbacks(route_name_, FallbackReason::target_unhealthy).Increment();
+    metrics().target_fallbacks(route_name(), FallbackReason::target_unhealthy).Increment();
   } else if (d.reason == routing::Reason::target_lagging) {
-    metrics().target_fallbacks(route_name_, FallbackReason::target_lagging).Increment();
+    metrics().target_fallbacks(route_name(), FallbackReason::target_lagging).Increment();
   }
   return d;
 }
@@ -136,7 +137,7 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
   }
   // Counted as open before the gate is read (the barrier's protocol, pause_gate.hpp).
   if (runtime_.pause) count_transaction();
-  if (runtime_.pause && runtime_.pause->maybe_paused() && runtime_.pause->blocks(route_name_)) {
+  if (runtime_.pause && runtime_.pause->maybe_paused() && runtime_.pause->blocks(route_name())) {
     if (!co_await wait_while_paused(trigger)) co_return false;
   }
   // Every way out below but success ends the transaction before it began.
@@ -154,11 +155,11 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
   const routing::MigrationState* state = nullptr;
   if (route_->route->target && runtime_.states) {
     states = runtime_.states->snapshot();
-    state = states->find(route_name_);
+    state = states->find(route_name());
   }
   const Side authoritative = state ? routing::authoritative_side(*state) : Side::source;
   rs().txn_key.clear();
-  if (!health_ && runtime_.health) health_ = runtime_.health->route(route_name_);
+  if (!health_ && runtime_.health) health_ = runtime_.health->route(route_name());
   const std::optional<routing::RouteDecision> decision =
       state ? std::optional(choose_side(c, *state)) : std::nullopt;
   const Side side = decision ? decision->side : authoritative;
@@ -176,7 +177,7 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
   if (!co_await decide_mirroring(state, side, authoritative)) {
     if (end_reason_ == EndReason::none) {
       refuse_transaction(
-          trigger, "53300", "the mirror queue of route " + route_name_ + " is full",
+          trigger, "53300", "the mirror queue of route " + route_name() + " is full",
           "sync.mirror.overflow is block: write transactions wait while the mirror catches up "
           "(docs/sync.md, \"Mirror mode\"). Retry, or check pgshift sync status.");
     }
@@ -186,7 +187,7 @@ asio::awaitable<bool> ClientSession::start_transaction(const routing::Classifica
   bool ok = co_await attach(side, aerr, {.retry_connect = side == authoritative});
   if (!ok && side != authoritative && end_reason_ == EndReason::none) {
     // A split read's side failed its one connect attempt: the authoritative side, at once.
-    metrics().target_fallbacks(route_name_, FallbackReason::target_connect).Increment();
+    metrics().target_fallbacks(route_name(), FallbackReason::target_connect).Increment();
     route_metrics_->split(SplitDecision::fallback).Increment();
     aerr = {};
     ok = co_await attach(authoritative, aerr);

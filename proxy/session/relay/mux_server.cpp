@@ -21,7 +21,7 @@ namespace pgshift::proxy {
 
 void ClientSession::count_transaction() {
   if (txn_counted_) return;
-  if (!open_counter_) open_counter_ = runtime_.pause->counter(route_name_);
+  if (!open_counter_) open_counter_ = runtime_.pause->counter(route_name());
   // seq_cst, then the gate's flag is read: see pause_gate.hpp.
   open_counter_->open.fetch_add(1, std::memory_order_seq_cst);
   txn_counted_ = true;
@@ -58,7 +58,7 @@ asio::awaitable<bool> ClientSession::on_server_failure(std::string detail) {
   const bool unsynced = tracker_.unsynced();
   const bool in_transaction = tracker_.in_transaction();
   log_warn("server connection lost; the client's transaction fails, the client stays",
-           {f("session", id_), f("route", route_name_), f("detail", detail),
+           {f("session", id_), f("route", route_name()), f("detail", detail),
             f("outstanding", outstanding), f("in_transaction", in_transaction)});
   co_await dispose_active();  // also forgets what was outstanding
   if (rs_) {

@@ -152,10 +152,10 @@ void ClientSession::on_server_error(const wire::ScanResult& r, pool::ServerConne
     start_dropping(l.buf.data(), l.kept, sc.dropped, sc.pos);
     wire::error_response(l.kept, {.severity = "ERROR",
                                   .sqlstate = "40001",
-                                  .message = fence_moved_error(ef, route_name_),
+                                  .message = fence_moved_error(ef, route_name()),
                                   .detail = ef.message()});
     log_info("fence met inside a transaction: retryable error for the client",
-             {f("session", id_), f("route", route_name_)});
+             {f("session", id_), f("route", route_name())});
   } else if (parsed && !server_holds_state() &&
              (ef.severity() == "FATAL" || ef.severity() == "PANIC")) {
     // The server is going away (restart, admin shutdown): when it holds no session state

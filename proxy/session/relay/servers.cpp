@@ -19,7 +19,7 @@ using routing::Side;
 routing::Side ClientSession::authoritative_side() const {
   if (!runtime_.states || !route_->route->target) return Side::source;
   auto states = runtime_.states->snapshot();
-  const routing::MigrationState* st = states->find(route_name_);
+  const routing::MigrationState* st = states->find(route_name());
   return st ? routing::authoritative_side(*st) : Side::source;
 }
 
@@ -82,13 +82,13 @@ asio::awaitable<bool> ClientSession::attach(Side side, pool::AcquireError& error
     const auto wait_start = std::chrono::steady_clock::now();
     std::shared_ptr<pool::ServerPool> keep = s.pool;  // the session may end while waiting
     conn = co_await pool->acquire(error, options);
-    const RouteMetrics& rm = metrics().route(route_name_);
+    const RouteMetrics& rm = metrics().route(route_name());
     rm.wait(side).Observe(seconds(std::chrono::steady_clock::now() - wait_start));
     if (error.timed_out) rm.pool_wait_timeouts[static_cast<std::size_t>(side)]->Increment();
     if (!conn) {
       log_warn(
           "no server connection for client",
-          {f("session", id_), f("route", route_name_), f("side", routing::to_string(side)),
+          {f("session", id_), f("route", route_name()), f("side", routing::to_string(side)),
            f("host", s.upstream->host), f("error", error.message), f("sqlstate", error.sqlstate)});
       co_return false;
     }
@@ -98,7 +98,7 @@ asio::awaitable<bool> ClientSession::attach(Side side, pool::AcquireError& error
   if (pool::needs_parameter_sync(conn->param_state, profile_->tracked) &&
       !co_await pool->sync_parameters(conn, profile_->tracked, error)) {
     log_warn("could not set the client's parameters on a server",
-             {f("session", id_), f("route", route_name_), f("side", routing::to_string(side)),
+             {f("session", id_), f("route", route_name()), f("side", routing::to_string(side)),
               f("error", error.message), f("sqlstate", error.sqlstate)});
     co_return false;
   }
