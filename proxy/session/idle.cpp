@@ -43,23 +43,28 @@ void ClientSession::restore_client_socket() {
   }
 }
 
+namespace {
+
+// A non-blocking recv that brought no bytes only because there were none yet (or a signal
+// came): a spurious wake-up. EOF (0) or any other error means the client has gone.
+bool nothing_yet(ssize_t n) {
+  return n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
 ClientSession::Wakeup ClientSession::read_wakeup() {
   const int fd = client_.socket().native_handle();
   if (client_.is_tls()) {
     // The bytes are TLS records OpenSSL must read: only look whether the peer has gone.
     std::uint8_t byte = 0;
     const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0) return Wakeup::closed;
-    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? Wakeup::spurious : Wakeup::closed;
-    return Wakeup::bytes;
+    if (n > 0) return Wakeup::bytes;
+    return nothing_yet(n) ? Wakeup::spurious : Wakeup::closed;
   }
   std::array<std::uint8_t, 512> small;
   const ssize_t n = ::recv(fd, small.data(), small.size(), MSG_DONTWAIT);
-  if (n == 0) return Wakeup::closed;
-  if (n < 0) {
-    if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) return Wakeup::spurious;
-    return Wakeup::closed;
-  }
+  if (n <= 0) return nothing_yet(n) ? Wakeup::spurious : Wakeup::closed;
   const auto got = static_cast<std::size_t>(n);
   std::memcpy(client_buf_.writable().data(), small.data(), got);
   client_buf_.commit(got);

@@ -13,7 +13,7 @@
 namespace pgshift::proxy {
 namespace {
 
-// Freed blocks sit among live session records, where the allocator keeps their pages:
+// Freed blocks sit among the heap's live allocations, where the allocator keeps their pages:
 // malloc_trim gives such free pages back to the system (glibc; elsewhere nothing to do).
 // It runs only after a period freed many spare blocks (a burst is over), so not on a steady
 // or idle proxy: a trim holds the allocator's locks while it walks the free memory.
