@@ -9,6 +9,7 @@
 
 #include <sys/mman.h>
 
+#include <cstddef>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -38,6 +39,12 @@ Slab& slab() {
   return s;
 }
 
+// A record's size rounded up to the alignment every slot keeps.
+std::size_t slot_bytes(std::size_t bytes) {
+  constexpr std::size_t kAlign = alignof(std::max_align_t);
+  return (bytes + kAlign - 1) / kAlign * kAlign;
+}
+
 bool new_chunk(Slab& s) {
   void* p =
       ::mmap(nullptr, kChunkBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -50,8 +57,7 @@ bool new_chunk(Slab& s) {
 }  // namespace
 
 void* allocate(std::size_t bytes) {
-  constexpr std::size_t kAlign = alignof(std::max_align_t);
-  const std::size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+  const std::size_t rounded = slot_bytes(bytes);
   Slab& s = slab();
   {
     std::lock_guard lock(s.mu);
@@ -69,8 +75,7 @@ void* allocate(std::size_t bytes) {
 }
 
 void deallocate(void* p, std::size_t bytes) noexcept {
-  constexpr std::size_t kAlign = alignof(std::max_align_t);
-  const std::size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+  const std::size_t rounded = slot_bytes(bytes);
   Slab& s = slab();
   std::lock_guard lock(s.mu);
   if (rounded != s.slot) {
