@@ -33,6 +33,12 @@ constexpr auto kIdleCheck = std::chrono::milliseconds(200);
 // memory of one write; enough to keep the other side busy between two reads.
 constexpr std::size_t kMaxInFlight = 64;
 constexpr std::size_t kMaxInFlightBytes = 256 * 1024;
+// ack async: how long the answers of what was just sent (and the commits queued behind it)
+// gather before the replay reads them. The server answers each transaction as it finishes;
+// read at once, every answer and every commit would wake the mirror thread (two wake-ups
+// per transaction, which took CPU from the I/O threads). At most this much more lag; a
+// client waiting on the replay (ack sync) never waits for it.
+constexpr auto kGatherWindow = std::chrono::milliseconds(1);
 
 bool mirrored_phase(config::Phase p) {
   return p == config::Phase::sync || p == config::Phase::cutover ||
@@ -530,6 +536,7 @@ asio::awaitable<void> RouteMirror::run() {
       if (const auto* r = route_config(snap)) {
         max_queue_bytes_ = r->sync.mirror.max_queue_bytes;
         overflow_ = r->sync.mirror.overflow;
+        ack_ = r->sync.mirror.ack;
         publish_flags_locked();
       }
       if (!queue_.empty()) txn = queue_.front();
@@ -552,6 +559,7 @@ asio::awaitable<void> RouteMirror::run() {
       co_await pause(kIdleCheck);  // the front could not be sent (the queue changed under it)
       continue;
     }
+    if (ack_ == config::MirrorAck::async) co_await pause(kGatherWindow);
     co_await read_answers();
   }
   co_await drop_connection();

@@ -177,6 +177,7 @@ class RouteMirror {
   bool sleeping_ = false;  // run() waits for a transaction: submit() wakes it (else no post)
 
   // Mirror thread only.
+  config::MirrorAck ack_ = config::MirrorAck::async;  // the route's, read each round of run()
   std::unique_ptr<pool::ServerConnection> conn_;
   routing::Side conn_side_ = routing::Side::target;
   pool::PreparedSet prepared_{4096};
