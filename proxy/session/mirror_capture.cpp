@@ -1,26 +1,51 @@
 #include "proxy/session/mirror_capture.hpp"
 
+#include <array>
+#include <bit>
+#include <cstdint>
 #include <iterator>
 
 namespace pgshift::proxy {
 
+namespace {
+
+// Every name of routing/mirror_safety.cpp's lists contains one of these (now, today,
+// tomorrow, yesterday; clock_timestamp, inet_client_*, pg_backend_pid, pg_current_xact_id*,
+// statement_timestamp, timeofday, transaction_timestamp, txid_current*; current_date/time/
+// timestamp, localtime*; random*, gen_random_*, gen_salt, uuid_generate_*; currval,
+// lastval, nextval, setval). Keep them in step when a list there grows.
+constexpr std::string_view kWords[] = {
+    "now",         "today",     "tomorrow",     "yesterday", "clock_",         "inet_client",
+    "backend_pid", "xact_id",   "statement_ti", "timeofday", "transaction_ti", "txid",
+    "current_",    "localtime", "random",       "gen_salt",  "uuid_generate",  "currval",
+    "lastval",     "nextval",   "setval"};
+static_assert(std::size(kWords) <= 32);
+
+// For each byte, the words that start with it in either case (bit i: kWords[i]), so that a
+// byte no word starts with costs one lookup (this runs on every mirrored statement).
+constexpr std::array<std::uint32_t, 256> kByFirstByte = [] {
+  std::array<std::uint32_t, 256> t{};
+  for (std::size_t i = 0; i < std::size(kWords); ++i) {
+    const auto c = static_cast<unsigned char>(kWords[i][0]);
+    t[c] |= 1u << i;
+    t[c - 'a' + 'A'] |= 1u << i;
+  }
+  return t;
+}();
+
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+}
+
+}  // namespace
+
 bool mirror_safety_candidate(std::string_view sql) {
-  // Every name of routing/mirror_safety.cpp's lists contains one of these (now, today,
-  // tomorrow, yesterday; clock_timestamp, inet_client_*, pg_backend_pid, pg_current_xact_id*,
-  // statement_timestamp, timeofday, transaction_timestamp, txid_current*; current_date/time/
-  // timestamp, localtime*; random*, gen_random_*, gen_salt, uuid_generate_*; currval,
-  // lastval, nextval, setval). Keep them in step when a list there grows.
-  static constexpr std::string_view kWords[] = {
-      "now",         "today",     "tomorrow",     "yesterday", "clock_",         "inet_client",
-      "backend_pid", "xact_id",   "statement_ti", "timeofday", "transaction_ti", "txid",
-      "current_",    "localtime", "random",       "gen_salt",  "uuid_generate",  "currval",
-      "lastval",     "nextval",   "setval"};
-  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
   for (std::size_t i = 0; i < sql.size(); ++i) {
-    const char c = lower(sql[i]);
+    const auto c = static_cast<unsigned char>(sql[i]);
     if (c == '\\') return true;
-    for (const auto w : kWords) {
-      if (w[0] != c || sql.size() - i < w.size()) continue;
+    for (std::uint32_t m = kByFirstByte[c]; m != 0; m &= m - 1) {
+      const std::string_view w = kWords[std::countr_zero(m)];
+      if (sql.size() - i < w.size()) continue;
       std::size_t k = 1;
       while (k < w.size() && lower(sql[i + k]) == w[k]) ++k;
       if (k == w.size()) return true;
