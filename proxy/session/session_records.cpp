@@ -9,6 +9,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,24 @@
 #include <utility>
 
 #include "proxy/session/session.hpp"
+
+// Under AddressSanitizer a slot is poisoned while it is free or not yet handed out, so a use
+// of a session record after its free is reported (the slab is invisible to ASan otherwise).
+#if defined(__SANITIZE_ADDRESS__)
+#define PGSHIFT_SLAB_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PGSHIFT_SLAB_ASAN 1
+#endif
+#endif
+#if defined(PGSHIFT_SLAB_ASAN)
+#include <sanitizer/asan_interface.h>
+#define PGSHIFT_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define PGSHIFT_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define PGSHIFT_POISON(p, n) ((void)(p), (void)(n))
+#define PGSHIFT_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 namespace pgshift::proxy::session_records {
 namespace {
@@ -51,6 +70,7 @@ bool new_chunk(Slab& s) {
   if (p == MAP_FAILED) return false;
   s.fresh = static_cast<char*>(p);
   s.fresh_end = s.fresh + kChunkBytes / s.slot * s.slot;
+  PGSHIFT_POISON(p, kChunkBytes);
   return true;
 }
 
@@ -63,10 +83,15 @@ void* allocate(std::size_t bytes) {
     std::lock_guard lock(s.mu);
     if (s.slot == 0) s.slot = rounded;
     if (rounded == s.slot) {
-      if (s.free) return std::exchange(s.free, s.free->next);
+      if (FreeSlot* f = s.free) {
+        PGSHIFT_UNPOISON(f, std::max(bytes, sizeof(FreeSlot)));  // the padding stays poisoned
+        s.free = f->next;
+        return f;
+      }
       if (s.fresh != s.fresh_end || new_chunk(s)) {
         void* p = s.fresh;
         s.fresh += s.slot;
+        PGSHIFT_UNPOISON(p, bytes);
         return p;
       }
     }
@@ -85,6 +110,7 @@ void deallocate(void* p, std::size_t bytes) noexcept {
   // A slot goes to the free list, even one that came from operator new after a failed
   // mmap: it has the slot's size and alignment, so it serves the next session as well.
   s.free = new (p) FreeSlot{s.free};
+  PGSHIFT_POISON(p, s.slot);
 }
 
 }  // namespace pgshift::proxy::session_records

@@ -10,6 +10,17 @@
 #include <set>
 #include <vector>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define PGSHIFT_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PGSHIFT_TEST_ASAN 1
+#endif
+#endif
+#if defined(PGSHIFT_TEST_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace pgshift::proxy {
 namespace {
 
@@ -40,6 +51,24 @@ TEST(SessionRecordsTest, AFreedSlotServesTheNextRecordAndOtherSizesUseTheHeap) {
   ASSERT_NE(other, nullptr);
   session_records::deallocate(other, 64);
 }
+
+#if defined(PGSHIFT_TEST_ASAN)
+// Under ASan a free slot is poisoned, so a use of a session record after its free is
+// reported; a slot handed out again is addressable.
+TEST(SessionRecordsTest, AFreeSlotIsPoisonedUnderAddressSanitizer) {
+  auto record = std::allocate_shared<Record>(SessionRecordAllocator<Record>{});
+  const Record* freed = record.get();
+  EXPECT_EQ(__asan_address_is_poisoned(&freed->bytes[0]), 0);
+  record.reset();
+  EXPECT_NE(__asan_address_is_poisoned(&freed->bytes[0]), 0);
+  EXPECT_NE(__asan_address_is_poisoned(&freed->bytes[699]), 0);
+  EXPECT_DEATH(static_cast<void>(*static_cast<const volatile std::uint8_t*>(&freed->bytes[100])),
+               "use-after-poison");
+  auto again = std::allocate_shared<Record>(SessionRecordAllocator<Record>{});
+  ASSERT_EQ(again.get(), freed);
+  EXPECT_EQ(__asan_address_is_poisoned(&again->bytes[699]), 0);
+}
+#endif
 
 }  // namespace
 }  // namespace pgshift::proxy
