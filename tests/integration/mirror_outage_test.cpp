@@ -228,6 +228,12 @@ TEST(MirrorRecover, AStartWhoseSidecarDiedDuringTheCopyIsUndoneAndCanStartAgain)
 
   PgshiftProcess b(proxy_options(yaml));
   auto ctl = [&](const std::string& kind) { return run_ctl(b, {kind, "mrecover"}, 60s); };
+  // A live coordinator writes a heartbeat every few seconds: stand in for one that wrote it
+  // just now, so that the refusal below does not depend on how fast `b` started (a slow
+  // start, under a sanitizer on a loaded machine, let the killed one's heartbeat go stale).
+  servers().target.exec(
+      "UPDATE pgshift.mirror_copies SET heartbeat_at = now() WHERE route = 'mrecover'",
+      "mrecover");
   CommandResult rec = ctl("recover");
   EXPECT_NE(rec.out.find("is running: its coordinator wrote a heartbeat"), std::string::npos)
       << rec.describe();
