@@ -232,8 +232,7 @@ TEST(MirrorRecover, AStartWhoseSidecarDiedDuringTheCopyIsUndoneAndCanStartAgain)
   // just now, so that the refusal below does not depend on how fast `b` started (a slow
   // start, under a sanitizer on a loaded machine, let the killed one's heartbeat go stale).
   servers().target.exec(
-      "UPDATE pgshift.mirror_copies SET heartbeat_at = now() WHERE route = 'mrecover'",
-      "mrecover");
+      "UPDATE pgshift.mirror_copies SET heartbeat_at = now() WHERE route = 'mrecover'", "mrecover");
   CommandResult rec = ctl("recover");
   EXPECT_NE(rec.out.find("is running: its coordinator wrote a heartbeat"), std::string::npos)
       << rec.describe();
