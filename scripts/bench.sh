@@ -32,8 +32,8 @@
 #                          `threads: 2` (select-only, prepared, at TC_CLIENTS ["16 64"])
 #   PERF [0]               1: afterwards, at PERF_CLIENTS [16] clients, count each proxy's CPU
 #                          time (user / kernel too), context switches and system calls per
-#                          transaction (perf stat;
-#                          -S, PERF_PROTOCOLS ["extended prepared"]), then `perf record -g`
+#                          transaction (perf stat; -S, PERF_PROTOCOLS ["extended prepared"]),
+#                          then `perf record -g`
 #                          pgshift during one -S -M prepared run and print the top symbols
 #                          (PERF_OUT: also save the full report to this file)
 #   RESULTS                save the raw per-run results (TSV) to this file
