@@ -16,26 +16,11 @@
 #include <new>
 #include <utility>
 
+#include "proxy/session/asan.hpp"
 #include "proxy/session/session.hpp"
 
 // Under AddressSanitizer a slot is poisoned while it is free or not yet handed out, so a use
-// of a session record after its free is reported (the slab is invisible to ASan otherwise).
-#if defined(__SANITIZE_ADDRESS__)
-#define PGSHIFT_SLAB_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PGSHIFT_SLAB_ASAN 1
-#endif
-#endif
-#if defined(PGSHIFT_SLAB_ASAN)
-#include <sanitizer/asan_interface.h>
-#define PGSHIFT_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
-#define PGSHIFT_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
-#else
-#define PGSHIFT_POISON(p, n) ((void)(p), (void)(n))
-#define PGSHIFT_UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
-
+// of a session record after its free is reported (asan.hpp).
 namespace pgshift::proxy::session_records {
 namespace {
 
@@ -70,7 +55,7 @@ bool new_chunk(Slab& s) {
   if (p == MAP_FAILED) return false;
   s.fresh = static_cast<char*>(p);
   s.fresh_end = s.fresh + kChunkBytes / s.slot * s.slot;
-  PGSHIFT_POISON(p, kChunkBytes);
+  asan::poison(p, kChunkBytes);
   return true;
 }
 
@@ -84,14 +69,14 @@ void* allocate(std::size_t bytes) {
     if (s.slot == 0) s.slot = rounded;
     if (rounded == s.slot) {
       if (FreeSlot* f = s.free) {
-        PGSHIFT_UNPOISON(f, std::max(bytes, sizeof(FreeSlot)));  // the padding stays poisoned
+        asan::unpoison(f, std::max(bytes, sizeof(FreeSlot)));  // the padding stays poisoned
         s.free = f->next;
         return f;
       }
       if (s.fresh != s.fresh_end || new_chunk(s)) {
         void* p = s.fresh;
         s.fresh += s.slot;
-        PGSHIFT_UNPOISON(p, bytes);
+        asan::unpoison(p, bytes);
         return p;
       }
     }
@@ -110,7 +95,7 @@ void deallocate(void* p, std::size_t bytes) noexcept {
   // A slot goes to the free list, even one that came from operator new after a failed
   // mmap: it has the slot's size and alignment, so it serves the next session as well.
   s.free = new (p) FreeSlot{s.free};
-  PGSHIFT_POISON(p, s.slot);
+  asan::poison(p, s.slot);
 }
 
 }  // namespace pgshift::proxy::session_records

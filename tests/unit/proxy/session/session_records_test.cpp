@@ -10,16 +10,7 @@
 #include <set>
 #include <vector>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define PGSHIFT_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PGSHIFT_TEST_ASAN 1
-#endif
-#endif
-#if defined(PGSHIFT_TEST_ASAN)
-#include <sanitizer/asan_interface.h>
-#endif
+#include "proxy/session/asan.hpp"
 
 namespace pgshift::proxy {
 namespace {
@@ -52,7 +43,7 @@ TEST(SessionRecordsTest, AFreedSlotServesTheNextRecordAndOtherSizesUseTheHeap) {
   session_records::deallocate(other, 64);
 }
 
-#if defined(PGSHIFT_TEST_ASAN)
+#if defined(PGSHIFT_ASAN)
 // Under ASan a free slot is poisoned, so a use of a session record after its free is
 // reported; a slot handed out again is addressable.
 TEST(SessionRecordsTest, AFreeSlotIsPoisonedUnderAddressSanitizer) {
