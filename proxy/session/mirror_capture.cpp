@@ -26,9 +26,10 @@ static_assert(std::size(kWords) <= 32);
 constexpr std::array<std::uint32_t, 256> kByFirstByte = [] {
   std::array<std::uint32_t, 256> t{};
   for (std::size_t i = 0; i < std::size(kWords); ++i) {
-    const auto c = static_cast<unsigned char>(kWords[i][0]);
-    t[c] |= 1u << i;
-    t[c - 'a' + 'A'] |= 1u << i;
+    const char c = kWords[i][0];
+    if (c < 'a' || c > 'z') throw "every word starts with a lower-case letter";  // compile error
+    t[static_cast<unsigned char>(c)] |= 1u << i;
+    t[static_cast<unsigned char>(c - 'a' + 'A')] |= 1u << i;
   }
   return t;
 }();
