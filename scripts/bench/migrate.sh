@@ -73,7 +73,8 @@ CONF
   # (kernel.sched_autogroup_enabled) a process's nice only ranks it inside its session's
   # group: the group itself competes at the group's nice. Set that too, or TARGET_NICE
   # changes nothing against the source and the sidecars.
-  local group=/proc/$(head -1 "$RUN/$1/postmaster.pid")/autogroup
+  local group
+  group=/proc/$(head -1 "$RUN/$1/postmaster.pid")/autogroup
   if ((nice != 0)) && [[ -w $group ]]; then
     echo "$nice" >"$group" || echo "warning: could not set $group to nice $nice" >&2
   fi
