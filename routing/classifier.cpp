@@ -53,6 +53,19 @@ bool read_safe(const StatementResult& r) {
   }
 }
 
+bool controls_transaction(StatementClass k) {
+  switch (k) {
+    case StatementClass::transaction_begin:
+    case StatementClass::transaction_begin_read_only:
+    case StatementClass::transaction_end:
+    case StatementClass::savepoint:
+    case StatementClass::set_local:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Several statements in one Query: read_only only if every one is read-safe; a sequence
 // that leaves a BEGIN READ ONLY open is transaction_begin_read_only; otherwise the class
 // with the highest priority (the one that most constrains routing).
@@ -201,6 +214,7 @@ Classification Classifier::classify(std::string_view sql) const {
     out.has_locking_clause |= r.locking;
     out.has_data_modification |= r.data_mod;
     out.not_understood |= r.not_understood;
+    out.controls_transaction |= r.not_understood || controls_transaction(r.kind);
     if (r.unknown_fn && !out.calls_unknown_function) {
       out.calls_unknown_function = true;
       out.unknown_function = std::move(r.unknown_function);

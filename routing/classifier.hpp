@@ -70,6 +70,10 @@ struct Classification {
   // non-authoritative side, where the server refuses any write the functions attempt.
   bool only_unknown_functions = false;
   bool not_understood = false;      // unterminated literal/comment or a byte the lexer rejects
+  // A statement controls the transaction block (BEGIN, COMMIT/ROLLBACK, SAVEPOINT, RELEASE,
+  // ROLLBACK TO, SET LOCAL/TRANSACTION/CONSTRAINTS) or was not understood: the mirror's
+  // replay joins only statements without it into one Query (proxy/mirror/replay_batch.hpp).
+  bool controls_transaction = false;
   PinReason pin = PinReason::none;  // first statement that pins
   std::optional<RoutingKeyChange> routing_key_change;  // the last SET/RESET of the key
   // Every statement is a SET/RESET of the routing-key setting: the proxy can answer the

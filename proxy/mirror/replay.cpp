@@ -59,6 +59,19 @@ std::string options_escape(std::string_view v) {
   return out;
 }
 
+// Joined statements run under one statement_timeout (replay_batch.hpp, join_transaction()):
+// a client that set one keeps its statements apart.
+bool sets_statement_timeout(const pool::StartupParams* params) {
+  if (!params) return false;
+  for (const auto& [name, value] : *params) {
+    if (name.find("statement_timeout") != std::string::npos ||
+        value.find("statement_timeout") != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 asio::awaitable<void> RouteMirror::pause(std::chrono::milliseconds d) {
@@ -318,9 +331,16 @@ void RouteMirror::fill_pipeline() {
       break;
     }
     InFlight f;
-    if (!append_replay(next->messages, prepared_, pending_statements_, out_, f.introduced)) break;
+    f.expected = next->answers;
+    if (next->joinable && !sets_statement_timeout(next->params.get()) &&
+        join_transaction(next->messages, out_)) {
+      f.joined = true;
+      f.expected = 1;
+    } else if (!append_replay(next->messages, prepared_, pending_statements_, out_, f.introduced)) {
+      break;
+    }
     pending_statements_.insert(f.introduced.begin(), f.introduced.end());
-    f.ends_idle = ends_idle(next->messages);
+    f.ends_idle = f.joined || ends_idle(next->messages);
     f.txn = std::move(next);
     in_flight_bytes_ += f.txn->messages.size();
     // Its SETs change the connection for what follows: reset before the next (params_match).
@@ -387,7 +407,7 @@ bool RouteMirror::on_answer(const pool::BackendMessage& m) {
   } else if (m.type == be::ready_for_query) {
     ++f.answers;
     if (!m.body.empty()) f.status = static_cast<char>(m.body[0]);
-    if (f.answers >= f.txn->answers) {
+    if (f.answers >= f.expected) {
       complete_front();
       return true;
     }
@@ -400,6 +420,11 @@ void RouteMirror::complete_front() {
   in_flight_.pop_front();
   in_flight_bytes_ -= std::min(in_flight_bytes_, done.txn->messages.size());
   Applied& a = done.result;
+  if (done.joined) {
+    // What its BEGIN and COMMIT, sent apart, would have answered around these.
+    a.got.insert(a.got.begin(), "BEGIN");
+    a.got.emplace_back(done.failed ? "ROLLBACK" : "COMMIT");
+  }
   const bool idle = done.status == wire::txn_status::idle;
   a.outcome = a.got == done.txn->outcome && idle ? Outcome::applied : Outcome::diverged;
   if (a.outcome == Outcome::applied) a.error.clear();

@@ -1,6 +1,7 @@
 #include "proxy/mirror/replay_batch.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 
 #include "wire/byte_order.hpp"
@@ -162,8 +163,13 @@ bool single_unit_without_block(std::span<const std::uint8_t> messages) {
 
 }  // namespace
 
-bool is_lone_exit(std::string_view sql) {
+namespace {
+
+// The words of a statement made only of words (letters), comments, white space and one
+// trailing semicolon: false for anything else or more than three words.
+bool only_words(std::string_view sql, std::array<std::string, 3>& w, std::size_t& n) {
   std::size_t i = 0;
+  n = 0;
   auto skip_space = [&] {
     for (;;) {
       while (i < sql.size() && std::isspace(static_cast<unsigned char>(sql[i]))) ++i;
@@ -179,24 +185,79 @@ bool is_lone_exit(std::string_view sql) {
       }
     }
   };
-  auto word = [&](std::string& w) {
-    w.clear();
-    while (i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i]))) w += lower(sql[i++]);
-    return !w.empty();
-  };
-  std::string w;
-  if (!skip_space() || !word(w)) return false;
-  if (w != "commit" && w != "end" && w != "rollback" && w != "abort") return false;
-  if (!skip_space()) return false;
-  if (word(w)) {
-    if (w != "work" && w != "transaction") return false;
+  for (;;) {
     if (!skip_space()) return false;
+    if (i == sql.size() || !std::isalpha(static_cast<unsigned char>(sql[i]))) break;
+    if (n == w.size()) return false;
+    std::string& word = w[n++];
+    word.clear();
+    while (i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i])))
+      word += lower(sql[i++]);
   }
   if (i < sql.size() && sql[i] == ';') {
     ++i;
     if (!skip_space()) return false;
   }
-  return i == sql.size();
+  return i == sql.size() && n > 0;
+}
+
+bool is_block_word(const std::string& w) {
+  return w == "work" || w == "transaction";
+}
+
+}  // namespace
+
+bool is_lone_exit(std::string_view sql) {
+  std::array<std::string, 3> w;
+  std::size_t n = 0;
+  if (!only_words(sql, w, n) || n > 2) return false;
+  if (w[0] != "commit" && w[0] != "end" && w[0] != "rollback" && w[0] != "abort") return false;
+  return n == 1 || is_block_word(w[1]);
+}
+
+bool is_lone_commit(std::string_view sql) {
+  std::array<std::string, 3> w;
+  std::size_t n = 0;
+  if (!only_words(sql, w, n) || n > 2) return false;
+  return (w[0] == "commit" || w[0] == "end") && (n == 1 || is_block_word(w[1]));
+}
+
+bool is_lone_begin(std::string_view sql) {
+  std::array<std::string, 3> w;
+  std::size_t n = 0;
+  if (!only_words(sql, w, n) || n > 2) return false;
+  if (w[0] == "begin") return n == 1 || is_block_word(w[1]);
+  return w[0] == "start" && n == 2 && w[1] == "transaction";
+}
+
+bool join_transaction(std::span<const std::uint8_t> messages, wire::Bytes& out) {
+  std::size_t count = 0;
+  std::string_view first, last;
+  const bool only_queries = for_each_message(messages, [&](const Msg& m) {
+    std::string_view sql;
+    if (m.type != fe::query || wire::parse_query(m.body, sql)) return false;
+    if (count++ == 0) first = sql;
+    last = sql;
+    return true;
+  });
+  if (!only_queries || count < 3 || !is_lone_begin(first) || !is_lone_commit(last)) return false;
+  const std::size_t start = out.size();
+  out.push_back(fe::query);
+  out.resize(out.size() + 4);  // the length, set below
+  std::size_t k = 0;
+  for_each_message(messages, [&](const Msg& m) {
+    std::string_view sql;
+    wire::parse_query(m.body, sql);  // checked above
+    if (k > 0 && k + 1 < count) {
+      if (k > 1) out.insert(out.end(), {'\n', ';'});
+      out.insert(out.end(), sql.begin(), sql.end());
+    }
+    ++k;
+    return true;
+  });
+  out.push_back(0);
+  wire::write_be32(out.data() + start + 1, static_cast<std::uint32_t>(out.size() - start - 1));
+  return true;
 }
 
 bool ends_idle(std::span<const std::uint8_t> messages) {

@@ -34,6 +34,23 @@ bool ends_idle(std::span<const std::uint8_t> messages);
 // semicolon allowed. Not COMMIT AND CHAIN, not ROLLBACK TO SAVEPOINT.
 bool is_lone_exit(std::string_view sql);
 
+// A lone BEGIN / START TRANSACTION (with an optional WORK or TRANSACTION, no modes), or a
+// lone COMMIT / END: comments and one trailing semicolon allowed, case-insensitive.
+bool is_lone_begin(std::string_view sql);
+bool is_lone_commit(std::string_view sql);
+
+// Appends a joinable transaction (MirrorTxn::joinable: separate simple Queries, a lone BEGIN
+// first, a lone COMMIT last) to `out` as ONE Query of the statements between them, joined by
+// "\n;" (a line comment at the end of one ends at the newline; empty statements are ignored
+// by the server). The server runs them as one implicit transaction: committed at the end, or
+// rolled back whole at the first error, and idle afterwards either way, so the next
+// transaction may follow in the pipeline whatever happens. The other side then reads, runs
+// and answers one message instead of one per statement (docs/sync.md, "How the replay is
+// pipelined"). The answer has the middle statements' command tags, without BEGIN and COMMIT.
+// Returns false, and leaves `out` unchanged, unless `messages` are only Queries, at least
+// three, the first a lone BEGIN and the last a lone COMMIT.
+bool join_transaction(std::span<const std::uint8_t> messages, wire::Bytes& out);
+
 // Appends one transaction's messages to `out` as the mirror's connection needs them: the
 // Parse of a named statement the connection already holds (`prepared`) is left out, and the
 // statement evicted from `prepared` to make room for a new one is closed first. The names it

@@ -57,7 +57,8 @@ std::string encode(const proxy::MirrorTxn& t, std::uint64_t seq) {
   put_u32(r, 0);  // the length, set below
   put_u64(r, seq);
   put_u64(r, t.session);
-  put_u32(r, (t.to == routing::Side::target ? 1u : 0u) | (t.changes_settings ? 2u : 0u));
+  put_u32(r, (t.to == routing::Side::target ? 1u : 0u) | (t.changes_settings ? 2u : 0u) |
+                 (t.joinable ? 4u : 0u));
   put_u32(r, t.answers);
   put_u64(r, static_cast<std::uint64_t>(t.committed_at.time_since_epoch().count()));
   put_str(r, t.route);
@@ -83,6 +84,7 @@ std::shared_ptr<proxy::MirrorTxn> decode(Reader& in, std::uint64_t& seq) {
   const auto flags = in.num<std::uint32_t>();
   t->to = (flags & 1u) ? routing::Side::target : routing::Side::source;
   t->changes_settings = (flags & 2u) != 0;
+  t->joinable = (flags & 4u) != 0;
   t->answers = in.num<std::uint32_t>();
   t->committed_at = std::chrono::steady_clock::time_point(
       std::chrono::steady_clock::duration(static_cast<std::int64_t>(in.num<std::uint64_t>())));

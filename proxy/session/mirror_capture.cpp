@@ -78,6 +78,7 @@ pool::PreparedSet& MirrorCapture::unit_statements() {
 void MirrorCapture::message_sent(std::uint8_t type) {
   Unit& u = open_unit();
   u.end = buf_.size();
+  if (type != 'Q') u.only_query = false;
   if (type == 'Q' || type == 'S' || type == 'F') u.sent = true;
 }
 
@@ -88,10 +89,30 @@ void MirrorCapture::copy_piece(std::span<const std::uint8_t> raw) {
   if (u.end != buf_.size()) return;
   buf_.insert(buf_.end(), raw.begin(), raw.end());
   u.end = buf_.size();
+  u.only_query = false;
 }
 
 void MirrorCapture::mark_write() {
   open_unit().writes = true;
+}
+
+void MirrorCapture::mark_transaction_control() {
+  open_unit().controls = true;
+}
+
+// A transaction sent as separate Queries, BEGIN first and COMMIT last, that committed
+// without an error: the candidates the replay may send as one Query (the replay checks the
+// texts of the first and last: replay_batch.hpp, join_transaction()).
+bool MirrorCapture::joinable(std::size_t first, std::size_t last) const {
+  if (last < first + 2) return false;  // BEGIN, at least one statement, COMMIT
+  if (!units_[first].controls || !units_[last].controls) return false;
+  for (std::size_t k = first; k <= last; ++k) {
+    const Unit& u = units_[k];
+    if (!u.only_query || u.failed || (u.controls && k != first && k != last)) return false;
+  }
+  const std::size_t from = first == 0 ? 0 : units_[first - 1].outcome_end;
+  const std::size_t to = units_[last].outcome_end;
+  return to > from + 1 && outcomes_[from] == "BEGIN" && outcomes_[to - 1] == "COMMIT";
 }
 
 void MirrorCapture::on_command_complete(std::string_view tag) {
@@ -137,6 +158,7 @@ std::vector<std::shared_ptr<MirrorTxn>> MirrorCapture::take() {
     }
     if (writes && (!failed || committed)) {
       auto t = std::make_shared<MirrorTxn>();
+      t->joinable = joinable(first, i);  // before the outcomes move out
       if (units_[first].begin == 0 && u.end == buf_.size()) {
         // The whole capture is this transaction (the common case): its bytes are handed
         // over, not copied; the next one gets a buffer of the same size.

@@ -47,6 +47,9 @@ class MirrorCapture {
   void copy_piece(std::span<const std::uint8_t> raw);
   // The statement being sent writes (or may write: unknown functions).
   void mark_write();
+  // The statement being sent controls the transaction block (Classification::
+  // controls_transaction): the replay does not join it with others.
+  void mark_transaction_control();
 
   // Backend side, in the order the server answers.
   void on_command_complete(std::string_view tag);
@@ -78,6 +81,8 @@ class MirrorCapture {
     bool sent = false;               // its Query/Sync/FunctionCall went out
     bool answered = false;           // its ReadyForQuery came back
     bool writes = false;
+    bool only_query = true;  // one Query message, no COPY data
+    bool controls = false;   // a statement controls the transaction block
     bool failed = false;
     bool committed = false;  // a COMMIT tag
     char status = 'I';
@@ -88,6 +93,8 @@ class MirrorCapture {
     std::size_t outcome_end = 0;
   };
   Unit& open_unit();
+  // MirrorTxn::joinable for the units [first, last].
+  bool joinable(std::size_t first, std::size_t last) const;
 
   wire::Bytes buf_;
   std::vector<Unit> units_;

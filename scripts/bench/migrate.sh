@@ -429,6 +429,36 @@ mirror_perf_rows() {  # mode pgbench-output
     "$RUN/perf-$1" | tee -a "$RUN/mirror-perf.txt" >&2
 }
 
+# CPU accounting of each mirror run: clock ticks used so far by a process (all its threads,
+# and the children it reaped), by a cluster (the postmaster and its live children: backends,
+# walsenders, background workers) and by the whole box (busy: all but idle and iowait).
+proc_ticks() {  # pid
+  local stat f
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  read -r -a f <<<"${stat##*) }"  # after "pid (comm) ": f[11..14] utime stime cutime cstime
+  echo $((f[11] + f[12] + f[13] + f[14]))
+}
+cluster_ticks() {  # src|tgt
+  local pm kid sum
+  pm=$(head -1 "$RUN/$1/postmaster.pid")
+  sum=$(proc_ticks "$pm")
+  for kid in $(pgrep -P "$pm"); do sum=$((sum + $(proc_ticks "$kid"))); done
+  echo "$sum"
+}
+cpu_sample() {  # sidecar: "source target sidecar box-busy box-all" ticks
+  echo "$(cluster_ticks src) $(cluster_ticks tgt) $(proc_ticks "${PID[$1]}")" \
+    "$(awk '/^cpu / {b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6}' /proc/stat)"
+}
+# Per transaction of the run, in us: source, target, sidecar, the rest of the box (pgbench and
+# anything else), then the box's idle share in %. Box ticks count every core.
+cpu_columns() {  # before after transactions
+  awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    split(a, x, " "); split(b, y, " "); for (i = 1; i <= 5; i++) d[i] = y[i] - x[i]
+    if (n <= 0 || d[5] <= 0) { print "nan\tnan\tnan\tnan\tnan"; exit }
+    u = 1e6 / hz / n
+    printf "%.0f\t%.0f\t%.0f\t%.0f\t%.1f", d[1] * u, d[2] * u, d[3] * u, (d[4] - d[1] - d[2] - d[3]) * u, 100 * (d[5] - d[4]) / d[5] }'
+}
+
 mirror_scenario() {
   declare -gA APORT=()
   mig_setup
@@ -458,7 +488,7 @@ mirror_scenario() {
     done
     say "the mirror of $1 did not drain (queue $q bytes)"
   }
-  : >"$RUN/mirror.tsv"
+  : >"$RUN/mirror.tsv"; : >"$RUN/mirror-cpu.tsv"
   for m in "${modes[@]}"; do pgbench -n -S -c "$MCLIENTS" -j 2 -T 2 "$(app_dsn "m_$m")" >/dev/null 2>&1 || true; done
   local n=${#modes[@]}
   for round in $(seq 1 "$SYNC_ROUNDS"); do
@@ -476,7 +506,10 @@ mirror_scenario() {
         fi
         sleep 0.3
       fi
+      local cpu0 cpu1 txns
+      cpu0=$(cpu_sample "m_$mode")
       out=$(pgbench -n -M "${MPROTOCOL:-simple}" -c "$MCLIENTS" -j 2 -T "$SYNC_DURATION" "$(app_dsn "m_$mode")" 2>&1) || true
+      cpu1=$(cpu_sample "m_$mode")
       t0=$(date +%s.%N)
       [[ $mode != none ]] && drained "m_$mode"
       t1=$(date +%s.%N)
@@ -496,10 +529,12 @@ mirror_scenario() {
       # end of its drain (a replay that falls behind takes less CPU from the clients).
       printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$round" "$tps" "$lat" "$drain" \
         "$(awk -v t="$tps" -v d="$SYNC_DURATION" -v w="$drain" 'BEGIN {if (t == "nan") print "nan"; else printf "%.0f", t * d / (d + w)}')" >>"$RUN/mirror.tsv"
+      txns=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' <<<"$out")
+      printf '%s\t%s\t%s\n' "$mode" "$round" "$(cpu_columns "$cpu0" "$cpu1" "${txns:-0}")" >>"$RUN/mirror-cpu.tsv"
       say "round $round mirror $mode: $tps tps, drained $(tail -1 "$RUN/mirror.tsv" | cut -f5) s after the run; load $(cut -d' ' -f1-3 /proc/loadavg)"
     done
   done
-  med_of() { awk -F'\t' -v m="$1" -v c="$2" '$1==m && $c!="nan" {print $c}' "$RUN/mirror.tsv" \
+  med_of() { awk -F'\t' -v m="$1" -v c="$2" '$1==m && $c!="nan" {print $c}' "${3:-$RUN/mirror.tsv}" \
     | sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
   local div_a div_s
   [[ -n ${APORT[m_async]:-} ]] && div_a=$(metric m_async "^pgshift_mirror_divergences_total")
@@ -519,8 +554,20 @@ mirror_scenario() {
       "$([[ $mode == none ]] && echo - || med_of "$mode" 6)"
   done
   echo
+  echo
+  echo "CPU during the pgbench runs (medians), in us per transaction: the rest is pgbench and anything else on the box; idle: share of all cores."
+  printf '\n| mirror | source cluster | target cluster | pgshift | rest | box busy us/txn | idle %% |\n|---|---:|---:|---:|---:|---:|---:|\n'
+  local c=$RUN/mirror-cpu.tsv
+  for mode in "${modes[@]}"; do
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$mode" "$(med_of "$mode" 3 "$c")" "$(med_of "$mode" 4 "$c")" \
+      "$(med_of "$mode" 5 "$c")" "$(med_of "$mode" 6 "$c")" \
+      "$(awk -F'\t' -v m="$mode" '$1 == m && $3 != "nan" {print $3 + $4 + $5 + $6}' "$c" | sort -g | awk '{a[NR]=$1} END {print NR ? a[int((NR+1)/2)] : "nan"}')" \
+      "$(med_of "$mode" 7 "$c")"
+  done
+  echo
   echo "Divergences reported: async ${div_a:-0}, sync ${div_s:-0} (first series of pgshift_mirror_divergences_total)."
   echo "Per-run results (mode round tps latency drain_s replay_rate):"; sed 's/^/  /' "$RUN/mirror.tsv"
+  echo "Per-run CPU, us per transaction (mode round source target pgshift rest idle%):"; sed 's/^/  /' "$RUN/mirror-cpu.tsv"
   if [[ -s $RUN/mirror-perf.txt ]]; then
     echo "perf stat --per-thread, round 1 (pgbench run + drain):"; sed 's/^/  /' "$RUN/mirror-perf.txt"
   fi

@@ -3,9 +3,10 @@
 // pgbench TPC-B through pgshift (fleet hold, exported snapshot, COPY, replay of everything
 // committed after the hold), two sidecars at once, the extended protocol, prepared
 // statements, binary parameters, savepoints and COPY replayed exactly, read-your-writes, and
-// divergences (a row changed behind pgshift's back, an error inside a pipelined run, a write
-// left in doubt) in the journal. "No lost writes" is checked the way a user would: pgshift
-// verify says source = target. Outages, overflow and recover: mirror_outage_test.cpp.
+// divergences (a row changed behind pgshift's back, an error inside a pipelined run or inside
+// a transaction replayed as one Query, a write left in doubt) in the journal. "No lost writes" is
+// checked the way a user would: pgshift verify says source = target. Outages, overflow and recover:
+// mirror_outage_test.cpp.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
@@ -278,6 +279,69 @@ TEST(MirrorDivergence, AFailureInsideAPipelinedRunIsJournaledAloneTheRestApplies
   c.exec("INSERT INTO t VALUES (11, 110)");
   ASSERT_TRUE(wait_until([&] { return mirror_drained(proxy, "mpipe"); }, 30s, "the mirror drains"));
   EXPECT_EQ(servers().target.exec("SELECT v FROM t WHERE id = 11", "mpipe").scalar(), "110");
+}
+
+// An explicit transaction sent as separate Queries (BEGIN, statements, COMMIT: psycopg2,
+// pgbench -M simple) is replayed as one Query of its statements, which the target runs as one
+// implicit transaction. One of them fails there: it is rolled back whole, as it would have
+// been statement by statement, journaled with the same answers, and the transactions
+// pipelined behind it still apply.
+TEST(MirrorDivergence, AJoinedTransactionFailingOnTheTargetIsRolledBackWholeTheRestApply) {
+  create_db_both("mjoin",
+                 "CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL);"
+                 "CREATE TABLE counter (id int PRIMARY KEY, n int NOT NULL)");
+  servers().source.exec("INSERT INTO counter VALUES (1, 0)", "mjoin");  // copied by sync start
+  PgshiftProcess proxy(proxy_options(config_yaml("mjoin")));
+  ASSERT_EQ(run_pgshift(proxy, {"sync", "start", "mjoin"}).exit_code, 0) << proxy.log();
+  ASSERT_TRUE(wait_until([&] { return mirror_drained(proxy, "mjoin"); }, 30s, "the mirror drains"));
+  servers().target.exec("INSERT INTO t VALUES (3, -1)", "mjoin");  // behind pgshift's back
+  PgConnection blocker(servers().target.conninfo({}, std::nullopt, "mjoin"));
+  blocker.exec("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE");
+  PgConnection c(proxy.conninfo("postgres", kPassword, "mjoin"));
+  for (int i = 1; i <= 6; ++i) {
+    c.exec("BEGIN");
+    c.exec("UPDATE counter SET n = n + 1 WHERE id = 1");
+    c.exec("INSERT INTO t VALUES (" + std::to_string(i) + ", " + std::to_string(i * 10) + ")");
+    c.exec("COMMIT");
+  }
+  ASSERT_TRUE(wait_until([&] { return replay_waits_on_lock("mjoin"); }, 30s,
+                         "the first replay waits on the lock"));
+  blocker.exec("COMMIT");
+  ASSERT_TRUE(wait_until([&] { return json_number(mirror_status(proxy, "mjoin"), "queued") == 0; },
+                         30s, "the queue drains"));
+  auto m = mirror_status(proxy, "mjoin");
+  EXPECT_EQ(json_number(m, "divergences"), 1) << boost::json::serialize(m);
+  std::ifstream journal(std::string(m.at("journal").as_string()));
+  std::string line;
+  std::vector<boost::json::object> entries;
+  while (std::getline(journal, line)) {
+    auto e = boost::json::parse(line).as_object();
+    if (e.at("route") == "mjoin") entries.push_back(e);
+  }
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].at("kind"), "error");
+  EXPECT_EQ(boost::json::serialize(entries[0].at("authoritative")),
+            R"(["BEGIN","UPDATE 1","INSERT 0 1","COMMIT"])");
+  EXPECT_EQ(boost::json::serialize(entries[0].at("replay")),
+            R"(["BEGIN","UPDATE 1","ERROR 23505","ROLLBACK"])");
+  // The failed one's UPDATE was rolled back with it; the five others applied whole.
+  EXPECT_EQ(servers().target.exec("SELECT n FROM counter", "mjoin").scalar(), "5");
+  EXPECT_EQ(servers().target.exec("SELECT sum(v) FROM t WHERE id <> 3", "mjoin").scalar(), "180");
+  EXPECT_EQ(servers().target.exec("SELECT v FROM t WHERE id = 3", "mjoin").scalar(), "-1");
+  // Joined: the mirror connection's last statement on the target is the one Query.
+  c.exec("BEGIN");
+  c.exec("UPDATE counter SET n = n + 1 WHERE id = 1");
+  c.exec("INSERT INTO t VALUES (7, 70)");
+  c.exec("END");
+  ASSERT_TRUE(wait_until([&] { return mirror_drained(proxy, "mjoin"); }, 30s, "the mirror drains"));
+  EXPECT_EQ(servers()
+                .target
+                .exec("SELECT query FROM pg_stat_activity WHERE application_name = "
+                      "'pgshift-mirror' AND datname = 'mjoin'",
+                      "mjoin")
+                .scalar(),
+            "UPDATE counter SET n = n + 1 WHERE id = 1\n;INSERT INTO t VALUES (7, 70)");
+  EXPECT_EQ(servers().target.exec("SELECT n FROM counter", "mjoin").scalar(), "6");
 }
 
 // A client that leaves while its write waits for an answer: whether the write committed is

@@ -66,6 +66,7 @@ void ClientSession::note_statement(const routing::Classification& c) {
     }
   }
   if (c.routing_key_change && keys_) keys_->apply(*c.routing_key_change);
+  if (c.controls_transaction && mirror_txn_) mirror_->mark_transaction_control();
   if (c.kind == StatementClass::write || c.kind == StatementClass::ddl) {
     txn_wrote_ = true;
     if (mirror_txn_) mirror_->mark_write();

@@ -120,6 +120,19 @@ TEST(ClassifierFlags, NotUnderstood) {
   EXPECT_FALSE(classify("SELECT 1").not_understood);
 }
 
+TEST(ClassifierFlags, ControlsTransaction) {
+  for (const char* sql : {"BEGIN", "start transaction read only", "COMMIT", "END", "ROLLBACK",
+                          "SAVEPOINT a", "RELEASE a", "ROLLBACK TO a", "SET LOCAL x.y = 1",
+                          "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+                          "UPDATE t SET a = 1; COMMIT", "SELECT 'x"}) {
+    EXPECT_TRUE(classify(sql).controls_transaction) << sql;
+  }
+  for (const char* sql : {"UPDATE t SET a = 1", "INSERT INTO t VALUES (1); SELECT 1", "SET x.y = 1",
+                          "SELECT 'commit'", "", "DO $$BEGIN NULL; END$$"}) {
+    EXPECT_FALSE(classify(sql).controls_transaction) << sql;
+  }
+}
+
 TEST(ClassifierFlags, StatementCount) {
   EXPECT_EQ(classify("").statement_count, 0u);
   EXPECT_EQ(classify("SELECT 1").statement_count, 1u);

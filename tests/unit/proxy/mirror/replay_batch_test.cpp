@@ -45,6 +45,66 @@ TEST(ReplayBatch, LoneExitStatements) {
   }
 }
 
+TEST(ReplayBatch, LoneBeginAndCommitStatements) {
+  for (const char* s :
+       {"BEGIN", "begin;", "BEGIN WORK", "start transaction", "/* c */ BEGIN --\n"}) {
+    EXPECT_TRUE(is_lone_begin(s)) << s;
+  }
+  for (const char* s : {"", "BEGIN ISOLATION LEVEL SERIALIZABLE", "BEGIN READ ONLY", "START",
+                        "BEGIN; UPDATE t SET a = 1", "COMMIT"}) {
+    EXPECT_FALSE(is_lone_begin(s)) << s;
+  }
+  for (const char* s : {"COMMIT", "end;", "COMMIT TRANSACTION"})
+    EXPECT_TRUE(is_lone_commit(s)) << s;
+  for (const char* s : {"ROLLBACK", "ABORT", "COMMIT AND CHAIN", "COMMIT PREPARED 'x'", "BEGIN"}) {
+    EXPECT_FALSE(is_lone_commit(s)) << s;
+  }
+}
+
+// The one Query join_transaction() appended, as text.
+std::string joined_text(const wire::Bytes& out) {
+  EXPECT_GE(out.size(), 6u);
+  EXPECT_EQ(out[0], 'Q');
+  EXPECT_EQ(wire::read_be32(out.data() + 1), out.size() - 1);
+  EXPECT_EQ(out.back(), 0);
+  return std::string(out.begin() + 5, out.end() - 1);
+}
+
+TEST(ReplayBatch, AJoinableTransactionBecomesOneQueryOfItsStatements) {
+  wire::Bytes out = {'x'};  // what the pipeline holds already stays in front
+  ASSERT_TRUE(join_transaction(queries({"BEGIN;", "UPDATE a SET x = 1 -- note", "SELECT 1;",
+                                        "INSERT INTO h VALUES (now())", "END;"}),
+                               out));
+  EXPECT_EQ(out[0], 'x');
+  out.erase(out.begin());
+  // The line comment ends at the joint; a statement's own semicolon leaves an empty one.
+  EXPECT_EQ(joined_text(out),
+            "UPDATE a SET x = 1 -- note\n;SELECT 1;\n;INSERT INTO h VALUES (now())");
+}
+
+TEST(ReplayBatch, OnlyABareBeginToCommitOfQueriesIsJoined) {
+  const std::vector<wire::Bytes> refused = {
+      queries({"BEGIN", "COMMIT"}),  // nothing between
+      queries({"BEGIN ISOLATION LEVEL SERIALIZABLE", "UPDATE a SET x = 1", "COMMIT"}),
+      queries({"BEGIN", "UPDATE a SET x = 1", "ROLLBACK"}),  // not a commit
+      queries({"UPDATE a SET x = 1", "UPDATE a SET x = 2", "COMMIT"}),
+      queries({"BEGIN", "UPDATE a SET x = 1", "COMMIT AND CHAIN"}),
+  };
+  for (const auto& m : refused) {
+    wire::Bytes out;
+    EXPECT_FALSE(join_transaction(m, out));
+    EXPECT_TRUE(out.empty());
+  }
+  wire::Bytes extended = queries({"BEGIN"});
+  parse(extended, "", "UPDATE a SET x = 1");
+  bind_execute(extended, "");
+  message(extended, 'S', "");
+  wire::query(extended, "COMMIT");
+  wire::Bytes out;
+  EXPECT_FALSE(join_transaction(extended, out));
+  EXPECT_TRUE(out.empty());
+}
+
 TEST(ReplayBatch, SimpleQueryBlocksEndingInALoneCommitEndIdle) {
   // pgbench TPC-B -M simple: each statement its own Query, END; last.
   EXPECT_TRUE(ends_idle(queries({"BEGIN;", "UPDATE a SET x = x + 1 WHERE id = 1;",

@@ -1,0 +1,102 @@
+// proxy/session/mirror_capture: which captured transactions the mirror's replay may join
+// into one Query (MirrorTxn::joinable): separate simple Queries from a BEGIN to a COMMIT,
+// nothing else controlling the block, no COPY, no error.
+#include "proxy/session/mirror_capture.hpp"
+
+#include <gtest/gtest.h>
+
+#include "routing/classifier.hpp"
+#include "wire/builder.hpp"
+
+namespace pgshift::proxy {
+namespace {
+
+// Drives a capture as a session does: each statement sent as its own Query (classified as
+// the relay classifies it), then answered with `tag` (or an error) and ReadyForQuery.
+class Capture {
+ public:
+  void query(const std::string& sql, const std::string& tag, char status) {
+    const auto c = classifier_.classify(sql);
+    if (c.kind == routing::StatementClass::write) capture_.mark_write();
+    if (c.controls_transaction) capture_.mark_transaction_control();
+    wire::query(capture_.buffer(), sql);
+    capture_.message_sent('Q');
+    if (tag.starts_with("ERROR ")) {
+      capture_.on_error(tag.substr(6));
+    } else {
+      capture_.on_command_complete(tag);
+    }
+    capture_.on_ready_for_query(status, nullptr, false);
+  }
+  std::vector<std::shared_ptr<MirrorTxn>> take() { return capture_.take(); }
+  MirrorCapture& raw() { return capture_; }
+
+ private:
+  routing::Classifier classifier_;
+  MirrorCapture capture_;
+};
+
+TEST(MirrorCaptureJoinable, ABeginToCommitOfSeparateQueriesIsJoinable) {
+  Capture c;
+  c.query("BEGIN", "BEGIN", 'T');
+  c.query("UPDATE a SET x = 1", "UPDATE 1", 'T');
+  c.query("SELECT x FROM a", "SELECT 1", 'T');
+  c.query("END", "COMMIT", 'I');
+  const auto txns = c.take();
+  ASSERT_EQ(txns.size(), 1u);
+  EXPECT_TRUE(txns[0]->joinable);
+  EXPECT_EQ(txns[0]->answers, 4u);
+}
+
+TEST(MirrorCaptureJoinable, SavepointsErrorsCopyAndAutocommitAreNot) {
+  {
+    Capture c;  // a savepoint in the middle: joined, it would fail in an implicit block
+    c.query("BEGIN", "BEGIN", 'T');
+    c.query("SAVEPOINT s", "SAVEPOINT", 'T');
+    c.query("UPDATE a SET x = 1", "UPDATE 1", 'T');
+    c.query("COMMIT", "COMMIT", 'I');
+    const auto txns = c.take();
+    ASSERT_EQ(txns.size(), 1u);
+    EXPECT_FALSE(txns[0]->joinable);
+  }
+  {
+    Capture c;  // an error it recovered from
+    c.query("BEGIN", "BEGIN", 'T');
+    c.query("SAVEPOINT s", "SAVEPOINT", 'T');
+    c.query("INSERT INTO a VALUES (1)", "ERROR 23505", 'E');
+    c.query("ROLLBACK TO s", "ROLLBACK", 'T');
+    c.query("UPDATE a SET x = 1", "UPDATE 1", 'T');
+    c.query("COMMIT", "COMMIT", 'I');
+    const auto txns = c.take();
+    ASSERT_EQ(txns.size(), 1u);
+    EXPECT_FALSE(txns[0]->joinable);
+  }
+  {
+    Capture c;  // COPY data follows its Query
+    c.query("BEGIN", "BEGIN", 'T');
+    c.raw().mark_write();
+    wire::query(c.raw().buffer(), "COPY a FROM STDIN");
+    c.raw().message_sent('Q');
+    const std::uint8_t done[] = {'c', 0, 0, 0, 4};
+    c.raw().copy_piece(done);
+    c.raw().on_command_complete("COPY 0");
+    c.raw().on_ready_for_query('T', nullptr, false);
+    c.query("COMMIT", "COMMIT", 'I');
+    const auto txns = c.take();
+    ASSERT_EQ(txns.size(), 1u);
+    EXPECT_FALSE(txns[0]->joinable);
+  }
+  {
+    Capture c;  // autocommit statements, and a block whose COMMIT shares its Query
+    c.query("UPDATE a SET x = 1", "UPDATE 1", 'I');
+    c.query("BEGIN", "BEGIN", 'T');
+    c.query("UPDATE a SET x = 2; COMMIT", "UPDATE 1", 'I');
+    const auto txns = c.take();
+    ASSERT_EQ(txns.size(), 2u);
+    EXPECT_FALSE(txns[0]->joinable);
+    EXPECT_FALSE(txns[1]->joinable);
+  }
+}
+
+}  // namespace
+}  // namespace pgshift::proxy
