@@ -332,13 +332,15 @@ void RouteMirror::fill_pipeline() {
     }
     InFlight f;
     f.expected = next->answers;
+    std::span<const std::uint8_t> messages = next->messages;
+    joined_.clear();
     if (next->joinable && !sets_statement_timeout(next->params.get()) &&
-        join_transaction(next->messages, out_)) {
+        join_transaction(messages, joined_)) {
       f.joined = true;
       f.expected = 1;
-    } else if (!append_replay(next->messages, prepared_, pending_statements_, out_, f.introduced)) {
-      break;
+      messages = joined_;
     }
+    if (!append_replay(messages, prepared_, pending_statements_, out_, f.introduced)) break;
     pending_statements_.insert(f.introduced.begin(), f.introduced.end());
     f.ends_idle = f.joined || ends_idle(next->messages);
     f.txn = std::move(next);

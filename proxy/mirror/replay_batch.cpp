@@ -230,7 +230,9 @@ bool is_lone_begin(std::string_view sql) {
   return w[0] == "start" && n == 2 && w[1] == "transaction";
 }
 
-bool join_transaction(std::span<const std::uint8_t> messages, wire::Bytes& out) {
+namespace {
+
+bool join_queries(std::span<const std::uint8_t> messages, wire::Bytes& out) {
   std::size_t count = 0;
   std::string_view first, last;
   const bool only_queries = for_each_message(messages, [&](const Msg& m) {
@@ -258,6 +260,72 @@ bool join_transaction(std::span<const std::uint8_t> messages, wire::Bytes& out) 
   out.push_back(0);
   wire::write_be32(out.data() + start + 1, static_cast<std::uint32_t>(out.size() - start - 1));
   return true;
+}
+
+bool is_extended(std::uint8_t t) {
+  return t == fe::parse || t == fe::bind || t == fe::describe || t == fe::execute ||
+         t == fe::close || t == fe::flush || t == fe::sync;
+}
+
+// The text of the one statement the unit messages[begin, end) binds and executes; false if it
+// has not exactly one Bind and one Execute, or the text is not in `messages` before the Bind.
+bool runs_one(std::span<const std::uint8_t> messages, std::size_t begin, std::size_t end,
+              std::string_view& sql) {
+  int binds = 0, executes = 0;
+  std::size_t bind_at = 0;
+  wire::BindNames b;
+  for_each_message(messages.subspan(begin, end - begin), [&](const Msg& m) {
+    if (m.type == fe::bind) {
+      ++binds;
+      bind_at = static_cast<std::size_t>(m.raw.data() - messages.data());
+      if (wire::parse_bind_names(m.body, b)) binds = 2;  // refused below
+    }
+    if (m.type == fe::execute) ++executes;
+    return true;
+  });
+  return binds == 1 && executes == 1 && statement_text(messages, bind_at, b.statement, sql);
+}
+
+bool join_extended(std::span<const std::uint8_t> messages, wire::Bytes& out) {
+  std::size_t syncs = 0, first_end = 0, last_begin = 0, previous_end = 0, size = 0;
+  const bool only_extended = for_each_message(messages, [&](const Msg& m) {
+    if (!is_extended(m.type)) return false;
+    size = static_cast<std::size_t>(m.raw.data() - messages.data()) + m.raw.size();
+    if (m.type == fe::sync) {
+      if (++syncs == 1) first_end = size;
+      last_begin = previous_end;
+      previous_end = size;
+    }
+    return true;
+  });
+  std::string_view begin_sql, commit_sql;
+  if (!only_extended || syncs < 3 || size != messages.size() || previous_end != size ||
+      !runs_one(messages, 0, first_end, begin_sql) || !is_lone_begin(begin_sql) ||
+      !runs_one(messages, last_begin, size, commit_sql) || !is_lone_commit(commit_sql)) {
+    return false;
+  }
+  // Of the BEGIN and COMMIT units only the Parse of named statements and Close stay (what the
+  // connection holds stays known); the Syncs between the rest go, and one ends it all.
+  for_each_message(messages, [&](const Msg& m) {
+    const auto at = static_cast<std::size_t>(m.raw.data() - messages.data());
+    const bool edge = at < first_end || at >= last_begin;
+    wire::Parse p;
+    const bool keep =
+        m.type == fe::close ||
+        (m.type == fe::parse && !wire::parse_parse(m.body, p) && !p.statement.empty());
+    if (m.type == fe::sync || (edge && !keep)) return true;
+    out.insert(out.end(), m.raw.begin(), m.raw.end());
+    return true;
+  });
+  wire::sync(out);
+  return true;
+}
+
+}  // namespace
+
+bool join_transaction(std::span<const std::uint8_t> messages, wire::Bytes& out) {
+  if (messages.empty()) return false;
+  return messages[0] == fe::query ? join_queries(messages, out) : join_extended(messages, out);
 }
 
 bool ends_idle(std::span<const std::uint8_t> messages) {

@@ -39,16 +39,19 @@ bool is_lone_exit(std::string_view sql);
 bool is_lone_begin(std::string_view sql);
 bool is_lone_commit(std::string_view sql);
 
-// Appends a joinable transaction (MirrorTxn::joinable: separate simple Queries, a lone BEGIN
-// first, a lone COMMIT last) to `out` as ONE Query of the statements between them, joined by
-// "\n;" (a line comment at the end of one ends at the newline; empty statements are ignored
-// by the server). The server runs them as one implicit transaction: committed at the end, or
+// Appends a joinable transaction (MirrorTxn::joinable: a lone BEGIN, statements, a lone
+// COMMIT, each its own round trip) to `out` as ONE round trip of the statements between them:
+//   - simple Queries become one Query, joined by "\n;" (a line comment at the end of one ends
+//     at the newline; empty statements are ignored by the server);
+//   - extended-protocol batches lose the Syncs between them and all of BEGIN's and COMMIT's
+//     round trips but the Parse of a named statement and a Close, and end in one Sync.
+// The server runs the statements as one implicit transaction: committed at the end, or
 // rolled back whole at the first error, and idle afterwards either way, so the next
-// transaction may follow in the pipeline whatever happens. The other side then reads, runs
-// and answers one message instead of one per statement (docs/sync.md, "How the replay is
+// transaction may follow in the pipeline whatever happens. The other side then runs and
+// answers one round trip instead of one per statement (docs/sync.md, "How the replay is
 // pipelined"). The answer has the middle statements' command tags, without BEGIN and COMMIT.
-// Returns false, and leaves `out` unchanged, unless `messages` are only Queries, at least
-// three, the first a lone BEGIN and the last a lone COMMIT.
+// Returns false, and leaves `out` unchanged, for anything else: other message kinds, fewer
+// than three round trips, a BEGIN with options, a last statement that is not a COMMIT or END.
 bool join_transaction(std::span<const std::uint8_t> messages, wire::Bytes& out);
 
 // Appends one transaction's messages to `out` as the mirror's connection needs them: the

@@ -196,6 +196,7 @@ class RouteMirror {
   NameSet pending_statements_;  // prepared or evicted by a transaction in flight
   std::vector<std::pair<Applied, std::shared_ptr<proxy::MirrorTxn>>> completed_;
   wire::Bytes out_, sending_;  // sending_: the write in progress
+  wire::Bytes joined_;         // one transaction joined into one round trip (fill_pipeline)
   bool writing_ = false;
   bool reset_after_drain_ = false;  // a replay failed: new connection once in flight drains
   asio::steady_timer write_done_;

@@ -78,7 +78,7 @@ pool::PreparedSet& MirrorCapture::unit_statements() {
 void MirrorCapture::message_sent(std::uint8_t type) {
   Unit& u = open_unit();
   u.end = buf_.size();
-  if (type != 'Q') u.only_query = false;
+  u.shape |= type == 'Q' ? kQuery : type == 'F' ? kOther : kExtended;
   if (type == 'Q' || type == 'S' || type == 'F') u.sent = true;
 }
 
@@ -89,7 +89,7 @@ void MirrorCapture::copy_piece(std::span<const std::uint8_t> raw) {
   if (u.end != buf_.size()) return;
   buf_.insert(buf_.end(), raw.begin(), raw.end());
   u.end = buf_.size();
-  u.only_query = false;
+  u.shape |= kOther;
 }
 
 void MirrorCapture::mark_write() {
@@ -100,15 +100,18 @@ void MirrorCapture::mark_transaction_control() {
   open_unit().controls = true;
 }
 
-// A transaction sent as separate Queries, BEGIN first and COMMIT last, that committed
-// without an error: the candidates the replay may send as one Query (the replay checks the
-// texts of the first and last: replay_batch.hpp, join_transaction()).
+// A transaction sent as separate round trips (simple Queries, or extended-protocol batches
+// each ending in a Sync), BEGIN first and COMMIT last, that committed without an error: the
+// candidates the replay may send as one (the replay checks the texts of the first and last:
+// replay_batch.hpp, join_transaction()).
 bool MirrorCapture::joinable(std::size_t first, std::size_t last) const {
   if (last < first + 2) return false;  // BEGIN, at least one statement, COMMIT
   if (!units_[first].controls || !units_[last].controls) return false;
+  const std::uint8_t shape = units_[first].shape;
+  if (shape != kQuery && shape != kExtended) return false;
   for (std::size_t k = first; k <= last; ++k) {
     const Unit& u = units_[k];
-    if (!u.only_query || u.failed || (u.controls && k != first && k != last)) return false;
+    if (u.shape != shape || u.failed || (u.controls && k != first && k != last)) return false;
   }
   const std::size_t from = first == 0 ? 0 : units_[first - 1].outcome_end;
   const std::size_t to = units_[last].outcome_end;

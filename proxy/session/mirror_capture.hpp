@@ -81,8 +81,10 @@ class MirrorCapture {
     bool sent = false;               // its Query/Sync/FunctionCall went out
     bool answered = false;           // its ReadyForQuery came back
     bool writes = false;
-    bool only_query = true;  // one Query message, no COPY data
-    bool controls = false;   // a statement controls the transaction block
+    // What its messages are: a Query (kQuery), extended-protocol messages (kExtended), a
+    // FunctionCall or COPY data (kOther); bits.
+    std::uint8_t shape = 0;
+    bool controls = false;  // a statement controls the transaction block
     bool failed = false;
     bool committed = false;  // a COMMIT tag
     char status = 'I';
@@ -92,6 +94,7 @@ class MirrorCapture {
     // answered in order, so one flat list serves all (no allocation per unit).
     std::size_t outcome_end = 0;
   };
+  static constexpr std::uint8_t kQuery = 1, kExtended = 2, kOther = 4;
   Unit& open_unit();
   // MirrorTxn::joinable for the units [first, last].
   bool joinable(std::size_t first, std::size_t last) const;

@@ -342,6 +342,33 @@ TEST(MirrorDivergence, AJoinedTransactionFailingOnTheTargetIsRolledBackWholeTheR
                 .scalar(),
             "UPDATE counter SET n = n + 1 WHERE id = 1\n;INSERT INTO t VALUES (7, 70)");
   EXPECT_EQ(servers().target.exec("SELECT n FROM counter", "mjoin").scalar(), "6");
+  // The extended protocol (libpq PQexecParams: Parse, Bind, Describe, Execute, Sync each):
+  // joined too, one Sync at the end; a failure rolls it back whole there as well.
+  servers().target.exec("INSERT INTO t VALUES (9, -1)", "mjoin");  // behind pgshift's back
+  for (int id : {8, 9}) {
+    c.exec_params("BEGIN", {});
+    c.exec_params("UPDATE counter SET n = n + 1 WHERE id = $1", {"1"});
+    c.exec_params("INSERT INTO t VALUES ($1, $2)", {std::to_string(id), std::to_string(id * 10)});
+    c.exec_params("COMMIT", {});
+    ASSERT_TRUE(
+        wait_until([&] { return mirror_drained(proxy, "mjoin"); }, 30s, "the mirror drains"));
+    if (id == 8) {
+      // Joined, the last statement the target ran for it is the INSERT, not the COMMIT.
+      EXPECT_EQ(servers()
+                    .target
+                    .exec("SELECT query FROM pg_stat_activity WHERE application_name = "
+                          "'pgshift-mirror' AND datname = 'mjoin'",
+                          "mjoin")
+                    .scalar(),
+                "INSERT INTO t VALUES ($1, $2)")
+          << proxy.log();
+    }
+  }
+  EXPECT_EQ(json_number(mirror_status(proxy, "mjoin"), "divergences"), 2);
+  EXPECT_EQ(servers().target.exec("SELECT v FROM t WHERE id = 8", "mjoin").scalar(), "80");
+  EXPECT_EQ(servers().target.exec("SELECT v FROM t WHERE id = 9", "mjoin").scalar(), "-1");
+  EXPECT_EQ(servers().target.exec("SELECT n FROM counter", "mjoin").scalar(), "7");  // not 8
+  EXPECT_EQ(servers().source.exec("SELECT n FROM counter", "mjoin").scalar(), "9");
 }
 
 // A client that leaves while its write waits for an answer: whether the write committed is

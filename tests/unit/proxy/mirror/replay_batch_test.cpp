@@ -82,7 +82,66 @@ TEST(ReplayBatch, AJoinableTransactionBecomesOneQueryOfItsStatements) {
             "UPDATE a SET x = 1 -- note\n;SELECT 1;\n;INSERT INTO h VALUES (now())");
 }
 
-TEST(ReplayBatch, OnlyABareBeginToCommitOfQueriesIsJoined) {
+// The message types of `m`, in order.
+std::string types(const wire::Bytes& m) {
+  std::string out;
+  for (std::size_t pos = 0; pos + 5 <= m.size(); pos += 1 + wire::read_be32(m.data() + pos + 1)) {
+    out += static_cast<char>(m[pos]);
+  }
+  return out;
+}
+
+// One extended-protocol round trip: Parse of `statement` (when `sql` is given), Bind, Execute,
+// Sync.
+void round_trip(wire::Bytes& out, const std::string& statement, const char* sql = nullptr) {
+  if (sql) parse(out, statement, sql);
+  bind_execute(out, statement);
+  message(out, 'S', "");
+}
+
+TEST(ReplayBatch, AJoinableExtendedTransactionLosesItsInnerSyncsAndItsBeginAndCommit) {
+  wire::Bytes m;
+  round_trip(m, "s0", "BEGIN");
+  round_trip(m, "s1", "UPDATE a SET x = x + 1 WHERE id = 1");
+  round_trip(m, "s1");  // the same statement again, already parsed
+  round_trip(m, "s2", "END");
+  wire::Bytes out;
+  ASSERT_TRUE(join_transaction(m, out));
+  // BEGIN's and END's Parse stay (the connection's statements stay known), their Bind and
+  // Execute go; the UPDATE runs twice; one Sync at the end.
+  EXPECT_EQ(types(out), "PPBEBEPS");
+  // libpq's PQexecParams: unnamed statements; BEGIN's and END's go entirely.
+  wire::Bytes unnamed;
+  round_trip(unnamed, "", "BEGIN");
+  round_trip(unnamed, "", "INSERT INTO a VALUES (1)");
+  round_trip(unnamed, "", "COMMIT");
+  out.clear();
+  ASSERT_TRUE(join_transaction(unnamed, out));
+  EXPECT_EQ(types(out), "PBES");
+  wire::Bytes refused_begin;
+  round_trip(refused_begin, "s0", "BEGIN ISOLATION LEVEL SERIALIZABLE");
+  round_trip(refused_begin, "s1", "UPDATE a SET x = 1");
+  round_trip(refused_begin, "s2", "COMMIT");
+  wire::Bytes two_in_commit;
+  round_trip(two_in_commit, "s0", "BEGIN");
+  round_trip(two_in_commit, "s1", "UPDATE a SET x = 1");
+  parse(two_in_commit, "s2", "COMMIT");
+  bind_execute(two_in_commit, "s1");
+  bind_execute(two_in_commit, "s2");
+  message(two_in_commit, 'S', "");
+  wire::Bytes no_middle;
+  round_trip(no_middle, "s0", "BEGIN");
+  round_trip(no_middle, "s2", "COMMIT");
+  wire::Bytes unsynced_end = m;
+  bind_execute(unsynced_end, "s1");  // after the last Sync
+  for (const auto& r : {refused_begin, two_in_commit, no_middle, unsynced_end}) {
+    wire::Bytes o;
+    EXPECT_FALSE(join_transaction(r, o)) << types(r);
+    EXPECT_TRUE(o.empty());
+  }
+}
+
+TEST(ReplayBatch, OnlyABareBeginToCommitOfOneProtocolIsJoined) {
   const std::vector<wire::Bytes> refused = {
       queries({"BEGIN", "COMMIT"}),  // nothing between
       queries({"BEGIN ISOLATION LEVEL SERIALIZABLE", "UPDATE a SET x = 1", "COMMIT"}),

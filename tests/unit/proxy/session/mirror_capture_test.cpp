@@ -11,6 +11,13 @@
 namespace pgshift::proxy {
 namespace {
 
+void raw_message(wire::Bytes& out, char type, const std::string& body) {
+  out.push_back(static_cast<std::uint8_t>(type));
+  const auto len = static_cast<std::uint32_t>(body.size() + 4);
+  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<std::uint8_t>(len >> s));
+  out.insert(out.end(), body.begin(), body.end());
+}
+
 // Drives a capture as a session does: each statement sent as its own Query (classified as
 // the relay classifies it), then answered with `tag` (or an error) and ReadyForQuery.
 class Capture {
@@ -46,6 +53,40 @@ TEST(MirrorCaptureJoinable, ABeginToCommitOfSeparateQueriesIsJoinable) {
   ASSERT_EQ(txns.size(), 1u);
   EXPECT_TRUE(txns[0]->joinable);
   EXPECT_EQ(txns[0]->answers, 4u);
+}
+
+TEST(MirrorCaptureJoinable, ExtendedRoundTripsAreJoinableButNotMixedWithQueries) {
+  routing::Classifier classifier;
+  auto extended = [&](MirrorCapture& cap, const std::string& sql, const std::string& tag,
+                      char status) {
+    const auto c = classifier.classify(sql);
+    if (c.kind == routing::StatementClass::write) cap.mark_write();
+    if (c.controls_transaction) cap.mark_transaction_control();
+    wire::parse(cap.buffer(), "", sql, {});
+    cap.message_sent('P');
+    raw_message(cap.buffer(), 'B', std::string(2, '\0') + std::string(6, '\0'));  // "" "" 0 0 0
+    cap.message_sent('B');
+    raw_message(cap.buffer(), 'E', std::string(5, '\0'));  // "" and no row limit
+    cap.message_sent('E');
+    wire::sync(cap.buffer());
+    cap.message_sent('S');
+    cap.on_command_complete(tag);
+    cap.on_ready_for_query(status, nullptr, false);
+  };
+  MirrorCapture cap;
+  extended(cap, "BEGIN", "BEGIN", 'T');
+  extended(cap, "UPDATE a SET x = 1", "UPDATE 1", 'T');
+  extended(cap, "COMMIT", "COMMIT", 'I');
+  auto txns = cap.take();
+  ASSERT_EQ(txns.size(), 1u);
+  EXPECT_TRUE(txns[0]->joinable);
+  Capture mixed;
+  mixed.query("BEGIN", "BEGIN", 'T');
+  extended(mixed.raw(), "UPDATE a SET x = 1", "UPDATE 1", 'T');
+  mixed.query("COMMIT", "COMMIT", 'I');
+  txns = mixed.take();
+  ASSERT_EQ(txns.size(), 1u);
+  EXPECT_FALSE(txns[0]->joinable);
 }
 
 TEST(MirrorCaptureJoinable, SavepointsErrorsCopyAndAutocommitAreNot) {
