@@ -14,6 +14,10 @@
 # target's work (applying the replayed or replicated writes) competes with the source for the
 # same cores, which a separate target host (RDS) does not; 19 stands in for that host, so the
 # tps cost left is pgshift's own (the replay then catches up after the run: see the drain).
+# TARGET_SCHED [""] idle: the target cluster runs under SCHED_IDLE (chrt --idle; its
+# processes inherit it): it runs only on CPU time nothing else wants, and any waking source,
+# pgbench or pgshift thread preempts it at once. Closer to a target on its own host than nice
+# 19, whose group still takes slices of a busy machine (see the CPU table of `mirror`).
 # Environment: MSCALE [16] pgbench scale, MCLIENTS [16], SYNC_DURATION [20] s per run,
 # SYNC_ROUNDS [3], CYCLES [10] cutover+rollback pairs, HEARTBEAT_MS [100] lag marker period,
 # MIRROR_PERF [0] 1: in round 1 of `mirror`, `perf stat --per-thread` on each sidecar from the
@@ -67,8 +71,9 @@ fsync = off
 synchronous_commit = off
 wal_level = logical
 CONF
-  local nice=0; [[ $1 == tgt ]] && nice=${TARGET_NICE:-0}
-  as_pg nice -n "$nice" "$PGBIN/pg_ctl" -D "$RUN/$1" -l "$RUN/$1.log" -w start >/dev/null
+  local nice=0 sched=(); [[ $1 == tgt ]] && nice=${TARGET_NICE:-0}
+  [[ $1 == tgt && ${TARGET_SCHED:-} == idle ]] && sched=(chrt --idle 0)
+  as_pg "${sched[@]}" nice -n "$nice" "$PGBIN/pg_ctl" -D "$RUN/$1" -l "$RUN/$1.log" -w start >/dev/null
   # pg_ctl starts the postmaster in a session of its own, and with autogroup scheduling
   # (kernel.sched_autogroup_enabled) a process's nice only ranks it inside its session's
   # group: the group itself competes at the group's nice. Set that too, or TARGET_NICE
@@ -542,7 +547,7 @@ mirror_scenario() {
   echo
   echo "TPC-B-like (-M ${MPROTOCOL:-simple}), scale $MSCALE, $MCLIENTS clients through pgshift (pool $POOL_SIZE)," \
     "${SYNC_DURATION}s x $SYNC_ROUNDS rounds (median), interleaved, $(nproc) cores," \
-    "target cluster at nice ${TARGET_NICE:-0}," \
+    "target cluster at nice ${TARGET_NICE:-0}${TARGET_SCHED:+, SCHED_${TARGET_SCHED^^}}," \
     "pgshift ${PGSHIFT_COMMIT:+commit $PGSHIFT_COMMIT, }$(date -u +%Y-%m-%dT%H:%MZ)"
   printf '\n| mirror | tps | latency ms | tps ratio (vs none) | latency ratio (vs none) | drain after the run s | replay rate tps (run + drain) |\n|---|---:|---:|---:|---:|---:|---:|\n'
   local mode t l
