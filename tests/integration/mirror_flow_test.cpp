@@ -21,6 +21,19 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// The divergence journal's entries of `route` (its path is in the mirror status `m`).
+std::vector<boost::json::object> journal_entries(const boost::json::object& m,
+                                                 const std::string& route) {
+  std::ifstream journal(std::string(m.at("journal").as_string()));
+  std::string line;
+  std::vector<boost::json::object> entries;
+  while (std::getline(journal, line)) {
+    auto e = boost::json::parse(line).as_object();
+    if (e.at("route").as_string() == route) entries.push_back(e);
+  }
+  return entries;
+}
+
 TEST(MirrorFlow, StartUnderPgbenchReplaysEverythingAndVerifyIsEqual) {
   create_db_both("mbench");
   auto init = init_pgbench("mbench");
@@ -259,13 +272,7 @@ TEST(MirrorDivergence, AFailureInsideAPipelinedRunIsJournaledAloneTheRestApplies
   auto errors = metric_value(fetch_metrics(proxy), "pgshift_mirror_divergences_total",
                              {{"route", "mpipe"}, {"kind", "error"}});
   EXPECT_EQ(errors.value_or(0), 1);
-  std::ifstream journal(std::string(m.at("journal").as_string()));
-  std::string line;
-  std::vector<boost::json::object> entries;
-  while (std::getline(journal, line)) {
-    auto e = boost::json::parse(line).as_object();
-    if (e.at("route") == "mpipe") entries.push_back(e);
-  }
+  const auto entries = journal_entries(m, "mpipe");
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_EQ(entries[0].at("kind"), "error");
   EXPECT_EQ(entries[0].at("statement"), "INSERT INTO t VALUES (5, 50)");
@@ -311,13 +318,7 @@ TEST(MirrorDivergence, AJoinedTransactionFailingOnTheTargetIsRolledBackWholeTheR
                          30s, "the queue drains"));
   auto m = mirror_status(proxy, "mjoin");
   EXPECT_EQ(json_number(m, "divergences"), 1) << boost::json::serialize(m);
-  std::ifstream journal(std::string(m.at("journal").as_string()));
-  std::string line;
-  std::vector<boost::json::object> entries;
-  while (std::getline(journal, line)) {
-    auto e = boost::json::parse(line).as_object();
-    if (e.at("route") == "mjoin") entries.push_back(e);
-  }
+  const auto entries = journal_entries(m, "mjoin");
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_EQ(entries[0].at("kind"), "error");
   EXPECT_EQ(boost::json::serialize(entries[0].at("authoritative")),
