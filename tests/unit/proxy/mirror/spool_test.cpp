@@ -21,6 +21,8 @@ std::shared_ptr<proxy::MirrorTxn> txn(int i, std::size_t body) {
   t->params = std::make_shared<std::vector<std::pair<std::string, std::string>>>(
       std::vector<std::pair<std::string, std::string>>{{"TimeZone", "UTC"}, {"search_path", ""}});
   t->committed_at = std::chrono::steady_clock::now();
+  t->changes_settings = i % 3 == 0;
+  t->joinable = i % 4 == 0;
   return t;
 }
 
@@ -66,6 +68,8 @@ TEST_F(SpoolTest, RecordsComeBackWholeAndInOrderWithTheirCompletions) {
     EXPECT_EQ(out[i]->fingerprint, in[i]->fingerprint);
     EXPECT_EQ(*out[i]->params, *in[i]->params);
     EXPECT_EQ(out[i]->committed_at, in[i]->committed_at);
+    EXPECT_EQ(out[i]->changes_settings, in[i]->changes_settings) << i;
+    EXPECT_EQ(out[i]->joinable, in[i]->joinable) << i;
     EXPECT_EQ(static_cast<bool>(out[i]->done), i % 10 == 0) << i;
     if (out[i]->done) out[i]->done(true);
   }
