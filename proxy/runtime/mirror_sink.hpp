@@ -53,8 +53,9 @@ struct MirrorTxn {
   bool changes_settings = false;
   // Sent as separate round trips (simple Queries, or extended-protocol batches ending in a
   // Sync): a lone BEGIN first, a COMMIT last, no other statement that controls the
-  // transaction block, no COPY or FunctionCall, and it committed without an error. The replay
-  // may send it as one round trip (replay_batch.hpp, join_transaction()).
+  // transaction block or changes a session setting, no COPY or FunctionCall, and it committed
+  // without an error. The replay may send it as one round trip (replay_batch.hpp,
+  // join_transaction()).
   bool joinable = false;
   std::chrono::steady_clock::time_point committed_at{};
   // ack sync: called once, on the mirror's thread, when the replay committed (true) or

@@ -161,7 +161,9 @@ std::vector<std::shared_ptr<MirrorTxn>> MirrorCapture::take() {
     }
     if (writes && (!failed || committed)) {
       auto t = std::make_shared<MirrorTxn>();
-      t->joinable = joinable(first, i);  // before the outcomes move out
+      // Before the outcomes move out. Not with a SET inside: joined into one Query, the
+      // statements after it would be lexed before it ran (standard_conforming_strings).
+      t->joinable = !changes && joinable(first, i);
       if (units_[first].begin == 0 && u.end == buf_.size()) {
         // The whole capture is this transaction (the common case): its bytes are handed
         // over, not copied; the next one gets a buffer of the same size.

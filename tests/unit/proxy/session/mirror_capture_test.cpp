@@ -22,7 +22,7 @@ void raw_message(wire::Bytes& out, char type, const std::string& body) {
 // the relay classifies it), then answered with `tag` (or an error) and ReadyForQuery.
 class Capture {
  public:
-  void query(const std::string& sql, const std::string& tag, char status) {
+  void query(const std::string& sql, const std::string& tag, char status, bool changing = false) {
     const auto c = classifier_.classify(sql);
     if (c.kind == routing::StatementClass::write) capture_.mark_write();
     if (c.controls_transaction) capture_.mark_transaction_control();
@@ -33,7 +33,7 @@ class Capture {
     } else {
       capture_.on_command_complete(tag);
     }
-    capture_.on_ready_for_query(status, nullptr, false);
+    capture_.on_ready_for_query(status, nullptr, changing);
   }
   std::vector<std::shared_ptr<MirrorTxn>> take() { return capture_.take(); }
   MirrorCapture& raw() { return capture_; }
@@ -98,6 +98,14 @@ TEST(MirrorCaptureJoinable, SavepointsErrorsCopyAndAutocommitAreNot) {
     c.query("BEGIN", "BEGIN", 'T');
     c.query("SAVEPOINT s", "SAVEPOINT", 'T');
     c.query("UPDATE a SET x = 1", "UPDATE 1", 'T');
+    c.query("COMMIT", "COMMIT", 'I');
+    EXPECT_EQ(joinable(c.take()), "n");
+  }
+  {
+    Capture c;  // a SET: joined, the statements after it would be lexed before it ran
+    c.query("BEGIN", "BEGIN", 'T');
+    c.query("SET standard_conforming_strings = off", "SET", 'T', true);
+    c.query("INSERT INTO a VALUES ('\\x')", "INSERT 0 1", 'T');
     c.query("COMMIT", "COMMIT", 'I');
     EXPECT_EQ(joinable(c.take()), "n");
   }
