@@ -21,6 +21,15 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// The last statement the mirror's connection ran on the target database `db`.
+std::string mirror_last_statement(const std::string& db) {
+  const std::string sql =
+      "SELECT query FROM pg_stat_activity WHERE application_name = 'pgshift-mirror' AND "
+      "datname = '" +
+      db + "'";
+  return servers().target.exec(sql, db).scalar();
+}
+
 // The divergence journal's entries of `route` (its path is in the mirror status `m`).
 std::vector<boost::json::object> journal_entries(const boost::json::object& m,
                                                  const std::string& route) {
@@ -335,12 +344,7 @@ TEST(MirrorDivergence, AJoinedTransactionFailingOnTheTargetIsRolledBackWholeTheR
   c.exec("INSERT INTO t VALUES (7, 70)");
   c.exec("END");
   ASSERT_TRUE(wait_until([&] { return mirror_drained(proxy, "mjoin"); }, 30s, "the mirror drains"));
-  EXPECT_EQ(servers()
-                .target
-                .exec("SELECT query FROM pg_stat_activity WHERE application_name = "
-                      "'pgshift-mirror' AND datname = 'mjoin'",
-                      "mjoin")
-                .scalar(),
+  EXPECT_EQ(mirror_last_statement("mjoin"),
             "UPDATE counter SET n = n + 1 WHERE id = 1\n;INSERT INTO t VALUES (7, 70)");
   EXPECT_EQ(servers().target.exec("SELECT n FROM counter", "mjoin").scalar(), "6");
   // The extended protocol (libpq PQexecParams: Parse, Bind, Describe, Execute, Sync each):
@@ -355,14 +359,7 @@ TEST(MirrorDivergence, AJoinedTransactionFailingOnTheTargetIsRolledBackWholeTheR
         wait_until([&] { return mirror_drained(proxy, "mjoin"); }, 30s, "the mirror drains"));
     if (id == 8) {
       // Joined, the last statement the target ran for it is the INSERT, not the COMMIT.
-      EXPECT_EQ(servers()
-                    .target
-                    .exec("SELECT query FROM pg_stat_activity WHERE application_name = "
-                          "'pgshift-mirror' AND datname = 'mjoin'",
-                          "mjoin")
-                    .scalar(),
-                "INSERT INTO t VALUES ($1, $2)")
-          << proxy.log();
+      EXPECT_EQ(mirror_last_statement("mjoin"), "INSERT INTO t VALUES ($1, $2)") << proxy.log();
     }
   }
   EXPECT_EQ(json_number(mirror_status(proxy, "mjoin"), "divergences"), 2);
