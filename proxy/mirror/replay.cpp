@@ -331,13 +331,11 @@ void RouteMirror::fill_pipeline() {
       break;
     }
     InFlight f;
-    f.expected = next->answers;
     std::span<const std::uint8_t> messages = next->messages;
     joined_.clear();
     if (next->joinable && !sets_statement_timeout(next->params.get()) &&
         join_transaction(messages, joined_)) {
       f.joined = true;
-      f.expected = 1;
       messages = joined_;
     }
     if (!append_replay(messages, prepared_, pending_statements_, out_, f.introduced)) break;
@@ -409,7 +407,7 @@ bool RouteMirror::on_answer(const pool::BackendMessage& m) {
   } else if (m.type == be::ready_for_query) {
     ++f.answers;
     if (!m.body.empty()) f.status = static_cast<char>(m.body[0]);
-    if (f.answers >= f.expected) {
+    if (f.answers >= (f.joined ? 1u : f.txn->answers)) {
       complete_front();
       return true;
     }

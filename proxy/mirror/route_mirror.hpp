@@ -95,9 +95,9 @@ class RouteMirror {
   struct InFlight {
     std::shared_ptr<proxy::MirrorTxn> txn;
     Applied result;
-    std::uint32_t answers = 0;   // ReadyForQuery received
-    std::uint32_t expected = 0;  // ReadyForQuery its messages as sent produce
-    bool joined = false;         // sent as one Query (replay_batch.hpp, join_transaction())
+    std::uint32_t answers = 0;  // ReadyForQuery received
+    // Sent as one round trip (replay_batch.hpp, join_transaction()): one ReadyForQuery.
+    bool joined = false;
     char status = wire::txn_status::idle;
     bool failed = false, fatal = false;
     bool ends_idle = true;                // replay_batch.hpp: the next may follow unanswered

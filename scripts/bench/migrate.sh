@@ -424,9 +424,12 @@ YAML
 
 # MIRROR_PERF: one line per thread group (I/O threads, the mirror thread) of a perf stat
 # --per-thread file, per transaction of the pgbench run that it counted.
+txns_of() {  # pgbench-output: the transactions it processed
+  sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' <<<"$1"
+}
 mirror_perf_rows() {  # mode pgbench-output
   local txns
-  txns=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' <<<"$2")
+  txns=$(txns_of "$2")
   awk -F, -v mode="$1" -v n="${txns:-0}" '
     !/^#/ && NF > 3 { g = ($1 ~ /^pgshift-mirror/) ? "mirror" : "io"; v[g, $4] += $2; seen[g] = 1 }
     END { for (g in seen) if (n > 0) printf "perf %s %s: %.1f us CPU, %.2f syscalls, %.2f context switches per transaction (%d transactions)\n",
@@ -455,13 +458,13 @@ cpu_sample() {  # sidecar: "source target sidecar box-busy box-all" ticks
     "$(awk '/^cpu / {b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6}' /proc/stat)"
 }
 # Per transaction of the run, in us: source, target, sidecar, the rest of the box (pgbench and
-# anything else), then the box's idle share in %. Box ticks count every core.
+# anything else), the whole box; then the box's idle share in %. Box ticks count every core.
 cpu_columns() {  # before after transactions
   awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN {
     split(a, x, " "); split(b, y, " "); for (i = 1; i <= 5; i++) d[i] = y[i] - x[i]
-    if (n <= 0 || d[5] <= 0) { print "nan\tnan\tnan\tnan\tnan"; exit }
+    if (n <= 0 || d[5] <= 0) { print "nan\tnan\tnan\tnan\tnan\tnan"; exit }
     u = 1e6 / hz / n
-    printf "%.0f\t%.0f\t%.0f\t%.0f\t%.1f", d[1] * u, d[2] * u, d[3] * u, (d[4] - d[1] - d[2] - d[3]) * u, 100 * (d[5] - d[4]) / d[5] }'
+    printf "%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f", d[1] * u, d[2] * u, d[3] * u, (d[4] - d[1] - d[2] - d[3]) * u, d[4] * u, 100 * (d[5] - d[4]) / d[5] }'
 }
 
 mirror_scenario() {
@@ -534,7 +537,7 @@ mirror_scenario() {
       # end of its drain (a replay that falls behind takes less CPU from the clients).
       printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$round" "$tps" "$lat" "$drain" \
         "$(awk -v t="$tps" -v d="$SYNC_DURATION" -v w="$drain" 'BEGIN {if (t == "nan") print "nan"; else printf "%.0f", t * d / (d + w)}')" >>"$RUN/mirror.tsv"
-      txns=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' <<<"$out")
+      txns=$(txns_of "$out")
       printf '%s\t%s\t%s\n' "$mode" "$round" "$(cpu_columns "$cpu0" "$cpu1" "${txns:-0}")" >>"$RUN/mirror-cpu.tsv"
       say "round $round mirror $mode: $tps tps, drained $(tail -1 "$RUN/mirror.tsv" | cut -f5) s after the run; load $(cut -d' ' -f1-3 /proc/loadavg)"
     done
@@ -559,20 +562,17 @@ mirror_scenario() {
       "$([[ $mode == none ]] && echo - || med_of "$mode" 6)"
   done
   echo
-  echo
   echo "CPU during the pgbench runs (medians), in us per transaction: the rest is pgbench and anything else on the box; idle: share of all cores."
   printf '\n| mirror | source cluster | target cluster | pgshift | rest | box busy us/txn | idle %% |\n|---|---:|---:|---:|---:|---:|---:|\n'
   local c=$RUN/mirror-cpu.tsv
   for mode in "${modes[@]}"; do
     printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$mode" "$(med_of "$mode" 3 "$c")" "$(med_of "$mode" 4 "$c")" \
-      "$(med_of "$mode" 5 "$c")" "$(med_of "$mode" 6 "$c")" \
-      "$(awk -F'\t' -v m="$mode" '$1 == m && $3 != "nan" {print $3 + $4 + $5 + $6}' "$c" | sort -g | awk '{a[NR]=$1} END {print NR ? a[int((NR+1)/2)] : "nan"}')" \
-      "$(med_of "$mode" 7 "$c")"
+      "$(med_of "$mode" 5 "$c")" "$(med_of "$mode" 6 "$c")" "$(med_of "$mode" 7 "$c")" "$(med_of "$mode" 8 "$c")"
   done
   echo
   echo "Divergences reported: async ${div_a:-0}, sync ${div_s:-0} (first series of pgshift_mirror_divergences_total)."
   echo "Per-run results (mode round tps latency drain_s replay_rate):"; sed 's/^/  /' "$RUN/mirror.tsv"
-  echo "Per-run CPU, us per transaction (mode round source target pgshift rest idle%):"; sed 's/^/  /' "$RUN/mirror-cpu.tsv"
+  echo "Per-run CPU, us per transaction (mode round source target pgshift rest box idle%):"; sed 's/^/  /' "$RUN/mirror-cpu.tsv"
   if [[ -s $RUN/mirror-perf.txt ]]; then
     echo "perf stat --per-thread, round 1 (pgbench run + drain):"; sed 's/^/  /' "$RUN/mirror-perf.txt"
   fi
